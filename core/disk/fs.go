@@ -1,0 +1,51 @@
+// Package disk declares the file-system interface through which every durable
+// byte of a member travels, and its os-backed implementation.
+//
+// The simulator provides another implementation (volatile until Sync, with
+// injected faults); core code never touches package os directly, so the same
+// WAL and snapshot code runs on a real disk in kvd and on a simulated one in
+// kvsim.
+//
+// Durability contract, the same for every implementation:
+//   - bytes written to a File are durable only after File.Sync returns nil;
+//   - creating, renaming or removing a directory entry is durable only after
+//     SyncDir on the parent directory returns nil;
+//   - after a crash, anything not made durable may be lost, and the tail of a
+//     file written since its last Sync may be torn (partially present).
+package disk
+
+import "io"
+
+// File is a file opened for appending.
+type File interface {
+	io.Writer
+	// Sync makes every byte written so far durable.
+	Sync() error
+	// Close releases the file; it does not imply Sync.
+	Close() error
+	// Name returns the path the file was opened with.
+	Name() string
+}
+
+// FS is the file system a member's durable state lives in. Paths are
+// slash-separated and may be relative to the implementation's root.
+type FS interface {
+	// Create makes a new empty file (truncating one that exists) for appending.
+	Create(name string) (File, error)
+	// OpenAppend opens an existing file for appending at its end.
+	OpenAppend(name string) (File, error)
+	// ReadFile returns the whole content of a file.
+	ReadFile(name string) ([]byte, error)
+	// Rename atomically replaces newname with oldname.
+	Rename(oldname, newname string) error
+	// Remove deletes a file.
+	Remove(name string) error
+	// List returns the names (not paths) of the entries of dir, sorted.
+	List(dir string) ([]string, error)
+	// Truncate cuts a file to size bytes.
+	Truncate(name string, sizeBytes int64) error
+	// MkdirAll creates dir and any missing parents.
+	MkdirAll(dir string) error
+	// SyncDir makes the entries of dir (creations, renames, removals) durable.
+	SyncDir(dir string) error
+}
