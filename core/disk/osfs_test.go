@@ -1,0 +1,180 @@
+package disk_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kvdlabs/kvd/core/disk"
+)
+
+func newOSFS(t *testing.T) disk.OSFS {
+	t.Helper()
+	return disk.OSFS{Root: t.TempDir()}
+}
+
+func writeFile(t *testing.T, fsys disk.FS, name string, chunks ...string) {
+	t.Helper()
+	f, err := fsys.Create(name)
+	noErr(t, err)
+	for _, c := range chunks {
+		n, err := f.Write([]byte(c))
+		noErr(t, err)
+		equal(t, len(c), n)
+	}
+	noErr(t, f.Sync())
+	noErr(t, f.Close())
+}
+
+func TestOSFSCreateWriteRead(t *testing.T) {
+	fsys := newOSFS(t)
+	noErr(t, fsys.MkdirAll("a/b"))
+	writeFile(t, fsys, "a/b/f", "hello, ", "world")
+	got, err := fsys.ReadFile("a/b/f")
+	noErr(t, err)
+	equal(t, "hello, world", string(got))
+
+	// The bytes really are under Root, at the slash path translated.
+	onDisk, err := os.ReadFile(filepath.Join(fsys.Root, "a", "b", "f"))
+	noErr(t, err)
+	equal(t, string(got), string(onDisk))
+}
+
+func TestOSFSCreateTruncatesExisting(t *testing.T) {
+	fsys := newOSFS(t)
+	writeFile(t, fsys, "f", "a long first content")
+	writeFile(t, fsys, "f", "short")
+	got, err := fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, "short", string(got))
+}
+
+func TestOSFSOpenAppendWritesAtEnd(t *testing.T) {
+	fsys := newOSFS(t)
+	writeFile(t, fsys, "f", "abc")
+	f, err := fsys.OpenAppend("f")
+	noErr(t, err)
+	equal(t, "f", f.Name())
+	_, err = f.Write([]byte("def"))
+	noErr(t, err)
+	noErr(t, f.Sync())
+	noErr(t, f.Close())
+	got, err := fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, "abcdef", string(got))
+}
+
+func TestOSFSOpenAppendMissingFile(t *testing.T) {
+	fsys := newOSFS(t)
+	_, err := fsys.OpenAppend("missing")
+	errIs(t, err, fs.ErrNotExist)
+	errContains(t, err, `"missing"`)
+}
+
+func TestOSFSListSorted(t *testing.T) {
+	fsys := newOSFS(t)
+	for _, n := range []string{"c", "a", "b2", "b1"} {
+		writeFile(t, fsys, n, n)
+	}
+	noErr(t, fsys.MkdirAll("d"))
+	names, err := fsys.List(".")
+	noErr(t, err)
+	equal(t, "[a b1 b2 c d]", fmt.Sprint(names))
+
+	_, err = fsys.List("nope")
+	errIs(t, err, fs.ErrNotExist)
+}
+
+func TestOSFSRenameReplaces(t *testing.T) {
+	fsys := newOSFS(t)
+	writeFile(t, fsys, "old", "new content")
+	writeFile(t, fsys, "target", "stale")
+	noErr(t, fsys.Rename("old", "target"))
+	noErr(t, fsys.SyncDir("."))
+	got, err := fsys.ReadFile("target")
+	noErr(t, err)
+	equal(t, "new content", string(got))
+	_, err = fsys.ReadFile("old")
+	errIs(t, err, fs.ErrNotExist)
+}
+
+func TestOSFSRemove(t *testing.T) {
+	fsys := newOSFS(t)
+	writeFile(t, fsys, "f", "x")
+	noErr(t, fsys.Remove("f"))
+	names, err := fsys.List(".")
+	noErr(t, err)
+	equal(t, 0, len(names))
+	errIs(t, fsys.Remove("f"), fs.ErrNotExist)
+}
+
+func TestOSFSTruncate(t *testing.T) {
+	fsys := newOSFS(t)
+	writeFile(t, fsys, "f", "0123456789")
+	noErr(t, fsys.Truncate("f", 4))
+	got, err := fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, "0123", string(got))
+
+	// Appends after a truncate land at the new end.
+	f, err := fsys.OpenAppend("f")
+	noErr(t, err)
+	_, err = f.Write([]byte("x"))
+	noErr(t, err)
+	noErr(t, f.Close())
+	got, err = fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, "0123x", string(got))
+}
+
+func TestOSFSSyncDir(t *testing.T) {
+	fsys := newOSFS(t)
+	noErr(t, fsys.MkdirAll("d"))
+	noErr(t, fsys.SyncDir("d"))
+	noErr(t, fsys.SyncDir("."))
+	err := fsys.SyncDir("missing")
+	errIs(t, err, fs.ErrNotExist)
+}
+
+func TestOSFSWriteAfterCloseFails(t *testing.T) {
+	fsys := newOSFS(t)
+	f, err := fsys.Create("f")
+	noErr(t, err)
+	noErr(t, f.Close())
+	_, err = f.Write([]byte("x"))
+	errIs(t, err, os.ErrClosed)
+	errContains(t, err, `"f"`)
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+func equal(t *testing.T, want, got any) {
+	t.Helper()
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("want %#v, got %#v", want, got)
+	}
+}
+
+func errIs(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("want an error wrapping %v, got %v", target, err)
+	}
+}
+
+func errContains(t *testing.T, err error, substr string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), substr) {
+		t.Fatalf("want an error containing %q, got %v", substr, err)
+	}
+}
