@@ -1,0 +1,39 @@
+// Package watch is the watch hub of the deterministic core: it keeps the
+// watchers of every client stream, fans committed events out to them, lets
+// watchers that fell behind catch up from mvcc history, and cancels those whose
+// start revision was compacted away.
+//
+// The hub is a value the caller drives; it never blocks, spawns goroutines or
+// reads a clock:
+//
+//   - Watch, Cancel, CloseStream and RequestProgress come from client streams
+//     (the gRPC layer's sessions in kvd, simulated sessions in kvsim).
+//   - Notify is wired to mvcc's OnCommit and runs once per committed revision.
+//   - CatchUp is called by the owner's loop while it reports more work; each
+//     call moves every lagging watcher forward by one bounded batch.
+//   - ProgressNotify is called on the owner's clock period.
+//   - Drain hands over the queued responses in the order they were queued.
+//
+// A watcher is either synced (it has every matching event up to the revision
+// of the last Notify and receives new ones directly) or unsynced (it reads
+// history through CatchUp). Watchers start unsynced when they ask for past
+// revisions, and become unsynced again when their stream stops draining
+// (Options.PendingResponsesMax), so memory stays bounded by the limits and not
+// by the slowest reader.
+//
+// Every watcher sees its events in revision order with no gap and no
+// duplicate; the hub asserts this and panics on a violation, because it would
+// be a bug, never an input error.
+//
+// Responses follow etcd's watch API (go.etcd.io/etcd/server/etcdserver/api/v3rpc
+// and storage/mvcc): the created response (also for a rejected create, with
+// Canceled and CancelReason), the cancel response, the compacted response
+// (CompactRevision set, Canceled true), progress responses with WatchId -1
+// (clientv3.InvalidWatchID) only once every watcher of the stream is synced,
+// and the NOPUT/NODELETE filters and prev_kv. Fragmented responses are not
+// produced: a response carries one revision per Notify and at most one
+// catch-up batch, which Options.CatchUpEventsMax bounds.
+//
+// Responses share *mvccpb.Event values between watchers and with the store;
+// every receiver must treat them as read-only.
+package watch

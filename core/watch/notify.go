@@ -1,0 +1,89 @@
+package watch
+
+import (
+	"fmt"
+	"slices"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// Notify fans out the events of one committed revision; wire it to mvcc's
+// Options.OnCommit. Every synced watcher with matching events (after its
+// filters) gets one response with them, Header.Revision = rev; PrevKv is
+// kept only for watchers that asked for prev_kv. Responses go out in (stream
+// id, watch id) order. A watcher whose stream is at PendingResponsesMax is
+// moved to unsynced instead and later reads this revision from history.
+// The events are shared, never mutated.
+func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
+	if rev != h.notifiedRev+1 {
+		panic(fmt.Sprintf("watch: Notify for revision %d after revision %d: revisions must arrive one by one, in order", rev, h.notifiedRev))
+	}
+	h.notifiedRev = rev
+	h.notifyGen++
+	gen := h.notifyGen
+	matched := h.matched[:0]
+	for _, ev := range events {
+		if ev == nil || ev.Kv == nil || ev.Kv.ModRevision != rev {
+			panic(fmt.Sprintf("watch: Notify for revision %d got event %v", rev, ev))
+		}
+		h.index.visit(ev.Kv.Key, func(w *watcher) {
+			if !w.synced || w.startRev > rev || !w.wants(ev.Type) {
+				return
+			}
+			if w.notifyGen != gen {
+				w.notifyGen = gen
+				w.batch = nil
+				matched = append(matched, w)
+			}
+			w.batch = append(w.batch, ev)
+		})
+	}
+	if len(matched) == 0 {
+		h.matched = matched
+		return
+	}
+	slices.SortFunc(matched, compareWatchers)
+	// stripped[i] is events[i] without PrevKv, made once per revision and
+	// shared by every watcher that did not ask for prev_kv.
+	var stripped []*mvccpb.Event
+	for _, w := range matched {
+		batch := w.batch
+		w.batch = nil
+		if h.full(w.stream) {
+			h.markUnsynced(w, rev)
+			continue
+		}
+		if !w.prevKV {
+			batch = h.stripPrevKV(batch, events, &stripped)
+		}
+		w.recordDelivery(batch)
+		h.enqueue(w.stream, &pb.WatchResponse{Header: header(rev), WatchId: w.id, Events: batch})
+	}
+	clear(matched)
+	h.matched = matched[:0]
+}
+
+// stripPrevKV replaces, in batch, the events that carry a PrevKv by shared
+// copies without it. batch is owned by the caller and is a subsequence of
+// events (Notify appends in event order), so one cursor finds each event's
+// position; events are not touched.
+func (h *Hub) stripPrevKV(batch, events []*mvccpb.Event, stripped *[]*mvccpb.Event) []*mvccpb.Event {
+	j := 0
+	for i, ev := range batch {
+		for events[j] != ev {
+			j++
+		}
+		if ev.PrevKv == nil {
+			continue
+		}
+		if *stripped == nil {
+			*stripped = make([]*mvccpb.Event, len(events))
+		}
+		if (*stripped)[j] == nil {
+			(*stripped)[j] = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
+		}
+		batch[i] = (*stripped)[j]
+	}
+	return batch
+}
