@@ -148,7 +148,7 @@ func TestRanges(t *testing.T) {
 		want     []string
 	}{
 		{"ab", "", []string{"PUT ab"}},
-		{"a", "b", []string{"PUT a", "PUT ab", "PUT a\xff"}}, // prefix "a"
+		{"a", "b", []string{"PUT a", "PUT ab", "PUT a\xff"}},               // prefix "a"
 		{"ab", "\x00", []string{"PUT ab", "PUT a\xff", "PUT b", "PUT zz"}}, // from key "ab"
 		{"a\xff", "zz", []string{"PUT a\xff", "PUT b"}},
 		{"\x00", "\x00", []string{"PUT a", "PUT ab", "PUT a\xff", "PUT b", "PUT zz"}},
@@ -430,11 +430,15 @@ func TestOptions(t *testing.T) {
 func TestInvariantViolationsPanic(t *testing.T) {
 	t.Run("revision gap", func(t *testing.T) {
 		h, _ := newFakeHub(Options{})
-		must.Panics(t, func() { h.Notify(3, []*mvccpb.Event{{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte("a"), ModRevision: 3}}}) })
+		must.Panics(t, func() {
+			h.Notify(3, []*mvccpb.Event{{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte("a"), ModRevision: 3}}})
+		})
 	})
 	t.Run("event of another revision", func(t *testing.T) {
 		h, _ := newFakeHub(Options{})
-		must.Panics(t, func() { h.Notify(2, []*mvccpb.Event{{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte("a"), ModRevision: 5}}}) })
+		must.Panics(t, func() {
+			h.Notify(2, []*mvccpb.Event{{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte("a"), ModRevision: 5}}})
+		})
 	})
 	t.Run("history moved without Notify", func(t *testing.T) {
 		h, f := newFakeHub(Options{})
