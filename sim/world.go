@@ -76,6 +76,7 @@ func (c worldClock) Now() time.Time { return c.w.Now() }
 // Each name may be asked for once per World; a second request panics,
 // because two components drawing the same numbers would be silently
 // correlated. Keep the returned *rand.Rand for the component's lifetime.
+// Names starting with "sim/" are the package's own (network, disks).
 func (w *World) Rand(name string) *rand.Rand {
 	if _, ok := w.streamNames[name]; ok {
 		panic(fmt.Sprintf("sim: random stream %q requested twice", name))
