@@ -96,7 +96,7 @@ func TestOptionsValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted invalid options")
 	}
-	for _, want := range []string{"Clock is required", "TTLMinSeconds is -1", "TTLMaxSeconds is 9000000001", "LeasesMax is -5"} {
+	for _, want := range []string{"Clock is required", "TTLMinSeconds is -1", "TTLMaxSeconds is 9000000001", "LeasesMax is -5, want in [1, 1073741824]"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q lacks %q", err, want)
 		}

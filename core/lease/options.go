@@ -22,6 +22,9 @@ const (
 	DefaultTTLMaxSeconds = MaxLeaseTTLSeconds
 	// DefaultLeasesMax bounds the number of live leases.
 	DefaultLeasesMax = 1 << 20
+	// LeasesMaxLimit is the largest LeasesMax accepted; it keeps every
+	// count in the snapshot within its 32-bit field.
+	LeasesMaxLimit = 1 << 30
 )
 
 // KeyDeleter deletes keys in one write transaction, i.e. at one revision.
@@ -83,8 +86,8 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("lease: Options.TTLMinSeconds (%d) exceeds TTLMaxSeconds (%d)",
 			o.TTLMinSeconds, o.TTLMaxSeconds))
 	}
-	if o.LeasesMax < 1 {
-		errs = append(errs, fmt.Errorf("lease: Options.LeasesMax is %d, want >= 1", o.LeasesMax))
+	if o.LeasesMax < 1 || o.LeasesMax > LeasesMaxLimit {
+		errs = append(errs, fmt.Errorf("lease: Options.LeasesMax is %d, want in [1, %d]", o.LeasesMax, LeasesMaxLimit))
 	}
 	return errors.Join(errs...)
 }

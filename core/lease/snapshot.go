@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Snapshot layout, all integers big-endian:
@@ -53,8 +54,10 @@ func (l *Lessor) Snapshot() []byte {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(ls.id))
 		buf = binary.BigEndian.AppendUint64(buf, uint64(ls.ttlSeconds))
 		keys := ls.sortedKeys()
+		assert(uint64(len(keys)) <= math.MaxUint32, "too many keys on one lease for the snapshot format")
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(keys)))
 		for _, k := range keys {
+			assert(uint64(len(k)) <= math.MaxUint32, "key too long for the snapshot format")
 			buf = binary.BigEndian.AppendUint32(buf, uint32(len(k)))
 			buf = append(buf, k...)
 		}
