@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"io/fs"
 	"maps"
 	"math/rand/v2"
@@ -76,6 +77,9 @@ func newFileInode() *inode { return &inode{durableIsPrefix: true} }
 // durable returns the content a crash would leave (before any tearing).
 func (n *inode) durable() []byte {
 	if n.durableIsPrefix {
+		if n.durableLen > len(n.data) {
+			panic(fmt.Sprintf("sim: inode durable length %d beyond its %d bytes", n.durableLen, len(n.data)))
+		}
 		return n.data[:n.durableLen]
 	}
 	return n.durableCopy

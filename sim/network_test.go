@@ -3,8 +3,11 @@ package sim
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 // ping is the message of the ping-pong workload; its fields are all that
@@ -293,4 +296,61 @@ func TestBandwidthAddsTransmissionTime(t *testing.T) {
 	w.Network().Send(1, 2, "x", 500)
 	w.RunFor(time.Second)
 	equal(t, 501*time.Millisecond, at)
+}
+
+// TestEveryCopyEndsOnce: whatever the link options, partitions and
+// restarts, every scheduled copy of a message is delivered or dropped
+// exactly once, a link that was cut at delivery time delivers nothing, and
+// the network ends empty.
+func TestEveryCopyEndsOnce(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		w := New(rapid.Uint64().Draw(t, "seed"), Options{})
+		net := w.Network()
+		ids := []uint64{1, 2, 3}
+		delivered := 0
+		for _, id := range ids {
+			net.Register(id, func(from uint64, msg any) {
+				check(t, !net.cut(from, id), "delivered over a cut link ", from, "->", id)
+				delivered++
+			})
+		}
+		id := rapid.SampledFrom(ids)
+		for range rapid.IntRange(1, 60).Draw(t, "ops") {
+			switch rapid.IntRange(0, 6).Draw(t, "op") {
+			case 0, 1, 2:
+				net.Send(id.Draw(t, "from"), id.Draw(t, "to"), "m", rapid.IntRange(0, 1000).Draw(t, "size"))
+			case 3:
+				net.SetLink(id.Draw(t, "from"), id.Draw(t, "to"), LinkOptions{
+					LatencyJitter:        time.Duration(rapid.IntRange(0, 5).Draw(t, "jitterMs")) * time.Millisecond,
+					DropProbability:      rapid.Float64Range(0, 1).Draw(t, "drop"),
+					DuplicateProbability: rapid.Float64Range(0, 1).Draw(t, "dup"),
+					ReorderProbability:   rapid.Float64Range(0, 1).Draw(t, "reorder"),
+				})
+			case 4:
+				net.Block(id.Draw(t, "from"), id.Draw(t, "to"))
+			case 5:
+				net.Heal()
+			case 6:
+				victim := id.Draw(t, "victim")
+				if slices.Contains(net.Endpoints(), victim) {
+					net.Unregister(victim)
+				} else {
+					net.Register(victim, func(uint64, any) { delivered++ })
+				}
+			}
+			w.RunFor(time.Duration(rapid.IntRange(0, 3).Draw(t, "runMs")) * time.Millisecond)
+		}
+		w.RunFor(time.Minute)
+		equal(t, 0, net.MessagesInFlight(), "messages left in flight")
+		kinds := map[string]int{}
+		copyDrops := 0
+		for _, r := range w.TraceRecords() {
+			kinds[r.Kind]++
+			if r.Kind == "net.drop" && strings.Contains(r.Text, " copy=") {
+				copyDrops++
+			}
+		}
+		equal(t, kinds["net.schedule"], kinds["net.deliver"]+copyDrops, "scheduled copies vs. delivered + dropped")
+		equal(t, kinds["net.deliver"], delivered, "traced deliveries vs. deliver calls")
+	})
 }
