@@ -1,0 +1,30 @@
+// Package transport carries raft messages between kvd members over TCP.
+//
+// It is the real-network counterpart of the simulator's network and lives
+// outside the deterministic core: it uses goroutines, sockets and timers, and
+// never touches a node. The member loop hands it outgoing messages with Send
+// and drains Received and Reports; the transport never blocks that loop.
+//
+// Wire format. Every connection opens with a hello
+//
+//	magic "KVDPEER1" | kind u8 | clusterID u64 | fromID u64
+//
+// and then carries frames of one protobuf-encoded raftpb.Message each:
+//
+//	length u64 | message[length]
+//
+// A stream connection (kind 0) is long-lived: one per peer, written by that
+// peer's sender goroutine from a bounded queue. A message that finds the queue
+// full, or a peer that cannot be reached, is dropped and reported unreachable:
+// raft retransmits, and a report makes it probe instead of streaming into the
+// void. The sender reconnects with exponential backoff.
+//
+// A snapshot connection (kind 1) carries exactly one MsgSnap, which can be
+// large; the receiver answers one byte once the message is handed to the
+// member loop, and the sender reports SnapshotOK or SnapshotFailed so raft
+// can resume replication to that follower.
+//
+// Limits: FrameBytesMax bounds what a receiver reads for one frame, so a
+// corrupt length cannot make it allocate without bound; the queues are
+// bounded by Options.
+package transport

@@ -1,0 +1,358 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// ReportKind says what a Report tells the member loop.
+type ReportKind int
+
+const (
+	// Unreachable: a message to the peer was dropped; call
+	// node.ReportUnreachable.
+	Unreachable ReportKind = iota
+	// SnapshotOK: a MsgSnap reached the peer; call node.ReportSnapshot(id, true).
+	SnapshotOK
+	// SnapshotFailed: a MsgSnap did not; call node.ReportSnapshot(id, false).
+	SnapshotFailed
+)
+
+// Report is feedback for raft about one peer.
+type Report struct {
+	PeerID uint64
+	Kind   ReportKind
+}
+
+// reportsMax bounds undrained reports. Unreachable reports beyond it are
+// dropped (raft learns again from the next failure); snapshot reports wait.
+const reportsMax = 1024
+
+// Transport sends and receives raft messages for one member. Its methods are
+// safe for concurrent use.
+type Transport struct {
+	opts Options
+
+	received chan *raftpb.Message
+	reports  chan Report
+	snapSem  chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	peers     map[uint64]*peer
+	listeners []net.Listener
+	conns     map[net.Conn]struct{}
+	closed    bool
+}
+
+// New returns a transport; it sends nothing until peers are set and
+// receives nothing until Serve.
+func New(opts Options) (*Transport, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Transport{
+		opts:     opts,
+		received: make(chan *raftpb.Message, opts.ReceiveQueueMessagesMax),
+		reports:  make(chan Report, reportsMax),
+		snapSem:  make(chan struct{}, opts.SnapshotSendsMax),
+		ctx:      ctx,
+		cancel:   cancel,
+		peers:    map[uint64]*peer{},
+		conns:    map[net.Conn]struct{}{},
+	}, nil
+}
+
+// Received delivers messages from peers to the member loop.
+func (t *Transport) Received() <-chan *raftpb.Message { return t.received }
+
+// Reports delivers unreachable and snapshot feedback to the member loop.
+func (t *Transport) Reports() <-chan Report { return t.reports }
+
+// HostPort turns a peer URL ("http://127.0.0.1:2380") or a bare host:port
+// into the address to dial.
+func HostPort(peerURL string) (string, error) {
+	if u, err := url.Parse(peerURL); err == nil && u.Host != "" {
+		return u.Host, nil
+	}
+	if _, _, err := net.SplitHostPort(peerURL); err != nil {
+		return "", fmt.Errorf("transport: peer address %q: %w", peerURL, err)
+	}
+	return peerURL, nil
+}
+
+// SetPeer adds a peer or changes its address (URL or host:port).
+func (t *Transport) SetPeer(id uint64, addr string) error {
+	if id == 0 || id == t.opts.ID {
+		return fmt.Errorf("transport: SetPeer %x: not a remote member id", id)
+	}
+	hp, err := HostPort(addr)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return fmt.Errorf("transport: SetPeer %x: closed", id)
+	}
+	if p := t.peers[id]; p != nil {
+		p.setAddr(hp)
+		return nil
+	}
+	p := newPeer(t, id, hp)
+	t.peers[id] = p
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		p.run()
+	}()
+	return nil
+}
+
+// RemovePeer stops sending to a peer and drops its queue.
+func (t *Transport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	p := t.peers[id]
+	delete(t.peers, id)
+	t.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// Send queues messages for their recipients without blocking. A message to
+// an unknown peer or a full queue is dropped and reported unreachable; a
+// MsgSnap goes on its own connection and is reported SnapshotOK/Failed.
+func (t *Transport) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		t.mu.Lock()
+		p := t.peers[m.GetTo()]
+		closed := t.closed
+		t.mu.Unlock()
+		switch {
+		case closed:
+			return
+		case p == nil:
+			t.report(Report{PeerID: m.GetTo(), Kind: Unreachable})
+		case m.GetType() == raftpb.MsgSnap:
+			t.sendSnapshot(p, m)
+		default:
+			select {
+			case p.queue <- m:
+			default:
+				t.report(Report{PeerID: m.GetTo(), Kind: Unreachable})
+			}
+		}
+	}
+}
+
+// report queues feedback; unreachable reports are dropped rather than block.
+func (t *Transport) report(r Report) {
+	if r.Kind == Unreachable {
+		select {
+		case t.reports <- r:
+		default:
+		}
+		return
+	}
+	select {
+	case t.reports <- r:
+	case <-t.ctx.Done():
+	}
+}
+
+// Serve accepts peer connections on ln until Close. It returns nil after
+// Close and the accept error otherwise.
+func (t *Transport) Serve(ln net.Listener) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	t.listeners = append(t.listeners, ln)
+	t.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("transport: accept on %s: %w", ln.Addr(), err)
+		}
+		if !t.track(c) {
+			c.Close()
+			return nil
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer t.untrack(c)
+			if err := t.serveConn(c); err != nil && t.ctx.Err() == nil {
+				t.opts.Logger.Debug("peer connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+func (t *Transport) track(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.conns[c] = struct{}{}
+	return true
+}
+
+func (t *Transport) untrack(c net.Conn) {
+	c.Close()
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+// serveConn reads one incoming connection until it fails or Close.
+func (t *Transport) serveConn(c net.Conn) error {
+	r := bufio.NewReaderSize(c, 64<<10)
+	c.SetReadDeadline(time.Now().Add(t.opts.DialTimeout))
+	h, err := readHello(r)
+	if err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Time{})
+	if h.clusterID != t.opts.ClusterID {
+		return fmt.Errorf("transport: hello from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
+	}
+	var buf []byte
+	for {
+		m, b, err := readFrame(r, t.opts.FrameBytesMax, buf)
+		buf = b
+		if err != nil {
+			return err
+		}
+		if m.GetTo() != t.opts.ID || m.GetFrom() != h.fromID {
+			return fmt.Errorf("%w: message %v from %x to %x on a connection of %x to %x",
+				ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), h.fromID, t.opts.ID)
+		}
+		if h.kind == kindSnapshot {
+			return t.deliverSnapshot(c, m)
+		}
+		select {
+		case t.received <- m:
+		default:
+			// The member loop is behind; raft retransmits what matters.
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin a large buffer for small messages
+		}
+	}
+}
+
+func (t *Transport) deliverSnapshot(c net.Conn, m *raftpb.Message) error {
+	timer := time.NewTimer(t.opts.SnapshotTimeout)
+	defer timer.Stop()
+	select {
+	case t.received <- m:
+	case <-timer.C:
+		return fmt.Errorf("transport: snapshot %d from %x not taken within %v", m.GetSnapshot().GetMetadata().GetIndex(), m.GetFrom(), t.opts.SnapshotTimeout)
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	}
+	c.SetWriteDeadline(time.Now().Add(t.opts.WriteTimeout))
+	_, err := c.Write([]byte{snapshotAck})
+	return err
+}
+
+// sendSnapshot sends one MsgSnap on its own connection in the background.
+func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
+	select {
+	case t.snapSem <- struct{}{}:
+	default:
+		t.report(Report{PeerID: p.id, Kind: SnapshotFailed})
+		return
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() { <-t.snapSem }()
+		kind := SnapshotOK
+		if err := t.writeSnapshot(p.addr(), m); err != nil {
+			kind = SnapshotFailed
+			t.opts.Logger.Warn("sending snapshot failed", "peer", fmt.Sprintf("%x", p.id),
+				"index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
+		}
+		t.report(Report{PeerID: p.id, Kind: kind})
+	}()
+}
+
+func (t *Transport) writeSnapshot(addr string, m *raftpb.Message) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.opts.SnapshotTimeout)
+	defer cancel()
+	c, err := (&net.Dialer{Timeout: t.opts.DialTimeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("transport: dial %s for snapshot: %w", addr, err)
+	}
+	defer c.Close()
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	b := appendHello(nil, hello{kind: kindSnapshot, clusterID: t.opts.ClusterID, fromID: t.opts.ID})
+	b, err = appendFrame(b, m)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Write(b); err != nil {
+		return fmt.Errorf("transport: write snapshot of %d bytes to %s: %w", len(b), addr, err)
+	}
+	var ack [1]byte
+	if _, err := c.Read(ack[:]); err != nil {
+		return fmt.Errorf("transport: snapshot ack from %s: %w", addr, err)
+	}
+	if ack[0] != snapshotAck {
+		return fmt.Errorf("%w: snapshot ack byte %d from %s", ErrBadFrame, ack[0], addr)
+	}
+	return nil
+}
+
+// Close stops every goroutine and connection; it waits for them.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.cancel()
+	var errs []error
+	for _, ln := range t.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for c := range t.conns {
+		c.Close()
+	}
+	peers := make([]*peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		peers = append(peers, p)
+	}
+	t.mu.Unlock()
+	for _, p := range peers {
+		p.stop()
+	}
+	t.wg.Wait()
+	return errors.Join(errs...)
+}
