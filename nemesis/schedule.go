@@ -218,9 +218,9 @@ func (s Schedule) Without(i int) Schedule {
 }
 
 // Shorten returns a copy of s whose fault i lasts factor (in (0, 1]) of its
-// window. The new window is whole milliseconds when at least 1ms, and never
-// below 1ns, so the fault stays windowed. Instantaneous faults are
-// returned unchanged.
+// window, truncated to whole milliseconds and never below 1ms (nor above
+// the old window): a shorter window means nothing to a cluster that ticks
+// in milliseconds. Instantaneous faults are returned unchanged.
 func (s Schedule) Shorten(i int, factor float64) Schedule {
 	assert(i >= 0 && i < len(s.Faults), fmt.Sprintf("Shorten(%d) of %d faults", i, len(s.Faults)))
 	assert(factor > 0 && factor <= 1, fmt.Sprintf("Shorten factor %g, want in (0, 1]", factor))
@@ -230,11 +230,7 @@ func (s Schedule) Shorten(i int, factor float64) Schedule {
 	if w == 0 {
 		return c
 	}
-	shorter := time.Duration(float64(w) * factor)
-	if shorter >= time.Millisecond {
-		shorter = shorter.Truncate(time.Millisecond)
-	}
-	shorter = max(shorter, 1)
-	f.Until = f.At + min(shorter, w)
+	shorter := time.Duration(float64(w) * factor).Truncate(time.Millisecond)
+	f.Until = f.At + min(max(shorter, time.Millisecond), w)
 	return c
 }
