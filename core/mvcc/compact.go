@@ -1,0 +1,41 @@
+package mvcc
+
+import (
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+)
+
+// removedVer marks a record that compaction took out of the tree, so a later
+// log entry for it is skipped rather than deleting a successor by key.
+const removedVer = -1
+
+// Compact discards history: each key keeps its latest version at or below
+// rev (none if that is a tombstone) and everything newer. Reads below rev
+// then fail with ErrGRPCCompacted. Compacting at the current revision is
+// allowed, as in etcd.
+func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
+	if rev <= s.compactRev {
+		return nil, rpctypes.ErrGRPCCompacted
+	}
+	if rev > s.rev {
+		return nil, rpctypes.ErrGRPCFutureRev
+	}
+	// Only a key written in (compactRev, rev] can hold something to drop:
+	// older versions were settled by the previous compaction.
+	end := s.log.search(rev + 1)
+	for i := range end {
+		rec := s.log.at(i).rec
+		if rec.latest.ver == removedVer {
+			continue
+		}
+		if rec.compact(rev) {
+			removed, ok := s.tree.Delete(rec)
+			assert(ok && removed == rec, "compacted record not in the tree")
+			rec.latest.ver = removedVer
+			rec.older = nil
+		}
+	}
+	s.log.trimThrough(rev)
+	s.compactRev = rev
+	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
+}

@@ -1,0 +1,186 @@
+package mvcc
+
+import (
+	"fmt"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// version is one stored revision of a key: a put, or a tombstone (ver == 0).
+// 56 bytes; protobuf KeyValues are built from it only for responses.
+type version struct {
+	kv        string // key||value in one allocation; the key is kv[:keyLen]
+	modRev    int64
+	createRev int64
+	ver       int64 // 0 marks a tombstone
+	lease     int64
+	sub       int32
+	keyLen    int32
+}
+
+func (v *version) key() string       { return v.kv[:v.keyLen] }
+func (v *version) value() string     { return v.kv[v.keyLen:] }
+func (v *version) isTombstone() bool { return v.ver == 0 }
+
+// before reports whether v sorts before revision (rev, sub).
+func (v *version) before(rev int64, sub int32) bool {
+	return v.modRev < rev || (v.modRev == rev && v.sub < sub)
+}
+
+// keyValue builds the protobuf form in one allocation for key and value.
+func (v *version) keyValue(keysOnly bool) *mvccpb.KeyValue {
+	n := len(v.kv)
+	if keysOnly {
+		n = int(v.keyLen)
+	}
+	buf := make([]byte, n)
+	copy(buf, v.kv)
+	kv := &mvccpb.KeyValue{
+		Key:            buf[:v.keyLen:v.keyLen],
+		CreateRevision: v.createRev,
+		ModRevision:    v.modRev,
+		Version:        v.ver,
+		Lease:          v.lease,
+	}
+	if !keysOnly {
+		kv.Value = buf[v.keyLen:]
+	}
+	return kv
+}
+
+func joinKeyValue(key, value []byte) string {
+	var b strings.Builder
+	b.Grow(len(key) + len(value))
+	b.Write(key)
+	b.Write(value)
+	return b.String()
+}
+
+// record is everything stored about one key: its latest version inline (most
+// keys have no history) and older versions in an overflow slice.
+// Invariant: versions ascend strictly by (modRev, sub); the record is in the
+// tree iff it has at least one version (latest is always valid).
+type record struct {
+	latest version
+	older  *[]version // ascending; nil when the key has no history
+}
+
+func (r *record) key() string { return r.latest.key() }
+
+func (r *record) count() int {
+	if r.older == nil {
+		return 1
+	}
+	return len(*r.older) + 1
+}
+
+func (r *record) at(i int) *version {
+	if r.older != nil && i < len(*r.older) {
+		return &(*r.older)[i]
+	}
+	assert(i == r.count()-1, "record.at out of range")
+	return &r.latest
+}
+
+// push makes v the latest version, moving the previous one into history.
+func (r *record) push(v version) {
+	assert(r.latest.before(v.modRev, v.sub), "versions must ascend")
+	if r.older == nil {
+		r.older = new([]version)
+	}
+	*r.older = append(*r.older, r.latest)
+	r.latest = v
+}
+
+// find returns the version visible at rev (the last one with modRev <= rev),
+// or nil. A tombstone is returned as such: the key is deleted at rev.
+func (r *record) find(rev int64) *version {
+	if r.latest.modRev <= rev {
+		return &r.latest
+	}
+	if r.older == nil {
+		return nil
+	}
+	old := *r.older
+	lo, hi := 0, len(old) // first index with modRev > rev
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if old[m].modRev <= rev {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	return &old[lo-1]
+}
+
+// live returns the live version at rev, or nil when the key does not exist
+// then.
+func (r *record) live(rev int64) *version {
+	v := r.find(rev)
+	if v == nil || v.isTombstone() {
+		return nil
+	}
+	return v
+}
+
+// exact returns the version written at (rev, sub); it must exist.
+func (r *record) exact(rev int64, sub int32) *version {
+	n := r.count()
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if r.at(m).before(rev, sub) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == n || r.at(lo).modRev != rev || r.at(lo).sub != sub {
+		panic(fmt.Sprintf("mvcc: key %q has no version at %d.%d", r.key(), rev, sub))
+	}
+	return r.at(lo)
+}
+
+// compact drops what no read at or above rev can see: everything older than
+// the version visible at rev, and that version too when it is a tombstone.
+// It reports whether the record is now empty and must leave the tree.
+func (r *record) compact(rev int64) (empty bool) {
+	n := r.count()
+	keep := -1 // index of the version visible at rev
+	for i := n - 1; i >= 0; i-- {
+		if r.at(i).modRev <= rev {
+			keep = i
+			break
+		}
+	}
+	if keep < 0 {
+		return false
+	}
+	if r.at(keep).isTombstone() {
+		keep++
+	}
+	if keep == n {
+		return true
+	}
+	if keep == n-1 {
+		r.older = nil
+		return false
+	}
+	if keep > 0 {
+		rest := make([]version, n-1-keep)
+		copy(rest, (*r.older)[keep:])
+		*r.older = rest
+	}
+	return false
+}
+
+func assert(ok bool, what string) {
+	if !ok {
+		panic("mvcc: invariant violated: " + what)
+	}
+}

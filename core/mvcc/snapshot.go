@@ -1,0 +1,320 @@
+package mvcc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+)
+
+// Snapshot format, version 1 (all integers little-endian or varint):
+//
+//	magic "KVDMVCC\n" | u32 format version | i64 rev | i64 compactRev |
+//	uvarint record count | records in key order | u32 CRC-32C of all before
+//
+// record: uvarint key length | key | uvarint version count | versions
+// version (ascending): varint modRev | uvarint sub | varint createRev |
+// varint version | varint lease | uvarint value length | value
+//
+// The log is not stored: it is every version above compactRev, rebuilt in
+// (revision, sub-revision) order on Restore.
+const (
+	snapshotMagic   = "KVDMVCC\n"
+	snapshotVersion = 1
+	snapshotHeader  = len(snapshotMagic) + 4 + 8 + 8
+	crcSizeBytes    = 4
+)
+
+// Snapshot returns the store's state as deterministic bytes: the same state
+// gives the same bytes. They end with a CRC-32C of everything before.
+func (s *Store) Snapshot() []byte {
+	assert(!s.tx.open, "snapshot inside a write txn")
+	buf := make([]byte, 0, snapshotHeader+16)
+	buf = append(buf, snapshotMagic...)
+	buf = binary.LittleEndian.AppendUint32(buf, snapshotVersion)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.rev))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.compactRev))
+	buf = binary.AppendUvarint(buf, uint64(s.tree.Len()))
+	s.tree.Scan(func(rec *record) bool {
+		key := rec.key()
+		buf = binary.AppendUvarint(buf, uint64(len(key)))
+		buf = append(buf, key...)
+		n := rec.count()
+		buf = binary.AppendUvarint(buf, uint64(n))
+		for i := range n {
+			v := rec.at(i)
+			buf = binary.AppendVarint(buf, v.modRev)
+			buf = binary.AppendUvarint(buf, uint64(v.sub))
+			buf = binary.AppendVarint(buf, v.createRev)
+			buf = binary.AppendVarint(buf, v.ver)
+			buf = binary.AppendVarint(buf, v.lease)
+			val := v.value()
+			buf = binary.AppendUvarint(buf, uint64(len(val)))
+			buf = append(buf, val...)
+		}
+		return true
+	})
+	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+}
+
+// ErrSnapshotCorrupt is wrapped by every error Restore returns for bad input.
+var ErrSnapshotCorrupt = errors.New("mvcc: corrupt snapshot")
+
+// Restore rebuilds a store from Snapshot bytes. Damaged, truncated or
+// foreign input fails with an error wrapping ErrSnapshotCorrupt; it never
+// panics and never yields a store that breaks an invariant. Restore does not
+// call opts.Lessor: the lessor restores its own attachments.
+func Restore(data []byte, opts Options) (*Store, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("mvcc: restore: %w", err)
+	}
+	if len(data) < snapshotHeader+1+crcSizeBytes {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than the smallest snapshot", ErrSnapshotCorrupt, len(data))
+	}
+	if string(data[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: bad magic %q", ErrSnapshotCorrupt, data[:len(snapshotMagic)])
+	}
+	body := data[:len(data)-crcSizeBytes]
+	want := binary.LittleEndian.Uint32(data[len(body):])
+	if got := crc32.Checksum(body, castagnoli); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, stored %08x", ErrSnapshotCorrupt, got, want)
+	}
+	d := decoder{buf: body[len(snapshotMagic):]}
+	if v := d.u32(); v != snapshotVersion {
+		return nil, fmt.Errorf("%w: format version %d, want %d", ErrSnapshotCorrupt, v, snapshotVersion)
+	}
+	s := newStore(opts)
+	s.rev = int64(d.u64())
+	s.compactRev = int64(d.u64())
+	if s.rev < 1 || s.compactRev < 0 || s.compactRev > s.rev {
+		return nil, fmt.Errorf("%w: revision %d, compaction revision %d", ErrSnapshotCorrupt, s.rev, s.compactRev)
+	}
+	nrec := d.uvarint()
+	if nrec > uint64(len(d.buf)) { // a record takes at least one byte
+		return nil, fmt.Errorf("%w: %d records in %d bytes", ErrSnapshotCorrupt, nrec, len(d.buf))
+	}
+	var entries []restoredEntry
+	var prevKey string
+	for i := range nrec {
+		rec, err := d.record(s.rev, s.compactRev)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w", ErrSnapshotCorrupt, i, err)
+		}
+		if i > 0 && rec.key() <= prevKey {
+			return nil, fmt.Errorf("%w: record %d: key %q not after %q", ErrSnapshotCorrupt, i, rec.key(), prevKey)
+		}
+		prevKey = rec.key()
+		s.tree.Load(rec)
+		if !rec.latest.isTombstone() {
+			s.liveKeys++
+		}
+		for j := range rec.count() {
+			if v := rec.at(j); v.modRev > s.compactRev {
+				entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
+			}
+		}
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, d.err)
+	}
+	if len(d.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrSnapshotCorrupt, len(d.buf))
+	}
+	if err := s.restoreLog(entries); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, err)
+	}
+	return s, nil
+}
+
+type restoredEntry struct {
+	rec *record
+	rev int64
+	sub int32
+}
+
+// restoreLog rebuilds the log and checks that it is whole: every revision
+// in (max(compactRev, 1), rev] has changes with sub-revisions 0, 1, 2, ...
+func (s *Store) restoreLog(entries []restoredEntry) error {
+	slices.SortFunc(entries, func(a, b restoredEntry) int {
+		if a.rev != b.rev {
+			return compareInt64(a.rev, b.rev)
+		}
+		return compareInt64(int64(a.sub), int64(b.sub))
+	})
+	want := max(s.compactRev, 1) + 1
+	var sub int32
+	for i, e := range entries {
+		if i > 0 && e.rev == entries[i-1].rev {
+			sub++
+		} else {
+			if e.rev != want {
+				return fmt.Errorf("revision %d missing from the history (next stored %d)", want, e.rev)
+			}
+			want++
+			sub = 0
+		}
+		if e.sub != sub {
+			return fmt.Errorf("revision %d: sub-revision %d where %d was due", e.rev, e.sub, sub)
+		}
+		s.log.append(logEntry{rec: e.rec, rev: e.rev})
+	}
+	if want != s.rev+1 {
+		return fmt.Errorf("history ends at revision %d, store revision is %d", want-1, s.rev)
+	}
+	return nil
+}
+
+// decoder reads the snapshot body; the first failure sticks in err and
+// every later read returns zero values.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf(format, args...)
+	}
+	d.buf = nil
+}
+
+func (d *decoder) u32() uint32 {
+	if len(d.buf) < 4 {
+		d.fail("truncated")
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.buf)
+	d.buf = d.buf[4:]
+	return v
+}
+
+func (d *decoder) u64() uint64 {
+	if len(d.buf) < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.buf)
+	d.buf = d.buf[8:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail("length %d exceeds the %d bytes left", n, len(d.buf))
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+// record decodes one record and checks every invariant a store relies on.
+func (d *decoder) record(rev, compactRev int64) (*record, error) {
+	key := d.bytes()
+	if len(key) == 0 || len(key) >= 1<<31 {
+		d.fail("key of %d bytes", len(key))
+	}
+	n := d.uvarint()
+	if n == 0 || n > uint64(len(d.buf)) {
+		d.fail("%d versions in %d bytes", n, len(d.buf))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	rec := &record{}
+	for i := range n {
+		v := version{
+			modRev:    d.varint(),
+			createRev: 0,
+			keyLen:    int32(len(key)),
+		}
+		sub := d.uvarint()
+		v.createRev = d.varint()
+		v.ver = d.varint()
+		v.lease = d.varint()
+		val := d.bytes()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if sub >= 1<<31 {
+			return nil, fmt.Errorf("key %q: sub-revision %d", key, sub)
+		}
+		v.sub = int32(sub)
+		v.kv = joinKeyValue(key, val)
+		var prev *version
+		if i > 0 {
+			prev = rec.at(int(i) - 1)
+		}
+		if err := checkVersion(&v, prev, i == 0, rev, compactRev); err != nil {
+			return nil, fmt.Errorf("key %q: %w", key, err)
+		}
+		if i == 0 {
+			rec.latest = v
+		} else {
+			rec.push(v)
+		}
+	}
+	return rec, nil
+}
+
+func checkVersion(v, prev *version, first bool, rev, compactRev int64) error {
+	if v.modRev < 2 || v.modRev > rev {
+		return fmt.Errorf("mod revision %d outside [2, %d]", v.modRev, rev)
+	}
+	if prev != nil && !prev.before(v.modRev, v.sub) {
+		return fmt.Errorf("version %d.%d not after %d.%d", v.modRev, v.sub, prev.modRev, prev.sub)
+	}
+	if !first && v.modRev <= compactRev {
+		return fmt.Errorf("version at %d kept below a newer one by compaction at %d", v.modRev, compactRev)
+	}
+	if v.isTombstone() {
+		if v.createRev != 0 || v.lease != 0 || len(v.value()) != 0 {
+			return fmt.Errorf("tombstone at %d carries data", v.modRev)
+		}
+		if prev == nil || prev.isTombstone() {
+			return fmt.Errorf("tombstone at %d ends no generation", v.modRev)
+		}
+		return nil
+	}
+	if v.ver < 1 || v.createRev < 2 || v.createRev > v.modRev {
+		return fmt.Errorf("version %d created at %d, modified at %d", v.ver, v.createRev, v.modRev)
+	}
+	if (v.ver == 1) != (v.createRev == v.modRev) {
+		return fmt.Errorf("version %d created at %d, modified at %d", v.ver, v.createRev, v.modRev)
+	}
+	if first && v.ver > 1 && v.modRev > compactRev {
+		return fmt.Errorf("version %d at %d lost its predecessor above compaction %d", v.ver, v.modRev, compactRev)
+	}
+	if prev != nil {
+		if prev.isTombstone() && v.ver != 1 {
+			return fmt.Errorf("version %d starts a generation at %d", v.ver, v.modRev)
+		}
+		if !prev.isTombstone() && (v.ver != prev.ver+1 || v.createRev != prev.createRev) {
+			return fmt.Errorf("version %d (created %d) follows version %d (created %d)", v.ver, v.createRev, prev.ver, prev.createRev)
+		}
+	}
+	return nil
+}
