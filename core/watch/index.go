@@ -12,6 +12,7 @@ import (
 // The index holds synced and unsynced watchers alike; Notify skips the
 // unsynced ones, which keeps state changes O(1).
 type index struct {
+	// single maps a key to its watchers sorted by (stream id, watch id).
 	single map[string][]*watcher
 	// ranges is sorted by (key, stream id, watch id).
 	ranges []*watcher
@@ -30,7 +31,13 @@ func compareRangeWatchers(a, b *watcher) int {
 
 func (x *index) add(w *watcher) {
 	if !w.isRange() {
-		x.single[string(w.key)] = append(x.single[string(w.key)], w)
+		// Kept in delivery order, so Notify's sort finds it sorted already.
+		ws := x.single[string(w.key)]
+		i, found := slices.BinarySearchFunc(ws, w, compareWatchers)
+		if found {
+			panic(fmt.Sprintf("watch: stream %d watcher %d indexed twice", w.stream.id, w.id))
+		}
+		x.single[string(w.key)] = slices.Insert(ws, i, w)
 		return
 	}
 	i, found := slices.BinarySearchFunc(x.ranges, w, compareRangeWatchers)
@@ -43,8 +50,8 @@ func (x *index) add(w *watcher) {
 func (x *index) remove(w *watcher) {
 	if !w.isRange() {
 		ws := x.single[string(w.key)]
-		i := slices.Index(ws, w)
-		if i < 0 {
+		i, found := slices.BinarySearchFunc(ws, w, compareWatchers)
+		if !found {
 			panic(fmt.Sprintf("watch: stream %d watcher %d missing from the key index", w.stream.id, w.id))
 		}
 		ws = slices.Delete(ws, i, i+1)

@@ -33,7 +33,7 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 			}
 			if w.notifyGen != gen {
 				w.notifyGen = gen
-				w.batch = nil
+				w.batch = w.batch[:0]
 				matched = append(matched, w)
 			}
 			w.batch = append(w.batch, ev)
@@ -44,21 +44,37 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 		return
 	}
 	slices.SortFunc(matched, compareWatchers)
+	// One allocation each for all responses, headers and event slices of
+	// this revision instead of three per watcher: fan-out to thousands of
+	// watchers is dominated by allocation otherwise.
+	total := 0
+	for _, w := range matched {
+		total += len(w.batch)
+	}
+	responses := make([]pb.WatchResponse, len(matched))
+	headers := make([]pb.ResponseHeader, len(matched))
+	slab := make([]*mvccpb.Event, 0, total)
 	// stripped[i] is events[i] without PrevKv, made once per revision and
 	// shared by every watcher that did not ask for prev_kv.
 	var stripped []*mvccpb.Event
-	for _, w := range matched {
-		batch := w.batch
-		w.batch = nil
+	for i, w := range matched {
 		if h.full(w.stream) {
 			h.markUnsynced(w, rev)
+			w.resetBatch()
 			continue
 		}
+		start := len(slab)
+		slab = append(slab, w.batch...)
+		batch := slab[start:len(slab):len(slab)]
+		w.resetBatch()
 		if !w.prevKV {
-			batch = h.stripPrevKV(batch, events, &stripped)
+			stripPrevKV(batch, events, &stripped)
 		}
 		w.recordDelivery(batch)
-		h.enqueue(w.stream, &pb.WatchResponse{Header: header(rev), WatchId: w.id, Events: batch})
+		headers[i].Revision = rev
+		r := &responses[i]
+		r.Header, r.WatchId, r.Events = &headers[i], w.id, batch
+		h.enqueue(w.stream, r)
 	}
 	clear(matched)
 	h.matched = matched[:0]
@@ -68,7 +84,7 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 // copies without it. batch is owned by the caller and is a subsequence of
 // events (Notify appends in event order), so one cursor finds each event's
 // position; events are not touched.
-func (h *Hub) stripPrevKV(batch, events []*mvccpb.Event, stripped *[]*mvccpb.Event) []*mvccpb.Event {
+func stripPrevKV(batch, events []*mvccpb.Event, stripped *[]*mvccpb.Event) {
 	j := 0
 	for i, ev := range batch {
 		for events[j] != ev {
@@ -85,5 +101,4 @@ func (h *Hub) stripPrevKV(batch, events []*mvccpb.Event, stripped *[]*mvccpb.Eve
 		}
 		batch[i] = (*stripped)[j]
 	}
-	return batch
 }

@@ -41,6 +41,21 @@ type watcher struct {
 	batch     []*mvccpb.Event
 }
 
+// batchCapMax bounds the scratch buffer a watcher keeps between Notify
+// calls; a rare huge revision must not pin memory in every watcher.
+const batchCapMax = 64
+
+// resetBatch empties the Notify scratch buffer without keeping the events
+// alive.
+func (w *watcher) resetBatch() {
+	if cap(w.batch) > batchCapMax {
+		w.batch = nil
+		return
+	}
+	clear(w.batch)
+	w.batch = w.batch[:0]
+}
+
 // isRange reports whether the watcher covers more than one key.
 func (w *watcher) isRange() bool { return w.end != nil }
 
