@@ -1,0 +1,135 @@
+package node
+
+import (
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// apply applies one committed entry, in log order.
+func (n *Node) apply(e *raftpb.Entry) {
+	index := e.GetIndex()
+	if index <= n.appliedIndex {
+		// Entries at or below a restored snapshot are already in the state.
+		if index <= n.snapshotIndex {
+			return
+		}
+		panic(fmt.Sprintf("node %x: entry %d applied again (applied index %d)", n.cfg.ID, index, n.appliedIndex))
+	}
+	if index != n.appliedIndex+1 {
+		panic(fmt.Sprintf("node %x: entry %d applied after %d: apply order is not log order", n.cfg.ID, index, n.appliedIndex))
+	}
+	revBefore := n.kv.Rev()
+	switch e.GetType() {
+	case raftpb.EntryNormal:
+		n.applyNormal(e)
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			panic(fmt.Sprintf("node %x: entry %d: decode conf change: %v", n.cfg.ID, index, err))
+		}
+		n.applyConfChange(&cc)
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			panic(fmt.Sprintf("node %x: entry %d: decode conf change v2: %v", n.cfg.ID, index, err))
+		}
+		n.applyConfChange(&cc)
+	}
+	if rev := n.kv.Rev(); rev < revBefore {
+		panic(fmt.Sprintf("node %x: entry %d moved revision back from %d to %d", n.cfg.ID, index, revBefore, rev))
+	}
+	n.appliedIndex = index
+}
+
+func (n *Node) applyNormal(e *raftpb.Entry) {
+	if len(e.GetData()) == 0 {
+		return // the empty entry a new leader appends
+	}
+	var r pb.InternalRaftRequest
+	if err := proto.Unmarshal(e.GetData(), &r); err != nil {
+		panic(fmt.Sprintf("node %x: entry %d: decode request: %v", n.cfg.ID, e.GetIndex(), err))
+	}
+	resp, err := n.applyRequest(&r)
+	if _, waiting := n.proposals[r.ID]; waiting {
+		delete(n.proposals, r.ID)
+		n.complete(r.ID, resp, err)
+	}
+}
+
+// applyRequest runs one replicated request against the state machine. Every
+// member computes the same response, errors included.
+func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
+	switch {
+	case r.Put != nil:
+		return n.kv.Put(r.Put)
+	case r.DeleteRange != nil:
+		return n.kv.DeleteRange(r.DeleteRange)
+	case r.Txn != nil:
+		return n.kv.Txn(r.Txn)
+	case r.Compaction != nil:
+		return n.kv.Compact(r.Compaction.Revision)
+	case r.LeaseGrant != nil:
+		resp, err := n.lessor.Grant(r.LeaseGrant.ID, r.LeaseGrant.TTL)
+		return resp, err
+	case r.LeaseRevoke != nil:
+		delete(n.revoking, r.LeaseRevoke.ID)
+		resp, err := n.lessor.Revoke(r.LeaseRevoke.ID)
+		return resp, err
+	case r.Range != nil:
+		return n.kv.Range(r.Range)
+	default:
+		return nil, fmt.Errorf("node %x: request %d has no operation this member applies", n.cfg.ID, r.ID)
+	}
+}
+
+func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
+	n.confState = n.raw.ApplyConfChange(cc)
+	for _, c := range cc.AsV2().GetChanges() {
+		switch c.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			if ctx := confChangeContext(cc); ctx != nil || n.members[c.GetNodeId()] == nil {
+				n.members[c.GetNodeId()] = ctx
+			}
+		case raftpb.ConfChangeRemoveNode:
+			delete(n.members, c.GetNodeId())
+		}
+	}
+}
+
+func confChangeContext(cc raftpb.ConfChangeI) []byte {
+	if v1, ok := cc.(*raftpb.ConfChange); ok {
+		return v1.GetContext()
+	}
+	return cc.AsV2().GetContext()
+}
+
+// maybeSnapshot takes a state snapshot every SnapshotEntries applied entries,
+// makes it durable, then compacts the raft log and releases old WAL segments.
+func (n *Node) maybeSnapshot() error {
+	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
+		return nil
+	}
+	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members})
+	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, data)
+	if err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)
+	}
+	if err := n.wal.SaveSnapshot(snap); err != nil {
+		return fmt.Errorf("save snapshot at %d: %w", n.appliedIndex, err)
+	}
+	n.snapshotIndex = n.appliedIndex
+	if n.appliedIndex <= n.cfg.SnapshotCatchUpEntries {
+		return nil
+	}
+	compactIndex := n.appliedIndex - n.cfg.SnapshotCatchUpEntries
+	if err := n.storage.Compact(compactIndex); err != nil {
+		return fmt.Errorf("compact raft log to %d: %w", compactIndex, err)
+	}
+	if err := n.wal.ReleaseBefore(compactIndex); err != nil {
+		return fmt.Errorf("release WAL before %d: %w", compactIndex, err)
+	}
+	return nil
+}

@@ -1,0 +1,405 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kvdlabs/kvd/core/clock"
+	"github.com/kvdlabs/kvd/core/disk"
+	"github.com/kvdlabs/kvd/core/watch"
+)
+
+// testCluster runs members in one goroutine with synchronous, in-order
+// message delivery and a manual clock: a miniature of the simulator, enough
+// to test the member on its own. Scenario tests under faults live in sim.
+type testCluster struct {
+	t       testing.TB
+	ids     []uint64
+	nodes   map[uint64]*Node
+	fs      map[uint64]disk.FS
+	clock   *clock.Manual
+	results map[uint64]Result
+	watch   map[uint64][]watch.Delivery
+	// cut[from][to] drops messages on that link.
+	cut       map[uint64]map[uint64]bool
+	snapsSent int
+	mutate    func(*Config)
+}
+
+func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
+	c := &testCluster{
+		t:       t,
+		nodes:   map[uint64]*Node{},
+		fs:      map[uint64]disk.FS{},
+		clock:   &clock.Manual{T: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		results: map[uint64]Result{},
+		watch:   map[uint64][]watch.Delivery{},
+		cut:     map[uint64]map[uint64]bool{},
+		mutate:  mutate,
+	}
+	for i := 1; i <= size; i++ {
+		c.ids = append(c.ids, uint64(i))
+	}
+	for _, id := range c.ids {
+		c.fs[id] = disk.OSFS{Root: t.TempDir()}
+		c.start(id)
+	}
+	return c
+}
+
+func (c *testCluster) config(id uint64) Config {
+	cfg := Config{ID: id, ClusterID: 0xc1, Peers: c.ids, FS: c.fs[id], Dir: "member", Clock: c.clock}
+	if c.mutate != nil {
+		c.mutate(&cfg)
+	}
+	return cfg
+}
+
+func (c *testCluster) start(id uint64) {
+	n, err := Open(c.config(id))
+	if err != nil {
+		c.t.Fatalf("open member %d: %v", id, err)
+	}
+	c.nodes[id] = n
+}
+
+func (c *testCluster) stop(id uint64) {
+	if err := c.nodes[id].Close(); err != nil {
+		c.t.Fatalf("close member %d: %v", id, err)
+	}
+	delete(c.nodes, id)
+}
+
+func (c *testCluster) isolate(id uint64) {
+	for _, o := range c.ids {
+		if o != id {
+			c.setCut(id, o, true)
+			c.setCut(o, id, true)
+		}
+	}
+}
+
+func (c *testCluster) heal() { clear(c.cut) }
+
+func (c *testCluster) setCut(from, to uint64, cut bool) {
+	if c.cut[from] == nil {
+		c.cut[from] = map[uint64]bool{}
+	}
+	c.cut[from][to] = cut
+}
+
+// settle processes every member and delivers messages until none are left.
+func (c *testCluster) settle() {
+	var queue []*raftpb.Message
+	collect := func(id uint64) {
+		n := c.nodes[id]
+		out, err := n.Process()
+		if err != nil {
+			c.t.Fatalf("member %d process: %v", id, err)
+		}
+		queue = append(queue, out.Messages...)
+		for _, r := range out.Results {
+			if _, dup := c.results[r.ID]; dup {
+				c.t.Fatalf("request %x completed twice", r.ID)
+			}
+			c.results[r.ID] = r
+		}
+		c.watch[id] = append(c.watch[id], out.Watch...)
+	}
+	for round := 0; ; round++ {
+		if round > 10000 {
+			c.t.Fatalf("cluster did not settle")
+		}
+		for _, id := range c.ids {
+			if c.nodes[id] != nil {
+				collect(id)
+			}
+		}
+		if len(queue) == 0 {
+			return
+		}
+		batch := queue
+		queue = nil
+		for _, m := range batch {
+			to := c.nodes[m.GetTo()]
+			if to == nil || c.cut[m.GetFrom()][m.GetTo()] {
+				if m.GetType() == raftpb.MsgSnap && c.nodes[m.GetFrom()] != nil {
+					c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), false)
+				}
+				continue
+			}
+			if err := to.Receive(m); err != nil {
+				c.t.Fatalf("member %d receive %v: %v", m.GetTo(), m.GetType(), err)
+			}
+			if m.GetType() == raftpb.MsgSnap {
+				c.snapsSent++
+				c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), true)
+			}
+		}
+	}
+}
+
+// tick advances the clock by one tick interval on every live member.
+func (c *testCluster) tick(n int) {
+	for range n {
+		c.clock.Advance(100 * time.Millisecond)
+		for _, id := range c.ids {
+			if c.nodes[id] != nil {
+				c.nodes[id].Tick()
+			}
+		}
+		c.settle()
+	}
+}
+
+func (c *testCluster) leader() uint64 {
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil && n.Status().IsLeader {
+			return id
+		}
+	}
+	return 0
+}
+
+func (c *testCluster) waitLeader() uint64 {
+	for range 200 {
+		if l := c.leader(); l != 0 {
+			return l
+		}
+		c.tick(1)
+	}
+	c.t.Fatalf("no leader after 200 ticks")
+	return 0
+}
+
+// do submits r to member id and drives the cluster until it completes.
+func (c *testCluster) do(id uint64, r *pb.InternalRaftRequest) Result {
+	rid := c.nodes[id].Submit(r)
+	c.settle()
+	for range 500 {
+		if res, ok := c.results[rid]; ok {
+			return res
+		}
+		c.tick(1)
+	}
+	c.t.Fatalf("request %x on member %d never completed", rid, id)
+	return Result{}
+}
+
+func put(k, v string) *pb.InternalRaftRequest {
+	return &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(k), Value: []byte(v)}}
+}
+
+func get(k string, serializable bool) *pb.InternalRaftRequest {
+	return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte(k), Serializable: serializable}}
+}
+
+func mustOK(t testing.TB, r Result) Result {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("request %x: %v", r.ID, r.Err)
+	}
+	return r
+}
+
+// converged asserts every live member has applied the same state.
+func (c *testCluster) converged() {
+	c.t.Helper()
+	var want *pb.HashKVResponse
+	var from uint64
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		if n == nil {
+			continue
+		}
+		h, err := n.HashKV(0)
+		if err != nil {
+			c.t.Fatalf("member %d hash: %v", id, err)
+		}
+		if want == nil {
+			want, from = h, id
+			continue
+		}
+		if h.Hash != want.Hash || h.Header.Revision != want.Header.Revision {
+			c.t.Fatalf("member %d at rev %d hash %x differs from member %d at rev %d hash %x",
+				id, h.Header.Revision, h.Hash, from, want.Header.Revision, want.Hash)
+		}
+	}
+}
+
+func TestElectionAndReplication(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	for i := range 200 {
+		r := mustOK(t, c.do(l, put(fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i))))
+		if got := r.Response.(*pb.PutResponse).Header; got.Revision != int64(i+2) || got.MemberId != l || got.ClusterId != 0xc1 || got.RaftTerm == 0 {
+			t.Fatalf("put %d header %v", i, got)
+		}
+	}
+	c.tick(3)
+	c.converged()
+	for _, id := range c.ids {
+		if rev := c.nodes[id].Status().Revision; rev != 201 {
+			t.Fatalf("member %d revision %d, want 201", id, rev)
+		}
+	}
+}
+
+func TestFollowerProposalAndReads(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	mustOK(t, c.do(f, put("a", "1")))
+	for _, serializable := range []bool{false, true} {
+		r := mustOK(t, c.do(f, get("a", serializable)))
+		kvs := r.Response.(*pb.RangeResponse).Kvs
+		if len(kvs) != 1 || string(kvs[0].Value) != "1" {
+			t.Fatalf("serializable=%v: read %v", serializable, kvs)
+		}
+	}
+}
+
+func TestRequestTooLarge(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.RequestBytesMax = 1024 })
+	l := c.waitLeader()
+	r := c.do(l, put("big", string(make([]byte, 2048))))
+	if r.Err == nil || r.Err.Error() != "rpc error: code = InvalidArgument desc = etcdserver: request is too large" {
+		t.Fatalf("oversize put: %v", r.Err)
+	}
+	mustOK(t, c.do(l, put("small", "ok")))
+}
+
+func TestRestartRecoversFromDisk(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 50, 10 })
+	l := c.waitLeader()
+	for i := range 120 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%d", i%30), fmt.Sprintf("v%d", i))))
+	}
+	c.tick(2)
+	before, _ := c.nodes[l].HashKV(0)
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	l = c.waitLeader()
+	mustOK(t, c.do(l, get("k0", false)))
+	after, _ := c.nodes[l].HashKV(before.Header.Revision)
+	if after.Hash != before.Hash {
+		t.Fatalf("hash at rev %d after restart %x, before %x", before.Header.Revision, after.Hash, before.Hash)
+	}
+	c.converged()
+}
+
+func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 20, 5 })
+	l := c.waitLeader()
+	lag := c.ids[0]
+	if lag == l {
+		lag = c.ids[1]
+	}
+	c.isolate(lag)
+	for i := range 100 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%d", i), "v")))
+	}
+	c.heal()
+	c.tick(30)
+	if c.snapsSent == 0 {
+		t.Fatalf("no snapshot was sent to the lagging member %d", lag)
+	}
+	c.converged()
+	if got := c.nodes[lag].Status().Revision; got != 101 {
+		t.Fatalf("lagging member at revision %d, want 101", got)
+	}
+}
+
+func TestLeaseExpiryRevokesEverywhere(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	g := mustOK(t, c.do(l, &pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: 3}}))
+	id := g.Response.(*pb.LeaseGrantResponse).ID
+	mustOK(t, c.do(l, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("svc/a"), Value: []byte("x"), Lease: id}}))
+	mustOK(t, c.do(l, put("plain", "y")))
+	// Keepalives within the TTL keep it.
+	for range 5 {
+		c.tick(20)
+		if _, err := c.nodes[l].LeaseKeepAlive(id); err != nil {
+			t.Fatalf("keepalive: %v", err)
+		}
+	}
+	r := mustOK(t, c.do(l, get("svc/a", true)))
+	if len(r.Response.(*pb.RangeResponse).Kvs) != 1 {
+		t.Fatalf("leased key gone while kept alive")
+	}
+	c.tick(40) // 4 s without keepalive: past TTL 3 s plus nothing
+	for _, m := range c.ids {
+		r := mustOK(t, c.do(m, get("svc/a", true)))
+		if n := len(r.Response.(*pb.RangeResponse).Kvs); n != 0 {
+			t.Fatalf("member %d still has the expired lease's key", m)
+		}
+	}
+	c.converged()
+}
+
+func TestLeaderChangeCompletesPending(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	c.isolate(l)
+	rid := c.nodes[l].Submit(put("lost", "x"))
+	for range 100 {
+		if _, ok := c.results[rid]; ok {
+			break
+		}
+		c.tick(1)
+	}
+	r, ok := c.results[rid]
+	if !ok {
+		t.Fatalf("proposal on an isolated leader never completed")
+	}
+	if r.Err == nil {
+		t.Fatalf("proposal on an isolated leader succeeded")
+	}
+	c.heal()
+	c.tick(20)
+	nl := c.waitLeader()
+	if nl == 0 {
+		t.Fatal("no leader after heal")
+	}
+}
+
+func TestWatchThroughNode(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	if _, err := c.nodes[f].Watch(7, &pb.WatchCreateRequest{Key: []byte("w/"), RangeEnd: []byte("w0")}); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, c.do(l, put("w/1", "a")))
+	mustOK(t, c.do(l, put("x", "b")))
+	mustOK(t, c.do(l, put("w/2", "c")))
+	c.tick(2)
+	var keys []string
+	for _, d := range c.watch[f] {
+		if d.StreamID != 7 {
+			t.Fatalf("delivery for stream %d", d.StreamID)
+		}
+		for _, ev := range d.Response.Events {
+			keys = append(keys, string(ev.Kv.Key))
+		}
+	}
+	if !slices.Equal(keys, []string{"w/1", "w/2"}) {
+		t.Fatalf("watched events %v", keys)
+	}
+}

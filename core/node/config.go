@@ -1,0 +1,188 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kvdlabs/kvd/core/clock"
+	"github.com/kvdlabs/kvd/core/disk"
+)
+
+// Config configures one member. Zero fields take the defaults documented on
+// each; EnsureDefaults fills them and Validate reports every problem at once.
+type Config struct {
+	// ID is this member's raft id; required, non-zero.
+	ID uint64
+	// ClusterID goes into every response header.
+	ClusterID uint64
+	// Peers are the voting members of a new cluster (this member included).
+	// Used only when Dir holds no WAL yet; a restart recovers membership from disk.
+	Peers []uint64
+	// PeerContexts optionally carries opaque per-member data (kvd: name and
+	// URLs) into the bootstrap configuration changes, keyed by member id.
+	PeerContexts map[uint64][]byte
+
+	// FS and Dir locate the durable state; both required.
+	FS  disk.FS
+	Dir string
+	// Clock is the time source (lease expiry, request ids); required.
+	Clock clock.Clock
+	// Logger receives structured logs; default discards.
+	Logger *slog.Logger
+
+	// TickInterval is how much time one Tick stands for; default 100 ms
+	// (etcd's --heartbeat-interval). Leases are judged in seconds, raft in ticks.
+	TickInterval time.Duration
+	// ElectionTicks is raft's election timeout in ticks; default 10.
+	ElectionTicks int
+	// HeartbeatTicks is raft's heartbeat interval in ticks; default 1.
+	HeartbeatTicks int
+
+	// SnapshotEntries: take a state snapshot after this many applied entries
+	// since the last one; default 10000 (etcd's --snapshot-count).
+	SnapshotEntries uint64
+	// SnapshotCatchUpEntries: entries kept in the raft log behind a snapshot so
+	// slightly lagging followers catch up without a snapshot; default 5000.
+	SnapshotCatchUpEntries uint64
+
+	// RequestBytesMax bounds one client request; default 1.5 MiB (etcd's
+	// --max-request-bytes). Larger requests fail with etcd's request-too-large.
+	RequestBytesMax int
+	// TxnOpsMax bounds the operations of one Txn branch; default 128.
+	TxnOpsMax int
+	// PendingRequestsMax bounds requests waiting for apply or a read index;
+	// default 16384. Beyond it Submit fails with etcd's too-many-requests.
+	PendingRequestsMax int
+	// RequestTimeoutTicks: a request still waiting after this many ticks
+	// completes with etcd's timeout error (indeterminate for writes);
+	// default 5 s worth of ticks plus two election timeouts, as etcd.
+	RequestTimeoutTicks int
+	// LeaseRevokesPerTickMax bounds the revokes the leader proposes per tick; default 16.
+	LeaseRevokesPerTickMax int
+	// MessageBytesMax bounds one raft append message; default 1 MiB.
+	MessageBytesMax uint64
+	// InflightMessagesMax bounds in-flight appends per follower; default 256.
+	InflightMessagesMax int
+
+	// Unsafe switches on known-unsafe protocol variants so the simulator can
+	// prove it catches them. Never set in production.
+	Unsafe Unsafe
+}
+
+// Unsafe lists deliberately broken protocol variants.
+type Unsafe struct {
+	// StaleReads serves linearizable reads locally, without ReadIndex.
+	StaleReads bool
+	// FollowerLeaseExpiry lets every member revoke leases on its own clock.
+	FollowerLeaseExpiry bool
+}
+
+// EnsureDefaults fills every zero field with its documented default.
+func (c *Config) EnsureDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = 5000
+	}
+	if c.RequestBytesMax == 0 {
+		c.RequestBytesMax = 1536 * 1024
+	}
+	if c.TxnOpsMax == 0 {
+		c.TxnOpsMax = 128
+	}
+	if c.PendingRequestsMax == 0 {
+		c.PendingRequestsMax = 16384
+	}
+	if c.RequestTimeoutTicks == 0 && c.TickInterval > 0 {
+		c.RequestTimeoutTicks = int(5*time.Second/c.TickInterval) + 2*c.ElectionTicks
+	}
+	if c.LeaseRevokesPerTickMax == 0 {
+		c.LeaseRevokesPerTickMax = 16
+	}
+	if c.MessageBytesMax == 0 {
+		c.MessageBytesMax = 1 << 20
+	}
+	if c.InflightMessagesMax == 0 {
+		c.InflightMessagesMax = 256
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.ID == 0 {
+		add("node: ID must be non-zero")
+	}
+	if c.FS == nil {
+		add("node: FS is required")
+	}
+	if c.Dir == "" {
+		add("node: Dir is required")
+	}
+	if c.Clock == nil {
+		add("node: Clock is required")
+	}
+	if c.TickInterval <= 0 {
+		add("node: TickInterval %v must be positive", c.TickInterval)
+	}
+	if c.HeartbeatTicks <= 0 {
+		add("node: HeartbeatTicks %d must be positive", c.HeartbeatTicks)
+	}
+	if c.ElectionTicks <= c.HeartbeatTicks {
+		add("node: ElectionTicks %d must exceed HeartbeatTicks %d", c.ElectionTicks, c.HeartbeatTicks)
+	}
+	if c.SnapshotCatchUpEntries > c.SnapshotEntries {
+		add("node: SnapshotCatchUpEntries %d must not exceed SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
+	}
+	if c.RequestBytesMax <= 0 {
+		add("node: RequestBytesMax %d must be positive", c.RequestBytesMax)
+	}
+	if c.TxnOpsMax <= 0 {
+		add("node: TxnOpsMax %d must be positive", c.TxnOpsMax)
+	}
+	if c.PendingRequestsMax <= 0 {
+		add("node: PendingRequestsMax %d must be positive", c.PendingRequestsMax)
+	}
+	if c.RequestTimeoutTicks <= c.ElectionTicks {
+		add("node: RequestTimeoutTicks %d must exceed ElectionTicks %d", c.RequestTimeoutTicks, c.ElectionTicks)
+	}
+	if c.LeaseRevokesPerTickMax <= 0 {
+		add("node: LeaseRevokesPerTickMax %d must be positive", c.LeaseRevokesPerTickMax)
+	}
+	if c.InflightMessagesMax <= 0 {
+		add("node: InflightMessagesMax %d must be positive", c.InflightMessagesMax)
+	}
+	for _, p := range c.Peers {
+		if p == 0 {
+			add("node: peer id 0 in Peers")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leaseTTLMinSeconds is etcd's minimum lease TTL: 1.5 election timeouts,
+// rounded up to whole seconds, so a lease survives a leader election.
+func (c *Config) leaseTTLMinSeconds() int64 {
+	d := time.Duration(c.ElectionTicks) * c.TickInterval * 3 / 2
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+func (c *Config) electionTimeout() time.Duration {
+	return time.Duration(c.ElectionTicks) * c.TickInterval
+}

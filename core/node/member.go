@@ -1,0 +1,179 @@
+package node
+
+import (
+	"slices"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kvdlabs/kvd/core/watch"
+)
+
+var errNoLeader = rpctypes.ErrGRPCNoLeader
+
+// fillHeader sets cluster id, member id and raft term on a response header,
+// and the revision where the state machine left it unset.
+func (n *Node) fillHeader(resp proto.Message) {
+	if resp == nil {
+		return
+	}
+	h := n.header(resp)
+	if h == nil {
+		return
+	}
+	h.ClusterId = n.cfg.ClusterID
+	h.MemberId = n.cfg.ID
+	h.RaftTerm = n.term
+	if h.Revision == 0 {
+		h.Revision = n.kv.Rev()
+	}
+}
+
+// header returns resp's header, creating it when unset; nil if resp has none.
+func (n *Node) header(resp proto.Message) *pb.ResponseHeader {
+	if g, ok := resp.(interface{ GetHeader() *pb.ResponseHeader }); ok && g.GetHeader() != nil {
+		return g.GetHeader()
+	}
+	m := resp.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("header")
+	if fd == nil || fd.Message() == nil || fd.Message().FullName() != "etcdserverpb.ResponseHeader" {
+		return nil
+	}
+	h := &pb.ResponseHeader{}
+	m.Set(fd, protoreflect.ValueOfMessage(h.ProtoReflect()))
+	return h
+}
+
+// Header returns a response header for this member's current state.
+func (n *Node) Header() *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: n.cfg.ClusterID, MemberId: n.cfg.ID, RaftTerm: n.term, Revision: n.kv.Rev()}
+}
+
+// Status is a member's view of the cluster.
+type Status struct {
+	ID           uint64
+	Leader       uint64
+	Term         uint64
+	IsLeader     bool
+	AppliedIndex uint64
+	CommitIndex  uint64
+	Revision     int64
+	CompactRev   int64
+	Keys         int
+	Leases       int
+	Watchers     int
+}
+
+// Status reports the member's state.
+func (n *Node) Status() Status {
+	bs := n.raw.BasicStatus()
+	return Status{
+		ID:           n.cfg.ID,
+		Leader:       bs.Lead,
+		Term:         bs.GetTerm(),
+		IsLeader:     bs.RaftState == raft.StateLeader,
+		AppliedIndex: n.appliedIndex,
+		CommitIndex:  bs.GetCommit(),
+		Revision:     n.kv.Rev(),
+		CompactRev:   n.kv.CompactRev(),
+		Keys:         n.kv.KeyCount(),
+		Leases:       n.lessor.Len(),
+		Watchers:     n.hub.WatcherCount(),
+	}
+}
+
+// Member is one voting member with the opaque context it joined with.
+type Member struct {
+	ID      uint64
+	Context []byte
+}
+
+// Members lists the members in id order.
+func (n *Node) Members() []Member {
+	ids := make([]uint64, 0, len(n.members))
+	for id := range n.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	ms := make([]Member, len(ids))
+	for i, id := range ids {
+		ms[i] = Member{ID: id, Context: n.members[id]}
+	}
+	return ms
+}
+
+// HashKV hashes the store at rev (0: current) so members can be compared.
+func (n *Node) HashKV(rev int64) (*pb.HashKVResponse, error) {
+	h, hashRev, compactRev, err := n.kv.HashKV(rev)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.HashKVResponse{Header: n.Header(), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}
+	resp.Header.Revision = hashRev
+	return resp, nil
+}
+
+// LeaseKeepAlive renews a lease. Only the leader tracks expiry, so a
+// follower answers etcd's not-leader error and the caller goes to the leader.
+func (n *Node) LeaseKeepAlive(id int64) (*pb.LeaseKeepAliveResponse, error) {
+	if !n.isLeader {
+		return nil, rpctypes.ErrGRPCNotLeader
+	}
+	ttl, err := n.lessor.KeepAlive(id)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.LeaseKeepAliveResponse{Header: n.Header(), ID: id, TTL: ttl}, nil
+}
+
+// LeaseTimeToLive reports a lease's remaining TTL (leader only, as keepalive).
+func (n *Node) LeaseTimeToLive(id int64, keys bool) (*pb.LeaseTimeToLiveResponse, error) {
+	if !n.isLeader {
+		return nil, rpctypes.ErrGRPCNotLeader
+	}
+	resp, err := n.lessor.TimeToLive(id, keys)
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = n.Header()
+	return resp, nil
+}
+
+// Leases lists the leases this member knows.
+func (n *Node) Leases() *pb.LeaseLeasesResponse {
+	resp := n.lessor.Leases()
+	resp.Header = n.Header()
+	return resp
+}
+
+// Watch registers a watcher on a stream of the caller's; responses come out
+// of Process in Output.Watch.
+func (n *Node) Watch(streamID int64, req *pb.WatchCreateRequest) (int64, error) {
+	return n.hub.Watch(streamID, req)
+}
+
+// CancelWatch cancels one watcher.
+func (n *Node) CancelWatch(streamID, watchID int64) error { return n.hub.Cancel(streamID, watchID) }
+
+// CloseWatchStream drops every watcher of a stream.
+func (n *Node) CloseWatchStream(streamID int64) { n.hub.CloseStream(streamID) }
+
+// RequestWatchProgress asks for a progress response on a stream.
+func (n *Node) RequestWatchProgress(streamID int64) { n.hub.RequestProgress(streamID) }
+
+// WatchProgressNotify queues progress responses for watchers that asked.
+func (n *Node) WatchProgressNotify() { n.hub.ProgressNotify() }
+
+// Hub exposes the watch hub to callers that deliver watch responses.
+func (n *Node) Hub() *watch.Hub { return n.hub }
+
+// Close releases the WAL. The node must not be used afterwards.
+func (n *Node) Close() error {
+	if n.failed == nil {
+		n.failed = ErrStopped
+	}
+	return n.wal.Close()
+}

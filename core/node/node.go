@@ -1,0 +1,496 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/lease"
+	"github.com/kvdlabs/kvd/core/mvcc"
+	"github.com/kvdlabs/kvd/core/wal"
+	"github.com/kvdlabs/kvd/core/watch"
+)
+
+// Node is one raft member and its state machine. It is not safe for
+// concurrent use: one caller drives it (see the package doc).
+type Node struct {
+	cfg     Config
+	raw     *raft.RawNode
+	storage *raft.MemoryStorage
+	wal     *wal.WAL
+
+	kv     *mvcc.Store
+	lessor *lease.Lessor
+	hub    *watch.Hub
+
+	confState     *raftpb.ConfState
+	members       map[uint64][]byte
+	appliedIndex  uint64
+	snapshotIndex uint64
+
+	lead     uint64
+	term     uint64
+	isLeader bool
+	ticks    uint64
+
+	ids       requestIDs
+	proposals map[uint64]*proposal
+	// proposalOrder holds proposal ids in submission (hence tick) order so
+	// timeouts are found from the front without iterating the map.
+	proposalOrder []uint64
+	reads         readQueue
+	// revoking maps a lease id to the tick its revoke was proposed at.
+	revoking map[int64]uint64
+
+	out    Output
+	failed error
+}
+
+type proposal struct {
+	submittedTick uint64
+}
+
+// Result completes one submitted request: Response is the etcdserverpb
+// response matching the request (*pb.PutResponse for a put, …), or Err is
+// etcd's gRPC error.
+type Result struct {
+	ID       uint64
+	Response proto.Message
+	Err      error
+}
+
+// Output is what one Process call hands back to the caller.
+type Output struct {
+	// Messages go to peers; To names the recipient.
+	Messages []*raftpb.Message
+	// Results complete requests, in completion order.
+	Results []Result
+	// Watch carries watch responses for the caller's streams.
+	Watch []watch.Delivery
+}
+
+// ErrStopped is returned by a node whose durable state failed; it must not
+// take part in the cluster again until an operator intervenes.
+var ErrStopped = errors.New("node: stopped after a storage failure")
+
+// Open starts a member: a new one when cfg.Dir holds no WAL (bootstrapping
+// cfg.Peers), else it recovers snapshot and log from disk. Damaged durable
+// state is an error: a member must not vote or ack on it.
+func Open(cfg Config) (*Node, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		storage:   raft.NewMemoryStorage(),
+		members:   map[uint64][]byte{},
+		confState: &raftpb.ConfState{},
+		ids:       newRequestIDs(cfg.ID, cfg.Clock.Now()),
+		proposals: map[uint64]*proposal{},
+		revoking:  map[int64]uint64{},
+	}
+	n.newStateMachine()
+
+	fresh := !wal.Exists(cfg.FS, cfg.Dir)
+	if fresh {
+		if len(cfg.Peers) == 0 {
+			return nil, fmt.Errorf("node %x: no WAL in %q and no Peers to bootstrap", cfg.ID, cfg.Dir)
+		}
+		meta := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cfg.ClusterID), cfg.ID)
+		w, err := wal.Create(cfg.FS, cfg.Dir, meta, wal.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("node %x: create WAL in %q: %w", cfg.ID, cfg.Dir, err)
+		}
+		n.wal = w
+	} else {
+		w, rec, err := wal.Open(cfg.FS, cfg.Dir, wal.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("node %x: recover WAL in %q: %w", cfg.ID, cfg.Dir, err)
+		}
+		n.wal = w
+		if err := n.recover(rec); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node %x: recover state in %q: %w", cfg.ID, cfg.Dir, err)
+		}
+	}
+
+	raw, err := raft.NewRawNode(&raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   n.storage,
+		Applied:                   n.appliedIndex,
+		MaxSizePerMsg:             cfg.MessageBytesMax,
+		MaxInflightMsgs:           cfg.InflightMessagesMax,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{cfg.Logger},
+	})
+	if err != nil {
+		n.wal.Close()
+		return nil, fmt.Errorf("node %x: start raft: %w", cfg.ID, err)
+	}
+	n.raw = raw
+	if fresh {
+		peers := make([]raft.Peer, 0, len(cfg.Peers))
+		for _, id := range slices.Sorted(slices.Values(cfg.Peers)) {
+			peers = append(peers, raft.Peer{ID: id, Context: cfg.PeerContexts[id]})
+		}
+		if err := raw.Bootstrap(peers); err != nil {
+			n.wal.Close()
+			return nil, fmt.Errorf("node %x: bootstrap %v: %w", cfg.ID, cfg.Peers, err)
+		}
+	}
+	if cfg.Unsafe.FollowerLeaseExpiry {
+		n.lessor.Promote(0)
+	}
+	return n, nil
+}
+
+// newStateMachine makes an empty store, lessor and hub wired to each other.
+func (n *Node) newStateMachine() {
+	n.lessor = lease.New(lease.Options{Clock: n.cfg.Clock, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
+	n.kv = mvcc.New(n.mvccOptions())
+	n.lessor.SetDeleter(n.kv)
+	if n.hub == nil {
+		n.hub = watch.New(history{n}, watch.Options{})
+	}
+}
+
+func (n *Node) mvccOptions() mvcc.Options {
+	return mvcc.Options{
+		TxnOpsMax: n.cfg.TxnOpsMax,
+		Lessor:    n.lessor,
+		OnCommit:  n.onCommit,
+	}
+}
+
+func (n *Node) onCommit(rev int64, events []*mvccpb.Event) { n.hub.Notify(rev, events) }
+
+// history lets the watch hub read whichever store the node holds now: a
+// snapshot restore replaces the store, not the hub.
+type history struct{ n *Node }
+
+func (h history) Rev() int64        { return h.n.kv.Rev() }
+func (h history) CompactRev() int64 { return h.n.kv.CompactRev() }
+func (h history) Events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccpb.Event, int64, error) {
+	return h.n.kv.Events(key, end, fromRev, eventsMax)
+}
+
+// recover loads the WAL's snapshot and entries into raft storage and the
+// state machine.
+func (n *Node) recover(rec *wal.Recovered) error {
+	if rec.Snapshot != nil && !raft.IsEmptySnap(rec.Snapshot) {
+		if err := n.storage.ApplySnapshot(rec.Snapshot); err != nil {
+			return fmt.Errorf("apply snapshot %d to raft storage: %w", rec.Snapshot.GetMetadata().GetIndex(), err)
+		}
+		if err := n.restoreState(rec.Snapshot); err != nil {
+			return err
+		}
+	}
+	if rec.HardState != nil {
+		if err := n.storage.SetHardState(rec.HardState); err != nil {
+			return fmt.Errorf("set hard state: %w", err)
+		}
+		n.term = rec.HardState.GetTerm()
+	}
+	if err := n.storage.Append(rec.Entries); err != nil {
+		return fmt.Errorf("append %d recovered entries: %w", len(rec.Entries), err)
+	}
+	return nil
+}
+
+// restoreState replaces the state machine with a snapshot's.
+func (n *Node) restoreState(snap *raftpb.Snapshot) error {
+	st, err := decodeState(snap.GetData())
+	if err != nil {
+		return fmt.Errorf("snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	kv, err := mvcc.Restore(st.mvcc, n.mvccOptions())
+	if err != nil {
+		return fmt.Errorf("snapshot at index %d: restore mvcc: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	if err := n.lessor.Restore(st.lease); err != nil {
+		return fmt.Errorf("snapshot at index %d: restore leases: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	if n.kv != nil && kv.Rev() < n.kv.Rev() {
+		panic(fmt.Sprintf("node %x: snapshot at index %d would move revision back from %d to %d",
+			n.cfg.ID, snap.GetMetadata().GetIndex(), n.kv.Rev(), kv.Rev()))
+	}
+	n.kv = kv
+	n.lessor.SetDeleter(kv)
+	n.members = st.members
+	n.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
+	index := snap.GetMetadata().GetIndex()
+	if index < n.appliedIndex {
+		panic(fmt.Sprintf("node %x: snapshot index %d behind applied index %d", n.cfg.ID, index, n.appliedIndex))
+	}
+	n.appliedIndex = index
+	n.snapshotIndex = index
+	n.hub.Resync()
+	return nil
+}
+
+// Tick advances the member's logical clock by one tick.
+func (n *Node) Tick() {
+	if n.failed != nil {
+		return
+	}
+	n.ticks++
+	n.raw.Tick()
+	n.expireRequests()
+	n.expireLeases()
+}
+
+// Receive steps a raft message from a peer. Messages for another member or
+// of a local-only type are rejected, never stepped.
+func (n *Node) Receive(m *raftpb.Message) error {
+	if n.failed != nil {
+		return n.failed
+	}
+	if m.GetTo() != n.cfg.ID {
+		return fmt.Errorf("node %x: message %v addressed to %x", n.cfg.ID, m.GetType(), m.GetTo())
+	}
+	if raft.IsLocalMsg(m.GetType()) {
+		return fmt.Errorf("node %x: local message type %v from the network", n.cfg.ID, m.GetType())
+	}
+	err := n.raw.Step(m)
+	if errors.Is(err, raft.ErrStepPeerNotFound) {
+		return nil // a message from a removed member; drop it as etcd does
+	}
+	return err
+}
+
+// ReportUnreachable tells raft a message to a peer could not be sent.
+func (n *Node) ReportUnreachable(id uint64) { n.raw.ReportUnreachable(id) }
+
+// ReportSnapshot tells raft whether a snapshot sent to a peer arrived.
+func (n *Node) ReportSnapshot(id uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	n.raw.ReportSnapshot(id, status)
+}
+
+// Campaign makes this member start an election now (tests, leader transfer).
+func (n *Node) Campaign() error { return n.raw.Campaign() }
+
+// TransferLeadership asks the leader to hand leadership to another member.
+func (n *Node) TransferLeadership(to uint64) { n.raw.TransferLeader(to) }
+
+// Submit queues one client request and returns its id; its Result comes out
+// of a later Process. Exactly one request field of r must be set.
+func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
+	id := n.ids.next()
+	r.ID = id
+	switch {
+	case n.failed != nil:
+		n.complete(id, nil, rpctypes.ErrGRPCStopped)
+	case proto.Size(r) > n.cfg.RequestBytesMax:
+		n.complete(id, nil, rpctypes.ErrGRPCRequestTooLarge)
+	case len(n.proposals)+n.reads.len() >= n.cfg.PendingRequestsMax:
+		n.complete(id, nil, rpctypes.ErrGRPCRequestTooManyRequests)
+	case r.Range != nil && (r.Range.Serializable || n.cfg.Unsafe.StaleReads):
+		resp, err := n.kv.Range(r.Range)
+		n.complete(id, resp, err)
+	case r.Range != nil:
+		n.reads.enqueue(id, r.Range, n.ticks)
+	default:
+		n.propose(id, r)
+	}
+	return id
+}
+
+func (n *Node) propose(id uint64, r *pb.InternalRaftRequest) {
+	data, err := proto.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("node %x: marshal request %d: %v", n.cfg.ID, id, err))
+	}
+	if err := n.raw.Propose(data); err != nil {
+		n.complete(id, nil, rpctypes.ErrGRPCNoLeader)
+		return
+	}
+	n.proposals[id] = &proposal{submittedTick: n.ticks}
+	n.proposalOrder = append(n.proposalOrder, id)
+}
+
+// complete records a request's result and fills the response header.
+func (n *Node) complete(id uint64, resp proto.Message, err error) {
+	if err == nil {
+		n.fillHeader(resp)
+	}
+	n.out.Results = append(n.out.Results, Result{ID: id, Response: resp, Err: err})
+}
+
+// Process does everything raft asks for — persist, send, apply, advance —
+// and returns what the caller must deliver. An error means the member's
+// durable state failed; the node stops for good.
+func (n *Node) Process() (Output, error) {
+	if n.failed != nil {
+		return Output{}, n.failed
+	}
+	n.flushReads()
+	for n.raw.HasReady() {
+		rd := n.raw.Ready()
+		if err := n.handleReady(rd); err != nil {
+			n.failed = fmt.Errorf("%w: %w", ErrStopped, err)
+			n.failAll(rpctypes.ErrGRPCStopped)
+			out := n.takeOutput()
+			out.Messages = nil // nothing sent on state that did not persist
+			return out, n.failed
+		}
+		n.raw.Advance(rd)
+		n.serveReads()
+	}
+	n.hub.CatchUp()
+	return n.takeOutput(), nil
+}
+
+func (n *Node) takeOutput() Output {
+	out := n.out
+	out.Watch = append(out.Watch, n.hub.Drain()...)
+	n.out = Output{}
+	return out
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.onSoftState(rd.SoftState)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.wal.SaveSnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("save received snapshot %d: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
+		}
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("apply received snapshot %d: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
+		}
+		if err := n.restoreState(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	hs := rd.HardState
+	if raft.IsEmptyHardState(hs) {
+		hs = nil
+	}
+	if hs != nil || len(rd.Entries) > 0 {
+		if err := n.wal.Save(hs, rd.Entries); err != nil {
+			return fmt.Errorf("save %d entries: %w", len(rd.Entries), err)
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append %d entries to raft storage: %w", len(rd.Entries), err)
+	}
+	if hs != nil {
+		if err := n.storage.SetHardState(hs); err != nil {
+			return fmt.Errorf("set hard state: %w", err)
+		}
+		n.term = hs.GetTerm()
+	}
+	n.out.Messages = append(n.out.Messages, rd.Messages...)
+	for _, rs := range rd.ReadStates {
+		n.reads.indexKnown(rs.RequestCtx, rs.Index)
+	}
+	for _, e := range rd.CommittedEntries {
+		n.apply(e)
+	}
+	return n.maybeSnapshot()
+}
+
+func (n *Node) onSoftState(ss *raft.SoftState) {
+	if ss.Lead != n.lead {
+		// Requests in flight may or may not commit under the new leader:
+		// their outcome is unknown, and etcd's leader-changed error says so.
+		n.failAll(rpctypes.ErrGRPCLeaderChanged)
+		n.lead = ss.Lead
+	}
+	wasLeader := n.isLeader
+	n.isLeader = ss.RaftState == raft.StateLeader
+	switch {
+	case n.isLeader && !wasLeader:
+		// Every lease gets a fresh TTL plus an election's worth of grace: the
+		// old leader's keepalives are unknown to us.
+		n.lessor.Promote(n.cfg.electionTimeout())
+	case !n.isLeader && wasLeader:
+		if !n.cfg.Unsafe.FollowerLeaseExpiry {
+			n.lessor.Demote()
+		}
+		clear(n.revoking)
+	}
+}
+
+// failAll completes every waiting request with err.
+func (n *Node) failAll(err error) {
+	for _, id := range n.proposalOrder {
+		if _, ok := n.proposals[id]; ok {
+			delete(n.proposals, id)
+			n.complete(id, nil, err)
+		}
+	}
+	n.proposalOrder = n.proposalOrder[:0]
+	for _, id := range n.reads.drop() {
+		n.complete(id, nil, err)
+	}
+}
+
+// expireRequests times out requests waiting longer than RequestTimeoutTicks.
+func (n *Node) expireRequests() {
+	deadline := n.ticks - uint64(n.cfg.RequestTimeoutTicks)
+	if n.ticks < uint64(n.cfg.RequestTimeoutTicks) {
+		return
+	}
+	i := 0
+	for ; i < len(n.proposalOrder); i++ {
+		id := n.proposalOrder[i]
+		p, ok := n.proposals[id]
+		if !ok {
+			continue
+		}
+		if p.submittedTick > deadline {
+			break
+		}
+		delete(n.proposals, id)
+		n.complete(id, nil, rpctypes.ErrGRPCTimeout)
+	}
+	n.proposalOrder = n.proposalOrder[i:]
+	for _, id := range n.reads.expire(deadline) {
+		n.complete(id, nil, rpctypes.ErrGRPCTimeout)
+	}
+}
+
+// expireLeases proposes a revoke for each expired lease (leader only).
+func (n *Node) expireLeases() {
+	if !n.isLeader && !n.cfg.Unsafe.FollowerLeaseExpiry {
+		return
+	}
+	proposed := 0
+	for _, id := range n.lessor.Expired(n.cfg.LeaseRevokesPerTickMax * 2) {
+		if proposed == n.cfg.LeaseRevokesPerTickMax {
+			break
+		}
+		if at, ok := n.revoking[id]; ok && n.ticks-at < uint64(n.cfg.RequestTimeoutTicks) {
+			continue
+		}
+		r := &pb.InternalRaftRequest{ID: n.ids.next(), LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}
+		data, err := proto.Marshal(r)
+		if err != nil {
+			panic(fmt.Sprintf("node %x: marshal lease revoke %d: %v", n.cfg.ID, id, err))
+		}
+		if n.raw.Propose(data) != nil {
+			return
+		}
+		n.revoking[id] = n.ticks
+		proposed++
+	}
+}

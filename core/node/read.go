@@ -1,0 +1,136 @@
+package node
+
+import (
+	"encoding/binary"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// readQueue holds linearizable reads: queued ones wait for the next
+// Process to share one ReadIndex round (a batch); a batch learns its read
+// index from raft and is served once the applied index reaches it.
+type readQueue struct {
+	queued  []pendingRead
+	batches []*readBatch
+	nextCtx uint64
+}
+
+type pendingRead struct {
+	id            uint64
+	req           *pb.RangeRequest
+	submittedTick uint64
+}
+
+type readBatch struct {
+	ctx   uint64
+	reads []pendingRead
+	index uint64
+	known bool
+}
+
+// readBatchesMax bounds ReadIndex rounds in flight; reads beyond it wait in
+// the queue for a later round.
+const readBatchesMax = 64
+
+func (q *readQueue) len() int {
+	n := len(q.queued)
+	for _, b := range q.batches {
+		n += len(b.reads)
+	}
+	return n
+}
+
+func (q *readQueue) enqueue(id uint64, r *pb.RangeRequest, tick uint64) {
+	q.queued = append(q.queued, pendingRead{id: id, req: r, submittedTick: tick})
+}
+
+// indexKnown records the read index raft answered for a batch's context.
+func (q *readQueue) indexKnown(ctx []byte, index uint64) {
+	if len(ctx) != 8 {
+		return
+	}
+	c := binary.BigEndian.Uint64(ctx)
+	for _, b := range q.batches {
+		if b.ctx == c {
+			b.index, b.known = index, true
+			return
+		}
+	}
+}
+
+// drop removes every read and returns their ids in submission order.
+func (q *readQueue) drop() []uint64 {
+	var ids []uint64
+	for _, b := range q.batches {
+		for _, r := range b.reads {
+			ids = append(ids, r.id)
+		}
+	}
+	for _, r := range q.queued {
+		ids = append(ids, r.id)
+	}
+	q.batches, q.queued = q.batches[:0], q.queued[:0]
+	return ids
+}
+
+// expire removes batches and queued reads submitted at or before deadline.
+func (q *readQueue) expire(deadlineTick uint64) []uint64 {
+	var ids []uint64
+	kept := q.batches[:0]
+	for _, b := range q.batches {
+		if len(b.reads) > 0 && b.reads[0].submittedTick <= deadlineTick {
+			for _, r := range b.reads {
+				ids = append(ids, r.id)
+			}
+			continue
+		}
+		kept = append(kept, b)
+	}
+	clear(q.batches[len(kept):])
+	q.batches = kept
+	i := 0
+	for i < len(q.queued) && q.queued[i].submittedTick <= deadlineTick {
+		ids = append(ids, q.queued[i].id)
+		i++
+	}
+	q.queued = q.queued[i:]
+	return ids
+}
+
+// flushReads starts one ReadIndex round for every read queued since the last.
+func (n *Node) flushReads() {
+	q := &n.reads
+	if len(q.queued) == 0 || len(q.batches) >= readBatchesMax {
+		return
+	}
+	if n.lead == 0 {
+		for _, r := range q.queued {
+			n.complete(r.id, nil, errNoLeader)
+		}
+		q.queued = q.queued[:0]
+		return
+	}
+	q.nextCtx++
+	b := &readBatch{ctx: q.nextCtx, reads: q.queued}
+	q.queued = nil
+	q.batches = append(q.batches, b)
+	n.raw.ReadIndex(binary.BigEndian.AppendUint64(nil, b.ctx))
+}
+
+// serveReads answers every batch whose read index has been applied.
+func (n *Node) serveReads() {
+	q := &n.reads
+	kept := q.batches[:0]
+	for _, b := range q.batches {
+		if !b.known || b.index > n.appliedIndex {
+			kept = append(kept, b)
+			continue
+		}
+		for _, r := range b.reads {
+			resp, err := n.kv.Range(r.req)
+			n.complete(r.id, resp, err)
+		}
+	}
+	clear(q.batches[len(kept):])
+	q.batches = kept
+}

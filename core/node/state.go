@@ -1,0 +1,129 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+)
+
+// The state snapshot is what a raft snapshot carries: the mvcc store's and the
+// lessor's own (self-checksummed) snapshots and the membership contexts, framed
+// and checksummed as a whole so a damaged snapshot is reported, never applied.
+//
+//	magic[8] version u32
+//	mvccLen u64 mvcc[mvccLen]
+//	leaseLen u64 lease[leaseLen]
+//	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen] }*
+//	crc32c u32 (over everything before it)
+const (
+	stateMagic   = "KVDSTATE"
+	stateVersion = 1
+	// stateMemberCountMax bounds decoding: raft clusters are small.
+	stateMemberCountMax = 1 << 10
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBadState reports a state snapshot that cannot be decoded.
+var ErrBadState = errors.New("node: bad state snapshot")
+
+type state struct {
+	mvcc    []byte
+	lease   []byte
+	members map[uint64][]byte
+}
+
+func encodeState(s state) []byte {
+	ids := make([]uint64, 0, len(s.members))
+	for id := range s.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b := make([]byte, 0, len(stateMagic)+4+8+len(s.mvcc)+8+len(s.lease)+4+len(ids)*16+4)
+	b = append(b, stateMagic...)
+	b = binary.BigEndian.AppendUint32(b, stateVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s.mvcc)))
+	b = append(b, s.mvcc...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s.lease)))
+	b = append(b, s.lease...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, id)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s.members[id])))
+		b = append(b, s.members[id]...)
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeState(b []byte) (state, error) {
+	var s state
+	if len(b) < len(stateMagic)+4+4 {
+		return s, fmt.Errorf("%w: %d bytes is too short", ErrBadState, len(b))
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return s, fmt.Errorf("%w: checksum %08x, want %08x", ErrBadState, got, sum)
+	}
+	if string(body[:len(stateMagic)]) != stateMagic {
+		return s, fmt.Errorf("%w: magic %q", ErrBadState, body[:len(stateMagic)])
+	}
+	r := stateReader{b: body[len(stateMagic):]}
+	if v := r.u32(); v != stateVersion {
+		return s, fmt.Errorf("%w: version %d, want %d", ErrBadState, v, stateVersion)
+	}
+	s.mvcc = r.bytes(r.u64())
+	s.lease = r.bytes(r.u64())
+	n := r.u32()
+	if n > stateMemberCountMax {
+		return s, fmt.Errorf("%w: %d members exceeds %d", ErrBadState, n, stateMemberCountMax)
+	}
+	s.members = make(map[uint64][]byte, n)
+	for range n {
+		id := r.u64()
+		s.members[id] = r.bytes(uint64(r.u32()))
+	}
+	if r.err != nil {
+		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)
+	}
+	if len(r.b) != 0 {
+		return state{}, fmt.Errorf("%w: %d trailing bytes", ErrBadState, len(r.b))
+	}
+	return s, nil
+}
+
+// stateReader reads big-endian fields, remembering the first short read.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) take(n uint64) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = fmt.Errorf("field of %d bytes with %d left", n, len(r.b))
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *stateReader) u32() uint32 {
+	if v := r.take(4); v != nil {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *stateReader) u64() uint64 {
+	if v := r.take(8); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *stateReader) bytes(n uint64) []byte { return r.take(n) }
