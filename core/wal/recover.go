@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	iofs "io/fs"
 	"strings"
@@ -327,7 +328,7 @@ func (r *replay) findValidRecord(buf []byte, from int, seed uint32) (at int, fou
 		if !recordType(buf[p+8]).known() {
 			continue
 		}
-		payloadBytes := int64(uint32(buf[p]) | uint32(buf[p+1])<<8 | uint32(buf[p+2])<<16 | uint32(buf[p+3])<<24)
+		payloadBytes := int64(binary.LittleEndian.Uint32(buf[p:]))
 		if payloadBytes > r.opts.RecordSizeBytesMax || int64(p)+recordHeaderBytes+payloadBytes > int64(len(buf)) {
 			continue
 		}
@@ -345,8 +346,10 @@ func (r *replay) findValidRecord(buf []byte, from int, seed uint32) (at int, fou
 // liveEntries are the replayed entries after the newest snapshot.
 func (r *replay) liveEntries() []*raftpb.Entry {
 	ents := r.entries
-	for len(ents) > 0 && ents[0].GetIndex() <= r.newest.index {
-		ents = ents[1:]
+	if len(ents) == 0 || ents[0].GetIndex() > r.newest.index {
+		return ents
 	}
-	return ents
+	// The run is consecutive, so the cut is arithmetic.
+	skip := min(r.newest.index-ents[0].GetIndex()+1, uint64(len(ents)))
+	return ents[skip:]
 }

@@ -64,6 +64,11 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 // marker naming it. Recovery loads the snapshot of the newest marker, so a
 // crash between the two leaves the previous snapshot in charge. An empty
 // snapshot (index 0) is ignored.
+//
+// When a raft Ready carries a snapshot, call SaveSnapshot before Save of
+// that Ready's hard state (etcd's order): recovery reports a hard state that
+// commits past the last durable index as corruption, and the snapshot is
+// what makes its index durable.
 func (w *WAL) SaveSnapshot(snap *raftpb.Snapshot) error {
 	if err := w.writable(); err != nil {
 		return err
