@@ -113,6 +113,7 @@ func (w *WAL) reserve(recordBytes int64) error {
 		return err
 	}
 	old := w.file
+	w.file = nil // even if Close fails, the file is not ours to close again
 	if err := old.Close(); err != nil {
 		return w.fail(fmt.Errorf("wal: close full segment %s: %w", old.Name(), err))
 	}
