@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -50,13 +51,7 @@ func (f Fault) Window() time.Duration { return f.End() - f.At }
 // Clone returns a deep copy.
 func (f Fault) Clone() Fault {
 	f.Targets = slices.Clone(f.Targets)
-	if f.Params != nil {
-		p := make(map[string]float64, len(f.Params))
-		for k, v := range f.Params { // copying: order does not matter
-			p[k] = v
-		}
-		f.Params = p
-	}
+	f.Params = maps.Clone(f.Params)
 	return f
 }
 

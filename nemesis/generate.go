@@ -215,7 +215,7 @@ func Generate(seed uint64, opts GenerateOptions) Schedule {
 		}
 		rng := kindStream(seed, ki.Kind)
 		rng.IntN(2) // the enable draw above
-		kp := drawKindParams(rng, ki)
+		kp := drawKindParams(rng, ki, horizon)
 		swarm.Kinds = append(swarm.Kinds, kp)
 		drawn = append(drawn, layOut(rng, kp, nodes, horizon, budget, opts.BeyondBudget)...)
 	}
@@ -257,15 +257,19 @@ func Generate(seed uint64, opts GenerateOptions) Schedule {
 	return s
 }
 
-// drawKindParams draws one enabled kind's intensity.
-func drawKindParams(rng *rand.Rand, ki KindIntensity) KindParams {
+// drawKindParams draws one enabled kind's intensity. The rate is capped so
+// that over horizon the kind expects at most half of faultsPerKindMax
+// faults: a long run gets its faults spread over all of it rather than cut
+// off by the limit early on.
+func drawKindParams(rng *rand.Rand, ki KindIntensity, horizon time.Duration) KindParams {
 	info := mustInfo(ki.Kind)
 	kp := KindParams{
 		Kind:                   ki.Kind,
 		FaultsPerMinute:        roundTo(uniform(rng, ki.FaultsPerMinuteMin, ki.FaultsPerMinuteMax), 100),
 		TargetsAutoProbability: roundTo(rng.Float64(), 100),
 	}
-	kp.FaultsPerMinute = max(kp.FaultsPerMinute, 0.01)
+	rateMax := roundTo(float64(faultsPerKindMax)/2/horizon.Minutes(), 100)
+	kp.FaultsPerMinute = max(min(kp.FaultsPerMinute, rateMax), 0.01)
 	if info.Windowed {
 		mean := uniform(rng, float64(ki.WindowMin), float64(ki.WindowMax))
 		kp.WindowMean = max(time.Duration(mean).Round(time.Millisecond), time.Millisecond)

@@ -216,3 +216,14 @@ func TestProfilesSortedAndKnown(t *testing.T) {
 		t.Fatal("unknown profile found")
 	}
 }
+
+// A long run gets faults throughout, not only until a per-kind limit is hit.
+func TestGenerateLongRunSpreadsFaults(t *testing.T) {
+	s := Generate(9, GenerateOptions{Nodes: []uint64{1, 2, 3, 4, 5}, Duration: DurationMax})
+	if len(s.Faults) == 0 || len(s.Faults) > FaultsMax {
+		t.Fatalf("%d faults, want 1..%d", len(s.Faults), FaultsMax)
+	}
+	if last := s.Faults[len(s.Faults)-1].At; last < DurationMax*3/4 {
+		t.Fatalf("last fault at %s of a %s run: faults stop early", last, DurationMax)
+	}
+}

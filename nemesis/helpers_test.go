@@ -1,24 +1,36 @@
 package nemesis
 
 import (
+	"flag"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"pgregory.net/rapid"
 )
 
-// Property tests run at least this many cases whatever -rapid.checks says.
-const propertyChecksMin = 200
+// Property tests run at least this many cases; -rapid.checks may ask for
+// more, never fewer.
+const propertyChecksMin = 300
 
-// checkAtLeast runs a rapid property until propertyChecksMin cases have run.
-func checkAtLeast(t *testing.T, prop func(*rapid.T)) {
-	t.Helper()
-	for runs := 0; runs < propertyChecksMin; runs += 100 {
-		rapid.Check(t, prop)
-		if t.Failed() {
-			return
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("rapid.checks"); f != nil {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil && n < propertyChecksMin {
+			if err := f.Value.Set(strconv.Itoa(propertyChecksMin)); err != nil {
+				panic(err)
+			}
 		}
 	}
+	os.Exit(m.Run())
+}
+
+// checkAtLeast runs a rapid property with at least propertyChecksMin cases
+// (see TestMain).
+func checkAtLeast(t *testing.T, prop func(*rapid.T)) {
+	t.Helper()
+	rapid.Check(t, prop)
 }
 
 func sec(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -102,6 +102,11 @@ func (s Schedule) Validate() error {
 			bad("unknown profile %q, want one of %v", s.Profile, Profiles())
 		}
 	}
+	for _, k := range s.Swarm.Kinds {
+		if !k.Kind.Valid() {
+			bad("swarm params name unknown kind %q", k.Kind)
+		}
+	}
 	if len(s.Faults) > FaultsMax {
 		bad("%d faults, want at most %d", len(s.Faults), FaultsMax)
 	}
