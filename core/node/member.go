@@ -177,3 +177,13 @@ func (n *Node) Close() error {
 	}
 	return n.wal.Close()
 }
+
+// LocalRange serves a range from this member's applied state at once, as a
+// serializable read does, without queueing anything for Process.
+func (n *Node) LocalRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	resp, err := n.kv.Range(r)
+	if err == nil {
+		n.fillHeader(resp)
+	}
+	return resp, err
+}

@@ -1,0 +1,206 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kvdlabs/kvd/core/node"
+)
+
+// ClusterOptions configures a simulated cluster of core/node members.
+type ClusterOptions struct {
+	// Members is the cluster size; default 3. Member ids are 1..Members.
+	Members int
+	// Node is the template for every member's node.Config; ID, Peers, FS,
+	// Dir and Clock are filled per member. Zero fields take node's defaults,
+	// except SnapshotEntries (default here 1000, so runs exercise snapshots).
+	Node node.Config
+	// RestartDelay is how long a crashed member stays down before a
+	// scheduled restart; default 1 s.
+	RestartDelay time.Duration
+	// PausedMessagesMax bounds what a paused member buffers; default 4096.
+	PausedMessagesMax int
+	// UnsafeAckBeforeFsync makes every member's disk acknowledge Sync
+	// without making anything durable: a known-unsafe variant the checkers
+	// must catch (acknowledged writes lost in a crash).
+	UnsafeAckBeforeFsync bool
+}
+
+// EnsureDefaults fills zero fields with their documented defaults.
+func (o *ClusterOptions) EnsureDefaults() {
+	if o.Members == 0 {
+		o.Members = 3
+	}
+	if o.Node.SnapshotEntries == 0 {
+		o.Node.SnapshotEntries = 1000
+		if o.Node.SnapshotCatchUpEntries == 0 {
+			o.Node.SnapshotCatchUpEntries = 200
+		}
+	}
+	if o.RestartDelay == 0 {
+		o.RestartDelay = time.Second
+	}
+	if o.PausedMessagesMax == 0 {
+		o.PausedMessagesMax = 4096
+	}
+	o.Node.EnsureDefaults()
+}
+
+// Validate reports every problem at once.
+func (o *ClusterOptions) Validate() error {
+	var errs []error
+	if o.Members < 1 || o.Members > clientIDBase-1 {
+		errs = append(errs, fmt.Errorf("sim: Members %d out of [1, %d]", o.Members, clientIDBase-1))
+	}
+	if o.RestartDelay < 0 {
+		errs = append(errs, fmt.Errorf("sim: RestartDelay %v is negative", o.RestartDelay))
+	}
+	if o.PausedMessagesMax <= 0 {
+		errs = append(errs, fmt.Errorf("sim: PausedMessagesMax %d must be positive", o.PausedMessagesMax))
+	}
+	return errors.Join(errs...)
+}
+
+// clientIDBase is where client endpoint ids start, so they never collide
+// with member ids on the network.
+const clientIDBase = 1 << 20
+
+// Cluster is a set of members driven by a World: each member's node runs in
+// the World's single event loop, its messages cross the simulated network,
+// its WAL lives on a simulated disk.
+type Cluster struct {
+	w       *World
+	opts    ClusterOptions
+	ids     []uint64
+	members map[uint64]*Member
+	clients []*Client
+	// observers are told of every completed client call (checkers).
+	observers []func(Call)
+}
+
+// NewCluster creates the members and starts them. The caller must have
+// installed a seeded crypto/rand (InstallCryptoRand): raft draws its
+// election jitter there.
+func NewCluster(w *World, opts ClusterOptions) *Cluster {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
+	c := &Cluster{w: w, opts: opts, members: map[uint64]*Member{}}
+	for i := 1; i <= opts.Members; i++ {
+		c.ids = append(c.ids, uint64(i))
+	}
+	w.network.opts.Describe = describeMessage
+	for _, id := range c.ids {
+		m := &Member{c: c, id: id, disk: w.NewDisk(fmt.Sprintf("member-%d", id)), clock: memberClock{w: w, driftPPM: 0}}
+		if opts.UnsafeAckBeforeFsync {
+			m.fs = lyingFS{m.disk}
+		} else {
+			m.fs = m.disk
+		}
+		c.members[id] = m
+	}
+	for _, id := range c.ids {
+		c.members[id].start()
+	}
+	return c
+}
+
+// World returns the world the cluster runs in.
+func (c *Cluster) World() *World { return c.w }
+
+// IDs returns the member ids in order.
+func (c *Cluster) IDs() []uint64 { return slices.Clone(c.ids) }
+
+// Member returns member id.
+func (c *Cluster) Member(id uint64) *Member { return c.members[id] }
+
+// Observe registers fn to be told of every completed client call.
+func (c *Cluster) Observe(fn func(Call)) { c.observers = append(c.observers, fn) }
+
+// Leader returns the id of a live member that believes it leads with the
+// highest term, or 0.
+func (c *Cluster) Leader() uint64 {
+	var lead, term uint64
+	for _, id := range c.ids {
+		m := c.members[id]
+		if m.node == nil || m.paused {
+			continue
+		}
+		if st := m.node.Status(); st.IsLeader && st.Term >= term {
+			lead, term = id, st.Term
+		}
+	}
+	return lead
+}
+
+// Up returns the ids of members that are running (not crashed, not paused).
+func (c *Cluster) Up() []uint64 {
+	var ids []uint64
+	for _, id := range c.ids {
+		if m := c.members[id]; m.node != nil && !m.paused {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// peerMsg is a raft message on the simulated wire: marshalled, as on a real
+// one, so members never share memory.
+type peerMsg struct {
+	data []byte
+	desc string
+}
+
+func describeMessage(msg any) string {
+	switch m := msg.(type) {
+	case *peerMsg:
+		return m.desc
+	case *clientRequest:
+		return m.desc()
+	case *clientResponse:
+		return m.desc()
+	case *watchDelivery:
+		return fmt.Sprintf("watch stream=%d events=%d", m.d.StreamID, len(m.d.Response.Events))
+	default:
+		return fmt.Sprintf("%T", msg)
+	}
+}
+
+func describeRaft(m *raftpb.Message) string {
+	return fmt.Sprintf("%v term=%d index=%d logterm=%d commit=%d entries=%d reject=%v",
+		m.GetType(), m.GetTerm(), m.GetIndex(), m.GetLogTerm(), m.GetCommit(), len(m.GetEntries()), m.GetReject())
+}
+
+// describeRequest names a request's operation for the trace.
+func describeRequest(r *pb.InternalRaftRequest) string {
+	switch {
+	case r == nil:
+		return "none"
+	case r.Range != nil:
+		return fmt.Sprintf("range key=%q end=%q serializable=%v", r.Range.Key, r.Range.RangeEnd, r.Range.Serializable)
+	case r.Put != nil:
+		return fmt.Sprintf("put key=%q value=%q lease=%d", r.Put.Key, r.Put.Value, r.Put.Lease)
+	case r.DeleteRange != nil:
+		return fmt.Sprintf("delete key=%q end=%q", r.DeleteRange.Key, r.DeleteRange.RangeEnd)
+	case r.Txn != nil:
+		return fmt.Sprintf("txn compares=%d success=%d failure=%d", len(r.Txn.Compare), len(r.Txn.Success), len(r.Txn.Failure))
+	case r.Compaction != nil:
+		return fmt.Sprintf("compact rev=%d", r.Compaction.Revision)
+	case r.LeaseGrant != nil:
+		return fmt.Sprintf("lease-grant id=%d ttl=%d", r.LeaseGrant.ID, r.LeaseGrant.TTL)
+	case r.LeaseRevoke != nil:
+		return fmt.Sprintf("lease-revoke id=%d", r.LeaseRevoke.ID)
+	default:
+		return "other"
+	}
+}
+
+// discardLogger keeps raft's own logging out of simulations by default.
+var discardLogger = slog.New(slog.DiscardHandler)

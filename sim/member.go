@@ -1,0 +1,358 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/disk"
+	"github.com/kvdlabs/kvd/core/node"
+)
+
+// Member is one simulated cluster member: a core/node driven by the World,
+// its disk, its clock, and whether it is up, paused or damaged.
+type Member struct {
+	c     *Cluster
+	id    uint64
+	disk  *Disk
+	fs    disk.FS
+	clock memberClock
+	node  *node.Node
+
+	// incarnation counts starts; events scheduled for an earlier
+	// incarnation (ticks, processing) do nothing.
+	incarnation uint64
+	paused      bool
+	pausedInbox []inboxMsg
+	// damaged is set when the member could not start on its durable state.
+	damaged error
+
+	processScheduled bool
+	// waiting maps a node request id to the client call it serves.
+	waiting map[uint64]clientRef
+	// watchStreams maps a watch stream id (the client's id) to the client.
+	watchStreams map[int64]uint64
+}
+
+type inboxMsg struct {
+	from uint64
+	msg  any
+}
+
+type clientRef struct {
+	client uint64
+	seq    uint64
+}
+
+// ID returns the member's id.
+func (m *Member) ID() uint64 { return m.id }
+
+// Disk returns the member's simulated disk.
+func (m *Member) Disk() *Disk { return m.disk }
+
+// Node returns the running node, nil while the member is down.
+func (m *Member) Node() *node.Node { return m.node }
+
+// Damaged returns why the member refused to start, nil if it did not.
+func (m *Member) Damaged() error { return m.damaged }
+
+// Paused reports whether the member is paused.
+func (m *Member) Paused() bool { return m.paused }
+
+// Clock returns the member's view of time.
+func (m *Member) Clock() *memberClock { return &m.clock }
+
+func (m *Member) config() node.Config {
+	cfg := m.c.opts.Node
+	cfg.ID = m.id
+	cfg.ClusterID = 0x5eed
+	cfg.Peers = m.c.ids
+	cfg.FS = m.fs
+	cfg.Dir = "member"
+	cfg.Clock = &m.clock
+	if cfg.Logger == nil {
+		cfg.Logger = discardLogger
+	}
+	return cfg
+}
+
+// start opens the node on the member's disk. A member whose durable state
+// is damaged stays down: it must not vote or ack on that state.
+func (m *Member) start() {
+	if m.node != nil {
+		panic(fmt.Sprintf("sim: member %d started twice", m.id))
+	}
+	w := m.c.w
+	n, err := node.Open(m.config())
+	if err != nil {
+		m.damaged = err
+		w.Trace("member.damaged", "id=%d err=%v", m.id, err)
+		return
+	}
+	m.damaged = nil
+	m.node = n
+	m.incarnation++
+	m.waiting = map[uint64]clientRef{}
+	m.watchStreams = map[int64]uint64{}
+	w.Trace("member.start", "id=%d incarnation=%d", m.id, m.incarnation)
+	w.network.Register(m.id, m.receive)
+	m.scheduleTick(m.incarnation)
+}
+
+// Crash stops the member at once: nothing is closed or flushed, the disk
+// loses what was not synced (a torn tail if the disk is set to tear).
+func (m *Member) Crash() {
+	if m.node == nil {
+		return
+	}
+	w := m.c.w
+	w.Trace("member.crash", "id=%d", m.id)
+	m.node = nil
+	m.paused = false
+	m.pausedInbox = nil
+	m.processScheduled = false
+	w.network.Unregister(m.id)
+	m.disk.Crash()
+}
+
+// Restart starts a crashed member again; it recovers from its disk.
+func (m *Member) Restart() {
+	if m.node != nil {
+		return
+	}
+	m.start()
+}
+
+// Pause stops the member stepping: no ticks, no processing; messages wait
+// in a bounded inbox (beyond it they are lost, as a full socket buffer).
+func (m *Member) Pause() {
+	if m.node == nil || m.paused {
+		return
+	}
+	m.c.w.Trace("member.pause", "id=%d", m.id)
+	m.paused = true
+}
+
+// Resume lets a paused member step again and hands it what waited.
+func (m *Member) Resume() {
+	if m.node == nil || !m.paused {
+		return
+	}
+	m.c.w.Trace("member.resume", "id=%d inbox=%d", m.id, len(m.pausedInbox))
+	m.paused = false
+	inbox := m.pausedInbox
+	m.pausedInbox = nil
+	for _, in := range inbox {
+		m.receive(in.from, in.msg)
+	}
+	m.scheduleTick(m.incarnation)
+}
+
+func (m *Member) scheduleTick(incarnation uint64) {
+	m.c.w.After(m.clock.tickInterval(m.c.opts.Node.TickInterval), func() {
+		if m.node == nil || m.incarnation != incarnation || m.paused {
+			return
+		}
+		m.node.Tick()
+		m.scheduleProcess()
+		m.scheduleTick(incarnation)
+	})
+}
+
+// scheduleProcess runs Process once for everything that arrived at this
+// instant: batching, as kvd's loop does between two wake-ups.
+func (m *Member) scheduleProcess() {
+	if m.processScheduled {
+		return
+	}
+	m.processScheduled = true
+	incarnation := m.incarnation
+	m.c.w.After(0, func() {
+		if m.node == nil || m.incarnation != incarnation {
+			return
+		}
+		m.processScheduled = false
+		if m.paused {
+			return
+		}
+		m.process()
+	})
+}
+
+func (m *Member) process() {
+	w := m.c.w
+	out, err := m.node.Process()
+	// The disk's cost of this round (fsync latency) delays what it sends.
+	cost := m.disk.LastOpCost()
+	if err != nil {
+		w.Trace("member.failed", "id=%d err=%v", m.id, err)
+	}
+	incarnation := m.incarnation
+	send := func() {
+		if m.node == nil || m.incarnation != incarnation {
+			return // crashed before the fsync finished: nothing leaves
+		}
+		for _, msg := range out.Messages {
+			data, merr := proto.Marshal(msg)
+			if merr != nil {
+				panic(fmt.Sprintf("sim: member %d: marshal %v: %v", m.id, msg.GetType(), merr))
+			}
+			w.network.Send(m.id, msg.GetTo(), &peerMsg{data: data, desc: describeRaft(msg)}, len(data))
+			if msg.GetType() == raftpb.MsgSnap {
+				// The simulated link either delivers or drops; raft learns
+				// which when the follower answers. Report success so the
+				// leader resumes replication; a lost snapshot is resent.
+				m.node.ReportSnapshot(msg.GetTo(), true)
+			}
+		}
+		for _, r := range out.Results {
+			ref, ok := m.waiting[r.ID]
+			if !ok {
+				continue
+			}
+			delete(m.waiting, r.ID)
+			resp := &clientResponse{seq: ref.seq, member: m.id, resp: r.Response, err: r.Err}
+			w.network.Send(m.id, ref.client, resp, proto.Size(r.Response)+16)
+		}
+		for _, d := range out.Watch {
+			client, ok := m.watchStreams[d.StreamID]
+			if !ok {
+				continue
+			}
+			w.network.Send(m.id, client, &watchDelivery{member: m.id, d: d}, proto.Size(d.Response))
+		}
+	}
+	if cost > 0 {
+		w.After(cost, send)
+	} else {
+		send()
+	}
+	if err != nil {
+		// A failed disk stops the member for good, as kvd exits.
+		m.damaged = err
+		m.Crash()
+	}
+}
+
+// receive is the member's network endpoint.
+func (m *Member) receive(from uint64, msg any) {
+	if m.node == nil {
+		return
+	}
+	if m.paused {
+		if len(m.pausedInbox) < m.c.opts.PausedMessagesMax {
+			m.pausedInbox = append(m.pausedInbox, inboxMsg{from, msg})
+		} else {
+			m.c.w.Trace("member.inbox-full", "id=%d from=%d", m.id, from)
+		}
+		return
+	}
+	switch msg := msg.(type) {
+	case *peerMsg:
+		var rm raftpb.Message
+		if err := proto.Unmarshal(msg.data, &rm); err != nil {
+			panic(fmt.Sprintf("sim: member %d: unmarshal peer message: %v", m.id, err))
+		}
+		if err := m.node.Receive(&rm); err != nil {
+			m.c.w.Trace("member.reject", "id=%d from=%d err=%v", m.id, from, err)
+		}
+	case *clientRequest:
+		m.serveClient(from, msg)
+	default:
+		panic(fmt.Sprintf("sim: member %d: unexpected message %T", m.id, msg))
+	}
+	m.scheduleProcess()
+}
+
+// serveClient hands a client's request to the node; leader-local calls
+// (keepalive, watches) are answered or registered here.
+func (m *Member) serveClient(from uint64, r *clientRequest) {
+	w := m.c.w
+	reply := func(resp proto.Message, err error) {
+		w.network.Send(m.id, from, &clientResponse{seq: r.seq, member: m.id, resp: resp, err: err}, proto.Size(resp)+16)
+	}
+	switch {
+	case r.req != nil:
+		id := m.node.Submit(proto.Clone(r.req).(*pb.InternalRaftRequest))
+		m.waiting[id] = clientRef{client: from, seq: r.seq}
+	case r.keepAlive != 0:
+		reply(m.node.LeaseKeepAlive(r.keepAlive))
+	case r.timeToLive != 0:
+		reply(m.node.LeaseTimeToLive(r.timeToLive, true))
+	case r.watch != nil:
+		stream := int64(from)
+		m.watchStreams[stream] = from
+		id, err := m.node.Watch(stream, proto.Clone(r.watch).(*pb.WatchCreateRequest))
+		reply(&pb.WatchResponse{WatchId: id, Created: err == nil}, err)
+	case r.watchCancel != 0:
+		reply(nil, m.node.CancelWatch(int64(from), r.watchCancel))
+	default:
+		panic(fmt.Sprintf("sim: member %d: empty client request from %d", m.id, from))
+	}
+}
+
+// memberClock is a member's view of time: the World's, shifted by an
+// offset and stretched by a drift (parts per million), both set by faults.
+type memberClock struct {
+	w        *World
+	offset   time.Duration
+	driftPPM int64
+	// driftFrom is the virtual elapsed time drift has been accumulating from.
+	driftFrom time.Duration
+	driftAcc  time.Duration
+}
+
+// Now returns the member's idea of the current time.
+func (c *memberClock) Now() time.Time {
+	return c.w.Now().Add(c.offset + c.driftAcc + c.drift())
+}
+
+func (c *memberClock) drift() time.Duration {
+	return time.Duration(int64(c.w.Elapsed()-c.driftFrom) * c.driftPPM / 1_000_000)
+}
+
+// Jump moves the member's clock by d (forward or back).
+func (c *memberClock) Jump(d time.Duration) { c.offset += d }
+
+// SetDrift makes the member's clock run fast (ppm > 0) or slow from now on.
+func (c *memberClock) SetDrift(ppm int64) {
+	c.driftAcc += c.drift()
+	c.driftFrom = c.w.Elapsed()
+	c.driftPPM = ppm
+}
+
+// tickInterval is how much virtual time one of the member's ticks takes:
+// a fast clock ticks sooner.
+func (c *memberClock) tickInterval(nominal time.Duration) time.Duration {
+	d := time.Duration(int64(nominal) * 1_000_000 / (1_000_000 + c.driftPPM))
+	return max(d, time.Microsecond)
+}
+
+// lyingFS acknowledges Sync without making anything durable: the
+// ack-before-fsync unsafe variant.
+type lyingFS struct{ *Disk }
+
+func (l lyingFS) Create(name string) (disk.File, error) {
+	f, err := l.Disk.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return lyingFile{f}, nil
+}
+
+func (l lyingFS) OpenAppend(name string) (disk.File, error) {
+	f, err := l.Disk.OpenAppend(name)
+	if err != nil {
+		return nil, err
+	}
+	return lyingFile{f}, nil
+}
+
+func (l lyingFS) SyncDir(string) error { return nil }
+
+type lyingFile struct{ disk.File }
+
+func (lyingFile) Sync() error { return nil }
