@@ -1,0 +1,137 @@
+package mvcc
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+const benchValueSizeBytes = 100
+
+func benchKey(i int) []byte { return fmt.Appendf(nil, "/bench/key/%08d", i) }
+
+func fill(b *testing.B, s *Store, keys int, value []byte) {
+	for i := range keys {
+		if _, err := s.Put(&pb.PutRequest{Key: benchKey(i), Value: value}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPut overwrites keys round-robin in a store of that many keys,
+// compacting now and then as a real cluster would.
+func BenchmarkPut(b *testing.B) {
+	for _, keys := range []int{1000, 1000000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			value := make([]byte, benchValueSizeBytes)
+			s := New(Options{})
+			fill(b, s, keys, value)
+			reqs := make([]*pb.PutRequest, keys)
+			for i := range reqs {
+				reqs[i] = &pb.PutRequest{Key: benchKey(i), Value: value}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := s.Put(reqs[i%keys]); err != nil {
+					b.Fatal(err)
+				}
+				if i%100000 == 99999 {
+					if _, err := s.Compact(s.Rev()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkRangePoint(b *testing.B) {
+	const keys = 100000
+	s := New(Options{})
+	fill(b, s, keys, make([]byte, benchValueSizeBytes))
+	reqs := make([]*pb.RangeRequest, keys)
+	for i := range reqs {
+		reqs[i] = &pb.RangeRequest{Key: benchKey(i)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		resp, err := s.Range(reqs[i%keys])
+		if err != nil || len(resp.Kvs) != 1 {
+			b.Fatalf("range: %v, %d kvs", err, len(resp.Kvs))
+		}
+	}
+}
+
+func BenchmarkRangePrefix100(b *testing.B) {
+	const keys = 100000
+	s := New(Options{})
+	fill(b, s, keys, make([]byte, benchValueSizeBytes))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		start := (i * 100) % keys
+		req := &pb.RangeRequest{Key: benchKey(start), RangeEnd: benchKey(start + 100)}
+		resp, err := s.Range(req)
+		if err != nil || (start+100 <= keys && len(resp.Kvs) != 100) {
+			b.Fatalf("range: %v, %d kvs", err, len(resp.Kvs))
+		}
+	}
+}
+
+func BenchmarkTxnCAS(b *testing.B) {
+	const keys = 1000
+	s := New(Options{})
+	value := make([]byte, benchValueSizeBytes)
+	fill(b, s, keys, value)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		key := benchKey(i % keys)
+		cur, _ := s.Range(&pb.RangeRequest{Key: key})
+		resp, err := s.Txn(&pb.TxnRequest{
+			Compare: []*pb.Compare{{Key: key, Target: pb.Compare_MOD, Result: pb.Compare_EQUAL,
+				TargetUnion: &pb.Compare_ModRevision{ModRevision: cur.Kvs[0].ModRevision}}},
+			Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: key, Value: value}}}},
+		})
+		if err != nil || !resp.Succeeded {
+			b.Fatalf("cas: %v", err)
+		}
+		if i%100000 == 99999 {
+			s.Compact(s.Rev())
+		}
+	}
+}
+
+// BenchmarkMemoryPerKey loads 1M keys with 100-byte values and reports the
+// heap growth per key and its ratio to the raw key+value bytes (x-raw).
+func BenchmarkMemoryPerKey(b *testing.B) {
+	const keys = 1000000
+	value := make([]byte, benchValueSizeBytes)
+	reqs := make([]*pb.PutRequest, keys)
+	raw := 0
+	for i := range reqs {
+		reqs[i] = &pb.PutRequest{Key: benchKey(i), Value: value}
+		raw += len(reqs[i].Key) + len(value)
+	}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := New(Options{})
+		for _, r := range reqs {
+			if _, err := s.Put(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perKey := float64(after.HeapAlloc-before.HeapAlloc) / keys
+		b.ReportMetric(perKey, "bytes/key")
+		b.ReportMetric(perKey/(float64(raw)/keys), "x-raw")
+		runtime.KeepAlive(s)
+	}
+}
