@@ -1,0 +1,32 @@
+package api
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// clusterServer is etcd's Cluster service. Membership is fixed at bootstrap
+// for now: MemberAdd, MemberRemove, MemberUpdate and MemberPromote answer
+// Unimplemented.
+type clusterServer struct {
+	pb.UnimplementedClusterServer
+	s *Server
+}
+
+func (c *clusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	v := c.s.view.Load()
+	resp := &pb.MemberListResponse{Header: c.s.header()}
+	for _, m := range v.members {
+		info, err := DecodeMemberInfo(m.Context)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "kvd: member %x: %v", m.ID, err)
+		}
+		resp.Members = append(resp.Members, &pb.Member{
+			ID: m.ID, Name: info.Name, PeerURLs: info.PeerURLs, ClientURLs: info.ClientURLs,
+		})
+	}
+	return resp, nil
+}

@@ -1,0 +1,193 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kvdlabs/kvd/core/clock"
+	"github.com/kvdlabs/kvd/core/disk"
+	"github.com/kvdlabs/kvd/core/node"
+	"github.com/kvdlabs/kvd/core/transport"
+)
+
+// testMember is one in-process kvd member on loopback ports.
+type testMember struct {
+	srv       *Server
+	tr        *transport.Transport
+	clientURL string
+	peerLn    net.Listener
+	clientLn  net.Listener
+	cancel    context.CancelFunc
+	stopped   chan struct{}
+}
+
+// testCluster starts size members with short timeouts (10 ms ticks, 100 ms
+// elections) and waits for a leader.
+type testCluster struct {
+	t       testing.TB
+	members []*testMember
+}
+
+type clusterOpts struct {
+	size              int
+	quotaBackendBytes int64
+	requestBytesMax   int
+	txnOpsMax         int
+}
+
+func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
+	t.Helper()
+	if o.size == 0 {
+		o.size = 1
+	}
+	c := &testCluster{t: t}
+	infos := map[uint64]MemberInfo{}
+	var ids []uint64
+	type lns struct{ peer, client net.Listener }
+	all := make([]lns, o.size)
+	for i := range o.size {
+		p, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[i] = lns{p, cl}
+		info := MemberInfo{
+			Name:       fmt.Sprintf("m%d", i),
+			PeerURLs:   []string{"http://" + p.Addr().String()},
+			ClientURLs: []string{"http://" + cl.Addr().String()},
+		}
+		id := MemberID(info.PeerURLs, "test")
+		infos[id] = info
+		ids = append(ids, id)
+	}
+	clusterID := ClusterID(ids)
+	dir := t.TempDir()
+	for i, id := range ids {
+		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dataDir := filepath.Join(dir, infos[id].Name)
+		srv, err := New(Config{
+			Node: node.Config{
+				ID: id, ClusterID: clusterID, Peers: ids,
+				FS: disk.OSFS{}, Dir: dataDir, Clock: clock.Wall{},
+				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
+				RequestBytesMax: o.requestBytesMax, TxnOpsMax: o.txnOpsMax,
+			},
+			Transport:         tr,
+			Self:              infos[id],
+			Bootstrap:         infos,
+			QuotaBackendBytes: o.quotaBackendBytes,
+			Logger:            testLogger(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &testMember{srv: srv, tr: tr, clientURL: infos[id].ClientURLs[0], peerLn: all[i].peer, clientLn: all[i].client, cancel: cancel, stopped: make(chan struct{})}
+		go tr.Serve(all[i].peer)
+		go srv.Run(ctx)
+		go func() {
+			srv.ServeClient(ctx, all[i].client, 100*time.Millisecond)
+			close(m.stopped)
+		}()
+		c.members = append(c.members, m)
+	}
+	t.Cleanup(c.stop)
+	c.waitLeader()
+	return c
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("KVD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}
+
+func (c *testCluster) stop() {
+	for _, m := range c.members {
+		m.stopMember()
+	}
+}
+
+func (m *testMember) stopMember() {
+	m.cancel()
+	<-m.srv.Done()
+	<-m.stopped
+	m.tr.Close()
+}
+
+// waitLeader waits until every member knows the same leader.
+func (c *testCluster) waitLeader() uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		lead := c.members[0].srv.Status().Leader
+		same := lead != 0
+		for _, m := range c.members[1:] {
+			same = same && m.srv.Status().Leader == lead
+		}
+		if same {
+			return lead
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatal("no leader within 10s")
+	return 0
+}
+
+func (c *testCluster) endpoints() []string {
+	var eps []string
+	for _, m := range c.members {
+		eps = append(eps, m.clientURL)
+	}
+	return eps
+}
+
+func (c *testCluster) client(eps ...string) *clientv3.Client {
+	c.t.Helper()
+	if len(eps) == 0 {
+		eps = c.endpoints()
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func ctx(t testing.TB) context.Context {
+	cx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return cx
+}
+
+func TestSmokePutGet(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 1})
+	cli := c.client()
+	if _, err := cli.Put(ctx(t), "/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cli.Get(ctx(t), "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "1" {
+		t.Fatalf("got %v", resp.Kvs)
+	}
+}

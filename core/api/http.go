@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves the client port: HTTP/2 requests with a gRPC content type
+// go to the gRPC server, everything else to /health and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := s.MetricsHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			s.grpc.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// MetricsHandler serves /health and /metrics (for --listen-metrics-urls).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/health", s.serveHealth)
+	return mux
+}
+
+// healthBody is etcd's /health body.
+type healthBody struct {
+	Health string `json:"health"`
+	Reason string `json:"reason"`
+}
+
+// serveHealth answers as etcd does: healthy when a leader is known and no
+// alarm is raised; 503 with the reason otherwise.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	h := healthBody{Health: "true"}
+	switch {
+	case s.isDone():
+		h = healthBody{Health: "false", Reason: "SERVER STOPPED"}
+	case s.view.Load().status.Leader == 0:
+		h = healthBody{Health: "false", Reason: "RAFT NO LEADER"}
+	case s.nospace.Load() && r.URL.Query().Get("exclude") != "NOSPACE":
+		h = healthBody{Health: "false", Reason: "ALARM NOSPACE"}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if h.Health != "true" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(h)
+}
+
+// NewHTTPServer returns an http.Server for h speaking HTTP/1.1 and
+// unencrypted HTTP/2 (prior knowledge, as gRPC clients dial), so gRPC and
+// HTTP share one port.
+func NewHTTPServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// ServeClient serves the client API on ln until ctx is done, then shuts the
+// HTTP server down, waiting at most drainTimeout for calls in flight.
+func (s *Server) ServeClient(ctx context.Context, ln net.Listener, drainTimeout time.Duration) error {
+	return serveUntil(ctx, NewHTTPServer(s.Handler()), ln, drainTimeout)
+}
+
+// ServeMetrics serves /health and /metrics on ln until ctx is done.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return serveUntil(ctx, NewHTTPServer(s.MetricsHandler()), ln, time.Second)
+}
+
+func serveUntil(ctx context.Context, hs *http.Server, ln net.Listener, drainTimeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close() // watch and keepalive streams never finish on their own
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

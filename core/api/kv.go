@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+)
+
+// kvServer is etcd's KV service: every call is one node request.
+type kvServer struct {
+	pb.UnimplementedKVServer
+	s *Server
+}
+
+func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Range: r}, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.RangeResponse), nil
+}
+
+func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if k.s.nospace.Load() {
+		return nil, rpctypes.ErrGRPCNoSpace
+	}
+	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Put: r}, true)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.PutResponse), nil
+}
+
+func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{DeleteRange: r}, true)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.DeleteRangeResponse), nil
+}
+
+func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if k.s.nospace.Load() && txnHasPut(r) {
+		return nil, rpctypes.ErrGRPCNoSpace
+	}
+	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Txn: r}, true)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.TxnResponse), nil
+}
+
+func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Compaction: r}, true)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.CompactionResponse), nil
+}
+
+// txnHasPut reports whether a txn could write a value: under the NOSPACE
+// alarm etcd refuses those and serves read-only and delete-only txns.
+func txnHasPut(r *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{r.Success, r.Failure} {
+		for _, op := range ops {
+			switch {
+			case op.GetRequestPut() != nil:
+				return true
+			case op.GetRequestTxn() != nil && txnHasPut(op.GetRequestTxn()):
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// Version is the etcd API version kvd speaks, reported by Status.
+const Version = "3.7.3"
+
+// maintenanceServer is etcd's Maintenance service: Status, Hash, HashKV and
+// Alarm. Defragment, Snapshot, MoveLeader and Downgrade answer Unimplemented.
+type maintenanceServer struct {
+	pb.UnimplementedMaintenanceServer
+	s *Server
+}
+
+func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	v := m.s.view.Load()
+	size := m.s.dbSize.Load()
+	resp := &pb.StatusResponse{
+		Header:           m.s.header(),
+		Version:          Version,
+		DbSize:           size,
+		DbSizeInUse:      size,
+		Leader:           v.status.Leader,
+		RaftIndex:        v.status.CommitIndex,
+		RaftTerm:         v.status.Term,
+		RaftAppliedIndex: v.status.AppliedIndex,
+		DbSizeQuota:      m.s.cfg.QuotaBackendBytes,
+	}
+	if m.s.nospace.Load() {
+		resp.Errors = append(resp.Errors, "memberID:"+formatID(m.s.cfg.Node.ID)+" alarm:NOSPACE ")
+	}
+	return resp, nil
+}
+
+// Hash answers the hash of the key space at the current revision (etcd
+// hashes its bbolt file; kvd has none, and HashKV's hash compares members
+// just as well).
+func (m *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	r, err := m.hashKV(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashResponse{Header: r.Header, Hash: r.Hash}, nil
+}
+
+func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	return m.hashKV(ctx, r.Revision)
+}
+
+func (m *maintenanceServer) hashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
+	var resp *pb.HashKVResponse
+	var err error
+	if cerr := m.s.control(ctx, func() { resp, err = m.s.n.HashKV(rev) }); cerr != nil {
+		return nil, cerr
+	}
+	return resp, err
+}
+
+// Alarm lists, raises or disarms this member's NOSPACE alarm. Disarming
+// succeeds only once the data is back under the quota; otherwise the alarm
+// stays, as etcd re-raises it on the next write.
+func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	s := m.s
+	id := s.cfg.Node.ID
+	applies := (r.MemberID == 0 || r.MemberID == id) && (r.Alarm == pb.AlarmType_NOSPACE || r.Alarm == pb.AlarmType_NONE)
+	switch r.Action {
+	case pb.AlarmRequest_ACTIVATE:
+		if applies && r.Alarm == pb.AlarmType_NOSPACE {
+			s.nospace.Store(true)
+		}
+	case pb.AlarmRequest_DEACTIVATE:
+		if applies {
+			size := dirSizeBytes(s.cfg.DataDir)
+			s.dbSize.Store(size)
+			if s.cfg.QuotaBackendBytes <= 0 || size <= s.cfg.QuotaBackendBytes {
+				s.nospace.Store(false)
+			}
+		}
+	}
+	resp := &pb.AlarmResponse{Header: s.header()}
+	if s.nospace.Load() && (r.Action == pb.AlarmRequest_GET || applies) {
+		resp.Alarms = []*pb.AlarmMember{{MemberID: id, Alarm: pb.AlarmType_NOSPACE}}
+	}
+	return resp, nil
+}

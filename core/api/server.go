@@ -1,0 +1,401 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/node"
+	"github.com/kvdlabs/kvd/core/transport"
+	"github.com/kvdlabs/kvd/core/watch"
+)
+
+// Server is one kvd member: the node, its member loop, and the etcd API in
+// front of it.
+type Server struct {
+	cfg Config
+	n   *node.Node
+	tr  *transport.Transport
+
+	calls    chan *call
+	controls chan func()
+	donec    chan struct{} // closed when Run returns
+	runErr   error         // valid once donec is closed
+
+	view    atomic.Pointer[view]
+	dbSize  atomic.Int64
+	nospace atomic.Bool
+
+	nextStreamID atomic.Int64
+	grpc         *grpc.Server
+	metrics      *metrics
+	forwarder    *forwarder
+
+	// Touched by the member loop only.
+	waiting    map[uint64]*call
+	streams    map[int64]*watchStream
+	peerAddrs  map[uint64]string
+	lastLeader uint64
+}
+
+// call is one request waiting for its result; done has room for it.
+type call struct {
+	req   *pb.InternalRaftRequest
+	write bool
+	done  chan node.Result
+}
+
+// view is what the loop publishes after each Process for handlers, health
+// and metrics to read without touching the node.
+type view struct {
+	header  *pb.ResponseHeader
+	status  node.Status
+	members []node.Member
+}
+
+// New opens the member (recovering it from Node.Dir, or bootstrapping it) and
+// builds its gRPC server. Nothing runs until Run.
+func New(cfg Config) (*Server, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		tr:        cfg.Transport,
+		calls:     make(chan *call, cfg.SubmitQueueMax),
+		controls:  make(chan func(), cfg.SubmitQueueMax),
+		donec:     make(chan struct{}),
+		waiting:   map[uint64]*call{},
+		streams:   map[int64]*watchStream{},
+		peerAddrs: map[uint64]string{},
+	}
+	s.metrics = newMetrics(s, cfg.Registry)
+	s.forwarder = newForwarder(s)
+
+	nc := cfg.Node
+	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
+	nc.PeerContexts = map[uint64][]byte{nc.ID: cfg.Self.Encode()}
+	for id, m := range cfg.Bootstrap {
+		nc.PeerContexts[id] = m.Encode()
+	}
+	n, err := node.Open(nc)
+	if err != nil {
+		return nil, fmt.Errorf("api: open member %x (%s): %w", nc.ID, cfg.Self.Name, err)
+	}
+	s.n = n
+	for _, id := range slices.Sorted(mapsKeys(cfg.Bootstrap)) {
+		if id != nc.ID && len(cfg.Bootstrap[id].PeerURLs) > 0 {
+			s.setPeer(id, cfg.Bootstrap[id].PeerURLs[0])
+		}
+	}
+	s.publish()
+	s.dbSize.Store(dirSizeBytes(cfg.DataDir))
+
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.Node.RequestBytesMax+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor),
+	)
+	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
+	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
+	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
+	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
+	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, hs)
+	return s, nil
+}
+
+func mapsKeys[V any](m map[uint64]V) func(func(uint64) bool) {
+	return func(yield func(uint64) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// GRPC returns the gRPC server (for serving on a plain listener in tests or
+// behind Handler).
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// ID is this member's raft id.
+func (s *Server) ID() uint64 { return s.cfg.Node.ID }
+
+// Status is the member's state as of the last Process.
+func (s *Server) Status() node.Status { return s.view.Load().status }
+
+// Done is closed when Run has returned.
+func (s *Server) Done() <-chan struct{} { return s.donec }
+
+// Run is the member loop; it returns nil once ctx is done, or the storage
+// error that stopped the member. Call it once.
+func (s *Server) Run(ctx context.Context) (err error) {
+	defer func() {
+		s.shutdown(err)
+	}()
+	tick := time.NewTicker(s.cfg.Node.TickInterval)
+	defer tick.Stop()
+	sizeEvery := max(1, int(time.Second/s.cfg.Node.TickInterval))
+	progressEvery := max(1, int(s.cfg.WatchProgressNotifyInterval/s.cfg.Node.TickInterval))
+	ticks := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			s.n.Tick()
+			ticks++
+			if ticks%progressEvery == 0 {
+				s.n.WatchProgressNotify()
+			}
+			if ticks%sizeEvery == 0 {
+				s.measureSize()
+			}
+		case m := <-s.tr.Received():
+			s.receive(m)
+		case r := <-s.tr.Reports():
+			s.report(r)
+		case c := <-s.calls:
+			s.submit(c)
+		case f := <-s.controls:
+			f()
+		}
+		s.drain()
+		start := time.Now()
+		out, err := s.n.Process()
+		s.metrics.process.Observe(time.Since(start).Seconds())
+		s.deliver(out)
+		if err != nil {
+			return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
+		}
+		s.publish()
+	}
+}
+
+// drain takes what is already waiting, up to BatchMax inputs, so one
+// Process (one fsync) serves them all.
+func (s *Server) drain() {
+	for range s.cfg.BatchMax {
+		select {
+		case m := <-s.tr.Received():
+			s.receive(m)
+		case r := <-s.tr.Reports():
+			s.report(r)
+		case c := <-s.calls:
+			s.submit(c)
+		case f := <-s.controls:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+func (s *Server) receive(m *raftpb.Message) {
+	if err := s.n.Receive(m); err != nil {
+		s.cfg.Logger.Debug("dropped peer message", "type", m.GetType().String(), "from", fmt.Sprintf("%x", m.GetFrom()), "err", err)
+	}
+}
+
+func (s *Server) report(r transport.Report) {
+	switch r.Kind {
+	case transport.Unreachable:
+		s.n.ReportUnreachable(r.PeerID)
+	case transport.SnapshotOK:
+		s.n.ReportSnapshot(r.PeerID, true)
+	case transport.SnapshotFailed:
+		s.n.ReportSnapshot(r.PeerID, false)
+	}
+}
+
+func (s *Server) submit(c *call) {
+	id := s.n.Submit(c.req)
+	if _, dup := s.waiting[id]; dup {
+		panic(fmt.Sprintf("api: node handed out request id %x twice", id))
+	}
+	s.waiting[id] = c
+}
+
+// deliver hands out one Process output.
+func (s *Server) deliver(out node.Output) {
+	s.tr.Send(out.Messages)
+	for _, r := range out.Results {
+		c := s.waiting[r.ID]
+		if c == nil {
+			continue // a request the node made itself (lease revoke)
+		}
+		delete(s.waiting, r.ID)
+		if r.Err != nil && c.write {
+			s.metrics.proposalsFailed.Inc()
+		}
+		c.done <- r
+	}
+	if len(out.Watch) > 0 {
+		hdr := s.n.Header()
+		for _, d := range out.Watch {
+			s.deliverWatch(d, hdr)
+		}
+	}
+}
+
+func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
+	ws := s.streams[d.StreamID]
+	if ws == nil {
+		return
+	}
+	resp := d.Response
+	if resp.Header == nil {
+		resp.Header = &pb.ResponseHeader{Revision: hdr.Revision}
+	}
+	resp.Header.ClusterId, resp.Header.MemberId, resp.Header.RaftTerm = hdr.ClusterId, hdr.MemberId, hdr.RaftTerm
+	select {
+	case ws.out <- resp:
+	default:
+		// The client stopped reading: cut it off rather than stall the
+		// member; clientv3 reconnects and resumes from its last revision.
+		s.n.CloseWatchStream(d.StreamID)
+		delete(s.streams, d.StreamID)
+		close(ws.overflow)
+	}
+}
+
+// publish records the state handlers read, and follows membership changes
+// into the transport.
+func (s *Server) publish() {
+	st := s.n.Status()
+	v := &view{header: s.n.Header(), status: st, members: s.n.Members()}
+	s.view.Store(v)
+	if st.Leader != s.lastLeader {
+		if st.Leader != 0 {
+			s.metrics.leaderChanges.Inc()
+		}
+		s.lastLeader = st.Leader
+	}
+	s.metrics.pending.Set(float64(len(s.waiting)))
+	for _, m := range v.members {
+		if m.ID == s.cfg.Node.ID {
+			continue
+		}
+		info, err := DecodeMemberInfo(m.Context)
+		if err != nil || len(info.PeerURLs) == 0 {
+			continue
+		}
+		s.setPeer(m.ID, info.PeerURLs[0])
+	}
+}
+
+func (s *Server) setPeer(id uint64, url string) {
+	if s.peerAddrs[id] == url {
+		return
+	}
+	if err := s.tr.SetPeer(id, url); err != nil {
+		s.cfg.Logger.Warn("cannot reach peer", "peer", fmt.Sprintf("%x", id), "url", url, "err", err)
+		return
+	}
+	s.peerAddrs[id] = url
+}
+
+func (s *Server) measureSize() {
+	size := dirSizeBytes(s.cfg.DataDir)
+	s.dbSize.Store(size)
+	if q := s.cfg.QuotaBackendBytes; q > 0 && size > q && !s.nospace.Load() {
+		s.nospace.Store(true)
+		s.cfg.Logger.Warn("backend quota exceeded: NOSPACE alarm raised", "sizeBytes", size, "quotaBytes", q)
+	}
+}
+
+// shutdown fails everything still waiting and closes the node.
+func (s *Server) shutdown(err error) {
+	for id, c := range s.waiting {
+		c.done <- node.Result{ID: id, Err: rpctypes.ErrGRPCStopped}
+	}
+	clear(s.waiting)
+	for id, ws := range s.streams {
+		close(ws.overflow)
+		delete(s.streams, id)
+	}
+	s.forwarder.close()
+	if cerr := s.n.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("api: close member %x: %w", s.cfg.Node.ID, cerr)
+	}
+	s.runErr = err
+	close(s.donec)
+}
+
+// Err is the error Run returned; valid after Done is closed.
+func (s *Server) Err() error {
+	<-s.donec
+	return s.runErr
+}
+
+// do submits a request and waits for its result.
+func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool) (proto.Message, error) {
+	c := &call{req: req, write: write, done: make(chan node.Result, 1)}
+	select {
+	case s.calls <- c:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	case <-s.donec:
+		return nil, rpctypes.ErrGRPCStopped
+	}
+	select {
+	case r := <-c.done:
+		return r.Response, r.Err
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	case <-s.donec:
+		return nil, rpctypes.ErrGRPCStopped
+	}
+}
+
+// control runs f on the member loop and waits for it.
+func (s *Server) control(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	g := func() { f(); close(done) }
+	select {
+	case s.controls <- g:
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.donec:
+		return rpctypes.ErrGRPCStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.donec:
+		return rpctypes.ErrGRPCStopped
+	}
+}
+
+// header is a response header for the member's last published state.
+func (s *Server) header() *pb.ResponseHeader {
+	return proto.Clone(s.view.Load().header).(*pb.ResponseHeader)
+}
+
+// ctxErr maps a finished context to etcd's errors, as etcd's v3rpc does.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return rpctypes.ErrGRPCDeadlineExceeded
+	}
+	return rpctypes.ErrGRPCCanceled
+}

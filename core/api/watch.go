@@ -1,0 +1,112 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// errWatchStreamTooSlow ends a stream whose client does not keep up; the
+// code is retryable for clientv3, which resumes its watches.
+var errWatchStreamTooSlow = status.Error(codes.Unavailable, "kvd: watch stream fell too far behind")
+
+// watchServer is etcd's Watch service. Each stream has one id in the node's
+// hub; its responses reach the stream through a bounded queue.
+type watchServer struct {
+	pb.UnimplementedWatchServer
+	s *Server
+}
+
+// watchStream is the loop's handle on one client stream.
+type watchStream struct {
+	out      chan *pb.WatchResponse
+	overflow chan struct{} // closed when the loop cut the stream off
+}
+
+func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
+	s := w.s
+	id := s.nextStreamID.Add(1)
+	ws := &watchStream{out: make(chan *pb.WatchResponse, s.cfg.WatchStreamQueueMax), overflow: make(chan struct{})}
+	ctx := stream.Context()
+	if err := s.control(ctx, func() { s.streams[id] = ws }); err != nil {
+		return err
+	}
+	defer func() {
+		// The stream may outlive ctx only by this bounded call.
+		cctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseForwardTimeout)
+		defer cancel()
+		s.control(cctx, func() {
+			if s.streams[id] == ws {
+				delete(s.streams, id)
+				s.n.CloseWatchStream(id)
+			}
+		})
+	}()
+
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- w.recvLoop(ctx, stream, id) }()
+	for {
+		select {
+		case resp := <-ws.out:
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+		case err := <-recvErr:
+			if err == nil || errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		case <-ws.overflow:
+			if s.isDone() {
+				return rpctypes.ErrGRPCStopped
+			}
+			return errWatchStreamTooSlow
+		case <-s.donec:
+			return rpctypes.ErrGRPCStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// recvLoop turns client requests into hub calls on the member loop. A
+// rejected create or cancel is answered by the hub itself.
+func (w *watchServer) recvLoop(ctx context.Context, stream pb.Watch_WatchServer, id int64) error {
+	s := w.s
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		var f func()
+		switch {
+		case req.GetCreateRequest() != nil:
+			cr := req.GetCreateRequest()
+			f = func() { s.n.Watch(id, cr) }
+		case req.GetCancelRequest() != nil:
+			wid := req.GetCancelRequest().GetWatchId()
+			f = func() { s.n.CancelWatch(id, wid) }
+		case req.GetProgressRequest() != nil:
+			f = func() { s.n.RequestWatchProgress(id) }
+		default:
+			continue // an empty request, as etcd ignores it
+		}
+		if err := s.control(ctx, f); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) isDone() bool {
+	select {
+	case <-s.donec:
+		return true
+	default:
+		return false
+	}
+}
