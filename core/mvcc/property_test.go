@@ -212,7 +212,7 @@ func TestStoreMatchesModel(t *testing.T) {
 		}})
 		m := newModel(1, 2)
 		m.txnOpsMax = 3
-		steps := rapid.IntRange(1, 40).Draw(t, "steps")
+		steps := rapid.IntRange(1, 80).Draw(t, "steps")
 		for i := range steps {
 			switch rapid.IntRange(0, 9).Draw(t, "kind") {
 			case 0, 1:
@@ -279,6 +279,9 @@ func TestStoreMatchesModel(t *testing.T) {
 				t.Fatalf("Events(%d) next %d", from, next)
 			}
 		}
+		if err == nil {
+			checkEventPages(t, s, from, want)
+		}
 		checkSnapshotRoundTrip(t, s)
 	})
 }
@@ -325,4 +328,42 @@ func checkSnapshotRoundTrip(t *rapid.T, s *Store) {
 		}
 		sameEvents(t, "restored Events", got, want)
 	}
+}
+
+// checkEventPages reads Events on a random key range in pages of eventsMax
+// and demands the model's changes on that range, cut at whole revisions.
+func checkEventPages(t *rapid.T, s *Store, from int64, all []*mvccpb.Event) {
+	key, end := genKey(t, "evkey"), genEnd(t, "evend")
+	eventsMax := rapid.IntRange(1, 4).Draw(t, "eventsMax")
+	var want []*mvccpb.Event
+	for _, ev := range all {
+		if inRange(string(ev.Kv.Key), string(key), end) {
+			want = append(want, ev)
+		}
+	}
+	var got []*mvccpb.Event
+	for next, pages := from, 0; next <= s.Rev(); pages++ {
+		if pages > int(s.Rev())+2 {
+			t.Fatalf("Events paging does not advance at %d", next)
+		}
+		page, n, err := s.Events(key, end, next, eventsMax)
+		if err != nil {
+			t.Fatalf("Events(%q, %q, %d, %d): %v", key, end, next, eventsMax, err)
+		}
+		if n <= next {
+			t.Fatalf("Events nextRev %d not after %d", n, next)
+		}
+		if len(page) > 0 {
+			last := page[len(page)-1].Kv.ModRevision
+			if len(page) < eventsMax && n != s.Rev()+1 {
+				t.Fatalf("short page of %d ended early at %d", len(page), n)
+			}
+			if n != last+1 && n != s.Rev()+1 {
+				t.Fatalf("page ends at %d but nextRev is %d", last, n)
+			}
+		}
+		got = append(got, page...)
+		next = n
+	}
+	sameEvents(t, fmt.Sprintf("Events(%q, %q) paged by %d", key, end, eventsMax), got, want)
 }
