@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kvdlabs/kvd/core/api"
+)
+
+// flags are etcd's flags that kvd supports, with etcd's defaults.
+type flags struct {
+	name                     string
+	dataDir                  string
+	listenClientURLs         []string
+	advertiseClientURLs      []string
+	listenPeerURLs           []string
+	initialAdvertisePeerURLs []string
+	initialCluster           string
+	initialClusterState      string
+	initialClusterToken      string
+	heartbeatIntervalMs      uint
+	electionTimeoutMs        uint
+	snapshotCount            uint64
+	quotaBackendBytes        int64
+	maxRequestBytes          uint
+	maxTxnOps                uint
+	listenMetricsURLs        []string
+	logLevel                 string
+}
+
+// errHelp asks main to exit 0 after printing usage.
+var errHelp = flag.ErrHelp
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var lcu, acu, lpu, iapu, lmu string
+	fs.StringVar(&f.name, "name", "default", "human-readable name for this member")
+	fs.StringVar(&f.dataDir, "data-dir", "", "path to the data directory (default \"${name}.etcd\")")
+	fs.StringVar(&lcu, "listen-client-urls", "http://127.0.0.1:2379", "comma-separated URLs to serve client traffic on")
+	fs.StringVar(&acu, "advertise-client-urls", "http://127.0.0.1:2379", "comma-separated client URLs to advertise to the cluster")
+	fs.StringVar(&lpu, "listen-peer-urls", "http://127.0.0.1:2380", "comma-separated URLs to serve peer traffic on")
+	fs.StringVar(&iapu, "initial-advertise-peer-urls", "http://127.0.0.1:2380", "comma-separated peer URLs to advertise to the cluster")
+	fs.StringVar(&f.initialCluster, "initial-cluster", "", "initial cluster: name=peerURL,... (default \"${name}=${initial-advertise-peer-urls}\")")
+	fs.StringVar(&f.initialClusterState, "initial-cluster-state", "new", "initial cluster state: new or existing")
+	fs.StringVar(&f.initialClusterToken, "initial-cluster-token", "etcd-cluster", "initial cluster token, part of member and cluster ids")
+	fs.UintVar(&f.heartbeatIntervalMs, "heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
+	fs.UintVar(&f.electionTimeoutMs, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
+	fs.Uint64Var(&f.snapshotCount, "snapshot-count", 10000, "number of committed entries to trigger a snapshot")
+	fs.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "raise the NOSPACE alarm when the data exceeds this size (0: 2 GiB)")
+	fs.UintVar(&f.maxRequestBytes, "max-request-bytes", api.RequestBytesMaxDefault, "maximum client request size in bytes")
+	fs.UintVar(&f.maxTxnOps, "max-txn-ops", api.TxnOpsMaxDefault, "maximum operations per txn request")
+	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: kvd [flags]  (etcd's flag names)")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return nil, errHelp
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			return nil, fmt.Errorf("unknown flag %s: kvd supports a subset of etcd's flags, see kvd --help", "--"+strings.TrimLeft(name, "-"))
+		}
+		return nil, fmt.Errorf("bad flags: %w (see kvd --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: kvd takes flags only (see kvd --help)", fs.Arg(0))
+	}
+	f.listenClientURLs = splitURLs(lcu)
+	f.advertiseClientURLs = splitURLs(acu)
+	f.listenPeerURLs = splitURLs(lpu)
+	f.initialAdvertisePeerURLs = splitURLs(iapu)
+	f.listenMetricsURLs = splitURLs(lmu)
+	if f.dataDir == "" {
+		f.dataDir = f.name + ".etcd"
+	}
+	if f.initialCluster == "" {
+		var parts []string
+		for _, u := range f.initialAdvertisePeerURLs {
+			parts = append(parts, f.name+"="+u)
+		}
+		f.initialCluster = strings.Join(parts, ",")
+	}
+	return f, f.validate()
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// validate reports every problem with the flags at once.
+func (f *flags) validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, group := range []struct {
+		flag string
+		urls []string
+	}{
+		{"--listen-client-urls", f.listenClientURLs}, {"--advertise-client-urls", f.advertiseClientURLs},
+		{"--listen-peer-urls", f.listenPeerURLs}, {"--initial-advertise-peer-urls", f.initialAdvertisePeerURLs},
+		{"--listen-metrics-urls", f.listenMetricsURLs},
+	} {
+		for _, u := range group.urls {
+			if err := checkURL(u); err != nil {
+				add("%s: %w", group.flag, err)
+			}
+		}
+	}
+	for _, g := range []struct {
+		flag string
+		urls []string
+	}{{"--listen-client-urls", f.listenClientURLs}, {"--advertise-client-urls", f.advertiseClientURLs}, {"--listen-peer-urls", f.listenPeerURLs}, {"--initial-advertise-peer-urls", f.initialAdvertisePeerURLs}} {
+		if len(g.urls) == 0 {
+			add("%s must name at least one URL", g.flag)
+		}
+	}
+	members, err := f.cluster()
+	if err != nil {
+		errs = append(errs, err)
+	} else if urls, ok := members[f.name]; !ok {
+		add("--initial-cluster %q has no member named %q (--name)", f.initialCluster, f.name)
+	} else if !slices.Equal(slices.Sorted(slices.Values(urls)), slices.Sorted(slices.Values(f.initialAdvertisePeerURLs))) {
+		add("--initial-cluster gives %s the peer URLs %v but --initial-advertise-peer-urls says %v", f.name, urls, f.initialAdvertisePeerURLs)
+	}
+	if f.initialClusterState != "new" && f.initialClusterState != "existing" {
+		add("--initial-cluster-state %q: want new or existing", f.initialClusterState)
+	}
+	if f.heartbeatIntervalMs == 0 {
+		add("--heartbeat-interval must be positive")
+	}
+	if f.electionTimeoutMs < 5*f.heartbeatIntervalMs {
+		// etcd requires election >= 5 * heartbeat as well.
+		add("--election-timeout %d ms must be at least 5 times --heartbeat-interval %d ms", f.electionTimeoutMs, f.heartbeatIntervalMs)
+	}
+	if f.snapshotCount == 0 {
+		add("--snapshot-count must be positive")
+	}
+	if f.maxRequestBytes == 0 {
+		add("--max-request-bytes must be positive")
+	}
+	if f.maxTxnOps == 0 {
+		add("--max-txn-ops must be positive")
+	}
+	if _, err := f.level(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("URL %q: %w", u, err)
+	}
+	if p.Scheme != "http" {
+		return fmt.Errorf("URL %q: scheme %q not supported (kvd serves plain http only)", u, p.Scheme)
+	}
+	if p.Port() == "" {
+		return fmt.Errorf("URL %q: no port", u)
+	}
+	return nil
+}
+
+// cluster parses --initial-cluster into name → peer URLs.
+func (f *flags) cluster() (map[string][]string, error) {
+	m := map[string][]string{}
+	for _, part := range strings.Split(f.initialCluster, ",") {
+		name, u, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("--initial-cluster %q: entry %q is not name=peerURL", f.initialCluster, part)
+		}
+		if err := checkURL(u); err != nil {
+			return nil, fmt.Errorf("--initial-cluster: member %s: %w", name, err)
+		}
+		m[name] = append(m[name], u)
+	}
+	return m, nil
+}
+
+func (f *flags) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	return l, nil
+}
+
+func (f *flags) tickInterval() time.Duration {
+	return time.Duration(f.heartbeatIntervalMs) * time.Millisecond
+}
+
+func (f *flags) electionTicks() int { return int(f.electionTimeoutMs / f.heartbeatIntervalMs) }

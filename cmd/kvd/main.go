@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kvdlabs/kvd/core/api"
+	"github.com/kvdlabs/kvd/core/clock"
+	"github.com/kvdlabs/kvd/core/disk"
+	"github.com/kvdlabs/kvd/core/node"
+	"github.com/kvdlabs/kvd/core/transport"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// drainTimeout bounds how long a graceful shutdown waits for calls in flight.
+const drainTimeout = 2 * time.Second
+
+// run is kvd's main: 0 after a graceful shutdown, 2 for bad flags, 1 for
+// any failure, a storage failure included.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kvd: %v\n", err)
+		return 2
+	}
+	level, _ := f.level()
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, f, log); err != nil {
+		log.Error("kvd stopped", "err", err.Error())
+		return 1
+	}
+	log.Info("kvd stopped gracefully")
+	return 0
+}
+
+func serve(ctx context.Context, f *flags, log *slog.Logger) error {
+	members, _ := f.cluster() // validated by parseFlags
+	infos := map[uint64]api.MemberInfo{}
+	var ids []uint64
+	var selfID uint64
+	for _, name := range slices.Sorted(mapKeys(members)) {
+		id := api.MemberID(members[name], f.initialClusterToken)
+		if _, dup := infos[id]; dup {
+			return fmt.Errorf("--initial-cluster: members share the peer URLs %v", members[name])
+		}
+		info := api.MemberInfo{Name: name, PeerURLs: members[name]}
+		if name == f.name {
+			selfID = id
+			info.ClientURLs = f.advertiseClientURLs
+		}
+		infos[id] = info
+		ids = append(ids, id)
+	}
+	clusterID := api.ClusterID(ids)
+	log = log.With("member", fmt.Sprintf("%x", selfID), "name", f.name)
+
+	walDir := filepath.Join(f.dataDir, "member")
+	if f.initialClusterState == "existing" {
+		if _, err := os.Stat(walDir); err != nil {
+			return fmt.Errorf("--initial-cluster-state existing needs an existing data dir %s (joining a running cluster needs MemberAdd, which kvd does not support yet): %w", f.dataDir, err)
+		}
+	}
+
+	tr, err := transport.New(transport.Options{ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport")})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := api.New(api.Config{
+		Node: node.Config{
+			ID: selfID, ClusterID: clusterID, Peers: ids,
+			FS: disk.OSFS{}, Dir: walDir, Clock: clock.Wall{},
+			TickInterval: f.tickInterval(), ElectionTicks: f.electionTicks(), HeartbeatTicks: 1,
+			SnapshotEntries:        f.snapshotCount,
+			SnapshotCatchUpEntries: min(5000, f.snapshotCount),
+			RequestBytesMax:        int(f.maxRequestBytes),
+			TxnOpsMax:              int(f.maxTxnOps),
+		},
+		Transport:         tr,
+		Self:              api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},
+		Bootstrap:         infos,
+		QuotaBackendBytes: f.quotaBackendBytes,
+		DataDir:           f.dataDir,
+		Registry:          reg,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}
+	listen := func(urls []string) ([]net.Listener, error) {
+		var out []net.Listener
+		for _, u := range urls {
+			hp, err := transport.HostPort(u)
+			if err != nil {
+				return nil, err
+			}
+			ln, err := net.Listen("tcp", hp)
+			if err != nil {
+				return nil, fmt.Errorf("listen on %s: %w", u, err)
+			}
+			listeners = append(listeners, ln)
+			out = append(out, ln)
+		}
+		return out, nil
+	}
+	peerLns, err := listen(f.listenPeerURLs)
+	if err == nil {
+		var clientLns, metricsLns []net.Listener
+		if clientLns, err = listen(f.listenClientURLs); err == nil {
+			if metricsLns, err = listen(f.listenMetricsURLs); err == nil {
+				return runMember(ctx, srv, tr, peerLns, clientLns, metricsLns, log, f)
+			}
+		}
+	}
+	closeAll()
+	runCtx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv.Run(runCtx) // closes the member's WAL
+	return err
+}
+
+// runMember serves until ctx is done or the member loop fails.
+func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, peerLns, clientLns, metricsLns []net.Listener, log *slog.Logger, f *flags) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1+len(peerLns)+len(clientLns)+len(metricsLns))
+	wg.Go(func() {
+		if err := srv.Run(ctx); err != nil {
+			errc <- err
+		}
+		cancel()
+	})
+	for _, ln := range peerLns {
+		go func() {
+			if err := tr.Serve(ln); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	for _, ln := range clientLns {
+		wg.Go(func() {
+			if err := srv.ServeClient(ctx, ln, drainTimeout); err != nil {
+				errc <- fmt.Errorf("client listener %s: %w", ln.Addr(), err)
+				cancel()
+			}
+		})
+	}
+	for _, ln := range metricsLns {
+		wg.Go(func() {
+			if err := srv.ServeMetrics(ctx, ln); err != nil {
+				errc <- fmt.Errorf("metrics listener %s: %w", ln.Addr(), err)
+				cancel()
+			}
+		})
+	}
+	log.Info("serving", "clientURLs", f.listenClientURLs, "peerURLs", f.listenPeerURLs,
+		"metricsURLs", f.listenMetricsURLs, "dataDir", f.dataDir)
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	tr.Close()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
