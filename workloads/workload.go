@@ -1,0 +1,44 @@
+// Package workloads generates client operations for simulated clusters,
+// shaped so that the checkers in package linearizability can judge them.
+package workloads
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/kvdlabs/kvd/linearizability"
+	"github.com/kvdlabs/kvd/sim"
+)
+
+// Env is what a workload runs in.
+type Env struct {
+	// Cluster is the simulated cluster; its World is the event loop.
+	Cluster *sim.Cluster
+	// Rand is the workload's own random stream (World.Rand("workload")).
+	Rand *rand.Rand
+	// Clients is how many client sessions to open.
+	Clients int
+	// OpsMax bounds the operations issued, over all clients.
+	OpsMax int
+	// End is the virtual time after which no new operation starts, except
+	// a workload's final operations (e.g. "a final write that must
+	// succeed"), which run after the faults have healed.
+	End time.Time
+}
+
+// Workload drives simulated clients and judges what they saw.
+type Workload interface {
+	// Name is the workload's name on the command line.
+	Name() string
+	// Start opens the clients and schedules the operations on env's World.
+	// It returns at once; the caller runs the World.
+	Start(env Env)
+	// Finish is called once the World has run past env.End and the
+	// cluster has settled: it issues the final operations (the caller
+	// runs the World again) and returns when it has scheduled them.
+	Finish()
+	// Check judges everything recorded. timeout bounds each checker.
+	Check(timeout time.Duration) []linearizability.Verdict
+	// Ops is how many operations were issued.
+	Ops() int
+}
