@@ -348,6 +348,11 @@ func (s *Server) Err() error {
 
 // do submits a request and waits for its result.
 func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool) (proto.Message, error) {
+	if req.Range == nil || !req.Range.Serializable {
+		if err := s.waitLeader(ctx); err != nil {
+			return nil, err
+		}
+	}
 	c := &call{req: req, write: write, done: make(chan node.Result, 1)}
 	select {
 	case s.calls <- c:
@@ -364,6 +369,29 @@ func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool
 	case <-s.donec:
 		return nil, rpctypes.ErrGRPCStopped
 	}
+}
+
+// waitLeader holds a request that needs raft while no leader is known, as
+// etcd's proposals wait, for at most four election timeouts (a randomized timeout plus a pre-vote round): a member just
+// started or in an election should not fail requests it can soon serve.
+func (s *Server) waitLeader(ctx context.Context) error {
+	tick := s.cfg.Node.TickInterval
+	for range 4 * s.cfg.Node.ElectionTicks {
+		if s.view.Load().status.Leader != 0 {
+			return nil
+		}
+		select {
+		case <-time.After(tick):
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-s.donec:
+			return rpctypes.ErrGRPCStopped
+		}
+	}
+	if s.view.Load().status.Leader == 0 {
+		return rpctypes.ErrGRPCNoLeader
+	}
+	return nil
 }
 
 // control runs f on the member loop and waits for it.

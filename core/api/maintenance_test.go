@@ -1,0 +1,207 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// TestQuotaRaisesNoSpace fills a member past a small quota: the NOSPACE
+// alarm goes up, writes are refused with etcd's error, reads and deletes are
+// served, and /health reports the alarm.
+func TestQuotaRaisesNoSpace(t *testing.T) {
+	const quotaBytes = 64 << 10
+	c := newTestCluster(t, clusterOpts{size: 1, quotaBackendBytes: quotaBytes})
+	cli := c.client()
+	value := strings.Repeat("v", 4<<10)
+	var refused error
+	for i := 0; i < 400 && refused == nil; i++ { // 1.6 MiB at most; the size is measured every second
+		_, refused = cli.Put(ctx(t), "fill", value)
+		if refused == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if !errors.Is(refused, rpctypes.ErrNoSpace) {
+		t.Fatalf("writes past a %d-byte quota: err %v, want ErrNoSpace", quotaBytes, refused)
+	}
+	alarms, err := cli.AlarmList(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alarms.Alarms) != 1 || alarms.Alarms[0].Alarm != pb.AlarmType_NOSPACE || alarms.Alarms[0].MemberID != c.members[0].srv.ID() {
+		t.Fatalf("alarms %v, want NOSPACE on member %x", alarms.Alarms, c.members[0].srv.ID())
+	}
+	if _, err := cli.Grant(ctx(t), 5); !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("lease grant under NOSPACE: %v, want ErrNoSpace", err)
+	}
+	if r, err := cli.Get(ctx(t), "fill"); err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("read under NOSPACE: %v, %v", r, err)
+	}
+	if r, err := cli.Delete(ctx(t), "fill"); err != nil || r.Deleted != 1 {
+		t.Fatalf("delete under NOSPACE: %v, %v", r, err)
+	}
+	body, code := httpGet(t, c.members[0].clientURL+"/health")
+	if code != http.StatusServiceUnavailable || body != `{"health":"false","reason":"ALARM NOSPACE"}` {
+		t.Fatalf("/health under NOSPACE: %d %s", code, body)
+	}
+	st, err := cli.Status(ctx(t), c.members[0].clientURL)
+	if err != nil || len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "NOSPACE") {
+		t.Fatalf("status under NOSPACE: %v, err %v", st, err)
+	}
+}
+
+func httpGet(t *testing.T, url string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b)), resp.StatusCode
+}
+
+// TestHeadersStatusAndHTTP checks the response header fields on every
+// service, the cluster's view of itself, and /health and /metrics on the
+// client port next to gRPC.
+func TestHeadersStatusAndHTTP(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3})
+	lead := c.waitLeader()
+	for _, m := range c.members {
+		cli := c.client(m.clientURL)
+		put, err := cli.Put(ctx(t), "h", m.clientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cli.Status(ctx(t), m.clientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members, err := cli.MemberList(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lease, err := cli.Grant(ctx(t), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, err := cli.HashKV(ctx(t), m.clientURL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, h := range map[string]*pb.ResponseHeader{"put": put.Header, "status": st.Header, "member list": members.Header, "grant": lease.ResponseHeader, "hashkv": hash.Header} {
+			if h.ClusterId != m.srv.cfg.Node.ClusterID || h.MemberId != m.srv.ID() || h.RaftTerm == 0 || h.Revision == 0 {
+				t.Errorf("%s header from %s: %+v; want cluster %x member %x, term and revision set", what, m.clientURL, h, m.srv.cfg.Node.ClusterID, m.srv.ID())
+			}
+		}
+		if st.Leader != lead || st.Version != Version || st.RaftIndex == 0 {
+			t.Errorf("status from %s: leader %x version %q index %d; want leader %x", m.clientURL, st.Leader, st.Version, st.RaftIndex, lead)
+		}
+		if len(members.Members) != 3 {
+			t.Errorf("member list from %s has %d members, want 3", m.clientURL, len(members.Members))
+		}
+		for _, mm := range members.Members {
+			if mm.Name == "" || len(mm.PeerURLs) != 1 || len(mm.ClientURLs) != 1 {
+				t.Errorf("member %+v lacks name or URLs", mm)
+			}
+		}
+		body, code := httpGet(t, m.clientURL+"/health")
+		if code != http.StatusOK || body != `{"health":"true","reason":""}` {
+			t.Errorf("/health on %s: %d %s", m.clientURL, code, body)
+		}
+	}
+	body, _ := httpGet(t, c.members[0].clientURL+"/metrics")
+	for _, want := range []string{
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="/etcdserverpb.KV/Put"} 1`,
+		"etcd_server_has_leader 1", "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total",
+		"etcd_server_proposals_pending", "etcd_server_proposals_failed_total", "etcd_server_leader_changes_seen_total 1",
+		"kvd_raft_term", "etcd_disk_wal_fsync_duration_seconds_count", "etcd_debugging_mvcc_keys_total 1",
+		"etcd_debugging_mvcc_watcher_total", "kvd_lease_active ", "etcd_mvcc_db_total_size_in_bytes",
+		"grpc_server_handling_seconds_bucket",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestWatchStreamManyWatchesProgressCancel drives one raw watch stream:
+// several watches, a progress request, a cancel, a rejected create.
+func TestWatchStreamManyWatchesProgressCancel(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 1})
+	cli := c.client()
+	stream, err := pb.NewWatchClient(cli.ActiveConnection()).Watch(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func() *pb.WatchResponse {
+		t.Helper()
+		r, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Header.ClusterId == 0 || r.Header.MemberId == 0 || r.Header.RaftTerm == 0 {
+			t.Fatalf("watch response header %+v lacks cluster, member or term", r.Header)
+		}
+		return r
+	}
+	for _, key := range []string{"a", "b", "c"} {
+		if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte(key)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[int64]bool{}
+	for range 3 {
+		r := recv()
+		if !r.Created || r.Canceled {
+			t.Fatalf("create answer %+v", r)
+		}
+		ids[r.WatchId] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("three watches got ids %v, want three distinct", ids)
+	}
+	put, err := cli.Put(ctx(t), "b", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := recv()
+	if len(r.Events) != 1 || string(r.Events[0].Kv.Key) != "b" || r.Header.Revision != put.Header.Revision {
+		t.Fatalf("event response %+v, want b at %d", r, put.Header.Revision)
+	}
+	bID := r.WatchId
+	if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(); r.WatchId != clientv3.InvalidWatchID || r.Header.Revision != put.Header.Revision || len(r.Events) != 0 {
+		t.Fatalf("progress response %+v, want watch id -1 at revision %d", r, put.Header.Revision)
+	}
+	if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: bID}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(); !r.Canceled || r.WatchId != bID {
+		t.Fatalf("cancel response %+v, want watch %d canceled", r, bID)
+	}
+	// A canceled watch sees nothing more: the next response must be the
+	// answer to the create below, not an event for b.
+	if _, err := cli.Put(ctx(t), "b", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte("z"), RangeEnd: []byte("a")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(); !r.Created || !r.Canceled || r.CancelReason == "" {
+		t.Fatalf("create with an empty range: %+v, want created and canceled with a reason", r)
+	}
+	stream.CloseSend()
+}
