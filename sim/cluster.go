@@ -82,6 +82,7 @@ type Cluster struct {
 	clients []*Client
 	// observers are told of every completed client call (checkers).
 	observers []func(Call)
+	faults    faultState
 }
 
 // NewCluster creates the members and starts them. The caller must have

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kvdlabs/kvd/core/node"
 )
 
 // scenario is one simulated cluster under test, with helpers that drive the
@@ -385,4 +387,9 @@ func traceHas(w *World, substr string) bool {
 		}
 	}
 	return false
+}
+
+// nodeConfigSmallSnapshots snapshots often so short runs exercise it.
+func nodeConfigSmallSnapshots() node.Config {
+	return node.Config{SnapshotEntries: 200, SnapshotCatchUpEntries: 50}
 }

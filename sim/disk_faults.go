@@ -105,8 +105,18 @@ func (d *Disk) FlipBit(name string, offsetBytes int64) error {
 	if offsetBytes < 0 || offsetBytes >= int64(len(durable)) {
 		return fmt.Errorf("sim: FlipBit(%q, %d): offset outside the %d durable bytes", name, offsetBytes, len(durable))
 	}
-	bit := d.rand.IntN(8)
+	d.flipBitAt(name, offsetBytes, d.rand.IntN(8))
+	return nil
+}
+
+// flipBitAt flips one chosen bit of durable data; the caller has checked
+// that name is a file holding offsetBytes.
+func (d *Disk) flipBitAt(name string, offsetBytes int64, bit int) {
+	n, err := d.lookup("flipbit", name)
+	if err != nil {
+		panic(fmt.Sprintf("sim: flipBitAt(%q): %v", name, err))
+	}
+	durable := n.durable()
 	durable[offsetBytes] ^= 1 << bit
 	d.w.Trace("disk.flipbit", "%s %s offset=%d bit=%d", d.name, name, offsetBytes, bit)
-	return nil
 }

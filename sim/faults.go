@@ -1,0 +1,492 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kvdlabs/kvd/nemesis"
+)
+
+// FaultWindow is one fault as it was carried out: its kind, the members it
+// resolved to, and when it started and healed (virtual time since the
+// epoch; To == From for instantaneous faults).
+type FaultWindow struct {
+	Kind    string        `json:"kind"`
+	Targets []uint64      `json:"targets"`
+	From    time.Duration `json:"from_ns"`
+	To      time.Duration `json:"to_ns"`
+	// Note says what was not done as asked, if anything.
+	Note string `json:"note,omitempty"`
+}
+
+// activeFault is a fault between its start and its heal.
+type activeFault struct {
+	seq     int
+	f       nemesis.Fault
+	targets []uint64
+}
+
+// faultState is the executor's bookkeeping on a Cluster.
+type faultState struct {
+	active  []*activeFault
+	windows []FaultWindow
+	seq     int
+	rand    randSource
+	// flipped remembers the bits a disk-bit-flip changed, to repair them.
+	flipped map[*activeFault][]flip
+}
+
+type flip struct {
+	m      *Member
+	name   string
+	offset int64
+	before byte
+}
+
+type randSource interface{ IntN(int) int }
+
+// ApplySchedule schedules every fault of s on the cluster's World. Each
+// fault starts at its At (virtual time since the epoch) and heals at its
+// Until. Empty Targets are resolved when the fault starts (usually to the
+// leader at that moment), as nemesis documents per kind.
+func (c *Cluster) ApplySchedule(s nemesis.Schedule) {
+	if err := s.Validate(); err != nil {
+		panic(fmt.Sprintf("sim: ApplySchedule: %v", err))
+	}
+	if c.faults.rand == nil {
+		c.faults.rand = c.w.Rand("nemesis/executor")
+		c.faults.flipped = map[*activeFault][]flip{}
+	}
+	epoch := c.w.opts.Epoch
+	for _, f := range s.Faults {
+		f := f.Clone()
+		c.w.At(epoch.Add(f.At), func() { c.startFault(f) })
+	}
+}
+
+// FaultWindows lists the faults carried out so far, in start order.
+func (c *Cluster) FaultWindows() []FaultWindow { return slices.Clone(c.faults.windows) }
+
+func (c *Cluster) startFault(f nemesis.Fault) {
+	fs := &c.faults
+	fs.seq++
+	a := &activeFault{seq: fs.seq, f: f, targets: c.resolveTargets(f)}
+	window := len(fs.windows)
+	fs.windows = append(fs.windows, FaultWindow{Kind: string(f.Kind), Targets: a.targets, From: c.w.Elapsed(), To: c.w.Elapsed()})
+	c.w.Trace("fault.start", "%s targets=%v params=%s until=%v", f.Kind, a.targets, formatParams(f.Params), f.Until)
+	note := c.doFault(a)
+	if note != "" {
+		fs.windows[window].Note = note
+		c.w.Trace("fault.note", "%s %s", f.Kind, note)
+	}
+	info, _ := nemesis.Info(f.Kind)
+	if !info.Windowed {
+		return
+	}
+	fs.active = append(fs.active, a)
+	c.w.At(c.w.opts.Epoch.Add(f.Until), func() {
+		fs.active = slices.DeleteFunc(fs.active, func(x *activeFault) bool { return x == a })
+		fs.windows[window].To = c.w.Elapsed()
+		c.w.Trace("fault.heal", "%s targets=%v", f.Kind, a.targets)
+		c.healFault(a)
+	})
+}
+
+// resolveTargets turns empty Targets into members, as each kind documents.
+func (c *Cluster) resolveTargets(f nemesis.Fault) []uint64 {
+	if len(f.Targets) > 0 {
+		return slices.Clone(f.Targets)
+	}
+	leader := c.Leader()
+	if leader == 0 {
+		leader = c.ids[0]
+	}
+	others := slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == leader })
+	switch f.Kind {
+	case nemesis.PartitionHalves:
+		n := len(c.ids)/2 - 1
+		return append([]uint64{leader}, others[:n]...)
+	case nemesis.PartitionBridge:
+		return append([]uint64{leader}, others[:len(others)/2]...)
+	case nemesis.PartitionRing:
+		return slices.Clone(c.ids)
+	case nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder, nemesis.DiskLatency:
+		return slices.Clone(c.ids)
+	case nemesis.LeaderTransfer, nemesis.MembershipChange:
+		return []uint64{others[c.faults.rand.IntN(len(others))]}
+	default:
+		return []uint64{leader}
+	}
+}
+
+// doFault starts a fault; it returns a note when something was not done
+// as the fault asked.
+func (c *Cluster) doFault(a *activeFault) string {
+	f := a.f
+	switch f.Kind {
+	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader, nemesis.PartitionBridge,
+		nemesis.PartitionRing, nemesis.PartitionOneWay,
+		nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder:
+		c.rebuildNetwork()
+	case nemesis.CrashRestart, nemesis.CrashLoseUnsynced:
+		// The simulated disk keeps nothing unsynced across a crash, so a
+		// process crash is modelled as the harder machine crash.
+		for _, id := range a.targets {
+			c.members[id].Crash()
+		}
+	case nemesis.DiskTornWrite:
+		for _, id := range a.targets {
+			m := c.members[id]
+			m.disk.SetTornWrites(true)
+			m.Crash()
+			m.disk.SetTornWrites(false)
+		}
+		if f.Param(nemesis.ParamKeptFraction) != 0 {
+			return "kept_fraction ignored: the disk keeps a random prefix of the unsynced tail"
+		}
+	case nemesis.DiskBitFlip:
+		return c.flipBits(a)
+	case nemesis.DiskEIOWrite, nemesis.DiskEIOSync:
+		c.armEIO(a)
+	case nemesis.DiskFull:
+		for _, id := range a.targets {
+			c.members[id].disk.SetFull(true)
+		}
+	case nemesis.DiskLatency:
+		for _, id := range a.targets {
+			c.members[id].disk.SetSlow(time.Duration(f.Param(nemesis.ParamLatencyMs) * float64(time.Millisecond)))
+		}
+	case nemesis.ClockJump, nemesis.ClockSkew:
+		for _, id := range a.targets {
+			c.members[id].clock.Jump(time.Duration(f.Param(nemesis.ParamOffsetMs) * float64(time.Millisecond)))
+		}
+	case nemesis.ClockDrift:
+		for _, id := range a.targets {
+			c.members[id].clock.SetDrift(int64((f.Param(nemesis.ParamRate) - 1) * 1_000_000))
+		}
+	case nemesis.Pause:
+		for _, id := range a.targets {
+			c.members[id].Pause()
+		}
+	case nemesis.LeaderTransfer:
+		l := c.Leader()
+		if l == 0 {
+			return "no leader to transfer from"
+		}
+		c.members[l].node.TransferLeadership(a.targets[0])
+	case nemesis.MembershipChange:
+		return "not carried out: the member does not support configuration changes yet"
+	default:
+		panic(fmt.Sprintf("sim: fault kind %q has no executor", f.Kind))
+	}
+	return ""
+}
+
+func (c *Cluster) healFault(a *activeFault) {
+	f := a.f
+	switch f.Kind {
+	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader, nemesis.PartitionBridge,
+		nemesis.PartitionRing, nemesis.PartitionOneWay,
+		nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder:
+		c.rebuildNetwork()
+	case nemesis.CrashRestart, nemesis.CrashLoseUnsynced, nemesis.DiskTornWrite:
+		c.restartUnlessStillDown(a)
+	case nemesis.DiskBitFlip:
+		c.repairBits(a)
+	case nemesis.DiskEIOWrite, nemesis.DiskEIOSync:
+		for _, id := range a.targets {
+			c.members[id].disk.InjectWriteError(nil)
+			c.members[id].disk.InjectSyncError(nil)
+		}
+		c.restartUnlessStillDown(a)
+	case nemesis.DiskFull:
+		for _, id := range a.targets {
+			c.members[id].disk.SetFull(false)
+		}
+		c.restartUnlessStillDown(a)
+	case nemesis.DiskLatency:
+		for _, id := range a.targets {
+			c.members[id].disk.SetSlow(0)
+		}
+	case nemesis.ClockSkew:
+		for _, id := range a.targets {
+			c.members[id].clock.Jump(-time.Duration(f.Param(nemesis.ParamOffsetMs) * float64(time.Millisecond)))
+		}
+	case nemesis.ClockDrift:
+		for _, id := range a.targets {
+			c.members[id].clock.SetDrift(0)
+		}
+	case nemesis.Pause:
+		for _, id := range a.targets {
+			if !c.stillFaulted(id, nemesis.Pause) {
+				c.members[id].Resume()
+			}
+		}
+	}
+}
+
+// restartUnlessStillDown restarts each target that no other active fault
+// keeps down.
+func (c *Cluster) restartUnlessStillDown(a *activeFault) {
+	for _, id := range a.targets {
+		if c.members[id].node == nil && !c.stillFaulted(id, "") {
+			c.members[id].Restart()
+		}
+	}
+}
+
+// stillFaulted reports whether an active fault (of kind, or of any kind
+// that takes a member down when kind is "") still holds member id.
+func (c *Cluster) stillFaulted(id uint64, kind nemesis.Kind) bool {
+	for _, a := range c.faults.active {
+		info, _ := nemesis.Info(a.f.Kind)
+		if (kind == "" && (info.TakesDown || info.DamagesDurable)) || a.f.Kind == kind {
+			if slices.Contains(a.targets, id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// armEIO makes the targets' disks fail a write or a sync with EIO, drawn
+// once per tick interval with the fault's probability, while it lasts.
+func (c *Cluster) armEIO(a *activeFault) {
+	interval := c.opts.Node.TickInterval
+	c.injectEIO(a)
+	var again func()
+	again = func() {
+		if !slices.Contains(c.faults.active, a) {
+			return
+		}
+		c.injectEIO(a)
+		c.w.After(interval, again)
+	}
+	c.w.After(interval, again)
+}
+
+func (c *Cluster) injectEIO(a *activeFault) {
+	for _, id := range a.targets {
+		if float64(c.faults.rand.IntN(1_000_000)) >= a.f.Param(nemesis.ParamProbability)*1_000_000 {
+			continue
+		}
+		err := fmt.Errorf("sim: injected: %w", syscall.EIO)
+		if a.f.Kind == nemesis.DiskEIOWrite {
+			c.members[id].disk.InjectWriteError(err)
+		} else {
+			c.members[id].disk.InjectSyncError(err)
+		}
+	}
+}
+
+// flipBits crashes each target, flips bits in its synced WAL data, and
+// restarts it: the member must find the damage and refuse to start (or
+// cut it as a torn tail when it sits at the very end). The WAL is read
+// only at start-up, so a running member could not notice it sooner.
+func (c *Cluster) flipBits(a *activeFault) string {
+	flips := max(1, int(a.f.Param(nemesis.ParamFlips)))
+	for _, id := range a.targets {
+		m := c.members[id]
+		m.Crash()
+		var files []string
+		if names, err := m.disk.List("member"); err == nil {
+			for _, n := range names {
+				if strings.HasSuffix(n, ".wal") || strings.HasSuffix(n, ".snap") {
+					files = append(files, "member/"+n)
+				}
+			}
+		}
+		var done []flip
+		for range flips {
+			if len(files) == 0 {
+				break
+			}
+			name := files[c.faults.rand.IntN(len(files))]
+			data, err := m.disk.ReadFile(name)
+			if err != nil || len(data) == 0 {
+				continue
+			}
+			offset := int64(c.faults.rand.IntN(len(data)))
+			if m.disk.FlipBit(name, offset) == nil {
+				done = append(done, flip{m: m, name: name, offset: offset, before: data[offset]})
+			}
+		}
+		m.Restart()
+		if m.damaged != nil {
+			// Repaired at the heal; one that started cut the damage as a
+			// torn tail and owns its files again.
+			c.faults.flipped[a] = append(c.faults.flipped[a], done...)
+		}
+	}
+	return ""
+}
+
+// repairBits puts back the bytes a bit flip changed on members that refused
+// to start, as an operator restoring the damaged file would, and restarts
+// them. A member that started (the damage was cut as a torn tail) is left.
+func (c *Cluster) repairBits(a *activeFault) {
+	for _, fl := range c.faults.flipped[a] {
+		if fl.m.node != nil {
+			continue
+		}
+		data, err := fl.m.disk.ReadFile(fl.name)
+		if err != nil || fl.offset >= int64(len(data)) {
+			continue
+		}
+		for bit := range 8 {
+			if data[fl.offset]^byte(1<<bit) == fl.before {
+				fl.m.disk.flipBitAt(fl.name, fl.offset, bit)
+			}
+		}
+	}
+	delete(c.faults.flipped, a)
+	c.restartUnlessStillDown(a)
+}
+
+// rebuildNetwork recomputes partitions and link behaviour from the active
+// faults, so that overlapping faults heal independently.
+func (c *Cluster) rebuildNetwork() {
+	net := c.w.network
+	net.Heal()
+	endpoints := append(slices.Clone(c.ids), c.clientIDs()...)
+	for _, from := range endpoints {
+		for _, to := range endpoints {
+			if from != to {
+				net.ResetLink(from, to)
+			}
+		}
+	}
+	links := map[[2]uint64]LinkOptions{}
+	for _, a := range c.faults.active {
+		c.applyNetworkFault(a, endpoints, links)
+	}
+	keys := make([][2]uint64, 0, len(links))
+	for k := range links {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y [2]uint64) int {
+		if x[0] != y[0] {
+			return compareU64(x[0], y[0])
+		}
+		return compareU64(x[1], y[1])
+	})
+	for _, k := range keys {
+		net.SetLink(k[0], k[1], links[k])
+	}
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (c *Cluster) applyNetworkFault(a *activeFault, endpoints []uint64, links map[[2]uint64]LinkOptions) {
+	net := c.w.network
+	f := a.f
+	in := func(id uint64) bool { return slices.Contains(a.targets, id) }
+	members := c.ids
+	switch f.Kind {
+	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader:
+		for _, x := range members {
+			for _, y := range members {
+				if in(x) != in(y) {
+					net.Block(x, y)
+				}
+			}
+		}
+	case nemesis.PartitionBridge:
+		bridge, sideA := a.targets[0], a.targets[1:]
+		for _, x := range members {
+			for _, y := range members {
+				if x == bridge || y == bridge || x == y {
+					continue
+				}
+				if slices.Contains(sideA, x) != slices.Contains(sideA, y) {
+					net.Block(x, y)
+				}
+			}
+		}
+	case nemesis.PartitionRing:
+		ring := a.targets
+		pos := map[uint64]int{}
+		for i, id := range ring {
+			pos[id] = i
+		}
+		n := len(ring)
+		for _, x := range ring {
+			for _, y := range ring {
+				d := (pos[x] - pos[y] + n) % n
+				if x != y && d != 1 && d != n-1 {
+					net.Block(x, y)
+				}
+			}
+		}
+	case nemesis.PartitionOneWay:
+		for _, x := range members {
+			for _, y := range members {
+				if in(x) && !in(y) {
+					net.Block(x, y)
+				}
+			}
+		}
+	default:
+		def := net.opts.Link
+		for _, from := range endpoints {
+			for _, to := range endpoints {
+				if from == to || !(in(from) || in(to)) {
+					continue
+				}
+				k := [2]uint64{from, to}
+				lo, ok := links[k]
+				if !ok {
+					lo = def
+				}
+				switch f.Kind {
+				case nemesis.PacketLoss:
+					lo.DropProbability = max(lo.DropProbability, f.Param(nemesis.ParamProbability))
+				case nemesis.PacketDuplicate:
+					lo.DuplicateProbability = max(lo.DuplicateProbability, f.Param(nemesis.ParamProbability))
+				case nemesis.PacketDelay:
+					lo.LatencyBase += time.Duration(f.Param(nemesis.ParamDelayMs) * float64(time.Millisecond))
+					lo.LatencyJitter += time.Duration(f.Param(nemesis.ParamJitterMs) * float64(time.Millisecond))
+				case nemesis.PacketReorder:
+					lo.ReorderProbability = max(lo.ReorderProbability, f.Param(nemesis.ParamProbability))
+					lo.ReorderDelayMax = max(lo.ReorderDelayMax, time.Duration(f.Param(nemesis.ParamDelayMaxMs)*float64(time.Millisecond)))
+				}
+				links[k] = lo
+			}
+		}
+	}
+}
+
+func (c *Cluster) clientIDs() []uint64 {
+	ids := make([]uint64, len(c.clients))
+	for i, cl := range c.clients {
+		ids[i] = cl.id
+	}
+	return ids
+}
+
+func formatParams(p map[string]float64) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%g", k, p[k])
+	}
+	return b.String()
+}
