@@ -157,8 +157,14 @@ func (m *Member) scheduleTick(incarnation uint64) {
 			return
 		}
 		m.node.Tick()
-		m.scheduleProcess()
-		m.scheduleTick(incarnation)
+		if !m.processScheduled {
+			// Nothing else is waiting at this instant: process in this
+			// event rather than queue one more.
+			m.process()
+		}
+		if m.node != nil && m.incarnation == incarnation {
+			m.scheduleTick(incarnation)
+		}
 	})
 }
 
@@ -196,11 +202,7 @@ func (m *Member) process() {
 			return // crashed before the fsync finished: nothing leaves
 		}
 		for _, msg := range out.Messages {
-			data, merr := proto.Marshal(msg)
-			if merr != nil {
-				panic(fmt.Sprintf("sim: member %d: marshal %v: %v", m.id, msg.GetType(), merr))
-			}
-			w.network.Send(m.id, msg.GetTo(), &peerMsg{data: data, desc: describeRaft(msg)}, len(data))
+			w.network.Send(m.id, msg.GetTo(), &peerMsg{msg: msg, desc: describeRaft(msg)}, proto.Size(msg))
 			if msg.GetType() == raftpb.MsgSnap {
 				// The simulated link either delivers or drops; raft learns
 				// which when the follower answers. Report success so the
@@ -252,11 +254,7 @@ func (m *Member) receive(from uint64, msg any) {
 	}
 	switch msg := msg.(type) {
 	case *peerMsg:
-		var rm raftpb.Message
-		if err := proto.Unmarshal(msg.data, &rm); err != nil {
-			panic(fmt.Sprintf("sim: member %d: unmarshal peer message: %v", m.id, err))
-		}
-		if err := m.node.Receive(&rm); err != nil {
+		if err := m.node.Receive(msg.msg); err != nil {
 			m.c.w.Trace("member.reject", "id=%d from=%d err=%v", m.id, from, err)
 		}
 	case *clientRequest:

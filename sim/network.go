@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Network struct {
 
 	messagesInFlight int
 	messageSeq       uint64
+	// text is scratch for rendering trace records.
+	text []byte
 }
 
 type endpoint struct {
@@ -108,7 +111,10 @@ func (n *Network) Send(from, to uint64, msg any, sizeBytes int) {
 	}
 	id := n.messageSeq
 	n.messageSeq++
-	n.w.Trace("net.send", "m%d %d->%d size=%d %s", id, from, to, sizeBytes, n.opts.Describe(msg))
+	b := appendLink(append(n.text[:0], 'm'), id, -1, from, to)
+	b = strconv.AppendInt(append(b, " size="...), int64(sizeBytes), 10)
+	n.text = append(append(b, ' '), n.opts.Describe(msg)...)
+	n.w.traceText("net.send", string(n.text))
 
 	ep, ok := n.endpoints[to]
 	if !ok || !ep.up {
@@ -152,7 +158,10 @@ func (n *Network) schedule(l *link, opts *LinkOptions, id uint64, copyIndex int,
 		atElapsed = max(atElapsed, l.lastDeliveryElapsed)
 		l.lastDeliveryElapsed = atElapsed
 	}
-	n.w.Trace("net.schedule", "m%d copy=%d %d->%d at=%s reordered=%t", id, copyIndex, from, to, formatElapsed(atElapsed), reordered)
+	b := appendLink(append(n.text[:0], 'm'), id, copyIndex, from, to)
+	b = appendElapsed(append(b, " at="...), atElapsed)
+	n.text = strconv.AppendBool(append(b, " reordered="...), reordered)
+	n.w.traceText("net.schedule", string(n.text))
 	n.messagesInFlight++
 	n.w.atElapsed(atElapsed, func() {
 		n.messagesInFlight--
@@ -171,7 +180,8 @@ func (n *Network) deliver(id uint64, copyIndex int, from, to, incarnation uint64
 		// A partition that began while the message was on the wire.
 		n.w.Trace("net.drop", "m%d copy=%d %d->%d reason=partition", id, copyIndex, from, to)
 	default:
-		n.w.Trace("net.deliver", "m%d copy=%d %d->%d", id, copyIndex, from, to)
+		n.text = appendLink(append(n.text[:0], 'm'), id, copyIndex, from, to)
+		n.w.traceText("net.deliver", string(n.text))
 		ep.deliver(from, msg)
 	}
 }
@@ -305,3 +315,14 @@ func (n *Network) Heal() {
 // MessagesInFlight returns how many message copies are scheduled but not
 // yet delivered or dropped.
 func (n *Network) MessagesInFlight() int { return n.messagesInFlight }
+
+// appendLink renders "ID[ copy=C] FROM->TO" (copy omitted when negative)
+// for the trace without fmt: the network traces every message several times.
+func appendLink(b []byte, id uint64, copyIndex int, from, to uint64) []byte {
+	b = strconv.AppendUint(b, id, 10)
+	if copyIndex >= 0 {
+		b = strconv.AppendInt(append(b, " copy="...), int64(copyIndex), 10)
+	}
+	b = strconv.AppendUint(append(b, ' '), from, 10)
+	return strconv.AppendUint(append(b, "->"...), to, 10)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,7 +31,22 @@ func (r TraceRecord) String() string {
 // formatElapsed renders a virtual time as fixed-width seconds with
 // nanoseconds, so dumps of two runs line up under diff.
 func formatElapsed(d time.Duration) string {
-	return fmt.Sprintf("%06d.%09d", d/time.Second, d%time.Second)
+	return string(appendElapsed(nil, d))
+}
+
+// appendElapsed appends formatElapsed's rendering of d to b.
+func appendElapsed(b []byte, d time.Duration) []byte {
+	b = appendZeroPadded(b, uint64(d/time.Second), 6)
+	return appendZeroPadded(append(b, '.'), uint64(d%time.Second), 9)
+}
+
+func appendZeroPadded(b []byte, v uint64, width int) []byte {
+	var digits [20]byte
+	s := strconv.AppendUint(digits[:0], v, 10)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }
 
 // traceLog hashes every record as it is appended and keeps only the newest
@@ -42,8 +58,14 @@ type traceLog struct {
 	kept         []TraceRecord
 	keptStart    int
 	keptCountMax int
-	scratch      []byte
+	// pending holds encoded records not yet fed to hash: one Write per
+	// few kilobytes instead of one per record (same bytes, same hash).
+	pending []byte
 }
+
+// tracePendingBytesMax is how much encoded trace the log buffers before
+// hashing it.
+const tracePendingBytesMax = 16 << 10
 
 func (t *traceLog) init(keptCountMax int) {
 	t.hash = sha256.New()
@@ -53,15 +75,18 @@ func (t *traceLog) init(keptCountMax int) {
 func (t *traceLog) append(r TraceRecord) {
 	// Canonical encoding: every field length-prefixed, so no two different
 	// record sequences hash the same bytes.
-	b := t.scratch[:0]
+	b := t.pending
 	b = binary.AppendUvarint(b, uint64(r.AtElapsed))
 	b = binary.AppendUvarint(b, r.Seq)
 	b = binary.AppendUvarint(b, uint64(len(r.Kind)))
 	b = append(b, r.Kind...)
 	b = binary.AppendUvarint(b, uint64(len(r.Text)))
 	b = append(b, r.Text...)
-	t.hash.Write(b)
-	t.scratch = b
+	if len(b) >= tracePendingBytesMax {
+		t.hash.Write(b)
+		b = b[:0]
+	}
+	t.pending = b
 	t.recordCount++
 
 	if len(t.kept) < t.keptCountMax {
@@ -79,17 +104,25 @@ func (w *World) Trace(kind string, format string, args ...any) {
 	if kind == "" || strings.ContainsAny(kind, " \t\n") {
 		panic(fmt.Sprintf("sim: trace kind %q must be one non-empty word", kind))
 	}
+	w.traceText(kind, fmt.Sprintf(format, args...))
+}
+
+// traceText appends a record whose text is already rendered: the hot
+// paths build it with strconv rather than fmt, and pass constant kinds.
+func (w *World) traceText(kind, text string) {
 	w.trace.append(TraceRecord{
 		AtElapsed: w.nowElapsed,
 		Seq:       w.trace.recordCount,
 		Kind:      kind,
-		Text:      fmt.Sprintf(format, args...),
+		Text:      text,
 	})
 }
 
 // TraceHash returns the sha256 of the canonical encoding of every record
 // traced so far: the fingerprint of the run up to now.
 func (w *World) TraceHash() [32]byte {
+	w.trace.hash.Write(w.trace.pending)
+	w.trace.pending = w.trace.pending[:0]
 	var sum [32]byte
 	w.trace.hash.Sum(sum[:0])
 	return sum
