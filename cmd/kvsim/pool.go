@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/kvdlabs/kvd/reports"
+)
+
+// stderrTailBytesMax bounds what is kept of a worker's stderr, to explain a
+// worker that died.
+const stderrTailBytesMax = 64 << 10
+
+// workerCommand is how the campaign starts a worker process: this binary,
+// with the hidden worker subcommand. Tests point it at the test binary.
+var workerCommand = func() *exec.Cmd {
+	return exec.Command(os.Args[0], "worker")
+}
+
+// runJobs runs every job and hands each Result to onResult (from one
+// goroutine at a time, in completion order). workers 0 runs the jobs one by
+// one in this process; otherwise each of workers worker processes runs one
+// seed at a time, and a worker that dies or overruns seedTimeout is a crash
+// of that seed and is replaced. An error means the harness itself failed.
+func runJobs(jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
+	if workers == 0 {
+		for _, j := range jobs {
+			onResult(execute(j))
+		}
+		return nil
+	}
+	queue := make(chan job)
+	results := make(chan reports.Result)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range min(workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- serveJobs(queue, results, seedTimeout)
+		}()
+	}
+	go func() {
+		defer close(queue)
+		for _, j := range jobs {
+			queue <- j
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	for r := range results {
+		onResult(r)
+	}
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// serveJobs feeds jobs to one worker process, replacing it when it dies.
+func serveJobs(queue <-chan job, results chan<- reports.Result, seedTimeout time.Duration) error {
+	var p *workerProc
+	defer func() {
+		if p != nil {
+			p.close()
+		}
+	}()
+	for j := range queue {
+		if p == nil {
+			var err error
+			if p, err = startWorker(); err != nil {
+				// Drain so the other workers finish; this job is lost to a
+				// harness error, reported as such.
+				for range queue {
+				}
+				return fmt.Errorf("%w: seed %d: %v", errHarness, j.Seed, err)
+			}
+		}
+		r, err := p.do(j, seedTimeout)
+		if err != nil {
+			r = reports.Result{Seed: j.Seed, Config: j.Config, Outcome: reports.Crash,
+				Detail: fmt.Sprintf("worker process: %v", err), Stack: p.stderr.String()}
+			p.kill()
+			p = nil
+		}
+		results <- r
+	}
+	return nil
+}
+
+// workerProc is one running worker process.
+type workerProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan []byte
+	stderr *tailBuffer
+	// readErr is why lines was closed.
+	readErr error
+}
+
+func startWorker() (*workerProc, error) {
+	cmd := workerCommand()
+	p := &workerProc{cmd: cmd, lines: make(chan []byte), stderr: &tailBuffer{}}
+	cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("starting worker %s: %w", cmd.Path, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting worker %s: %w", cmd.Path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting worker %s: %w", cmd.Path, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 0, 64<<10), jobLineBytesMax)
+		for sc.Scan() {
+			p.lines <- append([]byte(nil), sc.Bytes()...)
+		}
+		p.readErr = sc.Err()
+		if p.readErr == nil {
+			p.readErr = io.EOF
+		}
+		close(p.lines)
+	}()
+	return p, nil
+}
+
+// do runs one job on the worker and waits for its result.
+func (p *workerProc) do(j job, timeout time.Duration) (reports.Result, error) {
+	line, err := json.Marshal(j)
+	if err != nil {
+		panic(fmt.Sprintf("kvsim: encoding a job: %v", err))
+	}
+	if _, err := p.stdin.Write(append(line, '\n')); err != nil {
+		return reports.Result{}, fmt.Errorf("sending seed %d: %w", j.Seed, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case out, ok := <-p.lines:
+		if !ok {
+			return reports.Result{}, fmt.Errorf("died running seed %d (%v, %v)", j.Seed, p.readErr, p.wait())
+		}
+		var r reports.Result
+		if err := json.Unmarshal(out, &r); err != nil {
+			return reports.Result{}, fmt.Errorf("unreadable result for seed %d: %w", j.Seed, err)
+		}
+		if r.Seed != j.Seed {
+			return reports.Result{}, fmt.Errorf("answered seed %d when asked seed %d", r.Seed, j.Seed)
+		}
+		return r, nil
+	case <-timer.C:
+		return reports.Result{}, fmt.Errorf("seed %d ran longer than --seed-timeout %v", j.Seed, timeout)
+	}
+}
+
+// wait reaps a worker whose output ended and says how it exited.
+func (p *workerProc) wait() error {
+	err := p.cmd.Wait()
+	if err == nil {
+		return errors.New("exited 0 mid-seed")
+	}
+	return err
+}
+
+// close ends a healthy worker: closing its stdin ends its job loop.
+func (p *workerProc) close() {
+	p.stdin.Close()
+	for range p.lines {
+	}
+	p.cmd.Wait()
+}
+
+// kill ends a worker that failed, by its own process handle.
+func (p *workerProc) kill() {
+	if p.cmd.ProcessState == nil {
+		p.cmd.Process.Kill()
+	}
+	p.stdin.Close()
+	for range p.lines {
+	}
+	if p.cmd.ProcessState == nil {
+		p.cmd.Wait()
+	}
+}
+
+// tailBuffer keeps the last stderrTailBytesMax bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - stderrTailBytesMax; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

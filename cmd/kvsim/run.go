@@ -1,0 +1,324 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kvdlabs/kvd/linearizability"
+	"github.com/kvdlabs/kvd/nemesis"
+	"github.com/kvdlabs/kvd/reports"
+	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads"
+)
+
+// Defaults of a run; flags override them.
+const (
+	durationDefault      = 60 * time.Second
+	nodesDefault         = 3
+	clientsDefault       = 4
+	opsMaxDefault        = 300
+	livenessBoundDefault = 15 * time.Second
+	checkTimeoutDefault  = 30 * time.Second
+	// clientTimeout is the simulated clients' call timeout.
+	clientTimeout = 2 * time.Second
+	// traceKeptDefault keeps the newest records for a failing seed's
+	// trace.txt; replay and the determinism check keep them all.
+	traceKeptDefault = 1 << 16
+	traceKeptAll     = 1 << 23
+	// probeKey is read to prove the cluster serves after the faults heal;
+	// workloads never write below "\x00".
+	probeKey = "\x00kvsim/probe"
+)
+
+// job is one seed to run: everything a worker needs, as JSON.
+type job struct {
+	Seed   uint64         `json:"seed"`
+	Config reports.Config `json:"config"`
+	// Schedule replaces the generated schedule when set.
+	Schedule *nemesis.Schedule `json:"schedule,omitempty"`
+	// OutDir: write the seed's report there if it does not pass.
+	OutDir string `json:"out_dir,omitempty"`
+	// CheckDeterminism: run twice and compare the traces.
+	CheckDeterminism bool `json:"check_determinism,omitempty"`
+	// TraceKeptMax overrides how many trace records are kept.
+	TraceKeptMax int `json:"trace_kept_max,omitempty"`
+}
+
+// run is one simulated run: the World and cluster, what the clients saw,
+// and the judgement. Kept whole for replay and reports.
+type run struct {
+	job      job
+	world    *sim.World
+	cluster  *sim.Cluster
+	schedule nemesis.Schedule
+	workload workloads.Workload
+	calls    []sim.Call
+	verdicts []linearizability.Verdict
+	result   reports.Result
+}
+
+// runSeed runs j once, in this process. A panic anywhere in the run is
+// caught and reported as a crash with its stack.
+func runSeed(j job) (r *run) {
+	r = &run{job: j}
+	r.result = reports.Result{Seed: j.Seed, Config: j.Config, Outcome: reports.Pass}
+	wallStart := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r.result.Outcome = reports.Crash
+			r.result.Detail = fmt.Sprintf("panic: %v", p)
+			r.result.Stack = string(debug.Stack())
+		}
+		r.finishResult(time.Since(wallStart))
+	}()
+	r.simulate()
+	return r
+}
+
+// finishResult fills what is known however the run ended.
+func (r *run) finishResult(wall time.Duration) {
+	res := &r.result
+	res.Wall = reports.Duration(wall)
+	if r.world != nil {
+		h := r.world.TraceHash()
+		res.TraceHash = hex.EncodeToString(h[:])
+		res.TraceRecords = r.world.TraceCount()
+		res.Virtual = reports.Duration(r.world.Elapsed())
+	}
+	if r.cluster != nil {
+		for _, f := range r.cluster.FaultWindows() {
+			res.Faults = append(res.Faults, reports.FaultWindow{Kind: f.Kind, Targets: f.Targets, From: reports.Duration(f.From), To: reports.Duration(f.To)})
+		}
+	}
+	if r.workload != nil {
+		res.Ops = r.workload.Ops()
+	}
+	res.Swarm = r.schedule.Swarm.String()
+	res.Verdicts = r.verdicts
+	res.Timeline = timeline(r.calls, time.Duration(res.Virtual))
+}
+
+func (r *run) simulate() {
+	cfg := r.job.Config
+	restore := sim.InstallCryptoRand(r.job.Seed)
+	defer restore()
+
+	keep := r.job.TraceKeptMax
+	if keep == 0 {
+		keep = traceKeptDefault
+	}
+	r.world = sim.New(r.job.Seed, sim.Options{
+		TraceRecordsKeptMax: keep,
+		Network:             sim.NetworkOptions{Link: sim.LinkOptions{LatencyBase: time.Millisecond, LatencyJitter: 2 * time.Millisecond}},
+	})
+	w := r.world
+	copts := sim.ClusterOptions{Members: cfg.Nodes}
+	if cfg.Unsafe != "" {
+		v, err := lookupVariant(cfg.Unsafe)
+		assertf(err == nil, "job validated: %v", err)
+		if !v.apply(&copts) {
+			panic(fmt.Sprintf("unsafe variant %q is not in this build of the core", cfg.Unsafe))
+		}
+	}
+	r.cluster = sim.NewCluster(w, copts)
+	c := r.cluster
+
+	if r.job.Schedule != nil {
+		r.schedule = r.job.Schedule.Clone()
+	} else {
+		r.schedule = nemesis.Generate(r.job.Seed, nemesis.GenerateOptions{
+			Nodes: c.IDs(), Duration: time.Duration(cfg.Duration), Profile: cfg.Nemesis,
+		})
+	}
+	c.ApplySchedule(r.schedule)
+	c.Observe(func(call sim.Call) { r.calls = append(r.calls, call) })
+
+	wl, err := newWorkload(cfg.Workload)
+	assertf(err == nil, "job validated: %v", err)
+	r.workload = wl
+	epoch := w.Now()
+	duration := r.schedule.Duration
+	env := workloads.Env{
+		Cluster: c,
+		Rand:    w.Rand("workload"),
+		Clients: cfg.Clients,
+		OpsMax:  cfg.OpsMax,
+		End:     epoch.Add(duration - r.schedule.Settle()),
+	}
+	wl.Start(env)
+	w.RunUntil(env.End)
+	if healed := epoch.Add(r.schedule.HealedBy()); healed.After(w.Now()) {
+		w.RunUntil(healed)
+	}
+
+	bound := time.Duration(cfg.LivenessBound)
+	problems := r.checkLive(bound)
+	wl.Finish()
+	w.RunUntil(maxTime(w.Now().Add(bound), epoch.Add(duration)))
+	divergence, lag := r.checkConverged(bound)
+	problems = append(problems, lag...)
+
+	checkStart := time.Now()
+	r.verdicts = wl.Check(time.Duration(cfg.CheckTimeout))
+	r.result.CheckWall = reports.Duration(time.Since(checkStart))
+	r.judge(divergence, problems)
+}
+
+// checkLive waits up to bound for a leader and for a linearizable read to
+// succeed, and returns what did not happen.
+func (r *run) checkLive(bound time.Duration) []string {
+	w, c := r.world, r.cluster
+	deadline := w.Now().Add(bound)
+	start := w.Now()
+	for c.Leader() == 0 {
+		if !w.Now().Before(deadline) {
+			return []string{fmt.Sprintf("no leader within %v after the last fault healed at %v (up: %v)", bound, start.Sub(sim.DefaultEpoch), c.Up())}
+		}
+		w.RunFor(10 * time.Millisecond)
+	}
+	probe := c.NewClient(sim.ClientOptions{Timeout: clientTimeout})
+	probe.SetTarget(c.Leader())
+	var served bool
+	var last string
+	for !served && w.Now().Before(deadline) {
+		var got *sim.Call
+		probe.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte(probeKey)}}, func(call sim.Call) { got = &call })
+		for got == nil {
+			if !w.Step() {
+				panic("kvsim: the world ran dry with a probe in flight")
+			}
+		}
+		switch {
+		case got.TimedOut:
+			last = fmt.Sprintf("timed out at member %d", got.Member)
+		case got.Err != nil:
+			last = fmt.Sprintf("member %d: %v", got.Member, got.Err)
+			w.RunFor(50 * time.Millisecond)
+		default:
+			served = true
+		}
+	}
+	if !served {
+		return []string{fmt.Sprintf("no linearizable read served within %v after the faults healed (last: %s)", bound, last)}
+	}
+	return nil
+}
+
+// checkConverged waits up to bound for every live member to reach the same
+// revision, then compares their KV hashes at the lowest revision any of
+// them has. Different hashes at one revision is divergence (a correctness
+// failure); never reaching one revision is lag (liveness).
+func (r *run) checkConverged(bound time.Duration) (divergence string, lag []string) {
+	w, c := r.world, r.cluster
+	deadline := w.Now().Add(bound)
+	for {
+		up := c.Up()
+		if down := len(c.IDs()) - len(up); down > 0 {
+			var why []string
+			for _, id := range c.IDs() {
+				if !slices.Contains(up, id) {
+					why = append(why, fmt.Sprintf("member %d (damaged: %v)", id, c.Member(id).Damaged()))
+				}
+			}
+			if !w.Now().Before(deadline) {
+				return "", []string{"members still down after every fault healed: " + strings.Join(why, ", ")}
+			}
+			w.RunFor(100 * time.Millisecond)
+			continue
+		}
+		revs := make([]int64, len(up))
+		for i, id := range up {
+			revs[i] = c.Member(id).Node().Status().Revision
+		}
+		lo, hi := slices.Min(revs), slices.Max(revs)
+		if div := hashesAt(c, up, lo); div != "" {
+			return div, nil
+		}
+		if lo == hi {
+			return "", nil
+		}
+		if !w.Now().Before(deadline) {
+			return "", []string{fmt.Sprintf("members did not reach one revision within %v: revisions %v of members %v", bound, revs, up)}
+		}
+		w.RunFor(100 * time.Millisecond)
+	}
+}
+
+// hashesAt compares the members' KV hashes at rev. A member that cannot
+// hash at rev (compacted past it) is skipped.
+func hashesAt(c *sim.Cluster, ids []uint64, rev int64) string {
+	var want uint32
+	var from uint64
+	for _, id := range ids {
+		h, err := c.Member(id).Node().HashKV(rev)
+		if err != nil {
+			continue
+		}
+		if from == 0 {
+			want, from = h.Hash, id
+			continue
+		}
+		if h.Hash != want {
+			return fmt.Sprintf("members diverged: member %d hashes %08x and member %d hashes %08x at revision %d", from, want, id, h.Hash, rev)
+		}
+	}
+	return ""
+}
+
+// judge sets the outcome: a checker's violation or divergence is a
+// correctness failure; else a liveness problem; else an undecided checker.
+func (r *run) judge(divergence string, liveness []string) {
+	res := &r.result
+	var violations, unknowns []string
+	for _, v := range r.verdicts {
+		switch v.Outcome {
+		case linearizability.Violation:
+			violations = append(violations, v.Checker+": "+v.Detail)
+		case linearizability.Unknown:
+			unknowns = append(unknowns, v.Checker+": "+v.Detail)
+		case linearizability.OK:
+		default:
+			panic(fmt.Sprintf("kvsim: checker %q returned outcome %q", v.Checker, v.Outcome))
+		}
+	}
+	if divergence != "" {
+		violations = append(violations, "convergence: "+divergence)
+	}
+	switch {
+	case len(violations) > 0:
+		res.Outcome = reports.Correctness
+		res.Detail = strings.Join(append(violations, liveness...), "\n")
+	case len(liveness) > 0:
+		res.Outcome = reports.Liveness
+		res.Detail = strings.Join(liveness, "\n")
+	case len(unknowns) > 0:
+		res.Outcome = reports.Unknown
+		res.Detail = strings.Join(unknowns, "\n")
+	default:
+		res.Outcome = reports.Pass
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// errHarness marks a failure of the harness itself (bad flags, unreadable
+// files, a worker that cannot start), as opposed to a finding.
+var errHarness = errors.New("harness error")
+
+func assertf(ok bool, format string, args ...any) {
+	if !ok {
+		panic(fmt.Sprintf("kvsim: invariant violated: "+format, args...))
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/kvdlabs/kvd/sim"
+)
+
+// variant is a known-unsafe protocol variant the harness must catch, with
+// the campaign that catches it: its workload, nemesis profile and a budget
+// of seeds within which at least one must fail.
+type variant struct {
+	name  string
+	about string
+	// apply switches the variant on in the cluster's options; it reports
+	// false if this build of the core does not have it.
+	apply func(*sim.ClusterOptions) bool
+	// Canary campaign.
+	workload, nemesis string
+	duration          time.Duration
+	seedsBudget       int
+}
+
+var variants = []variant{
+	{
+		name:  "stale-read",
+		about: "linearizable reads served locally, without ReadIndex",
+		apply: func(o *sim.ClusterOptions) bool { o.Node.Unsafe.StaleReads = true; return true },
+		workload: "register", nemesis: "network", duration: 20 * time.Second, seedsBudget: 20,
+	},
+	{
+		name:  "ack-before-fsync",
+		about: "writes acknowledged before the WAL is synced",
+		apply: func(o *sim.ClusterOptions) bool { o.UnsafeAckBeforeFsync = true; return true },
+		workload: "register", nemesis: "crash", duration: 20 * time.Second, seedsBudget: 20,
+	},
+	{
+		name:  "follower-lease-expiry",
+		about: "every member expires leases on its own clock",
+		apply: func(o *sim.ClusterOptions) bool { o.Node.Unsafe.FollowerLeaseExpiry = true; return true },
+		workload: "lease", nemesis: "clock", duration: 20 * time.Second, seedsBudget: 20,
+	},
+	{
+		name:  "watch-skip",
+		about: "a watch event dropped at a compaction boundary",
+		// node.Unsafe.WatchSkip is being added to the core; set it by name
+		// so this builds before and after it lands.
+		apply: func(o *sim.ClusterOptions) bool {
+			f := reflect.ValueOf(&o.Node.Unsafe).Elem().FieldByName("WatchSkip")
+			if !f.IsValid() || f.Kind() != reflect.Bool {
+				return false
+			}
+			f.SetBool(true)
+			return true
+		},
+		workload: "watch", nemesis: "none", duration: 20 * time.Second, seedsBudget: 20,
+	},
+}
+
+func variantNames() []string {
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		names[i] = v.name
+	}
+	return names
+}
+
+func lookupVariant(name string) (variant, error) {
+	i := slices.IndexFunc(variants, func(v variant) bool { return v.name == name })
+	if i < 0 {
+		return variant{}, fmt.Errorf("unknown unsafe variant %q (known: %v)", name, variantNames())
+	}
+	return variants[i], nil
+}
