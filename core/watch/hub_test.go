@@ -456,3 +456,33 @@ func TestInvariantViolationsPanic(t *testing.T) {
 		must.Panics(t, func() { h.CatchUp() })
 	})
 }
+
+func TestResyncAfterHistoryReplaced(t *testing.T) {
+	h, f := newFakeHub(Options{})
+	synced, err := h.Watch(1, watchReq("a", "", 0))
+	must.NoError(t, err)
+	future, err := h.Watch(1, watchReq("a", "", 10))
+	must.NoError(t, err)
+	h.Drain()
+	// The history jumps from revision 1 to 4 without Notify, as a restored
+	// snapshot does.
+	f.onCommit = nil
+	f.put("a", "2")
+	f.put("b", "3")
+	f.put("a", "4")
+	f.onCommit = h.Notify
+	h.Resync()
+	must.False(t, h.CatchUp())
+	ds := h.Drain()
+	must.Len(t, ds, 1)
+	must.Equal(t, synced, ds[0].Response.WatchId)
+	must.Equal(t, []string{"PUT a", "PUT a"}, eventKeys(ds))
+	for range 6 {
+		f.put("a", "x") // revisions 5..10
+	}
+	got := map[int64]int{}
+	for _, d := range h.Drain() {
+		got[d.Response.WatchId] += len(d.Response.Events)
+	}
+	must.Equal(t, map[int64]int{synced: 6, future: 1}, got, "the future watcher stayed synced and starts at revision 10")
+}

@@ -1,20 +1,29 @@
 package watch
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Resync tells the hub its history was replaced wholesale (a raft snapshot
 // was restored): revisions between the last Notify and the new history's
 // revision never passed through Notify. Every synced watcher goes back to
 // CatchUp from the first revision it has not seen; one whose revision the
-// new history has compacted away gets the compacted response there.
+// new history has compacted away gets the compacted response there. A
+// watcher whose start revision is still in the future stays synced.
 func (h *Hub) Resync() {
+	rev := h.hist.Rev()
+	if rev < h.notifiedRev {
+		panic(fmt.Sprintf("watch: resync to revision %d behind the notified revision %d", rev, h.notifiedRev))
+	}
 	for _, w := range h.sortedWatchers() {
-		if !w.synced {
+		next := max(h.notifiedRev+1, w.startRev)
+		if !w.synced || next > rev {
 			continue
 		}
-		h.markUnsynced(w, max(h.notifiedRev+1, w.startRev))
+		h.markUnsynced(w, next)
 	}
-	h.notifiedRev = h.hist.Rev()
+	h.notifiedRev = rev
 }
 
 // sortedWatchers lists every watcher in delivery order.
