@@ -230,9 +230,9 @@ func inRangeKey(key, end, k string) bool {
 // revision it was made at, no older than any acknowledged write to the key
 // at or below the read's revision, and a key may be missing only if a
 // delete could have removed it.
-func CheckDurability(history []KVOperation, finals []MemberRead) Verdict {
+func CheckDurability(history []KVOperation, finals []MemberRead) (v Verdict) {
 	started := time.Now()
-	v := Verdict{Checker: CheckerKVDurability, Operations: len(history)}
+	v = Verdict{Checker: CheckerKVDurability, Operations: len(history)}
 	defer func() { v.CheckDuration = time.Since(started) }()
 	ix, err := indexWrites(history)
 	if err != nil {
@@ -276,9 +276,9 @@ func CheckDurability(history []KVOperation, finals []MemberRead) Verdict {
 // was at its header revision — every returned value written at the mod
 // revision it claims, no acknowledged write at or below that revision
 // missing. It does not judge how stale a read was.
-func CheckSerializableReads(history []KVOperation) Verdict {
+func CheckSerializableReads(history []KVOperation) (v Verdict) {
 	started := time.Now()
-	v := Verdict{Checker: CheckerSerializableReads}
+	v = Verdict{Checker: CheckerSerializableReads}
 	defer func() { v.CheckDuration = time.Since(started) }()
 	ix, err := indexWrites(history)
 	if err != nil {
@@ -328,9 +328,9 @@ type MemberHash struct {
 // CheckConvergence judges that every live member, after the faults healed
 // and the cluster settled, holds the same store: the same hash at the same
 // revision.
-func CheckConvergence(hashes []MemberHash) Verdict {
+func CheckConvergence(hashes []MemberHash) (v Verdict) {
 	started := time.Now()
-	v := Verdict{Checker: CheckerConvergence, Operations: len(hashes)}
+	v = Verdict{Checker: CheckerConvergence, Operations: len(hashes)}
 	defer func() { v.CheckDuration = time.Since(started) }()
 	if len(hashes) == 0 {
 		v.Outcome, v.Detail = Unknown, "no member hashes to compare"

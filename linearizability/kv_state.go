@@ -9,11 +9,11 @@ import (
 
 // kvRecord is one live key as the etcd KV API reports it.
 type kvRecord struct {
-	key, value  string
-	createRev   int64
-	modRev      int64
-	version     int64
-	lease       int64
+	key, value string
+	createRev  int64
+	modRev     int64
+	version    int64
+	lease      int64
 }
 
 func (r kvRecord) String() string {

@@ -1,0 +1,240 @@
+package workloads
+
+import (
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kvdlabs/kvd/linearizability"
+	"github.com/kvdlabs/kvd/sim"
+)
+
+// RegisterOptions shapes the register workload.
+type RegisterOptions struct {
+	// Keys is how many registers; default 10.
+	Keys int
+	// ThinkDurationMax bounds a client's pause between operations;
+	// default 20 ms.
+	ThinkDurationMax time.Duration
+	// CallTimeout is each call's timeout; default 1 s.
+	CallTimeout time.Duration
+	// FinalAttemptsMax bounds the tries of each final write; default 30.
+	FinalAttemptsMax int
+}
+
+// EnsureDefaults fills zero fields with their documented defaults.
+func (o *RegisterOptions) EnsureDefaults() {
+	if o.Keys == 0 {
+		o.Keys = 10
+	}
+	if o.ThinkDurationMax == 0 {
+		o.ThinkDurationMax = 20 * time.Millisecond
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = time.Second
+	}
+	if o.FinalAttemptsMax == 0 {
+		o.FinalAttemptsMax = 30
+	}
+}
+
+// registerKeysMax keeps the model state small enough for porcupine.
+const registerKeysMax = 64
+
+// Validate reports every problem at once.
+func (o *RegisterOptions) Validate() error {
+	var errs []error
+	if o.Keys < 1 || o.Keys > registerKeysMax {
+		errs = append(errs, fmt.Errorf("workloads: register Keys %d out of [1, %d]", o.Keys, registerKeysMax))
+	}
+	if o.ThinkDurationMax < 0 {
+		errs = append(errs, fmt.Errorf("workloads: register ThinkDurationMax %v is negative", o.ThinkDurationMax))
+	}
+	if o.CallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("workloads: register CallTimeout %v must be positive", o.CallTimeout))
+	}
+	if o.FinalAttemptsMax < 1 {
+		errs = append(errs, fmt.Errorf("workloads: register FinalAttemptsMax %d must be positive", o.FinalAttemptsMax))
+	}
+	return joinErrs(errs)
+}
+
+// Register is the "register" workload: about ten keys read and written by
+// Env.Clients closed-loop sessions with gets (linearizable and
+// serializable), puts of unique values, deletes and compare-and-swap txns
+// on mod revision or value. After a failed or indeterminate write the
+// session reads that key. Finish writes every key once more and requires
+// the writes to succeed; Check runs the KV linearizability, serializable
+// read, durability and convergence checkers.
+type Register struct {
+	opts RegisterOptions
+	env  Env
+	rec  kvRecorder
+	ops  int
+	// valueSeq makes every written value unique.
+	valueSeq  int
+	finalDone int
+	finalFail []string
+}
+
+// NewRegister returns the register workload; invalid options panic.
+func NewRegister(opts RegisterOptions) *Register {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		panic(err)
+	}
+	return &Register{opts: opts}
+}
+
+// Name implements Workload.
+func (*Register) Name() string { return "register" }
+
+// Ops implements Workload.
+func (r *Register) Ops() int { return r.ops }
+
+func (r *Register) key(i int) []byte { return fmt.Appendf(nil, "register/k%02d", i) }
+
+func (r *Register) nextValue(client int) []byte {
+	r.valueSeq++
+	return fmt.Appendf(nil, "c%d-%d", client, r.valueSeq)
+}
+
+// registerSession is one client's closed loop.
+type registerSession struct {
+	idx int
+	cl  *sim.Client
+	// lastMod is the mod revision this session last saw per key (0: never
+	// seen or absent), the expectation of its next CAS on the key.
+	lastMod map[int]int64
+	// lastValue is the value this session last saw per key.
+	lastValue map[int][]byte
+	// recheck is a key to read next, after a write whose outcome is unknown
+	// or failed; -1 when none.
+	recheck int
+}
+
+// Start implements Workload.
+func (r *Register) Start(env Env) {
+	r.env = env
+	r.rec.env = env
+	for i := range env.Clients {
+		s := &registerSession{idx: i, cl: env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout}),
+			lastMod: map[int]int64{}, lastValue: map[int][]byte{}, recheck: -1}
+		env.Cluster.World().After(thinkTime(env, r.opts.ThinkDurationMax), func() { r.next(s) })
+	}
+}
+
+func (r *Register) next(s *registerSession) {
+	w := r.env.Cluster.World()
+	if !w.Now().Before(r.env.End) || r.ops >= r.env.OpsMax {
+		return
+	}
+	r.ops++
+	req, key := r.pick(s)
+	s.cl.Do(req, func(c sim.Call) {
+		r.rec.record(s.idx, c)
+		r.learn(s, key, c)
+		w.After(thinkTime(r.env, r.opts.ThinkDurationMax), func() { r.next(s) })
+	})
+}
+
+func (r *Register) pick(s *registerSession) (*pb.InternalRaftRequest, int) {
+	rnd := r.env.Rand
+	if s.recheck >= 0 {
+		k := s.recheck
+		s.recheck = -1
+		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: r.key(k)}}, k
+	}
+	k := rnd.IntN(r.opts.Keys)
+	key := r.key(k)
+	switch p := rnd.IntN(100); {
+	case p < 30:
+		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: key}}, k
+	case p < 40:
+		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: key, Serializable: true}}, k
+	case p < 65:
+		return &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: r.nextValue(s.idx)}}, k
+	case p < 72:
+		return &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, k
+	default:
+		cmp := &pb.Compare{Key: key, Target: pb.Compare_MOD, Result: pb.Compare_EQUAL,
+			TargetUnion: &pb.Compare_ModRevision{ModRevision: s.lastMod[k]}}
+		if v, ok := s.lastValue[k]; ok && p >= 90 {
+			cmp = &pb.Compare{Key: key, Target: pb.Compare_VALUE, Result: pb.Compare_EQUAL,
+				TargetUnion: &pb.Compare_Value{Value: v}}
+		}
+		return &pb.InternalRaftRequest{Txn: &pb.TxnRequest{
+			Compare: []*pb.Compare{cmp},
+			Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: key, Value: r.nextValue(s.idx)}}}},
+			Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key}}}},
+		}}, k
+	}
+}
+
+// learn updates the session's view of key from a completed call.
+func (r *Register) learn(s *registerSession, k int, c sim.Call) {
+	if c.Err != nil || c.TimedOut {
+		if c.Req.Range == nil {
+			s.recheck = k
+		}
+		return
+	}
+	var kvsSeen *pb.RangeResponse
+	switch resp := c.Response.(type) {
+	case *pb.RangeResponse:
+		kvsSeen = resp
+	case *pb.TxnResponse:
+		if !resp.Succeeded && len(resp.Responses) == 1 {
+			kvsSeen = resp.Responses[0].GetResponseRange()
+		}
+	}
+	if kvsSeen == nil {
+		return
+	}
+	if len(kvsSeen.Kvs) == 0 {
+		s.lastMod[k] = 0
+		delete(s.lastValue, k)
+		return
+	}
+	s.lastMod[k] = kvsSeen.Kvs[0].ModRevision
+	s.lastValue[k] = kvsSeen.Kvs[0].Value
+}
+
+// Finish implements Workload: one more write of every key, each retried
+// until acknowledged, then the final state is captured once the members
+// agree on a revision.
+func (r *Register) Finish() {
+	cl := r.env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout})
+	finalClient := r.env.Clients
+	var write func(k, attempt int)
+	write = func(k, attempt int) {
+		if k == r.opts.Keys {
+			r.rec.captureWhenSettled()
+			return
+		}
+		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: r.key(k), Value: r.nextValue(finalClient)}}
+		cl.Do(req, func(c sim.Call) {
+			r.rec.record(finalClient, c)
+			switch {
+			case c.Err == nil && !c.TimedOut:
+				r.finalDone++
+				write(k+1, 1)
+			case attempt >= r.opts.FinalAttemptsMax:
+				r.finalFail = append(r.finalFail, fmt.Sprintf("%s: %v (timed out %v)", r.key(k), c.Err, c.TimedOut))
+				write(k+1, 1)
+			default:
+				r.env.Cluster.World().After(r.opts.ThinkDurationMax, func() { write(k, attempt+1) })
+			}
+		})
+	}
+	write(0, 1)
+}
+
+// Check implements Workload.
+func (r *Register) Check(timeout time.Duration) []linearizability.Verdict {
+	return append(r.rec.verdicts(timeout), finalVerdict("register-final-writes", r.opts.Keys, r.finalDone, r.finalFail))
+}
+
+// History returns the recorded operations, for reports.
+func (r *Register) History() []linearizability.KVOperation { return r.rec.history }
