@@ -126,7 +126,6 @@ func parseSeeds(s string) ([]uint64, error) {
 	return out, nil
 }
 
-
 // parseShard reads "i/n" (1 ≤ i ≤ n): the i-th of n CI jobs takes the
 // seeds at positions i-1, i-1+n, i-1+2n, … of the list.
 func parseShard(s string) (index, count int, err error) {

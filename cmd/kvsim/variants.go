@@ -26,21 +26,21 @@ type variant struct {
 
 var variants = []variant{
 	{
-		name:  "stale-read",
-		about: "linearizable reads served locally, without ReadIndex",
-		apply: func(o *sim.ClusterOptions) bool { o.Node.Unsafe.StaleReads = true; return true },
+		name:     "stale-read",
+		about:    "linearizable reads served locally, without ReadIndex",
+		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.StaleReads = true; return true },
 		workload: "register", nemesis: "network", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
-		name:  "ack-before-fsync",
-		about: "writes acknowledged before the WAL is synced",
-		apply: func(o *sim.ClusterOptions) bool { o.UnsafeAckBeforeFsync = true; return true },
+		name:     "ack-before-fsync",
+		about:    "writes acknowledged before the WAL is synced",
+		apply:    func(o *sim.ClusterOptions) bool { o.UnsafeAckBeforeFsync = true; return true },
 		workload: "register", nemesis: "crash", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
-		name:  "follower-lease-expiry",
-		about: "every member expires leases on its own clock",
-		apply: func(o *sim.ClusterOptions) bool { o.Node.Unsafe.FollowerLeaseExpiry = true; return true },
+		name:     "follower-lease-expiry",
+		about:    "every member expires leases on its own clock",
+		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.FollowerLeaseExpiry = true; return true },
 		workload: "lease", nemesis: "clock", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
