@@ -77,6 +77,8 @@ type Unsafe struct {
 	StaleReads bool
 	// FollowerLeaseExpiry lets every member revoke leases on its own clock.
 	FollowerLeaseExpiry bool
+	// WatchSkip drops a watch event at a compaction boundary.
+	WatchSkip bool
 }
 
 // EnsureDefaults fills every zero field with its documented default.

@@ -164,7 +164,7 @@ func (n *Node) newStateMachine() {
 	n.kv = mvcc.New(n.mvccOptions())
 	n.lessor.SetDeleter(n.kv)
 	if n.hub == nil {
-		n.hub = watch.New(history{n}, watch.Options{})
+		n.hub = watch.New(history{n}, watch.Options{UnsafeSkipEventAtCompaction: n.cfg.Unsafe.WatchSkip})
 	}
 }
 

@@ -69,6 +69,11 @@ func (h *Hub) catchUp(w *watcher, rev int64) {
 		}
 		batch = append(batch, ev)
 	}
+	if h.opts.UnsafeSkipEventAtCompaction && len(batch) > 0 && fromRev == h.hist.CompactRev()+1 {
+		// The known-unsafe variant: lose the first event a watcher reads
+		// right after the compaction boundary.
+		batch = batch[1:]
+	}
 	w.nextRev = nextRev
 	if len(batch) > 0 {
 		w.recordDelivery(batch)

@@ -40,6 +40,11 @@ type Options struct {
 	// queue. Control responses (created, canceled, compacted, requested
 	// progress) are always queued. Default DefaultPendingResponsesMax.
 	PendingResponsesMax int
+	// UnsafeSkipEventAtCompaction drops the first event a catching-up
+	// watcher reads right after the compaction revision: a known-unsafe
+	// variant the simulator's watch checker must catch. Never set it
+	// outside a simulation.
+	UnsafeSkipEventAtCompaction bool
 }
 
 // EnsureDefaults sets every zero field to its default.
