@@ -227,7 +227,12 @@ func (c *watchChecker) checkWatcher(w Watcher) error {
 				lastSeen = max(lastSeen, r.Revision)
 			}
 		}
-		resumable = resumable || next > 0
+		if next > 0 {
+			// An attempt that started at next but heard nothing still
+			// owed from next: resuming there misses nothing.
+			lastSeen = max(lastSeen, next-1)
+			resumable = true
+		}
 	}
 	return nil
 }

@@ -157,7 +157,9 @@ func (l *Lease) session(cl *sim.Client, client int) {
 	abandon := l.env.Rand.IntN(l.opts.AbandonOneIn) == 0
 	// An abandoned session keeps alive for a while, then goes quiet.
 	lifetime := time.Duration(2+l.env.Rand.IntN(8)) * time.Second
-	next := func() { l.after(time.Duration(l.env.Rand.IntN(500))*time.Millisecond, func() { l.session(cl, client) }) }
+	next := func() {
+		l.after(time.Duration(l.env.Rand.IntN(500))*time.Millisecond, func() { l.session(cl, client) })
+	}
 	l.ops++
 	cl.Do(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: l.opts.TTLSeconds}}, func(call sim.Call) {
 		resp, ok := call.Response.(*pb.LeaseGrantResponse)

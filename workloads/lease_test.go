@@ -122,3 +122,12 @@ func TestLeaseCatchesFollowerLeaseExpiry(t *testing.T) {
 	}
 	t.Fatalf("follower-lease-expiry not caught in %d seeds", seedsMax)
 }
+
+func TestLeaseCrashes(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		vs := runSim(t, seed, NewLease(LeaseOptions{}), sim.ClusterOptions{}, 30*time.Second, crashRestart)
+		if d, ok := verdictsOK(vs); !ok {
+			t.Fatalf("seed %d: %s", seed, d)
+		}
+	}
+}

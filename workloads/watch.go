@@ -1,0 +1,158 @@
+package workloads
+
+import (
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/linearizability"
+	"github.com/kvdlabs/kvd/sim"
+)
+
+// watchPrefix is the keyspace of the watch workload.
+var watchPrefix = []byte("/watch/")
+
+const (
+	// watchKeys is how many keys writers touch: few, so deletes and
+	// re-creations happen and prev_kv has something to say.
+	watchKeys = 8
+	// watchWriteInterval spaces one writer's operations.
+	watchWriteInterval = 50 * time.Millisecond
+	// watchCompactEvery: one write in this many is a compaction.
+	watchCompactEvery = 40
+	// watchCompactLag is how far behind the current revision compaction
+	// goes, so watchers starting from older revisions sometimes land on
+	// either side of it.
+	watchCompactLag = 20
+)
+
+// Watch is the watch workload: writers put and delete a handful of keys
+// (with prev_kv, so each acknowledgement fixes the event committed at its
+// revision) and now and then compact; watchers on the prefix and on single
+// keys start from now or from older revisions and resume from the last
+// revision seen + 1 after a failure.
+type Watch struct {
+	env       Env
+	ops       int
+	writes    []linearizability.WatchWrite
+	compacts  []int64
+	watches   []*resumingWatch
+	lastRev   int64
+	finishing bool
+}
+
+// NewWatch returns the watch workload.
+func NewWatch() *Watch { return &Watch{} }
+
+// Name implements Workload.
+func (wl *Watch) Name() string { return "watch" }
+
+// Ops implements Workload.
+func (wl *Watch) Ops() int { return wl.ops }
+
+// Start implements Workload.
+func (wl *Watch) Start(env Env) {
+	wl.env = env
+	c := env.Cluster
+	progressTicker(c, func() bool { return wl.finishing && env.Cluster.World().Now().After(env.End.Add(time.Minute)) })
+	for i := range max(env.Clients, 1) {
+		cl := c.NewClient(sim.ClientOptions{})
+		c.World().After(time.Duration(i)*7*time.Millisecond, func() { wl.write(cl, i) })
+	}
+	// Watchers: the whole prefix from now, with prev_kv; and watchers
+	// started later from older revisions, on the prefix and on one key.
+	wl.watch("prefix-now", watchPrefix, prefixEnd(watchPrefix), true, 0, 0)
+	for i := range 4 {
+		at := time.Duration(2+3*i) * time.Second
+		key := []byte(fmt.Sprintf("%sk%d", watchPrefix, i))
+		wl.watch(fmt.Sprintf("key-%d-old", i), key, nil, i%2 == 0, at, 5+int64(i)*5)
+		wl.watch(fmt.Sprintf("prefix-%d-old", i), watchPrefix, prefixEnd(watchPrefix), i%2 == 1, at, 30)
+	}
+}
+
+// watch starts a watcher at virtual time +at, back lag revisions from the
+// latest acknowledged one (lag 0: from now).
+func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Duration, lag int64) {
+	rw := newResumingWatch(wl.env.Cluster, name, key, end, prevKV)
+	wl.watches = append(wl.watches, rw)
+	wl.env.Cluster.World().After(at, func() {
+		start := int64(0)
+		if lag > 0 {
+			start = max(wl.lastRev-lag, 1)
+		}
+		rw.start(start)
+	})
+}
+
+func (wl *Watch) write(cl *sim.Client, client int) {
+	w := wl.env.Cluster.World()
+	if wl.finishing || wl.ops >= wl.env.OpsMax || !w.Now().Before(wl.env.End) {
+		return
+	}
+	wl.ops++
+	r := wl.env.Rand
+	key := []byte(fmt.Sprintf("%sk%d", watchPrefix, r.IntN(watchKeys)))
+	var req *pb.InternalRaftRequest
+	switch n := r.IntN(watchCompactEvery); {
+	case n == 0 && wl.lastRev > watchCompactLag:
+		rev := wl.lastRev - watchCompactLag
+		wl.compacts = append(wl.compacts, rev)
+		req = &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}
+	case n < 10:
+		req = &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key, PrevKv: true}}
+	default:
+		req = &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(fmt.Sprintf("v%d-c%d", wl.ops, client)), PrevKv: true}}
+	}
+	cl.Do(req, func(call sim.Call) {
+		if call.Err == nil && !call.TimedOut {
+			wl.acked(req, call.Response)
+		}
+		w.After(watchWriteInterval, func() { wl.write(cl, client) })
+	})
+}
+
+// acked turns an acknowledged write into the events it committed.
+func (wl *Watch) acked(req *pb.InternalRaftRequest, resp any) {
+	switch {
+	case req.Put != nil:
+		pr := resp.(*pb.PutResponse)
+		rev := pr.GetHeader().GetRevision()
+		kv := &mvccpb.KeyValue{Key: req.Put.Key, Value: req.Put.Value, ModRevision: rev, CreateRevision: rev, Version: 1}
+		if prev := pr.GetPrevKv(); prev != nil {
+			kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
+		}
+		wl.record(rev, &mvccpb.Event{Type: mvccpb.PUT, Kv: kv})
+	case req.DeleteRange != nil:
+		dr := resp.(*pb.DeleteRangeResponse)
+		rev := dr.GetHeader().GetRevision()
+		wl.lastRev = max(wl.lastRev, rev)
+		if dr.Deleted == 0 {
+			return // nothing deleted: no revision was made
+		}
+		wl.record(rev, &mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: req.DeleteRange.Key, ModRevision: rev}})
+	}
+}
+
+func (wl *Watch) record(rev int64, e *mvccpb.Event) {
+	wl.lastRev = max(wl.lastRev, rev)
+	wl.writes = append(wl.writes, linearizability.WatchWrite{Revision: rev, Events: []*mvccpb.Event{e}})
+}
+
+// FinishDuration is how much virtual time Finish's operations need.
+func (wl *Watch) FinishDuration() time.Duration { return 10 * time.Second }
+
+// Finish implements Workload: writers have stopped; watchers keep running
+// so progress notifications close out what they are owed.
+func (wl *Watch) Finish() { wl.finishing = true }
+
+// Check implements Workload.
+func (wl *Watch) Check(timeout time.Duration) []linearizability.Verdict {
+	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: wl.compacts}
+	for _, rw := range wl.watches {
+		rw.stop()
+		h.Watchers = append(h.Watchers, *rw.rec)
+	}
+	return []linearizability.Verdict{linearizability.CheckWatch(h)}
+}

@@ -1,0 +1,71 @@
+package workloads
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kvdlabs/kvd/sim"
+)
+
+func TestWatchFaultFree(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		wl := NewWatch()
+		vs := runSim(t, seed, wl, sim.ClusterOptions{}, 20*time.Second, nil)
+		if d, ok := verdictsOK(vs); !ok {
+			t.Fatalf("seed %d: %s", seed, d)
+		}
+		events, compacted := 0, 0
+		for _, rw := range wl.watches {
+			for _, a := range rw.rec.Attempts {
+				for _, r := range a.Responses {
+					events += len(r.Events)
+					if r.CompactRevision != 0 {
+						compacted++
+					}
+				}
+			}
+		}
+		if events < 100 {
+			t.Fatalf("seed %d: watchers saw only %d events", seed, events)
+		}
+		t.Logf("seed %d: ops %d writes %d events %d compacted %d", seed, wl.Ops(), len(wl.writes), events, compacted)
+	}
+}
+
+// crashRestart crashes a member (the leader every other time) every 5 s
+// and restarts it 1 s later, until 18 s.
+func crashRestart(c *sim.Cluster) {
+	w := c.World()
+	n := 0
+	var step func()
+	step = func() {
+		n++
+		id := uint64(n%3 + 1)
+		if lead := c.Leader(); lead != 0 && n%2 == 0 {
+			id = lead
+		}
+		c.Member(id).Crash()
+		w.After(time.Second, c.Member(id).Restart)
+		if w.Elapsed() < 18*time.Second {
+			w.After(5*time.Second, step)
+		}
+	}
+	w.After(3*time.Second, step)
+}
+
+func TestWatchCrashes(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		wl := NewWatch()
+		vs := runSim(t, seed, wl, sim.ClusterOptions{}, 20*time.Second, crashRestart)
+		if d, ok := verdictsOK(vs); !ok {
+			t.Fatalf("seed %d: %s", seed, d)
+		}
+		resumes := 0
+		for _, rw := range wl.watches {
+			resumes += len(rw.rec.Attempts) - 1
+		}
+		if resumes == 0 {
+			t.Fatalf("seed %d: no watcher resumed: crashes exercised nothing", seed)
+		}
+	}
+}
