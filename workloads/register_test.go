@@ -28,3 +28,45 @@ func TestRegisterFaultFreeIsOK(t *testing.T) {
 		}
 	}
 }
+
+// isolateFollower cuts one follower off from its peers (not from clients),
+// so a member serving reads locally answers from a stale store.
+func isolateFollower(c *sim.Cluster) (heal func()) {
+	lead := c.Leader()
+	var victim uint64
+	var rest []uint64
+	for _, id := range c.IDs() {
+		if id != lead && victim == 0 {
+			victim = id
+			continue
+		}
+		rest = append(rest, id)
+	}
+	c.World().Network().Partition([]uint64{victim}, rest)
+	return c.World().Network().Heal
+}
+
+func TestRegisterPartitionIsOK(t *testing.T) {
+	for _, seed := range []uint64{11, 12} {
+		vs := kvRun(t, NewRegister(RegisterOptions{}), seed, sim.ClusterOptions{}, isolateFollower)
+		for _, v := range vs {
+			if v.Outcome != linearizability.OK {
+				t.Errorf("seed %d: %s: %s: %s", seed, v.Checker, v.Outcome, v.Detail)
+			}
+		}
+	}
+}
+
+func TestRegisterCatchesStaleReads(t *testing.T) {
+	const seedsMax = 5
+	unsafe := sim.ClusterOptions{}
+	unsafe.Node.Unsafe.StaleReads = true
+	for seed := uint64(1); seed <= seedsMax; seed++ {
+		vs := kvRun(t, NewRegister(RegisterOptions{}), seed, unsafe, isolateFollower)
+		if v := outcomes(vs)[linearizability.CheckerKVLinearizable]; v.Outcome == linearizability.Violation {
+			t.Logf("seed %d caught it: %s", seed, v.Detail)
+			return
+		}
+	}
+	t.Fatalf("no seed of %d caught linearizable reads served without ReadIndex", seedsMax)
+}

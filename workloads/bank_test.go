@@ -1,0 +1,70 @@
+package workloads
+
+import (
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/linearizability"
+	"github.com/kvdlabs/kvd/sim"
+)
+
+func TestBankFaultFreeIsOK(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		wl := NewBank(BankOptions{})
+		vs := kvRun(t, wl, seed, sim.ClusterOptions{}, nil)
+		byName := outcomes(vs)
+		if got := byName[CheckerBankTotal].Operations; got < 50 {
+			t.Fatalf("seed %d: only %d full reads judged", seed, got)
+		}
+		for _, v := range vs {
+			t.Logf("seed %d: %s %s over %d ops in %v", seed, v.Checker, v.Outcome, v.Operations, v.CheckDuration)
+			if v.Outcome != linearizability.OK {
+				t.Errorf("seed %d: %s: %s: %s", seed, v.Checker, v.Outcome, v.Detail)
+			}
+		}
+		if committed := committedTransfers(wl.History()); committed < 10 {
+			t.Fatalf("seed %d: only %d transfers committed", seed, committed)
+		}
+	}
+}
+
+func TestBankPartitionIsOK(t *testing.T) {
+	vs := kvRun(t, NewBank(BankOptions{}), 21, sim.ClusterOptions{}, isolateFollower)
+	for _, v := range vs {
+		if v.Outcome != linearizability.OK {
+			t.Errorf("%s: %s: %s", v.Checker, v.Outcome, v.Detail)
+		}
+	}
+}
+
+// TestBankTotalCatchesBrokenTransfers feeds the invariant a history in
+// which money appeared: the checker must see it.
+func TestBankTotalCatchesBrokenTransfers(t *testing.T) {
+	b := NewBank(BankOptions{Accounts: 2, BalanceInitial: 10})
+	b.opened, b.openRev = true, 2
+	read := func(rev int64, a, c string) linearizability.KVOperation {
+		return linearizability.KVOperation{Request: b.readAll(false), Response: &pb.RangeResponse{
+			Header: &pb.ResponseHeader{Revision: rev},
+			Kvs:    []*mvccpb.KeyValue{{Key: b.account(0), Value: []byte(a)}, {Key: b.account(1), Value: []byte(c)}}}}
+	}
+	b.rec.history = []linearizability.KVOperation{read(2, "10/1", "10/2"), read(3, "5/3", "15/4")}
+	if v := b.checkTotal(); v.Outcome != linearizability.OK || v.Operations != 2 {
+		t.Fatalf("balanced reads: %s %s (%d)", v.Outcome, v.Detail, v.Operations)
+	}
+	b.rec.history = append(b.rec.history, read(4, "5/5", "25/6"))
+	if v := b.checkTotal(); v.Outcome != linearizability.Violation {
+		t.Fatalf("30 in a bank of 20: %s", v.Outcome)
+	}
+}
+
+func committedTransfers(h []linearizability.KVOperation) int {
+	n := 0
+	for _, op := range h {
+		if r, ok := op.Response.(*pb.TxnResponse); ok && r.Succeeded && len(op.Request.Txn.Compare) == 2 {
+			n++
+		}
+	}
+	return n
+}
