@@ -4,7 +4,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/sim"
@@ -251,9 +250,6 @@ func (hc *historyCollector) histories() []linearizability.MemberHistory {
 	}
 	return out
 }
-
-// allEvents flattens a history's events (for the lock checker).
-func allEvents(mh linearizability.MemberHistory) []*mvccpb.Event { return mh.Events }
 
 // prefixEnd is etcd's clientv3.GetPrefixRangeEnd.
 func prefixEnd(p []byte) []byte {
