@@ -1,0 +1,107 @@
+package linearizability
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+func put(key, value string, rev, create, version int64) *mvccpb.Event {
+	return &mvccpb.Event{Type: mvccpb.PUT, Kv: &mvccpb.KeyValue{Key: []byte(key), Value: []byte(value), ModRevision: rev, CreateRevision: create, Version: version}}
+}
+
+func del(key string, rev int64) *mvccpb.Event {
+	return &mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: []byte(key), ModRevision: rev}}
+}
+
+// watchBase: three acked writes on /a at revisions 2..4.
+func watchBase() WatchHistory {
+	return WatchHistory{
+		Writes: []WatchWrite{
+			{Revision: 2, Events: []*mvccpb.Event{put("/a", "1", 2, 2, 1)}},
+			{Revision: 3, Events: []*mvccpb.Event{put("/a", "2", 3, 2, 2)}},
+			{Revision: 4, Events: []*mvccpb.Event{del("/a", 4)}},
+		},
+		Compactions: []int64{3},
+	}
+}
+
+func watcherOf(attempts ...WatchAttempt) Watcher {
+	return Watcher{Name: "w", Key: []byte("/a"), Attempts: attempts}
+}
+
+func events(evs ...*mvccpb.Event) WatchResponse { return WatchResponse{At: time.Unix(1, 0), Events: evs} }
+
+func TestCheckWatch(t *testing.T) {
+	cases := []struct {
+		name   string
+		w      Watcher
+		detail string // empty: OK
+	}{
+		{"all events", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), events(del("/a", 4))}}), ""},
+		{"resume replays exactly", watcherOf(
+			WatchAttempt{Member: 1, StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1))}},
+			WatchAttempt{Member: 2, StartRevision: 3, Responses: []WatchResponse{events(put("/a", "2", 3, 2, 2), del("/a", 4))}}), ""},
+		{"gap", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), events(del("/a", 4))}}), "gap"},
+		{"duplicate", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), events(put("/a", "1", 2, 2, 1))}}), "duplicate or out of order"},
+		{"wrong value", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "X", 2, 2, 1))}}), "differs from the committed write"},
+		{"resume skips", watcherOf(
+			WatchAttempt{Member: 1, StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1))}},
+			WatchAttempt{Member: 2, StartRevision: 4}), "resumed at revision 4"},
+		{"progress runs ahead", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, Progress: true}}}), "ran ahead"},
+		{"compacted though not", watcherOf(WatchAttempt{StartRevision: 4, Responses: []WatchResponse{{CompactRevision: 3}}}), "was not compacted"},
+		{"compacted right", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{{CompactRevision: 3}}}, WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(del("/a", 4))}}), ""},
+	}
+	for _, c := range cases {
+		h := watchBase()
+		h.Watchers = []Watcher{c.w}
+		v := CheckWatch(h)
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
+		}
+	}
+}
+
+func TestCheckWatchPrevKV(t *testing.T) {
+	h := watchBase()
+	w := watcherOf(WatchAttempt{StartRevision: 3, Responses: []WatchResponse{events(put("/a", "2", 3, 2, 2))}})
+	w.PrevKV = true
+	h.Watchers = []Watcher{w}
+	if v := CheckWatch(h); v.Outcome != Violation || !strings.Contains(v.Detail, "lacks prev_kv") {
+		t.Fatalf("missing prev_kv not caught: %s %s", v.Outcome, v.Detail)
+	}
+	e := put("/a", "2", 3, 2, 2)
+	e.PrevKv = put("/a", "1", 2, 2, 1).Kv
+	h.Watchers[0].Attempts[0].Responses = []WatchResponse{events(e)}
+	if v := CheckWatch(h); v.Outcome != OK {
+		t.Fatalf("right prev_kv flagged: %s", v.Detail)
+	}
+}
+
+// A watcher that missed the event at a compaction boundary is caught by
+// the writer's acknowledgement of that revision.
+func ExampleCheckWatch() {
+	h := WatchHistory{
+		Writes: []WatchWrite{
+			{Revision: 2, Events: []*mvccpb.Event{put("/k", "a", 2, 2, 1)}},
+			{Revision: 3, Events: []*mvccpb.Event{put("/k", "b", 3, 2, 2)}},
+			{Revision: 4, Events: []*mvccpb.Event{put("/k", "c", 4, 2, 3)}},
+		},
+		Watchers: []Watcher{{Name: "w1", Key: []byte("/k"), Attempts: []WatchAttempt{{
+			Member: 1, StartRevision: 2,
+			Responses: []WatchResponse{{Events: []*mvccpb.Event{put("/k", "a", 2, 2, 1)}}, {Events: []*mvccpb.Event{put("/k", "c", 4, 2, 3)}}},
+		}}}},
+	}
+	v := CheckWatch(h)
+	fmt.Println(v.Outcome)
+	fmt.Println(v.Detail)
+	// Output:
+	// violation
+	// watcher w1 attempt 0 (member 1, start 2) response 1 at revision 0: gap: committed PUT "/k"="b"@3 (create 2, version 2, lease 0) was skipped (next delivered PUT "/k"="c"@4 (create 2, version 3, lease 0))
+}
