@@ -75,7 +75,7 @@ func (s *Summary) Summarize(results []Result, wall time.Duration) {
 }
 
 // Failed returns the results that did not pass, by seed.
-func (s *Summary) Failed() []Result {
+func (s Summary) Failed() []Result {
 	var out []Result
 	for _, r := range s.Results {
 		if r.Failed() {

@@ -23,9 +23,13 @@ const (
 	durationDefault      = 60 * time.Second
 	nodesDefault         = 3
 	clientsDefault       = 4
-	opsMaxDefault        = 300
+	opsMaxDefault        = 1000
 	livenessBoundDefault = 15 * time.Second
 	checkTimeoutDefault  = 30 * time.Second
+	// finishRunDefault is how long a run goes on after Finish for a
+	// workload that does not say (see finishDurationer): enough for final
+	// writes retried through a late election and for members to settle.
+	finishRunDefault = 20 * time.Second
 	// clientTimeout is the simulated clients' call timeout.
 	clientTimeout = 2 * time.Second
 	// traceKeptDefault keeps the newest records for a failing seed's
@@ -152,8 +156,14 @@ func (r *run) simulate() {
 		OpsMax:  cfg.OpsMax,
 		End:     epoch.Add(duration - r.schedule.Settle()),
 	}
+	// Clients start once a first leader is elected, as a deployment's do:
+	// a workload's first operation is often a set-up it cannot repeat.
+	if !r.awaitLeader(time.Duration(cfg.LivenessBound)) {
+		r.judge("", []string{fmt.Sprintf("no first leader within %v of the start", time.Duration(cfg.LivenessBound))})
+		return
+	}
 	wl.Start(env)
-	w.RunUntil(env.End)
+	w.RunUntil(maxTime(env.End, w.Now()))
 	if healed := epoch.Add(r.schedule.HealedBy()); healed.After(w.Now()) {
 		w.RunUntil(healed)
 	}
@@ -161,7 +171,7 @@ func (r *run) simulate() {
 	bound := time.Duration(cfg.LivenessBound)
 	problems := r.checkLive(bound)
 	wl.Finish()
-	w.RunUntil(maxTime(w.Now().Add(bound), epoch.Add(duration)))
+	w.RunUntil(maxTime(w.Now().Add(finishRun(wl, bound)), epoch.Add(duration)))
 	divergence, lag := r.checkConverged(bound)
 	problems = append(problems, lag...)
 
@@ -171,17 +181,26 @@ func (r *run) simulate() {
 	r.judge(divergence, problems)
 }
 
+// awaitLeader runs the World until a member leads, for at most bound.
+func (r *run) awaitLeader(bound time.Duration) bool {
+	deadline := r.world.Now().Add(bound)
+	for r.cluster.Leader() == 0 {
+		if !r.world.Now().Before(deadline) {
+			return false
+		}
+		r.world.RunFor(10 * time.Millisecond)
+	}
+	return true
+}
+
 // checkLive waits up to bound for a leader and for a linearizable read to
 // succeed, and returns what did not happen.
 func (r *run) checkLive(bound time.Duration) []string {
 	w, c := r.world, r.cluster
 	deadline := w.Now().Add(bound)
 	start := w.Now()
-	for c.Leader() == 0 {
-		if !w.Now().Before(deadline) {
-			return []string{fmt.Sprintf("no leader within %v after the last fault healed at %v (up: %v)", bound, start.Sub(sim.DefaultEpoch), c.Up())}
-		}
-		w.RunFor(10 * time.Millisecond)
+	if !r.awaitLeader(bound) {
+		return []string{fmt.Sprintf("no leader within %v after the last fault healed at %v (up: %v)", bound, start.Sub(sim.DefaultEpoch), c.Up())}
 	}
 	probe := c.NewClient(sim.ClientOptions{Timeout: clientTimeout})
 	probe.SetTarget(c.Leader())
@@ -304,6 +323,22 @@ func (r *run) judge(divergence string, liveness []string) {
 	default:
 		res.Outcome = reports.Pass
 	}
+}
+
+// finishDurationer is a workload that knows how much virtual time its
+// final operations need after Finish.
+type finishDurationer interface {
+	FinishDuration() time.Duration
+}
+
+// finishRun is how long the World runs after Finish: what the workload
+// asks for, else finishRunDefault, and never less than the liveness bound.
+func finishRun(wl workloads.Workload, bound time.Duration) time.Duration {
+	d := finishRunDefault
+	if f, ok := wl.(finishDurationer); ok {
+		d = f.FinishDuration()
+	}
+	return max(d, bound)
 }
 
 func maxTime(a, b time.Time) time.Time {
