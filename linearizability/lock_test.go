@@ -14,7 +14,7 @@ func lockBase() LockHistory {
 	b := LockHolder{Key: "/l/h/b", CreateRevision: 3}
 	return LockHistory{
 		Prefix: []byte("/l/h/"), GuardedKey: []byte("/l/g"),
-		Events: []*mvccpb.Event{put("/l/h/a", "", 2, 2, 1), put("/l/h/b", "", 3, 3, 1), put("/l/g", "a1", 4, 4, 1), del("/l/h/a", 5), put("/l/g", "b1", 6, 4, 2)},
+		Events:   []*mvccpb.Event{put("/l/h/a", "", 2, 2, 1), put("/l/h/b", "", 3, 3, 1), put("/l/g", "a1", 4, 4, 1), del("/l/h/a", 5), put("/l/g", "b1", 6, 4, 2)},
 		Writers:  map[string]LockHolder{"a1": a, "b1": b, "a2": a},
 		Acquired: []LockClaim{{Holder: a, Revision: 3}, {Holder: b, Revision: 5}},
 		Acked:    []LockWrite{{Holder: a, Key: "/l/g", Value: []byte("a1"), Revision: 4}},

@@ -33,7 +33,9 @@ func watcherOf(attempts ...WatchAttempt) Watcher {
 	return Watcher{Name: "w", Key: []byte("/a"), Attempts: attempts}
 }
 
-func events(evs ...*mvccpb.Event) WatchResponse { return WatchResponse{At: time.Unix(1, 0), Events: evs} }
+func events(evs ...*mvccpb.Event) WatchResponse {
+	return WatchResponse{At: time.Unix(1, 0), Events: evs}
+}
 
 func TestCheckWatch(t *testing.T) {
 	cases := []struct {
@@ -104,4 +106,25 @@ func ExampleCheckWatch() {
 	// Output:
 	// violation
 	// watcher w1 attempt 0 (member 1, start 2) response 1 at revision 0: gap: committed PUT "/k"="b"@3 (create 2, version 2, lease 0) was skipped (next delivered PUT "/k"="c"@4 (create 2, version 3, lease 0))
+}
+
+func BenchmarkCheckWatch(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			h := WatchHistory{}
+			var got []*mvccpb.Event
+			for i := range n {
+				rev := int64(i + 2)
+				e := put(fmt.Sprintf("/k%d", i%8), fmt.Sprint(i), rev, rev, 1)
+				h.Writes = append(h.Writes, WatchWrite{Revision: rev, Events: []*mvccpb.Event{e}})
+				got = append(got, e)
+			}
+			h.Watchers = []Watcher{{Name: "all", Key: []byte("/"), RangeEnd: []byte{0}, Attempts: []WatchAttempt{{StartRevision: 2, Responses: []WatchResponse{{Events: got}}}}}}
+			for b.Loop() {
+				if v := CheckWatch(h); v.Outcome != OK {
+					b.Fatal(v.Detail)
+				}
+			}
+		})
+	}
 }
