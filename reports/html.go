@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const pageStyle = `
@@ -25,7 +26,7 @@ th{background:#f4f4f4;position:sticky;top:0} td.num{text-align:right;font-varian
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin:0 4px 0 10px;vertical-align:-1px}
 details{margin:6px 0} summary{cursor:pointer}
 .note{background:#fffbe6;border:1px solid #f0e0a0;padding:8px 12px;border-radius:6px;font-size:13px}
-pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-word}
 `
 
 var funcs = template.FuncMap{
@@ -48,10 +49,33 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of))
 	},
 	"outcomes": Outcomes,
+	"human":    human,
 	"firstLine": func(s string) string {
 		line, _, _ := strings.Cut(s, "\n")
 		return line
 	},
+}
+
+// human rounds a duration for reading: three or four significant digits.
+func human(d any) string {
+	var v time.Duration
+	switch d := d.(type) {
+	case Duration:
+		v = time.Duration(d)
+	case time.Duration:
+		v = d
+	default:
+		panic(fmt.Sprintf("reports: human(%T)", d))
+	}
+	switch {
+	case v >= time.Minute:
+		return v.Round(100 * time.Millisecond).String()
+	case v >= time.Second:
+		return v.Round(time.Millisecond).String()
+	case v >= time.Millisecond:
+		return v.Round(10 * time.Microsecond).String()
+	}
+	return v.Round(time.Microsecond).String()
 }
 
 // faultKinds counts a run's faults by kind: "crash-restart×2 pause×1".
@@ -78,9 +102,9 @@ var indexTemplate = template.Must(template.New("index").Funcs(funcs).Parse(`<!do
 <p class="sub">{{len .Results}} seeds ({{.Seeds}}{{if .Shard}}, shard {{.Shard}}{{end}}) · workload <b>{{.Campaign.Workload}}</b> · nemesis <b>{{.Campaign.Nemesis}}</b> · {{.Campaign.Nodes}} nodes · {{.Campaign.Duration}} virtual per seed{{if .Campaign.Unsafe}} · unsafe variant <b>{{.Campaign.Unsafe}}</b>{{end}}{{if .CheckDeterminism}} · determinism checked{{end}} · started {{.Started.UTC.Format "2006-01-02 15:04:05 UTC"}} · exit code {{.ExitCode}}</p>
 <div class="cards">
 {{- $s := .}}{{range outcomes}}{{$n := index $s.Counts .}}{{if or $n (eq . "pass")}}<div class="card"><span class="badge {{.}}">{{.}}</span><b>{{$n}}</b>{{pct $n (len $s.Results)}} of seeds</div>{{end}}{{end}}
-<div class="card">wall<b>{{.Wall}}</b>{{printf "%.1f" .SeedsPerMinute}} seeds/min</div>
+<div class="card">wall<b>{{human .Wall}}</b>{{printf "%.1f" .SeedsPerMinute}} seeds/min</div>
 <div class="card">simulated/wall<b>{{printf "%.1f×" .VirtualPerWall}}</b>over {{.Workers}} workers</div>
-<div class="card">checker per seed<b>{{.CheckWallMean}}</b>max {{.CheckWallMax}}</div>
+<div class="card">checker per seed<b>{{human .CheckWallMean}}</b>max {{human .CheckWallMax}}</div>
 </div>
 <p class="note">How to read this: each row is one seed, a whole simulated run of the cluster under a random set of faults.
 Anything but <span class="badge pass">pass</span> is a finding: open its row for the timeline, or its folder for the history, trace and porcupine view.
@@ -97,8 +121,8 @@ Reproduce any seed bit for bit with <code>kvsim replay --record {{"<"}}seed fold
 {{range .Results}}<tr><td class="num">{{if .ReportDir}}<a href="{{seedLink .}}">{{.Seed}}</a>{{else}}{{.Seed}}{{end}}</td>
 <td><span class="badge {{.Outcome}}">{{.Outcome}}</span></td><td>{{.Config.Workload}}</td><td>{{.Config.Nemesis}}</td>
 <td class="num">{{.Ops}}</td><td><details><summary>{{len .Faults}}</summary><span class="mono">{{kinds .Faults}}</span><br><span class="mono">{{.Swarm}}</span>{{timeline .}}<div>{{legend .Faults}}</div></details></td>
-<td class="num">{{.Virtual}}</td><td class="num">{{.Wall}}</td>
-<td>{{range .Verdicts}}<span title="{{.Detail}}">{{.Checker}}: {{.Outcome}} ({{.Operations}} ops, {{.CheckDuration}})</span><br>{{end}}</td>
+<td class="num">{{human .Virtual}}</td><td class="num">{{human .Wall}}</td>
+<td>{{range .Verdicts}}<span title="{{.Detail}}">{{.Checker}}: {{.Outcome}} ({{.Operations}} ops, {{human .CheckDuration}})</span><br>{{end}}</td>
 <td class="mono">{{short .TraceHash}}</td></tr>
 {{end}}</tbody></table>
 </body></html>
@@ -108,11 +132,11 @@ var seedTemplate = template.Must(template.New("seed").Funcs(funcs).Parse(`<!doct
 <html lang="en"><head><meta charset="utf-8"><title>kvsim seed {{.R.Seed}}: {{.R.Outcome}}</title>
 <style>` + pageStyle + `</style></head><body>
 <h1>seed {{.R.Seed}} — <span class="badge {{.R.Outcome}}">{{.R.Outcome}}</span></h1>
-<p class="sub">{{.R.Config.Workload}} workload · nemesis {{.R.Config.Nemesis}} · {{.R.Config.Nodes}} nodes · {{.R.Config.Clients}} clients · ops ≤ {{.R.Config.OpsMax}} · {{.R.Virtual}} virtual{{if .R.Config.Unsafe}} · unsafe variant <b>{{.R.Config.Unsafe}}</b>{{end}} · trace {{.R.TraceHash}} ({{.R.TraceRecords}} records)</p>
+<p class="sub">{{.R.Config.Workload}} workload · nemesis {{.R.Config.Nemesis}} · {{.R.Config.Nodes}} nodes · {{.R.Config.Clients}} clients · ops ≤ {{.R.Config.OpsMax}} · {{human .R.Virtual}} virtual{{if .R.Config.Unsafe}} · unsafe variant <b>{{.R.Config.Unsafe}}</b>{{end}} · trace {{.R.TraceHash}} ({{.R.TraceRecords}} records)</p>
 {{with .R.Detail}}<h2>What failed</h2><pre>{{.}}</pre>{{end}}
 <h2>Checkers</h2>
 <table><thead><tr><th>checker</th><th>outcome</th><th>operations</th><th>check time</th><th>detail</th></tr></thead><tbody>
-{{range .R.Verdicts}}<tr><td>{{.Checker}}</td><td><span class="badge {{if eq .Outcome "ok"}}pass{{else if eq .Outcome "violation"}}correctness{{else}}unknown{{end}}">{{.Outcome}}</span></td><td class="num">{{.Operations}}</td><td class="num">{{.CheckDuration}}</td><td>{{.Detail}}</td></tr>
+{{range .R.Verdicts}}<tr><td>{{.Checker}}</td><td><span class="badge {{if eq .Outcome "ok"}}pass{{else if eq .Outcome "violation"}}correctness{{else}}unknown{{end}}">{{.Outcome}}</span></td><td class="num">{{.Operations}}</td><td class="num">{{human .CheckDuration}}</td><td>{{.Detail}}</td></tr>
 {{else}}<tr><td colspan="5">no checker ran</td></tr>{{end}}</tbody></table>
 <h2>Timeline</h2>
 {{timeline .R}}<div>{{legend .R.Faults}}</div>

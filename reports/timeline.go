@@ -12,14 +12,17 @@ import (
 // Timeline drawing limits: a chart is a fixed size whatever the run, so a
 // page with a hundred seeds stays light.
 const (
-	chartWidthPx      = 960
-	chartPlotLeftPx   = 56
+	chartWidthPx      = 1000
+	chartPlotLeftPx   = 150
 	chartPlotRightPx  = 16
 	chartPanelHeight  = 90
 	chartGapPx        = 28
 	chartTopPx        = 18
 	chartAxisHeightPx = 22
 	chartTicksMax     = 12
+	chartLaneHeightPx = 13
+	// chartLanesMax bounds the fault lanes; further kinds share the last.
+	chartLanesMax = 24
 )
 
 // faultFamily groups kinds by what they break, for one colour each.
@@ -62,7 +65,18 @@ func timelineSVG(r Result) template.HTML {
 	}
 	top1 := float64(chartTopPx)
 	top2 := top1 + chartPanelHeight + chartGapPx
-	height := int(top2) + chartPanelHeight + chartAxisHeightPx
+	var lanes []string
+	lane := map[string]int{}
+	for _, f := range r.Faults {
+		if _, ok := lane[f.Kind]; !ok {
+			lane[f.Kind] = min(len(lanes), chartLanesMax-1)
+			if len(lanes) < chartLanesMax {
+				lanes = append(lanes, f.Kind)
+			}
+		}
+	}
+	top3 := top2 + chartPanelHeight + chartAxisHeightPx + 8
+	height := int(top3) + len(lanes)*chartLaneHeightPx + 6
 
 	var opsMax float64
 	var latMax time.Duration
@@ -98,9 +112,21 @@ func timelineSVG(r Result) template.HTML {
 	for _, p := range []struct {
 		top   float64
 		label string
-	}{{top1, fmt.Sprintf("calls/s (max %.0f): ok, failed, timed out", opsMax)}, {top2, fmt.Sprintf("latency p50 (line) and max (dots), max %v", latMax.Round(time.Millisecond))}} {
+	}{{top1, fmt.Sprintf("client calls per second (top of scale %.0f/s)", opsMax)}, {top2, fmt.Sprintf("call latency (top of scale %v)", latMax.Round(time.Millisecond))}} {
 		fmt.Fprintf(&s, `<rect x="%d" y="%.1f" width="%.0f" height="%d" fill="none" stroke="#999"/>`, chartPlotLeftPx, p.top, plotW, chartPanelHeight)
 		fmt.Fprintf(&s, `<text x="%d" y="%.1f" fill="#333">%s</text>`, chartPlotLeftPx, p.top-5, html.EscapeString(p.label))
+	}
+	// Series keys, in the left margin beside each panel.
+	for i, k := range []struct {
+		top         float64
+		label, fill string
+	}{{top1, "ok", "#54a24b"}, {top1, "failed", "#e45756"}, {top1, "timed out", "#888"}, {top2, "p50", "#4c78a8"}, {top2, "max", "#e45756"}} {
+		row := i
+		if i >= 3 {
+			row = i - 3
+		}
+		y := k.top + 8 + float64(row*15)
+		fmt.Fprintf(&s, `<rect x="%d" y="%.1f" width="10" height="10" fill="%s"/><text x="%d" y="%.1f" fill="#333">%s</text>`, 8, y, k.fill, 22, y+9, k.label)
 	}
 	// Throughput: stacked bars per bucket.
 	for _, b := range r.Timeline {
@@ -140,6 +166,22 @@ func timelineSVG(r Result) template.HTML {
 	for t := time.Duration(0); t <= span; t += step {
 		fmt.Fprintf(&s, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#999"/>`, x(Duration(t)), x(Duration(t)), axisY, axisY+4)
 		fmt.Fprintf(&s, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#333">%v</text>`, x(Duration(t)), axisY+16, t)
+	}
+	// Fault lanes: one row per kind, one bar per fault, named targets.
+	for i, kind := range lanes {
+		y := top3 + float64(i*chartLaneHeightPx)
+		fmt.Fprintf(&s, `<text x="%d" y="%.1f" text-anchor="end" fill="#333" font-size="10">%s</text>`, chartPlotLeftPx-6, y+9.5, html.EscapeString(kind))
+		fmt.Fprintf(&s, `<line x1="%d" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/>`, chartPlotLeftPx, chartPlotLeftPx+plotW, y+6, y+6)
+	}
+	for _, f := range r.Faults {
+		_, colour := faultFamily(f.Kind)
+		y := top3 + float64(lane[f.Kind]*chartLaneHeightPx)
+		title := html.EscapeString(fmt.Sprintf("%s targets=%v %v–%v", f.Kind, f.Targets, f.From, f.To))
+		w := max(x(f.To)-x(f.From), 2)
+		fmt.Fprintf(&s, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect>`, x(f.From), y+1, w, chartLaneHeightPx-3, colour, title)
+		if w > 24 {
+			fmt.Fprintf(&s, `<text x="%.1f" y="%.1f" fill="#fff" font-size="9">%s</text>`, x(f.From)+3, y+9, html.EscapeString(fmt.Sprint(f.Targets)))
+		}
 	}
 	s.WriteString(`</svg>`)
 	return template.HTML(s.String())

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
