@@ -254,7 +254,7 @@ func TestPartitionCutsMessagesAlreadyOnTheWire(t *testing.T) {
 	w.Network().Partition([]uint64{1}, []uint64{2})
 	w.RunFor(time.Second)
 	equal(t, []string(nil), got[2])
-	check(t, slices.Contains(w.TraceLines(), "000000.001000000 #6 net.drop m0 copy=0 1->2 reason=partition"),
+	check(t, slices.Contains(w.TraceLines(), "000000.001000000 #5 net.drop m0 copy=0 1->2 reason=partition"),
 		"the in-flight drop is traced: ", w.TraceLines())
 }
 

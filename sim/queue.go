@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -123,8 +122,6 @@ func (w *World) Step() bool {
 	if w.eventsAtNow > w.opts.EventsAtOneInstantMax {
 		panic(fmt.Sprintf("sim: more than EventsAtOneInstantMax=%d events at %v: livelock", w.opts.EventsAtOneInstantMax, w.nowElapsed))
 	}
-	w.eventText = strconv.AppendUint(append(w.eventText[:0], '#'), e.seq, 10)
-	w.traceText("event", string(w.eventText))
 	e.fn()
 	return true
 }

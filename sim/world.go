@@ -29,8 +29,6 @@ type World struct {
 	trace   traceLog
 	network *Network
 	disks   map[string]*Disk
-	// eventText is Step's scratch for rendering its trace record.
-	eventText []byte
 }
 
 // New returns a World whose every random choice derives from seed.
