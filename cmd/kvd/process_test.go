@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Binaries built once for the package's tests.
+var (
+	kvdBin     string
+	etcdctlBin string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kvd-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		kvdBin = filepath.Join(dir, "kvd")
+		if out, err := exec.Command("go", "build", "-o", kvdBin, ".").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build kvd: %v\n%s", err, out)
+			return 1
+		}
+		_, file, _, _ := runtime.Caller(0)
+		build := filepath.Join(filepath.Dir(file), "..", "..", "tools", "etcdctl", "build.sh")
+		etcdctlBin = filepath.Join(dir, "etcdctl")
+		if out, err := exec.Command(build, etcdctlBin).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build etcdctl with %s: %v\n%s", build, err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// proc is one kvd process of a test cluster.
+type proc struct {
+	name      string
+	args      []string
+	clientURL string
+	cmd       *exec.Cmd
+	log       *lockedBuffer
+	exited    chan struct{}
+}
+
+type procCluster struct {
+	t     *testing.T
+	procs []*proc
+}
+
+// freePorts reserves n loopback ports by listening and closing; the window
+// before kvd binds them again is short and the kernel does not reuse
+// ephemeral ports at once.
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// startProcCluster starts size kvd processes with 10 ms heartbeats and
+// 100 ms elections.
+func startProcCluster(t *testing.T, size int) *procCluster {
+	ports := freePorts(t, 2*size)
+	dir := t.TempDir()
+	var initial []string
+	for i := range size {
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+	}
+	c := &procCluster{t: t}
+	for i := range size {
+		clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
+		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		p := &proc{
+			name:      fmt.Sprintf("m%d", i),
+			clientURL: clientURL,
+			args: []string{
+				"--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprintf("m%d.etcd", i)),
+				"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+				"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+				"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "test-" + t.Name(),
+				"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
+				"--log-level", "warn",
+			},
+		}
+		c.procs = append(c.procs, p)
+		c.start(p)
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+func (c *procCluster) start(p *proc) {
+	p.log = &lockedBuffer{}
+	p.cmd = exec.Command(kvdBin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); close(p.exited) }()
+}
+
+// stopAll sends SIGTERM to every process still running and waits for it.
+func (c *procCluster) stopAll() {
+	for _, p := range c.procs {
+		select {
+		case <-p.exited:
+			continue
+		default:
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+			c.t.Errorf("%s ignored SIGTERM for 10s", p.name)
+		}
+		if c.t.Failed() {
+			c.t.Logf("%s log:\n%s", p.name, p.log.String())
+		}
+	}
+}
+
+func (c *procCluster) endpoints() []string {
+	var eps []string
+	for _, p := range c.procs {
+		eps = append(eps, p.clientURL)
+	}
+	return eps
+}
+
+func (c *procCluster) client() *clientv3.Client {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// leader waits until a running member reports a leader and returns its proc.
+func (c *procCluster) leader(cli *clientv3.Client, exclude *proc) *proc {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, p := range c.procs {
+			if p == exclude {
+				continue
+			}
+			cx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			st, err := cli.Status(cx, p.clientURL)
+			cancel()
+			if err != nil || st.Leader == 0 {
+				continue
+			}
+			for _, q := range c.procs {
+				if q == exclude {
+					continue
+				}
+				cx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				qs, err := cli.Status(cx, q.clientURL)
+				cancel()
+				if err == nil && qs.Header.MemberId == st.Leader {
+					return q
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatal("no leader among the running members within 15s")
+	return nil
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	cx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return cx
+}
