@@ -74,6 +74,9 @@ type Config struct {
 	Clients int `json:"clients"`
 	// OpsMax bounds the workload's operations.
 	OpsMax int `json:"ops_max"`
+	// BeyondBudget lets the nemesis affect a majority at once: raft
+	// promises safety then, but not liveness while it lasts.
+	BeyondBudget bool `json:"beyond_budget,omitempty"`
 	// Unsafe names a known-unsafe protocol variant switched on, or "".
 	Unsafe string `json:"unsafe,omitempty"`
 	// LivenessBound is how long after the last fault heals the cluster has

@@ -20,6 +20,7 @@ type configFlags struct {
 	nodes, clients, opsMax    int
 	duration, livenessBound   time.Duration
 	checkTimeout              time.Duration
+	beyondBudget              bool
 }
 
 func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault string) {
@@ -29,6 +30,7 @@ func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault
 	fs.DurationVar(&f.duration, "duration", durationDefault, "virtual length of each run; faults heal 10s before its end")
 	fs.IntVar(&f.clients, "clients", clientsDefault, "client sessions per run")
 	fs.IntVar(&f.opsMax, "ops-max", opsMaxDefault, "bound on each run's client operations")
+	fs.BoolVar(&f.beyondBudget, "beyond-budget", false, "let faults take down or damage a majority at once (safety is still judged; liveness only after they heal)")
 	fs.StringVar(&f.unsafe, "unsafe", "", "switch on a known-unsafe variant the checkers must catch: "+strings.Join(variantNames(), ", "))
 	fs.DurationVar(&f.livenessBound, "liveness-bound", livenessBoundDefault, "virtual time after the last fault heals within which a leader must serve and members converge")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", checkTimeoutDefault, "wall-clock bound on each checker; a checker that runs out says unknown")
@@ -74,7 +76,7 @@ func (f *configFlags) config() (reports.Config, error) {
 	}
 	return reports.Config{
 		Workload: f.workload, Nemesis: f.nemesis, Nodes: f.nodes, Duration: reports.Duration(f.duration),
-		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe,
+		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, BeyondBudget: f.beyondBudget,
 		LivenessBound: reports.Duration(f.livenessBound), CheckTimeout: reports.Duration(f.checkTimeout),
 	}, errors.Join(errs...)
 }

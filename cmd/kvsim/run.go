@@ -30,6 +30,9 @@ const (
 	// workload that does not say (see finishDurationer): enough for final
 	// writes retried through a late election and for members to settle.
 	finishRunDefault = 20 * time.Second
+	// firstLeaderWithin bounds the wait for the first election, before
+	// the workload starts.
+	firstLeaderWithin = 10 * time.Second
 	// clientTimeout is the simulated clients' call timeout.
 	clientTimeout = 2 * time.Second
 	// traceKeptDefault keeps the newest records for a failing seed's
@@ -138,7 +141,7 @@ func (r *run) simulate() {
 		r.schedule = r.job.Schedule.Clone()
 	} else {
 		r.schedule = nemesis.Generate(r.job.Seed, nemesis.GenerateOptions{
-			Nodes: c.IDs(), Duration: time.Duration(cfg.Duration), Profile: cfg.Nemesis,
+			Nodes: c.IDs(), Duration: time.Duration(cfg.Duration), Profile: cfg.Nemesis, BeyondBudget: cfg.BeyondBudget,
 		})
 	}
 	c.ApplySchedule(r.schedule)
@@ -158,8 +161,16 @@ func (r *run) simulate() {
 	}
 	// Clients start once a first leader is elected, as a deployment's do:
 	// a workload's first operation is often a set-up it cannot repeat.
-	if !r.awaitLeader(time.Duration(cfg.LivenessBound)) {
-		r.judge("", []string{fmt.Sprintf("no first leader within %v of the start", time.Duration(cfg.LivenessBound))})
+	// Faults that hold a majority down from the start delay the first
+	// election: the bound counts from when they heal.
+	firstLeaderBound := firstLeaderWithin
+	for _, f := range r.schedule.Faults {
+		if info, _ := nemesis.Info(f.Kind); f.At < firstLeaderWithin && (info.TakesDown || info.DamagesDurable) {
+			firstLeaderBound = max(firstLeaderBound, f.End()+firstLeaderWithin)
+		}
+	}
+	if !r.awaitLeader(firstLeaderBound) {
+		r.judge("", []string{fmt.Sprintf("no first leader within %v of the start", firstLeaderBound)})
 		return
 	}
 	wl.Start(env)
