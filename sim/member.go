@@ -196,41 +196,16 @@ func (m *Member) process() {
 	if err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
-	incarnation := m.incarnation
-	send := func() {
-		if m.node == nil || m.incarnation != incarnation {
-			return // crashed before the fsync finished: nothing leaves
-		}
-		for _, msg := range out.Messages {
-			w.network.Send(m.id, msg.GetTo(), &peerMsg{msg: msg, desc: describeRaft(msg)}, proto.Size(msg))
-			if msg.GetType() == raftpb.MsgSnap {
-				// The simulated link either delivers or drops; raft learns
-				// which when the follower answers. Report success so the
-				// leader resumes replication; a lost snapshot is resent.
-				m.node.ReportSnapshot(msg.GetTo(), true)
-			}
-		}
-		for _, r := range out.Results {
-			ref, ok := m.waiting[r.ID]
-			if !ok {
-				continue
-			}
-			delete(m.waiting, r.ID)
-			resp := &clientResponse{seq: ref.seq, member: m.id, resp: r.Response, err: r.Err}
-			w.network.Send(m.id, ref.client, resp, proto.Size(r.Response)+16)
-		}
-		for _, d := range out.Watch {
-			client, ok := m.watchStreams[d.StreamID]
-			if !ok {
-				continue
-			}
-			w.network.Send(m.id, client, &watchDelivery{member: m.id, d: d}, proto.Size(d.Response))
-		}
-	}
 	if cost > 0 {
-		w.After(cost, send)
+		incarnation := m.incarnation
+		w.After(cost, func() {
+			if m.node == nil || m.incarnation != incarnation {
+				return // crashed before the fsync finished: nothing leaves
+			}
+			m.send(out)
+		})
 	} else {
-		send()
+		m.send(out)
 	}
 	if err != nil {
 		// A failed disk stops the member for good, as kvd exits.
@@ -354,3 +329,35 @@ func (l lyingFS) SyncDir(string) error { return nil }
 type lyingFile struct{ disk.File }
 
 func (lyingFile) Sync() error { return nil }
+
+// send hands a Process round's output to the network: raft messages to
+// peers, results to the clients waiting on them, watch responses to their
+// streams.
+func (m *Member) send(out node.Output) {
+	w := m.c.w
+	for _, msg := range out.Messages {
+		w.network.Send(m.id, msg.GetTo(), &peerMsg{msg: msg, desc: describeRaft(msg)}, proto.Size(msg))
+		if msg.GetType() == raftpb.MsgSnap {
+			// The simulated link either delivers or drops; raft learns
+			// which when the follower answers. Report success so the
+			// leader resumes replication; a lost snapshot is resent.
+			m.node.ReportSnapshot(msg.GetTo(), true)
+		}
+	}
+	for _, r := range out.Results {
+		ref, ok := m.waiting[r.ID]
+		if !ok {
+			continue
+		}
+		delete(m.waiting, r.ID)
+		resp := &clientResponse{seq: ref.seq, member: m.id, resp: r.Response, err: r.Err}
+		w.network.Send(m.id, ref.client, resp, proto.Size(r.Response)+16)
+	}
+	for _, d := range out.Watch {
+		client, ok := m.watchStreams[d.StreamID]
+		if !ok {
+			continue
+		}
+		w.network.Send(m.id, client, &watchDelivery{member: m.id, d: d}, proto.Size(d.Response))
+	}
+}

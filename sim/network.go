@@ -114,7 +114,7 @@ func (n *Network) Send(from, to uint64, msg any, sizeBytes int) {
 	b := appendLink(append(n.text[:0], 'm'), id, -1, from, to)
 	b = strconv.AppendInt(append(b, " size="...), int64(sizeBytes), 10)
 	n.text = append(append(b, ' '), n.opts.Describe(msg)...)
-	n.w.traceText("net.send", string(n.text))
+	n.w.traceText("net.send", n.text)
 
 	ep, ok := n.endpoints[to]
 	if !ok || !ep.up {
@@ -161,7 +161,7 @@ func (n *Network) schedule(l *link, opts *LinkOptions, id uint64, copyIndex int,
 	b := appendLink(append(n.text[:0], 'm'), id, copyIndex, from, to)
 	b = appendElapsed(append(b, " at="...), atElapsed)
 	n.text = strconv.AppendBool(append(b, " reordered="...), reordered)
-	n.w.traceText("net.schedule", string(n.text))
+	n.w.traceText("net.schedule", n.text)
 	n.messagesInFlight++
 	n.w.atElapsed(atElapsed, func() {
 		n.messagesInFlight--
@@ -181,7 +181,7 @@ func (n *Network) deliver(id uint64, copyIndex int, from, to, incarnation uint64
 		n.w.Trace("net.drop", "m%d copy=%d %d->%d reason=partition", id, copyIndex, from, to)
 	default:
 		n.text = appendLink(append(n.text[:0], 'm'), id, copyIndex, from, to)
-		n.w.traceText("net.deliver", string(n.text))
+		n.w.traceText("net.deliver", n.text)
 		ep.deliver(from, msg)
 	}
 }

@@ -51,50 +51,121 @@ func appendZeroPadded(b []byte, v uint64, width int) []byte {
 
 // traceLog hashes every record as it is appended and keeps only the newest
 // ones, so a long run's fingerprint costs constant memory.
+//
+// Records are kept in their canonical encoding — the very bytes the hash
+// consumes — in fixed-size chunks that hold no pointers: appending a record
+// allocates nothing, the garbage collector never scans the kept trace, and
+// records are decoded only when someone reads the trace.
 type traceLog struct {
 	hash        hash.Hash
 	recordCount uint64
-	// kept is a ring of the newest records; keptStart indexes the oldest.
-	kept         []TraceRecord
-	keptStart    int
+	// chunks hold encoded records, oldest first; the last one is being
+	// filled. hashed is how much of the last chunk the hash has consumed.
+	chunks       []*traceChunk
+	hashed       int
 	keptCountMax int
-	// pending holds encoded records not yet fed to hash: one Write per
-	// few kilobytes instead of one per record (same bytes, same hash).
-	pending []byte
+	// spare is a dropped chunk kept for reuse.
+	spare *traceChunk
 }
 
-// tracePendingBytesMax is how much encoded trace the log buffers before
-// hashing it.
-const tracePendingBytesMax = 16 << 10
+// traceChunk is a run of encoded records.
+type traceChunk struct {
+	b       []byte
+	records int
+}
+
+// traceChunkBytes is the size of one chunk of encoded records.
+const traceChunkBytes = 64 << 10
 
 func (t *traceLog) init(keptCountMax int) {
 	t.hash = sha256.New()
 	t.keptCountMax = keptCountMax
+	t.chunks = []*traceChunk{{b: make([]byte, 0, traceChunkBytes)}}
 }
 
-func (t *traceLog) append(r TraceRecord) {
-	// Canonical encoding: every field length-prefixed, so no two different
-	// record sequences hash the same bytes.
-	b := t.pending
-	b = binary.AppendUvarint(b, uint64(r.AtElapsed))
-	b = binary.AppendUvarint(b, r.Seq)
-	b = binary.AppendUvarint(b, uint64(len(r.Kind)))
-	b = append(b, r.Kind...)
-	b = binary.AppendUvarint(b, uint64(len(r.Text)))
-	b = append(b, r.Text...)
-	if len(b) >= tracePendingBytesMax {
-		t.hash.Write(b)
-		b = b[:0]
+// append encodes one record. Canonical encoding: every field
+// length-prefixed, so no two different record sequences hash the same bytes.
+func (t *traceLog) append(atElapsed time.Duration, kind string, text []byte) {
+	c := t.chunks[len(t.chunks)-1]
+	need := 3*binary.MaxVarintLen64 + len(kind) + len(text)
+	if len(c.b)+need > cap(c.b) {
+		c = t.newChunk(need)
 	}
-	t.pending = b
+	b := c.b
+	b = binary.AppendUvarint(b, uint64(atElapsed))
+	b = binary.AppendUvarint(b, t.recordCount)
+	b = binary.AppendUvarint(b, uint64(len(kind)))
+	b = append(b, kind...)
+	b = binary.AppendUvarint(b, uint64(len(text)))
+	c.b = append(b, text...)
+	c.records++
 	t.recordCount++
+}
 
-	if len(t.kept) < t.keptCountMax {
-		t.kept = append(t.kept, r)
-		return
+// newChunk hashes the rest of the current chunk, starts a new one, and
+// drops the oldest chunks that the newest keptCountMax records do not need.
+func (t *traceLog) newChunk(need int) *traceChunk {
+	t.flush()
+	kept := 0
+	for _, c := range t.chunks {
+		kept += c.records
 	}
-	t.kept[t.keptStart] = r
-	t.keptStart = (t.keptStart + 1) % len(t.kept)
+	for len(t.chunks) > 1 && kept-t.chunks[0].records >= t.keptCountMax {
+		kept -= t.chunks[0].records
+		t.spare = t.chunks[0]
+		t.chunks[0] = nil
+		t.chunks = t.chunks[1:]
+	}
+	var c *traceChunk
+	if t.spare != nil && cap(t.spare.b) >= need {
+		c, t.spare = t.spare, nil
+		c.b, c.records = c.b[:0], 0
+	} else {
+		c = &traceChunk{b: make([]byte, 0, max(traceChunkBytes, need))}
+	}
+	t.chunks = append(t.chunks, c)
+	t.hashed = 0
+	return c
+}
+
+// flush feeds the hash what it has not seen of the current chunk.
+func (t *traceLog) flush() {
+	c := t.chunks[len(t.chunks)-1]
+	t.hash.Write(c.b[t.hashed:])
+	t.hashed = len(c.b)
+}
+
+// records decodes the kept records, oldest first, at most the newest
+// keptCountMax.
+func (t *traceLog) records() []TraceRecord {
+	var out []TraceRecord
+	for _, c := range t.chunks {
+		b := c.b
+		for len(b) > 0 {
+			var r TraceRecord
+			var at, n uint64
+			at, b = readUvarint(b)
+			r.AtElapsed = time.Duration(at)
+			r.Seq, b = readUvarint(b)
+			n, b = readUvarint(b)
+			r.Kind, b = string(b[:n]), b[n:]
+			n, b = readUvarint(b)
+			r.Text, b = string(b[:n]), b[n:]
+			out = append(out, r)
+		}
+	}
+	if len(out) > t.keptCountMax {
+		out = out[len(out)-t.keptCountMax:]
+	}
+	return out
+}
+
+func readUvarint(b []byte) (uint64, []byte) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		panic("sim: corrupt trace encoding")
+	}
+	return v, b[n:]
 }
 
 // Trace appends a record of kind, with text formatted from format and args,
@@ -104,25 +175,21 @@ func (w *World) Trace(kind string, format string, args ...any) {
 	if kind == "" || strings.ContainsAny(kind, " \t\n") {
 		panic(fmt.Sprintf("sim: trace kind %q must be one non-empty word", kind))
 	}
-	w.traceText(kind, fmt.Sprintf(format, args...))
+	w.traceScratch = fmt.Appendf(w.traceScratch[:0], format, args...)
+	w.traceText(kind, w.traceScratch)
 }
 
 // traceText appends a record whose text is already rendered: the hot
 // paths build it with strconv rather than fmt, and pass constant kinds.
-func (w *World) traceText(kind, text string) {
-	w.trace.append(TraceRecord{
-		AtElapsed: w.nowElapsed,
-		Seq:       w.trace.recordCount,
-		Kind:      kind,
-		Text:      text,
-	})
+// text is copied; the caller may reuse it.
+func (w *World) traceText(kind string, text []byte) {
+	w.trace.append(w.nowElapsed, kind, text)
 }
 
 // TraceHash returns the sha256 of the canonical encoding of every record
 // traced so far: the fingerprint of the run up to now.
 func (w *World) TraceHash() [32]byte {
-	w.trace.hash.Write(w.trace.pending)
-	w.trace.pending = w.trace.pending[:0]
+	w.trace.flush()
 	var sum [32]byte
 	w.trace.hash.Sum(sum[:0])
 	return sum
@@ -133,12 +200,7 @@ func (w *World) TraceCount() uint64 { return w.trace.recordCount }
 
 // TraceRecords returns the kept records, oldest first (at most
 // Options.TraceRecordsKeptMax of the newest).
-func (w *World) TraceRecords() []TraceRecord {
-	out := make([]TraceRecord, 0, len(w.trace.kept))
-	out = append(out, w.trace.kept[w.trace.keptStart:]...)
-	out = append(out, w.trace.kept[:w.trace.keptStart]...)
-	return out
-}
+func (w *World) TraceRecords() []TraceRecord { return w.trace.records() }
 
 // TraceLines returns the kept records rendered one per line, oldest first.
 func (w *World) TraceLines() []string {

@@ -29,6 +29,8 @@ type World struct {
 	trace   traceLog
 	network *Network
 	disks   map[string]*Disk
+	// traceScratch is Trace's buffer for rendering a record's text.
+	traceScratch []byte
 }
 
 // New returns a World whose every random choice derives from seed.
