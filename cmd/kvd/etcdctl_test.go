@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"sync"
 	"encoding/json"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
