@@ -33,9 +33,9 @@ var variants = []variant{
 		workload: "register", nemesis: "network", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
-		name:     "ack-before-fsync",
-		about:    "writes acknowledged before the WAL is synced",
-		apply:    func(o *sim.ClusterOptions) bool { o.UnsafeAckBeforeFsync = true; return true },
+		name:  "ack-before-fsync",
+		about: "writes acknowledged before the WAL is synced",
+		apply: func(o *sim.ClusterOptions) bool { o.UnsafeAckBeforeFsync = true; return true },
 		// Within the minority budget raft itself notices the lost log and
 		// panics; beyond it, a majority loses acknowledged writes and the
 		// durability checker says so.
