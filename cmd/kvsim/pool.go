@@ -86,9 +86,8 @@ func serveJobs(queue <-chan job, results chan<- reports.Result, seedTimeout time
 		}
 		r, err := p.do(j, seedTimeout)
 		if err != nil {
-			r = reports.Result{Seed: j.Seed, Config: j.Config, Outcome: reports.Crash,
-				Detail: fmt.Sprintf("worker process: %v", err), Stack: p.stderr.String()}
 			p.kill()
+			r = deadWorkerResult(j, err, p.stderr.String())
 			p = nil
 		}
 		results <- r
@@ -215,4 +214,28 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// deadWorkerResult reports a seed whose worker died or overran: a crash,
+// with the worker's last stderr as the stack, and a report folder holding
+// what the parent can know without the run — its configuration and the
+// schedule, which is a pure function of the seed.
+func deadWorkerResult(j job, err error, stderr string) reports.Result {
+	r := reports.Result{Seed: j.Seed, Config: j.Config, Outcome: reports.Crash,
+		Detail: fmt.Sprintf("worker process: %v", err), Stack: stderr}
+	sched := scheduleOf(j)
+	r.Swarm = sched.Swarm.String()
+	if j.OutDir == "" {
+		return r
+	}
+	data, jerr := json.MarshalIndent(sched, "", "  ")
+	if jerr != nil {
+		panic(fmt.Sprintf("kvsim: encoding seed %d's schedule: %v", j.Seed, jerr))
+	}
+	dir, werr := reports.WriteSeed(j.OutDir, reports.SeedFiles{Result: r, Schedule: data})
+	if werr != nil {
+		r.Detail += fmt.Sprintf("\nwriting the seed's report: %v", werr)
+	}
+	r.ReportDir = dir
+	return r
 }

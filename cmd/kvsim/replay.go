@@ -76,8 +76,10 @@ func (s *seedSource) job(fs *flag.FlagSet) (job, string, error) {
 		if err != nil {
 			return j, "", fmt.Errorf("--schedule %s: %w", s.schedule, err)
 		}
-		if len(sched.Nodes) != j.Config.Nodes {
-			return j, "", fmt.Errorf("--schedule %s: written for %d nodes, the run has %d", s.schedule, len(sched.Nodes), j.Config.Nodes)
+		for i, id := range sched.Nodes {
+			if id != uint64(i+1) || len(sched.Nodes) != j.Config.Nodes {
+				return j, "", fmt.Errorf("--schedule %s: written for members %v, the run's are 1..%d", s.schedule, sched.Nodes, j.Config.Nodes)
+			}
 		}
 		j.Schedule = &sched
 		j.Config.Duration = reports.Duration(sched.Duration)

@@ -137,13 +137,8 @@ func (r *run) simulate() {
 	r.cluster = sim.NewCluster(w, copts)
 	c := r.cluster
 
-	if r.job.Schedule != nil {
-		r.schedule = r.job.Schedule.Clone()
-	} else {
-		r.schedule = nemesis.Generate(r.job.Seed, nemesis.GenerateOptions{
-			Nodes: c.IDs(), Duration: time.Duration(cfg.Duration), Profile: cfg.Nemesis, BeyondBudget: cfg.BeyondBudget,
-		})
-	}
+	r.schedule = scheduleOf(r.job)
+	assertf(slices.Equal(r.schedule.Nodes, c.IDs()), "schedule for members %v, cluster of %v", r.schedule.Nodes, c.IDs())
 	c.ApplySchedule(r.schedule)
 	c.Observe(func(call sim.Call) { r.calls = append(r.calls, call) })
 
@@ -190,6 +185,21 @@ func (r *run) simulate() {
 	r.verdicts = wl.Check(time.Duration(cfg.CheckTimeout))
 	r.result.CheckWall = reports.Duration(time.Since(checkStart))
 	r.judge(divergence, problems)
+}
+
+// scheduleOf is the job's schedule: the one it carries, else the one drawn
+// from its seed and profile (member ids are 1..Nodes, as sim numbers them).
+func scheduleOf(j job) nemesis.Schedule {
+	if j.Schedule != nil {
+		return j.Schedule.Clone()
+	}
+	nodes := make([]uint64, j.Config.Nodes)
+	for i := range nodes {
+		nodes[i] = uint64(i + 1)
+	}
+	return nemesis.Generate(j.Seed, nemesis.GenerateOptions{
+		Nodes: nodes, Duration: time.Duration(j.Config.Duration), Profile: j.Config.Nemesis, BeyondBudget: j.Config.BeyondBudget,
+	})
 }
 
 // awaitLeader runs the World until a member leads, for at most bound.
