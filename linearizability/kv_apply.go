@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -150,38 +151,28 @@ func (w *work) compare(cs []kvCompare) bool {
 }
 
 func compareOne(c kvCompare, kv kvRecord) bool {
-	var cmp int
+	var order int
 	switch c.target {
 	case pb.Compare_VALUE:
-		cmp = bytes.Compare([]byte(kv.value), []byte(c.value))
+		order = bytes.Compare([]byte(kv.value), []byte(c.value))
 	case pb.Compare_VERSION:
-		cmp = cmpInt(kv.version, c.number)
+		order = cmp.Compare(kv.version, c.number)
 	case pb.Compare_CREATE:
-		cmp = cmpInt(kv.createRev, c.number)
+		order = cmp.Compare(kv.createRev, c.number)
 	case pb.Compare_MOD:
-		cmp = cmpInt(kv.modRev, c.number)
+		order = cmp.Compare(kv.modRev, c.number)
 	case pb.Compare_LEASE:
-		cmp = cmpInt(kv.lease, c.number)
+		order = cmp.Compare(kv.lease, c.number)
 	}
 	switch c.result {
 	case pb.Compare_EQUAL:
-		return cmp == 0
+		return order == 0
 	case pb.Compare_GREATER:
-		return cmp > 0
+		return order > 0
 	case pb.Compare_LESS:
-		return cmp < 0
+		return order < 0
 	case pb.Compare_NOT_EQUAL:
-		return cmp != 0
+		return order != 0
 	}
 	return false
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

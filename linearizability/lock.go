@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -87,7 +88,7 @@ func checkLock(h LockHistory) error {
 		return best, best.Key != ""
 	}
 	claims := slices.Clone(h.Acquired)
-	slices.SortFunc(claims, func(a, b LockClaim) int { return cmpInt64(a.Revision, b.Revision) })
+	slices.SortFunc(claims, func(a, b LockClaim) int { return cmp.Compare(a.Revision, b.Revision) })
 	committed := map[int64][]*mvccpb.Event{}
 	var lastWriter LockHolder
 	evs := sortedWithinRevision(h.Events)
@@ -171,14 +172,4 @@ func describeHolder(h LockHolder, ok bool) string {
 		return "nobody"
 	}
 	return fmt.Sprintf("%q (lock revision %d)", h.Key, h.CreateRevision)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -369,23 +370,13 @@ func (c *Cluster) rebuildNetwork() {
 	}
 	slices.SortFunc(keys, func(x, y [2]uint64) int {
 		if x[0] != y[0] {
-			return compareU64(x[0], y[0])
+			return cmp.Compare(x[0], y[0])
 		}
-		return compareU64(x[1], y[1])
+		return cmp.Compare(x[1], y[1])
 	})
 	for _, k := range keys {
 		net.SetLink(k[0], k[1], links[k])
 	}
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (c *Cluster) applyNetworkFault(a *activeFault, endpoints []uint64, links map[[2]uint64]LinkOptions) {

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -139,9 +140,9 @@ type restoredEntry struct {
 func (s *Store) restoreLog(entries []restoredEntry) error {
 	slices.SortFunc(entries, func(a, b restoredEntry) int {
 		if a.rev != b.rev {
-			return compareInt64(a.rev, b.rev)
+			return cmp.Compare(a.rev, b.rev)
 		}
-		return compareInt64(int64(a.sub), int64(b.sub))
+		return cmp.Compare(int64(a.sub), int64(b.sub))
 	})
 	want := max(s.compactRev, 1) + 1
 	var sub int32

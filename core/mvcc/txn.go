@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"cmp"
 	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -134,13 +135,13 @@ func compareVersion(c *pb.Compare, v *version) bool {
 		}
 		result = strings.Compare(v.value(), string(want))
 	case pb.Compare_CREATE:
-		result = compareInt64(v.createRev, c.GetCreateRevision())
+		result = cmp.Compare(v.createRev, c.GetCreateRevision())
 	case pb.Compare_MOD:
-		result = compareInt64(v.modRev, c.GetModRevision())
+		result = cmp.Compare(v.modRev, c.GetModRevision())
 	case pb.Compare_VERSION:
-		result = compareInt64(v.ver, c.GetVersion())
+		result = cmp.Compare(v.ver, c.GetVersion())
 	case pb.Compare_LEASE:
-		result = compareInt64(v.lease, c.GetLease())
+		result = cmp.Compare(v.lease, c.GetLease())
 	}
 	switch c.Result {
 	case pb.Compare_EQUAL:
@@ -153,16 +154,6 @@ func compareVersion(c *pb.Compare, v *version) bool {
 		return result < 0
 	}
 	return true
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // walkPath calls f for every non-txn op on the chosen path, in execution
