@@ -84,7 +84,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // startProcCluster starts size kvd processes with 10 ms heartbeats and
 // 100 ms elections.
-func startProcCluster(t *testing.T, size int) *procCluster {
+func startProcCluster(t *testing.T, size int, extraArgs ...string) *procCluster {
 	ports := freePorts(t, 2*size)
 	dir := t.TempDir()
 	var initial []string
@@ -107,6 +107,7 @@ func startProcCluster(t *testing.T, size int) *procCluster {
 				"--log-level", "warn",
 			},
 		}
+		p.args = append(p.args, extraArgs...)
 		c.procs = append(c.procs, p)
 		c.start(p)
 	}
