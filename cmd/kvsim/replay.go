@@ -179,7 +179,8 @@ func parseFilter(s string) (traceFilter, error) {
 			// A member appears as its disk (member-2), its id (id=2), an
 			// end of a link (2->3, 3->2) or among a fault's targets.
 			n := strconv.FormatUint(id, 10)
-			f.member = regexp.MustCompile(`(^|[^0-9])(member-` + n + `|id=` + n + `|` + n + `->|->` + n + `|from=` + n + `)([^0-9]|$)|targets=\[([0-9 ]* )?` + n + `[ \]]`)
+			f.member = regexp.MustCompile(`(^|[^0-9])(member-` + n + `|id=` + n + `|from=` + n + `)([^0-9]|$)` +
+				`|->` + n + `([^0-9]|$)|(^|[^0-9])` + n + `->|targets=\[([0-9 ]* )?` + n + `[ \]]`)
 		case "kind":
 			f.kinds = strings.Split(v, "|")
 		case "from", "to":
