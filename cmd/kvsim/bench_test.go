@@ -1,0 +1,30 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kvdlabs/kvd/reports"
+)
+
+// BenchmarkSeed measures one whole seed — simulation, liveness and
+// convergence checks, and the workload's checkers — per workload, under
+// every fault: b.N seeds, reported with simulated seconds per wall second.
+func BenchmarkSeed(b *testing.B) {
+	for _, wl := range []string{"register", "bank", "lease", "watch"} {
+		b.Run(fmt.Sprintf("workload=%s", wl), func(b *testing.B) {
+			cfg := reports.Config{Workload: wl, Nemesis: "all", Nodes: 3, Duration: reports.Duration(durationDefault),
+				Clients: clientsDefault, OpsMax: opsMaxDefault, LivenessBound: reports.Duration(livenessBoundDefault),
+				CheckTimeout: reports.Duration(checkTimeoutDefault)}
+			var virtual, check time.Duration
+			for i := 0; b.Loop(); i++ {
+				r := runSeed(job{Seed: uint64(i + 1), Config: cfg}).result
+				virtual += time.Duration(r.Virtual)
+				check += time.Duration(r.CheckWall)
+			}
+			b.ReportMetric(virtual.Seconds()/b.Elapsed().Seconds(), "sim-s/s")
+			b.ReportMetric(float64(check.Microseconds())/float64(b.N)/1000, "check-ms/seed")
+		})
+	}
+}
