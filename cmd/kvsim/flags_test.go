@@ -120,7 +120,7 @@ func TestJobJSONRoundTrip(t *testing.T) {
 
 func TestResolveMixedCoversEveryPair(t *testing.T) {
 	pairs := map[[2]string]bool{}
-	n := len(workloadNames()) * len(mixedProfiles)
+	n := len(mixedWorkloads) * len(mixedProfiles)
 	for seed := uint64(0); seed < uint64(n); seed++ {
 		w, p := resolveMixed(seed, mixedWorkload, mixedNemesis)
 		pairs[[2]string{w, p}] = true

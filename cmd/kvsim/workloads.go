@@ -18,6 +18,10 @@ var workloadMakers = map[string]func() workloads.Workload{
 	"watch":    func() workloads.Workload { return workloads.NewWatch() },
 }
 
+// mixedWorkloads are the workloads a "mixed" campaign cycles through: the
+// built-in ones, fixed before any init function (a test's) adds more.
+var mixedWorkloads = workloadNames()
+
 // mixedWorkload and mixedNemesis pick a workload or a profile per seed.
 const (
 	mixedWorkload = "mixed"
@@ -53,7 +57,7 @@ func newWorkload(name string) (workloads.Workload, error) {
 // that asked for "mixed": the workload cycles fastest, so consecutive seeds
 // cover every workload and every profile meets every workload.
 func resolveMixed(seed uint64, workload, profile string) (string, string) {
-	names := workloadNames()
+	names := mixedWorkloads
 	if workload == mixedWorkload && len(names) > 0 {
 		workload = names[seed%uint64(len(names))]
 	}
