@@ -10,12 +10,13 @@ import (
 
 // workloadMakers maps a workload's command-line name to its constructor.
 // Each run gets a fresh Workload.
-// Lock and election register here when they land.
 var workloadMakers = map[string]func() workloads.Workload{
 	"register": func() workloads.Workload { return workloads.NewRegister(workloads.RegisterOptions{}) },
 	"bank":     func() workloads.Workload { return workloads.NewBank(workloads.BankOptions{}) },
 	"lease":    func() workloads.Workload { return workloads.NewLease(workloads.LeaseOptions{}) },
 	"watch":    func() workloads.Workload { return workloads.NewWatch() },
+	"lock":     func() workloads.Workload { return workloads.NewLock() },
+	"election": func() workloads.Workload { return workloads.NewElection() },
 }
 
 // mixedWorkloads are the workloads a "mixed" campaign cycles through: the
