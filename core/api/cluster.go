@@ -24,8 +24,10 @@ func (c *clusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "kvd: member %x: %v", m.ID, err)
 		}
+		// Name and client URLs are what the member published once running;
+		// until then etcd lists it with its peer URLs only.
 		resp.Members = append(resp.Members, &pb.Member{
-			ID: m.ID, Name: info.Name, PeerURLs: info.PeerURLs, ClientURLs: info.ClientURLs,
+			ID: m.ID, Name: m.Name, PeerURLs: info.PeerURLs, ClientURLs: m.ClientURLs,
 		})
 	}
 	return resp, nil

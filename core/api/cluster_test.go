@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,6 +74,12 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 		ids = append(ids, id)
 	}
 	clusterID := ClusterID(ids)
+	// As kvd does from --initial-cluster: each member knows the others'
+	// names and peer URLs, and only its own client URLs.
+	bootstrap := map[uint64]MemberInfo{}
+	for id, info := range infos {
+		bootstrap[id] = MemberInfo{Name: info.Name, PeerURLs: info.PeerURLs}
+	}
 	dir := t.TempDir()
 	for i, id := range ids {
 		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID})
@@ -89,7 +96,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			},
 			Transport:         tr,
 			Self:              infos[id],
-			Bootstrap:         infos,
+			Bootstrap:         bootstrap,
 			QuotaBackendBytes: o.quotaBackendBytes,
 			Logger:            testLogger(),
 		})
@@ -189,5 +196,37 @@ func TestSmokePutGet(t *testing.T) {
 	}
 	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "1" {
 		t.Fatalf("got %v", resp.Kvs)
+	}
+}
+
+// Every member lists every other member's client URLs once they have
+// published them through raft, and all members agree on the membership.
+func TestMemberListShowsPublishedClientURLs(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3})
+	want := map[uint64]string{}
+	for _, m := range c.members {
+		want[m.srv.ID()] = m.clientURL
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, ep := range c.endpoints() {
+		for {
+			resp, err := c.client(ep).MemberList(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint64]string{}
+			for _, m := range resp.Members {
+				if len(m.ClientURLs) == 1 && m.Name != "" {
+					got[m.ID] = m.ClientURLs[0]
+				}
+			}
+			if maps.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member list via %s: %v, want client URLs %v", ep, resp.Members, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }

@@ -41,11 +41,10 @@ func (f *forwarder) leaderConn() (*grpc.ClientConn, error) {
 		if m.ID != lead {
 			continue
 		}
-		info, err := DecodeMemberInfo(m.Context)
-		if err != nil || len(info.ClientURLs) == 0 {
-			return nil, fmt.Errorf("api: leader %x has no client URL: %w", lead, rpctypes.ErrGRPCNoLeader)
+		if len(m.ClientURLs) == 0 {
+			return nil, fmt.Errorf("api: leader %x has not published a client URL yet: %w", lead, rpctypes.ErrGRPCNoLeader)
 		}
-		return f.conn(info.ClientURLs[0])
+		return f.conn(m.ClientURLs[0])
 	}
 	return nil, rpctypes.ErrGRPCNoLeader
 }

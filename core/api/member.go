@@ -22,6 +22,12 @@ func (m MemberInfo) Encode() []byte {
 	return b
 }
 
+// bootstrapContext is the raft context of the member in the bootstrap
+// configuration: name and peer URLs only, identical on every member.
+func (m MemberInfo) bootstrapContext() []byte {
+	return MemberInfo{Name: m.Name, PeerURLs: m.PeerURLs}.Encode()
+}
+
 // DecodeMemberInfo parses a member context written by Encode.
 func DecodeMemberInfo(b []byte) (MemberInfo, error) {
 	var m MemberInfo

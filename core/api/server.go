@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
@@ -48,6 +49,9 @@ type Server struct {
 	streams    map[int64]*watchStream
 	peerAddrs  map[uint64]string
 	lastLeader uint64
+	// attrsProposedTick is the tick this member last proposed its
+	// attributes (name, client URLs), 0 before the first time.
+	attrsProposedTick int
 }
 
 // call is one request waiting for its result; done has room for it.
@@ -87,9 +91,12 @@ func New(cfg Config) (*Server, error) {
 
 	nc := cfg.Node
 	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
-	nc.PeerContexts = map[uint64][]byte{nc.ID: cfg.Self.Encode()}
+	// Every member writes the same bootstrap entries, so their contexts may
+	// hold only what every member knows from --initial-cluster: name and
+	// peer URLs. Client URLs are published through raft once running.
+	nc.PeerContexts = map[uint64][]byte{nc.ID: cfg.Self.bootstrapContext()}
 	for id, m := range cfg.Bootstrap {
-		nc.PeerContexts[id] = m.Encode()
+		nc.PeerContexts[id] = m.bootstrapContext()
 	}
 	n, err := node.Open(nc)
 	if err != nil {
@@ -169,6 +176,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			if ticks%sizeEvery == 0 {
 				s.measureSize()
 			}
+			s.publishAttributes(ticks)
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
@@ -426,4 +434,28 @@ func ctxErr(ctx context.Context) error {
 		return rpctypes.ErrGRPCDeadlineExceeded
 	}
 	return rpctypes.ErrGRPCCanceled
+}
+
+// attrsRetryTicks is how long a proposal of this member's attributes is
+// given before it is proposed again.
+const attrsRetryTicks = 10
+
+// publishAttributes proposes this member's name and client URLs, as etcd's
+// ClusterMemberAttrSet, until the replicated membership shows them: other
+// members find the leader's client URL there to forward lease calls.
+func (s *Server) publishAttributes(ticks int) {
+	v := s.view.Load()
+	if v.status.Leader == 0 || (s.attrsProposedTick != 0 && ticks-s.attrsProposedTick < attrsRetryTicks) {
+		return
+	}
+	for _, m := range v.members {
+		if m.ID == s.cfg.Node.ID && m.Name == s.cfg.Self.Name && slices.Equal(m.ClientURLs, s.cfg.Self.ClientURLs) {
+			return
+		}
+	}
+	s.attrsProposedTick = ticks
+	s.n.Submit(&pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID:        s.cfg.Node.ID,
+		MemberAttributes: &membershippb.Attributes{Name: s.cfg.Self.Name, ClientUrls: s.cfg.Self.ClientURLs},
+	}})
 }

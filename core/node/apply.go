@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -80,6 +82,8 @@ func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
 		return resp, err
 	case r.Range != nil:
 		return n.kv.Range(r.Range)
+	case r.ClusterMemberAttrSet != nil:
+		return nil, n.applyMemberAttrs(r.ClusterMemberAttrSet)
 	default:
 		return nil, fmt.Errorf("node %x: request %d has no operation this member applies", n.cfg.ID, r.ID)
 	}
@@ -95,6 +99,7 @@ func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
 			}
 		case raftpb.ConfChangeRemoveNode:
 			delete(n.members, c.GetNodeId())
+			delete(n.attrs, c.GetNodeId())
 		}
 	}
 }
@@ -112,7 +117,7 @@ func (n *Node) maybeSnapshot() error {
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
 		return nil
 	}
-	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members})
+	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs})
 	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)
@@ -131,5 +136,14 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.wal.ReleaseBefore(compactIndex); err != nil {
 		return fmt.Errorf("release WAL before %d: %w", compactIndex, err)
 	}
+	return nil
+}
+
+// applyMemberAttrs records the attributes a member published about itself.
+func (n *Node) applyMemberAttrs(r *membershippb.ClusterMemberAttrSetRequest) error {
+	if _, ok := n.members[r.Member_ID]; !ok {
+		return rpctypes.ErrGRPCMemberNotFound
+	}
+	n.attrs[r.Member_ID] = proto.Clone(r.GetMemberAttributes()).(*membershippb.Attributes)
 	return nil
 }

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kvdlabs/kvd/core/clock"
@@ -402,4 +405,80 @@ func TestWatchThroughNode(t *testing.T) {
 	if !slices.Equal(keys, []string{"w/1", "w/2"}) {
 		t.Fatalf("watched events %v", keys)
 	}
+}
+
+func TestMemberAttributesReplicateAndSurviveRestart(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 10, 2 })
+	l := c.waitLeader()
+	for _, id := range c.ids {
+		mustOK(t, c.do(id, &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+			Member_ID: id, MemberAttributes: &membershippb.Attributes{Name: fmt.Sprintf("m%d", id), ClientUrls: []string{fmt.Sprintf("http://127.0.0.1:%d", 2379+id)}},
+		}}))
+	}
+	r := c.do(l, &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{Member_ID: 99, MemberAttributes: &membershippb.Attributes{Name: "ghost"}}})
+	if r.Err != rpctypes.ErrGRPCMemberNotFound {
+		t.Fatalf("attributes of an unknown member: %v", r.Err)
+	}
+	for i := range 30 { // past a snapshot, so restart restores attributes from it
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%d", i), "v")))
+	}
+	c.tick(2)
+	check := func() {
+		t.Helper()
+		for _, id := range c.ids {
+			ms := c.nodes[id].Members()
+			if len(ms) != 3 {
+				t.Fatalf("member %d knows %d members", id, len(ms))
+			}
+			for _, m := range ms {
+				if m.Name != fmt.Sprintf("m%d", m.ID) || len(m.ClientURLs) != 1 || m.ClientURLs[0] != fmt.Sprintf("http://127.0.0.1:%d", 2379+m.ID) {
+					t.Fatalf("member %d sees member %d as %q %v", id, m.ID, m.Name, m.ClientURLs)
+				}
+			}
+		}
+	}
+	check()
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	c.waitLeader()
+	check()
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	in := state{
+		mvcc:    []byte("mvcc"),
+		lease:   []byte("lease"),
+		members: map[uint64][]byte{1: []byte("a"), 2: nil},
+		attrs:   map[uint64]*membershippb.Attributes{1: {Name: "a", ClientUrls: []string{"http://x"}}},
+	}
+	b := encodeState(in)
+	out, err := decodeState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil {
+		t.Fatalf("round trip changed the state: %+v", out)
+	}
+	for i := range b {
+		bad := slices.Clone(b)
+		bad[i] ^= 0x40
+		if _, err := decodeState(bad); err == nil {
+			t.Fatalf("a flipped byte at %d decoded", i)
+		}
+	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add(encodeState(state{mvcc: []byte("m"), lease: []byte("l"), members: map[uint64][]byte{1: []byte("ctx")}}))
+	f.Add([]byte(stateMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeState(b)
+		if err == nil && !bytes.Equal(encodeState(s), b) {
+			t.Fatalf("accepted a non-canonical state")
+		}
+	})
 }

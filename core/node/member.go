@@ -85,10 +85,13 @@ func (n *Node) Status() Status {
 	}
 }
 
-// Member is one voting member with the opaque context it joined with.
+// Member is one voting member: the opaque context it joined with, and the
+// attributes it published since (empty until it has).
 type Member struct {
-	ID      uint64
-	Context []byte
+	ID         uint64
+	Context    []byte
+	Name       string
+	ClientURLs []string
 }
 
 // Members lists the members in id order.
@@ -100,7 +103,7 @@ func (n *Node) Members() []Member {
 	slices.Sort(ids)
 	ms := make([]Member, len(ids))
 	for i, id := range ids {
-		ms[i] = Member{ID: id, Context: n.members[id]}
+		ms[i] = Member{ID: id, Context: n.members[id], Name: n.attrs[id].GetName(), ClientURLs: slices.Clone(n.attrs[id].GetClientUrls())}
 	}
 	return ms
 }

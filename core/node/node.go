@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3"
@@ -31,8 +32,11 @@ type Node struct {
 	lessor *lease.Lessor
 	hub    *watch.Hub
 
-	confState     *raftpb.ConfState
-	members       map[uint64][]byte
+	confState *raftpb.ConfState
+	members   map[uint64][]byte
+	// attrs are the members' published attributes (name, client URLs),
+	// replicated through raft as etcd's ClusterMemberAttrSet.
+	attrs         map[uint64]*membershippb.Attributes
 	appliedIndex  uint64
 	snapshotIndex uint64
 
@@ -93,6 +97,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg:       cfg,
 		storage:   raft.NewMemoryStorage(),
 		members:   map[uint64][]byte{},
+		attrs:     map[uint64]*membershippb.Attributes{},
 		confState: &raftpb.ConfState{},
 		ids:       newRequestIDs(cfg.ID, cfg.Clock.Now()),
 		proposals: map[uint64]*proposal{},
@@ -231,6 +236,7 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	n.kv = kv
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
+	n.attrs = st.attrs
 	n.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
 	index := snap.GetMetadata().GetIndex()
 	if index < n.appliedIndex {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"google.golang.org/protobuf/proto"
 )
 
 // The state snapshot is what a raft snapshot carries: the mvcc store's and the
@@ -15,11 +18,13 @@ import (
 //	magic[8] version u32
 //	mvccLen u64 mvcc[mvccLen]
 //	leaseLen u64 lease[leaseLen]
-//	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen] }*
+//	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen], attrLen u32, attr[attrLen] }*
 //	crc32c u32 (over everything before it)
+//
+// attr is the member's published membershippb.Attributes, empty if none.
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 1
+	stateVersion = 2
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
 )
@@ -33,6 +38,7 @@ type state struct {
 	mvcc    []byte
 	lease   []byte
 	members map[uint64][]byte
+	attrs   map[uint64]*membershippb.Attributes
 }
 
 func encodeState(s state) []byte {
@@ -53,6 +59,15 @@ func encodeState(s state) []byte {
 		b = binary.BigEndian.AppendUint64(b, id)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s.members[id])))
 		b = append(b, s.members[id]...)
+		var attr []byte
+		if a := s.attrs[id]; a != nil {
+			var err error
+			if attr, err = (proto.MarshalOptions{Deterministic: true}).Marshal(a); err != nil {
+				panic(fmt.Sprintf("node: marshal attributes of member %x: %v", id, err))
+			}
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(attr)))
+		b = append(b, attr...)
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
@@ -80,9 +95,17 @@ func decodeState(b []byte) (state, error) {
 		return s, fmt.Errorf("%w: %d members exceeds %d", ErrBadState, n, stateMemberCountMax)
 	}
 	s.members = make(map[uint64][]byte, n)
+	s.attrs = make(map[uint64]*membershippb.Attributes, n)
 	for range n {
 		id := r.u64()
 		s.members[id] = r.bytes(uint64(r.u32()))
+		if attr := r.bytes(uint64(r.u32())); len(attr) > 0 {
+			a := &membershippb.Attributes{}
+			if err := proto.Unmarshal(attr, a); err != nil {
+				return state{}, fmt.Errorf("%w: attributes of member %x: %w", ErrBadState, id, err)
+			}
+			s.attrs[id] = a
+		}
 	}
 	if r.err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)
