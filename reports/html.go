@@ -156,8 +156,8 @@ var seedTemplate = template.Must(template.New("seed").Funcs(funcs).Parse(`<!doct
 </body></html>
 `))
 
-var legendTemplate = template.Must(template.New("legend").Funcs(funcs).Parse(`<div id="kvsim-faults" style="font-family:sans-serif;font-size:13px;margin:12px;padding:10px;border:1px solid #ccc;border-radius:6px;background:#fafafa">
-<b>kvsim seed {{.Seed}} — {{.Outcome}}</b> · fault windows in virtual time since the start of the run (porcupine's axis counts from the first operation){{with .Detail}}<br>{{firstLine .}}{{end}}
+var legendTemplate = template.Must(template.New("legend").Funcs(funcs).Parse(`<div id="kvsim-faults" style="font-family:sans-serif;font-size:13px;margin:48px 12px 12px;padding:10px;border:1px solid #ccc;border-radius:6px;background:#fafafa">
+<b>kvsim seed {{.Seed}} — {{.Outcome}}</b> · the faults of this run, in virtual time since its start (the history below counts from its first operation){{with .Detail}}<br>{{firstLine .}}{{end}}
 <table style="border-collapse:collapse;margin-top:6px"><tr><th style="text-align:left;padding:2px 8px">kind</th><th style="text-align:left;padding:2px 8px">targets</th><th style="text-align:left;padding:2px 8px">from</th><th style="text-align:left;padding:2px 8px">to</th></tr>
 {{range .Faults}}<tr><td style="padding:2px 8px">{{.Kind}}</td><td style="padding:2px 8px">{{.Targets}}</td><td style="padding:2px 8px">{{.From}}</td><td style="padding:2px 8px">{{.To}}</td></tr>{{else}}<tr><td colspan="4" style="padding:2px 8px">no faults</td></tr>{{end}}
 </table></div>

@@ -83,6 +83,9 @@ func (s *seedSource) job(fs *flag.FlagSet) (job, string, error) {
 		}
 		j.Schedule = &sched
 		j.Config.Duration = reports.Duration(sched.Duration)
+		if s.record == "" {
+			j.Config.Nemesis = "file"
+		}
 	}
 	return j, wantHash, nil
 }
