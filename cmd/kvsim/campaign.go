@@ -20,6 +20,11 @@ var errHelp = errors.New("help requested")
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kvsim "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: kvsim %s [flags]\n\n", name)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\n"+exitCodesHelp)
+	}
 	return fs
 }
 

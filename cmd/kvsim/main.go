@@ -40,6 +40,21 @@ func exitCode(o reports.Outcome) int {
 	panic(fmt.Sprintf("kvsim: outcome %q has no exit code", o))
 }
 
+// exitCodesHelp is the exit-status table, printed by "kvsim help" and
+// under every command's flags.
+const exitCodesHelp = `Exit status (a campaign exits with its most severe finding):
+  0  every seed passed
+  1  correctness violation: a checker found a non-linearizable history, a lost write,
+     a broken lease/lock/watch guarantee, or members diverged
+  2  harness error: bad flags, unreadable files, a worker that cannot start
+  3  liveness failure: no leader, no service or no convergence within --liveness-bound
+     after the faults healed
+  4  crash: a seed panicked, or its worker process died or overran --seed-timeout
+  5  unknown: a checker could not decide within --check-timeout (never a pass)
+  6  nondeterminism: a seed run twice traced different events (--check-determinism,
+     or replay against a recorded trace hash)
+`
+
 const usage = `kvsim runs seeded fault-injection campaigns against a simulated kvd cluster.
 
 Usage:
@@ -55,18 +70,7 @@ Every seed is a whole simulated run: a cluster, a workload of clients, and a sch
 faults drawn from the seed (its swarm parameters are printed with it). The same seed and
 flags replay bit for bit anywhere.
 
-Exit status (a campaign exits with its most severe finding):
-  0  every seed passed
-  1  correctness violation: a checker found a non-linearizable history, a lost write,
-     a broken lease/lock/watch guarantee, or members diverged
-  2  harness error: bad flags, unreadable files, a worker that cannot start
-  3  liveness failure: no leader, no service or no convergence within --liveness-bound
-     after the faults healed
-  4  crash: a seed panicked, or its worker process died or overran --seed-timeout
-  5  unknown: a checker could not decide within --check-timeout (never a pass)
-  6  nondeterminism: a seed run twice traced different events (--check-determinism,
-     or replay against a recorded trace hash)
-`
+` + exitCodesHelp
 
 func main() {
 	os.Exit(kvsim(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -97,10 +101,11 @@ func kvsim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kvsim: unknown command %q\n\n%s", args[0], usage)
 		return exitHarness
 	}
+	if errors.Is(err, errHelp) {
+		return exitPass
+	}
 	if err != nil {
-		if !errors.Is(err, errHelp) {
-			fmt.Fprintf(stderr, "kvsim %s: %v\n", args[0], err)
-		}
+		fmt.Fprintf(stderr, "kvsim %s: %v\n", args[0], err)
 		return exitHarness
 	}
 	return code
