@@ -17,6 +17,7 @@ import (
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/transport"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // testMember is one in-process kvd member on loopback ports.
@@ -115,7 +116,43 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 	}
 	t.Cleanup(c.stop)
 	c.waitLeader()
+	c.waitPublished()
 	return c
+}
+
+// waitPublished waits until every member lists every member's name and
+// client URL, as published through raft: etcd's members are ready to
+// serve once they have published theirs.
+func (c *testCluster) waitPublished() {
+	c.t.Helper()
+	want := map[uint64]string{}
+	for _, m := range c.members {
+		want[m.srv.ID()] = m.clientURL
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ep := range c.endpoints() {
+		cli := c.client(ep)
+		for {
+			resp, err := cli.MemberList(context.Background())
+			got := map[uint64]string{}
+			var members []*pb.Member
+			if err == nil {
+				members = resp.Members
+				for _, m := range resp.Members {
+					if len(m.ClientURLs) == 1 && m.Name != "" {
+						got[m.ID] = m.ClientURLs[0]
+					}
+				}
+			}
+			if maps.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("member list via %s never showed every member's client URL: %v %v (want %v)", ep, members, err, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 func testLogger() *slog.Logger {
@@ -199,34 +236,19 @@ func TestSmokePutGet(t *testing.T) {
 	}
 }
 
-// Every member lists every other member's client URLs once they have
-// published them through raft, and all members agree on the membership.
+// Members publish their name and client URLs through raft; the cluster
+// harness waits for it, so here every member lists all of them at once.
 func TestMemberListShowsPublishedClientURLs(t *testing.T) {
 	c := newTestCluster(t, clusterOpts{size: 3})
-	want := map[uint64]string{}
-	for _, m := range c.members {
-		want[m.srv.ID()] = m.clientURL
-	}
-	deadline := time.Now().Add(5 * time.Second)
 	for _, ep := range c.endpoints() {
-		for {
-			resp, err := c.client(ep).MemberList(ctx(t))
-			if err != nil {
-				t.Fatal(err)
+		resp, err := c.client(ep).MemberList(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range resp.Members {
+			if m.Name == "" || len(m.ClientURLs) != 1 || len(m.PeerURLs) != 1 {
+				t.Fatalf("member list via %s: member %x is %v", ep, m.ID, m)
 			}
-			got := map[uint64]string{}
-			for _, m := range resp.Members {
-				if len(m.ClientURLs) == 1 && m.Name != "" {
-					got[m.ID] = m.ClientURLs[0]
-				}
-			}
-			if maps.Equal(got, want) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("member list via %s: %v, want client URLs %v", ep, resp.Members, want)
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
