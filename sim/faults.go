@@ -193,8 +193,6 @@ func (c *Cluster) healFault(a *activeFault) {
 		nemesis.PartitionRing, nemesis.PartitionOneWay,
 		nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder:
 		c.rebuildNetwork()
-	case nemesis.CrashRestart, nemesis.CrashLoseUnsynced, nemesis.DiskTornWrite:
-		c.restartUnlessStillDown(a)
 	case nemesis.DiskBitFlip:
 		c.repairBits(a)
 	case nemesis.DiskEIOWrite, nemesis.DiskEIOSync:
@@ -202,12 +200,10 @@ func (c *Cluster) healFault(a *activeFault) {
 			c.members[id].disk.InjectWriteError(nil)
 			c.members[id].disk.InjectSyncError(nil)
 		}
-		c.restartUnlessStillDown(a)
 	case nemesis.DiskFull:
 		for _, id := range a.targets {
 			c.members[id].disk.SetFull(false)
 		}
-		c.restartUnlessStillDown(a)
 	case nemesis.DiskLatency:
 		for _, id := range a.targets {
 			c.members[id].disk.SetSlow(0)
@@ -220,22 +216,23 @@ func (c *Cluster) healFault(a *activeFault) {
 		for _, id := range a.targets {
 			c.members[id].clock.SetDrift(0)
 		}
-	case nemesis.Pause:
-		for _, id := range a.targets {
-			if !c.stillFaulted(id, nemesis.Pause) {
-				c.members[id].Resume()
-			}
-		}
+	}
+	for _, id := range a.targets {
+		c.reconcile(id)
 	}
 }
 
-// restartUnlessStillDown restarts each target that no other active fault
-// keeps down.
-func (c *Cluster) restartUnlessStillDown(a *activeFault) {
-	for _, id := range a.targets {
-		if c.members[id].node == nil && !c.stillFaulted(id, "") {
-			c.members[id].Restart()
-		}
+// reconcile brings a member back to what the faults still active on it
+// allow: running if none takes it down, resumed if no pause holds it. Every
+// heal ends here, so faults that overlap on one member — a crash healing
+// while a pause still holds, then the pause healing — leave it running.
+func (c *Cluster) reconcile(id uint64) {
+	m := c.members[id]
+	if m.node == nil && !c.stillFaulted(id, "") {
+		m.Restart()
+	}
+	if m.paused && !c.stillFaulted(id, nemesis.Pause) {
+		m.Resume()
 	}
 }
 
@@ -344,7 +341,6 @@ func (c *Cluster) repairBits(a *activeFault) {
 		}
 	}
 	delete(c.faults.flipped, a)
-	c.restartUnlessStillDown(a)
 }
 
 // rebuildNetwork recomputes partitions and link behaviour from the active

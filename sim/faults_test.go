@@ -47,3 +47,26 @@ func TestFaultsHealToALiveConvergedCluster(t *testing.T) {
 		}
 	}
 }
+
+// A crash and a pause on one member that heal at the same instant leave it
+// running, whichever heal runs first (kvsim found the member stuck down).
+func TestOverlappingCrashAndPauseHealToRunning(t *testing.T) {
+	for _, order := range [][2]nemesis.Kind{{nemesis.CrashRestart, nemesis.Pause}, {nemesis.Pause, nemesis.CrashRestart}} {
+		restore := InstallCryptoRand(1)
+		w := New(1, Options{})
+		c := NewCluster(w, ClusterOptions{Members: 3})
+		w.RunFor(3 * time.Second)
+		victim := c.IDs()[0]
+		sched := nemesis.Schedule{Seed: 1, Nodes: c.IDs(), Duration: 20 * time.Second, Faults: []nemesis.Fault{
+			{At: 4 * time.Second, Kind: order[0], Targets: []uint64{victim}, Until: 8 * time.Second},
+			{At: 5 * time.Second, Kind: order[1], Targets: []uint64{victim}, Until: 8 * time.Second},
+		}}
+		c.ApplySchedule(sched)
+		w.RunFor(10 * time.Second)
+		m := c.Member(victim)
+		if m.Node() == nil || m.Paused() {
+			t.Fatalf("%v then %v: member %d down=%v paused=%v after both healed", order[0], order[1], victim, m.Node() == nil, m.Paused())
+		}
+		restore()
+	}
+}
