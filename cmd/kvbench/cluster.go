@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// ClusterSettings are what both systems get, flag for flag (etcd's names).
+type ClusterSettings struct {
+	Members             int
+	HeartbeatIntervalMs int
+	ElectionTimeoutMs   int
+	SnapshotCount       int
+	QuotaBackendBytes   int64
+	// Pprof passes --enable-pprof, serving /debug/pprof on the client port.
+	Pprof bool
+}
+
+// member is one server process this tool started; only these are stopped.
+type member struct {
+	name      string
+	clientURL string
+	cmd       *exec.Cmd
+	pid       int
+	exited    chan struct{}
+	logPath   string
+}
+
+// cluster is a set of members of one system, all on 127.0.0.1.
+type cluster struct {
+	system  string
+	members []*member
+}
+
+const (
+	clusterReadyTimeout = 60 * time.Second
+	memberStopTimeout   = 15 * time.Second
+)
+
+// freeLoopbackPorts reserves n ports by listening and closing at once; the
+// kernel does not hand out a just-closed ephemeral port again soon.
+func freeLoopbackPorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("reserve a loopback port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// memberArgs are etcd's flags for member i; kvd accepts the same names.
+func memberArgs(s ClusterSettings, system, dir string, i int, peerURLs, clientURLs []string) []string {
+	var initial []string
+	for j, u := range peerURLs {
+		initial = append(initial, fmt.Sprintf("%s-%d=%s", system, j, u))
+	}
+	args := []string{
+		"--name", fmt.Sprintf("%s-%d", system, i),
+		"--data-dir", filepath.Join(dir, fmt.Sprintf("%s-%d.data", system, i)),
+		"--listen-client-urls", clientURLs[i], "--advertise-client-urls", clientURLs[i],
+		"--listen-peer-urls", peerURLs[i], "--initial-advertise-peer-urls", peerURLs[i],
+		"--initial-cluster", strings.Join(initial, ","),
+		"--initial-cluster-state", "new", "--initial-cluster-token", system + "-bench",
+		"--heartbeat-interval", strconv.Itoa(s.HeartbeatIntervalMs),
+		"--election-timeout", strconv.Itoa(s.ElectionTimeoutMs),
+		"--snapshot-count", strconv.Itoa(s.SnapshotCount),
+		"--quota-backend-bytes", strconv.FormatInt(s.QuotaBackendBytes, 10),
+		"--log-level", "warn",
+	}
+	if s.Pprof {
+		args = append(args, "--enable-pprof")
+	}
+	return args
+}
+
+// startCluster starts s.Members processes of bin under dir and waits until
+// every member answers and a write commits.
+func startCluster(ctx context.Context, system, bin, dir string, s ClusterSettings) (*cluster, error) {
+	ports, err := freeLoopbackPorts(2 * s.Members)
+	if err != nil {
+		return nil, err
+	}
+	var peerURLs, clientURLs []string
+	for i := range s.Members {
+		clientURLs = append(clientURLs, fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]))
+		peerURLs = append(peerURLs, fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]))
+	}
+	c := &cluster{system: system}
+	for i := range s.Members {
+		logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", system, i))
+		logf, err := os.Create(logPath)
+		if err != nil {
+			c.stop()
+			return nil, fmt.Errorf("start %s member %d: %w", system, i, err)
+		}
+		cmd := exec.Command(bin, memberArgs(s, system, dir, i, peerURLs, clientURLs)...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			c.stop()
+			return nil, fmt.Errorf("start %s member %d (%s): %w", system, i, bin, err)
+		}
+		m := &member{name: fmt.Sprintf("%s-%d", system, i), clientURL: clientURLs[i], cmd: cmd, pid: cmd.Process.Pid,
+			exited: make(chan struct{}), logPath: logPath}
+		go func() {
+			cmd.Wait()
+			logf.Close()
+			close(m.exited)
+		}()
+		c.members = append(c.members, m)
+	}
+	if err := c.waitReady(ctx); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *cluster) endpoints() []string {
+	var eps []string
+	for _, m := range c.members {
+		eps = append(eps, m.clientURL)
+	}
+	return eps
+}
+
+// waitReady polls until every member reports a leader and a put commits.
+func (c *cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)
+	defer cancel()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("%s cluster: dial %v: %w", c.system, c.endpoints(), err)
+	}
+	defer cli.Close()
+	var last error
+	for ctx.Err() == nil {
+		if m := c.exitedMember(); m != nil {
+			return fmt.Errorf("%s member %s (pid %d) exited during start-up; see %s", c.system, m.name, m.pid, m.logPath)
+		}
+		last = c.probe(ctx, cli)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	return fmt.Errorf("%s cluster not ready within %v: %w", c.system, clusterReadyTimeout, errors.Join(last, ctx.Err()))
+}
+
+func (c *cluster) probe(ctx context.Context, cli *clientv3.Client) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, ep := range c.endpoints() {
+		st, err := cli.Status(pctx, ep)
+		if err != nil {
+			return fmt.Errorf("status of %s: %w", ep, err)
+		}
+		if st.Leader == 0 {
+			return fmt.Errorf("%s has no leader yet", ep)
+		}
+	}
+	_, err := cli.Put(pctx, "kvbench/ready", "1")
+	return err
+}
+
+func (c *cluster) exitedMember() *member {
+	for _, m := range c.members {
+		select {
+		case <-m.exited:
+			return m
+		default:
+		}
+	}
+	return nil
+}
+
+// stop ends the members this tool started, by their recorded PIDs: SIGTERM,
+// then SIGKILL for one that does not exit in time.
+func (c *cluster) stop() {
+	for _, m := range c.members {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	deadline := time.After(memberStopTimeout)
+	for _, m := range c.members {
+		select {
+		case <-m.exited:
+		case <-deadline:
+			_ = m.cmd.Process.Kill()
+			<-m.exited
+		}
+	}
+}
+
+// rssBytes reads a process's resident set size from /proc/PID/status.
+func rssBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read RSS of pid %d: %w", pid, err)
+	}
+	return parseVmRSS(string(b))
+}
+
+// parseVmRSS finds "VmRSS:   1234 kB" in a /proc status file.
+func parseVmRSS(status string) (int64, error) {
+	for _, line := range strings.Split(status, "\n") {
+		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) != 2 || fields[1] != "kB" {
+			return 0, fmt.Errorf("VmRSS line %q: want a number of kB", line)
+		}
+		kb, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmRSS line %q: %w", line, err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("no VmRSS line in /proc status")
+}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// VsOptions configures a side-by-side comparison of kvd and etcd.
+type VsOptions struct {
+	// KvdBin and EtcdBin are the server binaries; empty builds them (kvd
+	// from ./cmd/kvd, etcd with tools/etcd/build.sh) into the work dir.
+	KvdBin, EtcdBin string
+	// Rounds is how many times each load runs on each system, alternating
+	// kvd, etcd, kvd, etcd …; default 3.
+	Rounds int
+	// Loads to run, in order; default all of Loads.
+	Loads []string
+	// Run is the per-run load options (Load and Endpoints are set per run).
+	Run Options
+	// Cluster settings shared by both systems.
+	Cluster ClusterSettings
+	// MemKeys keys of MemValueSizeBytes are loaded into a fresh cluster of
+	// each system before RSS is read; default 1,000,000 and 100. Zero
+	// MemKeys after EnsureDefaults cannot happen; negative skips the phase.
+	MemKeys           int
+	MemValueSizeBytes int
+	// MemSettle is how long the members idle after loading before RSS is read; default 5 s.
+	MemSettle time.Duration
+	// OutDir receives <timestamp>/report.md, report.html and results.json;
+	// default reports/bench.
+	OutDir string
+	// WorkDir holds data dirs and logs; default a new temp dir, removed after.
+	WorkDir string
+}
+
+// EnsureDefaults fills every zero field with its documented default.
+func (v *VsOptions) EnsureDefaults() {
+	if v.Rounds == 0 {
+		v.Rounds = 3
+	}
+	if len(v.Loads) == 0 {
+		v.Loads = slices.Clone(Loads)
+	}
+	if v.Run.Total == 0 {
+		v.Run.Total = 20000
+	}
+	if v.Run.Duration == 0 {
+		v.Run.Duration = 30 * time.Second
+	}
+	v.Run.EnsureDefaults()
+	if v.Cluster.Members == 0 {
+		v.Cluster.Members = 3
+	}
+	if v.Cluster.HeartbeatIntervalMs == 0 {
+		v.Cluster.HeartbeatIntervalMs = 100
+	}
+	if v.Cluster.ElectionTimeoutMs == 0 {
+		v.Cluster.ElectionTimeoutMs = 1000
+	}
+	if v.Cluster.SnapshotCount == 0 {
+		v.Cluster.SnapshotCount = 10000
+	}
+	if v.Cluster.QuotaBackendBytes == 0 {
+		v.Cluster.QuotaBackendBytes = 8 << 30
+	}
+	if v.MemKeys == 0 {
+		v.MemKeys = 1_000_000
+	}
+	if v.MemValueSizeBytes == 0 {
+		v.MemValueSizeBytes = 100
+	}
+	if v.MemSettle == 0 {
+		v.MemSettle = 5 * time.Second
+	}
+	if v.OutDir == "" {
+		v.OutDir = filepath.Join("reports", "bench")
+	}
+}
+
+// Validate reports every problem at once.
+func (v *VsOptions) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if v.Rounds < 1 || v.Rounds > 100 {
+		add("--rounds %d: want 1..100", v.Rounds)
+	}
+	for _, l := range v.Loads {
+		if !slices.Contains(Loads, l) {
+			add("--loads: unknown load %q", l)
+		}
+	}
+	run := v.Run
+	run.Load, run.Endpoints = Loads[0], []string{"placeholder"}
+	if err := run.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if v.Cluster.Members < 1 || v.Cluster.Members > 7 {
+		add("--members %d: want 1..7", v.Cluster.Members)
+	}
+	if v.Cluster.HeartbeatIntervalMs < 1 || v.Cluster.ElectionTimeoutMs < 5*v.Cluster.HeartbeatIntervalMs {
+		add("--heartbeat-interval %d ms, --election-timeout %d ms: want heartbeat ≥ 1 and election ≥ 5 × heartbeat",
+			v.Cluster.HeartbeatIntervalMs, v.Cluster.ElectionTimeoutMs)
+	}
+	if v.Cluster.SnapshotCount < 1 {
+		add("--snapshot-count %d: must be positive", v.Cluster.SnapshotCount)
+	}
+	if v.MemKeys > keyspaceMax {
+		add("--mem-keys %d: at most %d", v.MemKeys, keyspaceMax)
+	}
+	if v.MemValueSizeBytes < 0 || v.MemValueSizeBytes > valueSizeBytesMax {
+		add("--mem-value-size %d: want 0..%d", v.MemValueSizeBytes, valueSizeBytesMax)
+	}
+	return errors.Join(errs...)
+}
+
+// systems in alternation order: kvd is A, etcd is B.
+var systems = []string{"kvd", "etcd"}
+
+func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var v VsOptions
+	fs := flag.NewFlagSet("kvbench vs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var loads string
+	fs.StringVar(&v.KvdBin, "kvd-bin", "", "kvd binary (default: build ./cmd/kvd)")
+	fs.StringVar(&v.EtcdBin, "etcd-bin", "", "etcd binary (default: build with tools/etcd/build.sh)")
+	fs.IntVar(&v.Rounds, "rounds", 3, "rounds of A B alternation per load")
+	fs.StringVar(&loads, "loads", "", "comma-separated loads (default all)")
+	v.Run.register(fs, 20000, 30*time.Second)
+	fs.IntVar(&v.Cluster.Members, "members", 3, "members per cluster")
+	fs.IntVar(&v.Cluster.HeartbeatIntervalMs, "heartbeat-interval", 100, "--heartbeat-interval (ms) for both systems")
+	fs.IntVar(&v.Cluster.ElectionTimeoutMs, "election-timeout", 1000, "--election-timeout (ms) for both systems")
+	fs.IntVar(&v.Cluster.SnapshotCount, "snapshot-count", 10000, "--snapshot-count for both systems")
+	fs.BoolVar(&v.Cluster.Pprof, "enable-pprof", false, "start both systems with --enable-pprof")
+	fs.IntVar(&v.MemKeys, "mem-keys", 1_000_000, "keys loaded before measuring RSS (negative skips)")
+	fs.IntVar(&v.MemValueSizeBytes, "mem-value-size", 100, "value size of the memory phase")
+	fs.DurationVar(&v.MemSettle, "mem-settle", 5*time.Second, "idle time before RSS is read")
+	fs.StringVar(&v.OutDir, "out", filepath.Join("reports", "bench"), "report directory (a timestamped folder is made inside)")
+	fs.StringVar(&v.WorkDir, "work-dir", "", "data dirs and logs (default a temp dir, removed after)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	v.Loads = splitList(loads)
+	v.EnsureDefaults()
+	if err := v.Validate(); err != nil {
+		return usageError{err}
+	}
+	rep, err := Vs(ctx, v, stderr)
+	if err != nil {
+		return err
+	}
+	if err := WriteTable(stdout, rep.Results); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s\nreport: %s\n", rep.summaryMarkdown(), rep.Dir)
+	return nil
+}
+
+// Vs runs the comparison and writes its report.
+func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
+	v.EnsureDefaults()
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	work := v.WorkDir
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "kvbench-vs-"); err != nil {
+			return nil, fmt.Errorf("make work dir: %w", err)
+		}
+		defer os.RemoveAll(work)
+	}
+	bins := map[string]string{"kvd": v.KvdBin, "etcd": v.EtcdBin}
+	if err := buildMissing(bins, work, status); err != nil {
+		return nil, err
+	}
+	rep := &VsReport{Started: time.Now().UTC(), Options: v, Command: os.Args}
+
+	clusters := map[string]*cluster{}
+	defer func() {
+		for _, c := range clusters {
+			c.stop()
+		}
+	}()
+	for _, sys := range systems {
+		fmt.Fprintf(status, "starting %d-member %s cluster\n", v.Cluster.Members, sys)
+		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, "run-"+sys), v.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		clusters[sys] = c
+	}
+	for _, load := range v.Loads {
+		for round := 1; round <= v.Rounds; round++ {
+			for _, sys := range systems {
+				o := v.Run
+				o.Load, o.Endpoints = load, clusters[sys].endpoints()
+				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
+				r, err := Run(ctx, o, status)
+				if err != nil {
+					return nil, fmt.Errorf("%s on %s, round %d: %w", load, sys, round, err)
+				}
+				if m := clusters[sys].exitedMember(); m != nil {
+					return nil, fmt.Errorf("%s member %s (pid %d) died during %s; see %s", sys, m.name, m.pid, load, m.logPath)
+				}
+				r.System, r.Round = sys, round
+				rep.Results = append(rep.Results, r)
+				WriteJSONLine(status, r)
+			}
+		}
+	}
+	for _, sys := range systems {
+		clusters[sys].stop()
+		delete(clusters, sys)
+	}
+	if v.MemKeys > 0 {
+		for _, sys := range systems {
+			m, err := measureMemory(ctx, sys, bins[sys], mkdir(work, "mem-"+sys), &v, status)
+			if err != nil {
+				return nil, err
+			}
+			rep.Memory = append(rep.Memory, m)
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	if err := rep.write(v.OutDir); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func mkdir(parent, name string) string {
+	d := filepath.Join(parent, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		panic(fmt.Sprintf("kvbench: make %s: %v", d, err)) // the parent was just made by us
+	}
+	return d
+}
+
+// buildMissing builds each binary not given: kvd from ./cmd/kvd (run from
+// the repository root), etcd with tools/etcd/build.sh.
+func buildMissing(bins map[string]string, work string, status io.Writer) error {
+	for _, sys := range systems {
+		if bins[sys] != "" {
+			continue
+		}
+		out := filepath.Join(work, sys)
+		var cmd *exec.Cmd
+		if sys == "kvd" {
+			cmd = exec.Command("go", "build", "-o", out, "./cmd/kvd")
+		} else {
+			cmd = exec.Command(filepath.Join("tools", "etcd", "build.sh"), out)
+		}
+		fmt.Fprintf(status, "building %s: %s\n", sys, cmd.String())
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s (run kvbench vs from the repository root, or pass --%s-bin): %w\n%s", sys, sys, err, b)
+		}
+		bins[sys] = out
+	}
+	return nil
+}
+
+// MemoryResult is one system's resident memory after the memory load.
+type MemoryResult struct {
+	System      string  `json:"system"`
+	Keys        int     `json:"keys"`
+	ValueBytes  int     `json:"valueBytes"`
+	RSSBytes    []int64 `json:"rssBytes"` // per member
+	LoadSeconds float64 `json:"loadSeconds"`
+}
+
+// MaxRSS is the largest member's RSS.
+func (m MemoryResult) MaxRSS() int64 { return slices.Max(m.RSSBytes) }
+
+// measureMemory loads v.MemKeys distinct keys into a fresh cluster and reads
+// every member's RSS after v.MemSettle.
+func measureMemory(ctx context.Context, sys, bin, dir string, v *VsOptions, status io.Writer) (MemoryResult, error) {
+	fmt.Fprintf(status, "memory: starting a fresh %s cluster for %d keys of %d bytes\n", sys, v.MemKeys, v.MemValueSizeBytes)
+	c, err := startCluster(ctx, sys, bin, dir, v.Cluster)
+	if err != nil {
+		return MemoryResult{}, err
+	}
+	defer c.stop()
+	o := v.Run
+	o.Load, o.Endpoints = "put", c.endpoints()
+	o.Keyspace, o.ValueSizeBytes = v.MemKeys, v.MemValueSizeBytes
+	o.KeySizeBytes = max(o.KeySizeBytes, len(keyPrefix)+len(fmt.Sprint(v.MemKeys-1)))
+	o.Concurrency = max(o.Concurrency, 256)
+	clients, err := dialClients(&o)
+	if err != nil {
+		return MemoryResult{}, err
+	}
+	start := time.Now()
+	err = preload(ctx, clients, &o, status)
+	closeClients(clients)
+	if err != nil {
+		return MemoryResult{}, fmt.Errorf("memory load into %s: %w", sys, err)
+	}
+	m := MemoryResult{System: sys, Keys: v.MemKeys, ValueBytes: v.MemValueSizeBytes, LoadSeconds: time.Since(start).Seconds()}
+	select {
+	case <-time.After(v.MemSettle):
+	case <-ctx.Done():
+		return m, ctx.Err()
+	}
+	for _, mem := range c.members {
+		rss, err := rssBytes(mem.pid)
+		if err != nil {
+			return m, fmt.Errorf("%s member %s: %w", sys, mem.name, err)
+		}
+		m.RSSBytes = append(m.RSSBytes, rss)
+	}
+	fmt.Fprintf(status, "memory: %s RSS per member %v bytes (load took %.1f s)\n", sys, m.RSSBytes, m.LoadSeconds)
+	return m, nil
+}
