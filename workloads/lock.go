@@ -22,10 +22,14 @@ const (
 
 // Lock is the clientv3/concurrency mutex recipe over simulated clients:
 // each session grants a lease, puts its own key under the lock prefix,
-// waits until every key with a smaller create revision is gone, then makes
-// guarded writes (a txn comparing its key's create revision) and releases.
-// With Election set it is the election recipe instead: the holder is the
-// leader and its guarded writes are proclamations on its own key.
+// waits until every key with a smaller create revision is gone, checks its
+// own key survived the wait (else its session expired and it holds
+// nothing), then makes guarded writes (a txn comparing its key's create
+// revision) and releases. With Election set it is the election recipe
+// instead: the holder is the leader and its guarded writes are
+// proclamations on its own key. (clientv3's Campaign skips the survival
+// check; a campaign here makes it too, so that every claim to lead is one
+// etcd's guarantees can prove.)
 type Lock struct {
 	// Election switches to the election recipe.
 	Election bool
@@ -34,8 +38,10 @@ type Lock struct {
 	ops       int
 	seq       int
 	finishing bool
-	hist      linearizability.LockHistory
-	collector *historyCollector
+	// sessionsLost counts waiters that outlived their own key.
+	sessionsLost int
+	hist         linearizability.LockHistory
+	collector    *historyCollector
 }
 
 // NewLock returns the lock workload; NewElection the election workload.
@@ -131,8 +137,8 @@ func (l *Lock) session(cl *sim.Client, client int) {
 	})
 }
 
-// wait follows etcd's waitDeletes: read the last key created before ours;
-// if there is none we hold the lock at the read's revision.
+// wait follows etcd's waitDeletes: read the last key created before ours
+// until there is none, then verify our own key.
 func (l *Lock) wait(cl *sim.Client, me linearizability.LockHolder, acquired func(rev int64)) {
 	if !l.running() {
 		acquired(0)
@@ -144,13 +150,36 @@ func (l *Lock) wait(cl *sim.Client, me linearizability.LockHolder, acquired func
 		SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_DESCEND, Limit: 1,
 	}}, func(call sim.Call) {
 		rr, isRange := call.Response.(*pb.RangeResponse)
+		if lockCallOK(call) && isRange && len(rr.Kvs) == 0 {
+			l.verify(cl, me, acquired)
+			return
+		}
+		l.after(lockPollInterval, func() { l.wait(cl, me, acquired) })
+	})
+}
+
+// verify follows etcd's Mutex.Lock after waitDeletes: the predecessors
+// are gone, but our own key may be gone too (our lease expired meanwhile),
+// so only a read that still finds our key, with our create revision,
+// proves we hold the lock — at that read's revision. No key with a smaller
+// create revision can appear after the wait's read, so this read proves
+// both halves of "holder at revision H".
+func (l *Lock) verify(cl *sim.Client, me linearizability.LockHolder, acquired func(rev int64)) {
+	if !l.running() {
+		acquired(0)
+		return
+	}
+	l.ops++
+	cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte(me.Key)}}, func(call sim.Call) {
+		rr, isRange := call.Response.(*pb.RangeResponse)
 		switch {
 		case !lockCallOK(call) || !isRange:
-			l.after(lockPollInterval, func() { l.wait(cl, me, acquired) })
-		case len(rr.Kvs) == 0:
-			acquired(rr.GetHeader().GetRevision())
+			l.after(lockPollInterval, func() { l.verify(cl, me, acquired) })
+		case len(rr.Kvs) == 0 || rr.Kvs[0].GetCreateRevision() != me.CreateRevision:
+			l.sessionsLost++ // clientv3: ErrSessionExpired
+			acquired(0)
 		default:
-			l.after(lockPollInterval, func() { l.wait(cl, me, acquired) })
+			acquired(rr.GetHeader().GetRevision())
 		}
 	})
 }

@@ -23,3 +23,44 @@ func TestLockAndElection(t *testing.T) {
 		}
 	}
 }
+
+// leaderClockJumps pushes the leader's clock 10 s (twice the sessions'
+// TTL) ahead every 4 s: the leader then expires every lease at once, also
+// the keys of waiters whose predecessor is gone in the same burst. Such a
+// waiter must learn its key is lost (as clientv3's Mutex.Lock does with
+// ErrSessionExpired) and never claim the lock.
+func leaderClockJumps(c *sim.Cluster) {
+	w := c.World()
+	var step func()
+	step = func() {
+		if lead := c.Leader(); lead != 0 {
+			c.Member(lead).Clock().Jump(2 * lockTTLSeconds * time.Second)
+		}
+		if w.Elapsed() < 18*time.Second {
+			w.After(4*time.Second, step)
+		}
+	}
+	w.After(3*time.Second, step)
+}
+
+func TestLockExpiredWaiterClaimsNothing(t *testing.T) {
+	for _, mk := range []func() *Lock{NewLock, NewElection} {
+		lost := 0
+		for seed := uint64(1); seed <= 4; seed++ {
+			wl := mk()
+			vs := runSim(t, seed, wl, sim.ClusterOptions{}, 20*time.Second, leaderClockJumps)
+			if d, ok := verdictsOK(vs); !ok {
+				t.Fatalf("%s seed %d: %s", wl.Name(), seed, d)
+			}
+			if len(wl.hist.Acquired) < 3 {
+				t.Fatalf("%s seed %d: only %d acquisitions", wl.Name(), seed, len(wl.hist.Acquired))
+			}
+			lost += wl.sessionsLost
+		}
+		// Without a waiter outliving its own key the test proves nothing.
+		t.Logf("%s: %d sessions lost", mk().Name(), lost)
+		if lost == 0 {
+			t.Fatalf("%s: no waiter found its key expired; the faults missed the case under test", mk().Name())
+		}
+	}
+}
