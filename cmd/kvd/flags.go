@@ -33,6 +33,7 @@ type flags struct {
 	maxTxnOps                uint
 	listenMetricsURLs        []string
 	logLevel                 string
+	enablePprof              bool
 }
 
 // errHelp asks main to exit 0 after printing usage.
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.UintVar(&f.maxTxnOps, "max-txn-ops", api.TxnOpsMaxDefault, "maximum operations per txn request")
 	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's /debug/pprof on the client and metrics URLs")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "Usage: kvd [flags]  (etcd's flag names)")

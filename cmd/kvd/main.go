@@ -109,6 +109,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		DataDir:           f.dataDir,
 		Registry:          reg,
 		Logger:            log,
+		EnablePprof:       f.enablePprof,
 	})
 	if err != nil {
 		return err

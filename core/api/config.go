@@ -65,6 +65,10 @@ type Config struct {
 	// leader; default 5 s.
 	LeaseForwardTimeout time.Duration
 
+	// EnablePprof serves Go's /debug/pprof on the client and metrics
+	// ports, as etcd's --enable-pprof; default off.
+	EnablePprof bool
+
 	// Registry receives the member's Prometheus metrics; default a new one.
 	Registry *prometheus.Registry
 	// Logger receives structured logs; default discards.

@@ -24,9 +24,9 @@
 //
 // Errors a client sees are etcd's own (go.etcd.io/etcd/api/v3/v3rpc/rpctypes),
 // and every response header carries cluster_id, member_id, revision and
-// raft_term. gRPC and HTTP share the client port: Handler routes HTTP/2
-// requests with content-type application/grpc to the gRPC server and
-// everything else to the HTTP mux, so no connection multiplexer is needed.
+// raft_term. gRPC and HTTP share the client port: ServeClient routes each
+// connection by its first bytes — the HTTP/2 client preface goes to gRPC's
+// own transport, anything else to the HTTP mux (/health, /metrics, pprof).
 //
 // The backend quota is judged against the size of the member's data
 // directory (WAL and snapshots) — the bytes the member keeps on disk for its

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -30,6 +34,13 @@ func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/health", s.serveHealth)
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -69,9 +80,44 @@ func NewHTTPServer(h http.Handler) *http.Server {
 }
 
 // ServeClient serves the client API on ln until ctx is done, then shuts the
-// HTTP server down, waiting at most drainTimeout for calls in flight.
+// gRPC and HTTP servers down, waiting at most drainTimeout for calls in
+// flight. gRPC clients are served by gRPC's own transport (see mux.go),
+// everything else by the HTTP server.
 func (s *Server) ServeClient(ctx context.Context, ln net.Listener, drainTimeout time.Duration) error {
-	return serveUntil(ctx, NewHTTPServer(s.Handler()), ln, drainTimeout)
+	grpcLn, httpLn := newSplitListener(ln.Addr()), newSplitListener(ln.Addr())
+	errc := make(chan error, 3)
+	go func() { errc <- splitConns(ln, grpcLn, httpLn) }()
+	go func() {
+		if err := s.grpc.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errc <- fmt.Errorf("api: serve gRPC on %s: %w", ln.Addr(), err)
+		}
+	}()
+	hs := NewHTTPServer(s.Handler())
+	go func() {
+		if err := hs.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			errc <- fmt.Errorf("api: serve HTTP on %s: %w", ln.Addr(), err)
+		}
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	ln.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	if hs.Shutdown(sctx) != nil {
+		hs.Close() // watch and keepalive streams never finish on their own
+	}
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		s.grpc.Stop()
+		<-stopped
+	}
+	return err
 }
 
 // ServeMetrics serves /health and /metrics on ln until ctx is done.
