@@ -54,7 +54,18 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	if err := proto.Unmarshal(e.GetData(), &r); err != nil {
 		panic(fmt.Sprintf("node %x: entry %d: decode request: %v", n.cfg.ID, e.GetIndex(), err))
 	}
+	if n.applied.contains(r.ID) {
+		// A second copy of a proposal the network delivered twice: the
+		// first was applied, and its proposer has its answer.
+		if _, waiting := n.proposals[r.ID]; waiting {
+			panic(fmt.Sprintf("node %x: entry %d repeats applied request %x, yet a request of that id waits: ids were reused",
+				n.cfg.ID, e.GetIndex(), r.ID))
+		}
+		n.cfg.Logger.Debug("skipped a repeated proposal", "index", e.GetIndex(), "request", r.ID)
+		return
+	}
 	resp, err := n.applyRequest(&r)
+	n.applied.add(r.ID)
 	if _, waiting := n.proposals[r.ID]; waiting {
 		delete(n.proposals, r.ID)
 		n.complete(r.ID, resp, err)
@@ -117,7 +128,7 @@ func (n *Node) maybeSnapshot() error {
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
 		return nil
 	}
-	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs})
+	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()})
 	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)

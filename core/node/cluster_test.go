@@ -32,6 +32,9 @@ type testCluster struct {
 	cut       map[uint64]map[uint64]bool
 	snapsSent int
 	mutate    func(*Config)
+	// duplicate, when set, picks messages delivered twice, as a network
+	// that duplicates packets would.
+	duplicate func(*raftpb.Message) bool
 }
 
 func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
@@ -128,6 +131,16 @@ func (c *testCluster) settle() {
 		}
 		batch := queue
 		queue = nil
+		if c.duplicate != nil {
+			var copies []*raftpb.Message
+			for _, m := range batch {
+				copies = append(copies, m)
+				if c.duplicate(m) {
+					copies = append(copies, m)
+				}
+			}
+			batch = copies
+		}
 		for _, m := range batch {
 			to := c.nodes[m.GetTo()]
 			if to == nil || c.cut[m.GetFrom()][m.GetTo()] {
@@ -454,13 +467,15 @@ func TestStateRoundTrip(t *testing.T) {
 		lease:   []byte("lease"),
 		members: map[uint64][]byte{1: []byte("a"), 2: nil},
 		attrs:   map[uint64]*membershippb.Attributes{1: {Name: "a", ClientUrls: []string{"http://x"}}},
+		applied: []uint64{7, 3, 9},
 	}
 	b := encodeState(in)
 	out, err := decodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil {
+	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil ||
+		!slices.Equal(out.applied, in.applied) {
 		t.Fatalf("round trip changed the state: %+v", out)
 	}
 	for i := range b {

@@ -22,7 +22,10 @@
 //
 // Writes are proposed as one raft entry carrying an etcdserverpb
 // InternalRaftRequest with a request id; the member that proposed it
-// completes the waiting request with the apply result. A proposal that loses
+// completes the waiting request with the apply result. Each request id is
+// applied once: a proposal that reached the log twice (a network that
+// duplicates MsgProp) is skipped the second time, judged against a bounded
+// window of applied ids that is part of the replicated state. A proposal that loses
 // its leader completes with etcd's leader-changed error, one that waits too
 // long with the timeout error: both mean "indeterminate", never "failed".
 //

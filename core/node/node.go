@@ -39,6 +39,9 @@ type Node struct {
 	attrs         map[uint64]*membershippb.Attributes
 	appliedIndex  uint64
 	snapshotIndex uint64
+	// applied holds the ids of recently applied requests, so a proposal
+	// that reached the log twice is applied once (replicated state).
+	applied appliedIDs
 
 	lead     uint64
 	term     uint64
@@ -102,6 +105,7 @@ func Open(cfg Config) (*Node, error) {
 		ids:       newRequestIDs(cfg.ID, cfg.Clock.Now()),
 		proposals: map[uint64]*proposal{},
 		revoking:  map[int64]uint64{},
+		applied:   newAppliedIDs(),
 	}
 	n.newStateMachine()
 
@@ -222,6 +226,10 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
+	applied, err := restoreAppliedIDs(st.applied)
+	if err != nil {
+		return fmt.Errorf("snapshot at index %d: %w: %w", snap.GetMetadata().GetIndex(), ErrBadState, err)
+	}
 	kv, err := mvcc.Restore(st.mvcc, n.mvccOptions())
 	if err != nil {
 		return fmt.Errorf("snapshot at index %d: restore mvcc: %w", snap.GetMetadata().GetIndex(), err)
@@ -237,6 +245,7 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
 	n.attrs = st.attrs
+	n.applied = applied
 	n.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
 	index := snap.GetMetadata().GetIndex()
 	if index < n.appliedIndex {

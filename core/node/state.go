@@ -19,12 +19,14 @@ import (
 //	mvccLen u64 mvcc[mvccLen]
 //	leaseLen u64 lease[leaseLen]
 //	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen], attrLen u32, attr[attrLen] }*
+//	appliedCount u32 { requestID u64 }*
 //	crc32c u32 (over everything before it)
 //
-// attr is the member's published membershippb.Attributes, empty if none.
+// attr is the member's published membershippb.Attributes, empty if none. The
+// request ids are the applied-id window (dedupe.go), oldest first.
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 2
+	stateVersion = 3
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
 )
@@ -39,6 +41,8 @@ type state struct {
 	lease   []byte
 	members map[uint64][]byte
 	attrs   map[uint64]*membershippb.Attributes
+	// applied is the applied-id window, oldest first.
+	applied []uint64
 }
 
 func encodeState(s state) []byte {
@@ -68,6 +72,10 @@ func encodeState(s state) []byte {
 		}
 		b = binary.BigEndian.AppendUint32(b, uint32(len(attr)))
 		b = append(b, attr...)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.applied)))
+	for _, id := range s.applied {
+		b = binary.BigEndian.AppendUint64(b, id)
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
@@ -107,9 +115,18 @@ func decodeState(b []byte) (state, error) {
 			s.attrs[id] = a
 		}
 	}
+	count := r.u32()
+	if count > appliedIDsMax {
+		return state{}, fmt.Errorf("%w: %d applied request ids exceed %d", ErrBadState, count, appliedIDsMax)
+	}
+	ids := make([]uint64, 0, count)
+	for range count {
+		ids = append(ids, r.u64())
+	}
 	if r.err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)
 	}
+	s.applied = ids
 	if len(r.b) != 0 {
 		return state{}, fmt.Errorf("%w: %d trailing bytes", ErrBadState, len(r.b))
 	}
