@@ -9,7 +9,11 @@ import (
 )
 
 // Save appends ents, then hs, and makes them durable with one fsync (one
-// more per segment rotation on the way). Entries go first because hs.Commit
+// more per segment rotation on the way). A call that only advances the
+// commit index (no entries, same term and vote) is written but not synced,
+// as raft.MustSync allows: a commit index is re-learned from the leader
+// after a crash, and each such fsync would otherwise double the syncs of a
+// loaded member (one for new entries, one for their commit). Entries go first because hs.Commit
 // may point at them: a torn tail can then lose the hard state of the batch
 // but never keep a commit index past the entries it names.
 //
@@ -50,12 +54,16 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 		w.buf, _ = appendEntry(w.buf, w.seed, e)
 		w.lastIndex = e.GetIndex()
 	}
+	mustSync := len(ents) > 0 || h.term != w.hardState.term || h.vote != w.hardState.vote
 	if writeHardState {
 		if err := w.reserve(recordHeaderBytes + hardStatePayloadBytes); err != nil {
 			return err
 		}
 		w.buf, _ = appendHardState(w.buf, w.seed, hs)
 		w.hardState = h
+	}
+	if !mustSync {
+		return w.write()
 	}
 	return w.flush()
 }
@@ -121,8 +129,20 @@ func (w *WAL) reserve(recordBytes int64) error {
 	return w.startSegment(segmentInfo{sequence: last.sequence + 1, firstIndex: w.lastIndex + 1})
 }
 
-// flush writes the buffered records and syncs them.
+// flush writes the buffered records and syncs them with everything
+// written before.
 func (w *WAL) flush() error {
+	if err := w.write(); err != nil {
+		return err
+	}
+	if err := w.file.Sync(); err != nil {
+		return w.fail(fmt.Errorf("wal: sync %s: %w", w.file.Name(), err))
+	}
+	return nil
+}
+
+// write hands the buffered records to the file in one write, unsynced.
+func (w *WAL) write() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -133,9 +153,6 @@ func (w *WAL) flush() error {
 	}
 	if n != len(w.buf) {
 		return w.fail(fmt.Errorf("wal: short write to %s: %d of %d bytes", w.file.Name(), n, len(w.buf)))
-	}
-	if err := w.file.Sync(); err != nil {
-		return w.fail(fmt.Errorf("wal: sync %s: %w", w.file.Name(), err))
 	}
 	if cap(w.buf) > bufferKeepBytesMax {
 		w.buf = nil

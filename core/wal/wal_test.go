@@ -648,3 +648,29 @@ func TestCrashWhileStartingASegment(t *testing.T) {
 	}
 	mustCreate(t, fresh, Options{})
 }
+
+// A commit-only hard state is written unsynced (raft.MustSync); new entries
+// or a new term or vote are synced.
+func TestCommitOnlySaveIsWrittenButNotSynced(t *testing.T) {
+	fs := newMemFS()
+	w := mustCreate(t, fs, Options{})
+	noErr(t, w.Save(hardStateOfValues(1, 1, 0), entries(1, 5, 1)))
+	seg := fs.segmentFiles(t, "wal")[0]
+	size := len(fs.files[seg])
+	fs.failSync = errInjected
+	noErr(t, w.Save(hardStateOfValues(1, 1, 5), nil))
+	if got := len(fs.files[seg]); got <= size {
+		t.Fatalf("commit-only save wrote nothing: size %d -> %d", size, got)
+	}
+	if err := w.Save(hardStateOfValues(2, 1, 5), nil); err == nil {
+		t.Fatal("a new term was saved without the sync that failed")
+	}
+	noErr(t, w.Close())
+	fs.failSync = nil
+	w, rec := mustOpen(t, fs, Options{})
+	defer w.Close()
+	sameEntries(t, entries(1, 5, 1), rec.Entries)
+	if c := rec.HardState.GetCommit(); c > 5 {
+		t.Fatalf("recovered commit %d past the last entry 5", c)
+	}
+}
