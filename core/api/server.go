@@ -91,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 
 	nc := cfg.Node
 	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
+	// The transport queues without blocking, so the leader's appends leave
+	// while it fsyncs the same entries.
+	nc.SendBeforePersist = s.tr.Send
 	// Every member writes the same bootstrap entries, so their contexts may
 	// hold only what every member knows from --initial-cluster: name and
 	// peer URLs. Client URLs are published through raft once running.

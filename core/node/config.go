@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 )
@@ -65,6 +67,15 @@ type Config struct {
 	MessageBytesMax uint64
 	// InflightMessagesMax bounds in-flight appends per follower; default 256.
 	InflightMessagesMax int
+
+	// SendBeforePersist, if set, receives a steady leader's messages
+	// (appends, heartbeats, read-index answers) before the leader persists
+	// the entries they carry, so replication overlaps the leader's own fsync
+	// (raft thesis §10.2.1; etcd does the same). It is called synchronously
+	// from Process. Nil: every message comes out of Process after the fsync.
+	// Never used for a Ready that changes term or vote or carries a snapshot:
+	// those must be durable before anyone hears of them.
+	SendBeforePersist func([]*raftpb.Message)
 
 	// Unsafe switches on known-unsafe protocol variants so the simulator can
 	// prove it catches them. Never set in production.

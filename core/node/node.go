@@ -399,6 +399,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if raft.IsEmptyHardState(hs) {
 		hs = nil
 	}
+	early := n.sendsBeforePersist(rd, hs)
+	if early {
+		n.cfg.SendBeforePersist(rd.Messages)
+	}
 	if hs != nil || len(rd.Entries) > 0 {
 		if err := n.wal.Save(hs, rd.Entries); err != nil {
 			return fmt.Errorf("save %d entries: %w", len(rd.Entries), err)
@@ -413,7 +417,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 		n.term = hs.GetTerm()
 	}
-	n.out.Messages = append(n.out.Messages, rd.Messages...)
+	if !early {
+		n.out.Messages = append(n.out.Messages, rd.Messages...)
+	}
 	for _, rs := range rd.ReadStates {
 		n.reads.indexKnown(rs.RequestCtx, rs.Index)
 	}
@@ -421,6 +427,23 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.apply(e)
 	}
 	return n.maybeSnapshot()
+}
+
+// sendsBeforePersist reports whether rd's messages may leave before rd is
+// durable: only a leader's, and only when rd neither changes term or vote
+// nor installs a snapshot.
+func (n *Node) sendsBeforePersist(rd raft.Ready, hs *raftpb.HardState) bool {
+	if n.cfg.SendBeforePersist == nil || !n.isLeader || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	if hs == nil {
+		return true
+	}
+	prev, _, err := n.storage.InitialState()
+	if err != nil {
+		panic(fmt.Sprintf("node %x: memory storage initial state: %v", n.cfg.ID, err))
+	}
+	return hs.GetTerm() == prev.GetTerm() && hs.GetVote() == prev.GetVote()
 }
 
 func (n *Node) onSoftState(ss *raft.SoftState) {
