@@ -138,12 +138,22 @@ func (b *Bank) readAll(serializable bool) *pb.InternalRaftRequest {
 }
 
 // Start implements Workload: one client opens every account in one txn,
-// retrying until acknowledged; then the sessions start.
+// retrying until it learns the outcome; then the sessions start.
+//
+// The opening txn is guarded — put the accounts only if bank/a00 was never
+// created, else read them — so a retry after an indeterminate attempt (timed
+// out, leader changed) cannot open the bank twice, whichever attempt lands
+// first or late: exactly one attempt puts, every later one reads the
+// accounts back and learns the revision they were opened at.
 func (b *Bank) Start(env Env) {
 	b.env, b.rec.env = env, env
 	w := env.Cluster.World()
 	opener := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
-	txn := &pb.TxnRequest{}
+	txn := &pb.TxnRequest{
+		Compare: []*pb.Compare{{Key: b.account(0), Target: pb.Compare_CREATE, Result: pb.Compare_EQUAL,
+			TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}}},
+		Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: bankPrefix, RangeEnd: bankEnd}}}},
+	}
 	for i := range b.opts.Accounts {
 		txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
 			RequestPut: &pb.PutRequest{Key: b.account(i), Value: b.value(b.opts.BalanceInitial)}}})
@@ -152,23 +162,43 @@ func (b *Bank) Start(env Env) {
 	open = func(attempt int) {
 		opener.Do(&pb.InternalRaftRequest{Txn: txn}, func(c sim.Call) {
 			b.rec.record(env.Clients, c)
-			switch {
-			case c.Err == nil && !c.TimedOut:
-				b.opened = true
-				b.openRev = c.Response.(*pb.TxnResponse).GetHeader().GetRevision()
+			resp, ok := c.Response.(*pb.TxnResponse)
+			if c.Err == nil && !c.TimedOut && ok {
+				rev, known := openRevision(resp)
+				if !known {
+					// The guard failed yet no account was read: the KV
+					// checkers judge that answer; the bank cannot open.
+					return
+				}
+				b.openRev, b.opened = rev, true
 				for i := range env.Clients {
 					cl := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
 					w.After(thinkTime(env, b.opts.ThinkDurationMax), func() { b.next(i, cl) })
 				}
-			case c.Indeterminate():
-				// Retrying could apply the opening twice: the same values
-				// again, at a second revision. Stop; Check reports it.
-			case attempt < b.opts.AttemptsMax:
+				return
+			}
+			if attempt < b.opts.AttemptsMax {
 				w.After(b.opts.ThinkDurationMax, func() { open(attempt + 1) })
 			}
 		})
 	}
 	open(1)
+}
+
+// openRevision is the revision the accounts were opened at: the opening
+// txn's own revision when it put them, else the mod revision of the
+// accounts it read back (no transfer runs before the bank is open). known
+// is false for an answer that is neither.
+func openRevision(resp *pb.TxnResponse) (rev int64, known bool) {
+	if resp.Succeeded {
+		return resp.GetHeader().GetRevision(), true
+	}
+	if len(resp.Responses) == 1 {
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			return kvs[0].ModRevision, true
+		}
+	}
+	return 0, false
 }
 
 // next runs one session step: a full read, then (usually) a transfer

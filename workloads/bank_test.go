@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"testing"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -67,4 +68,53 @@ func committedTransfers(h []linearizability.KVOperation) int {
 		}
 	}
 	return n
+}
+
+// The opening txn timed out (indeterminate) under a crash nemesis and the
+// bank gave up: the seed ended "unknown: the accounts were never opened"
+// (kvsim seed 42). The opening is guarded, so it retries safely until it
+// learns the outcome, and the seed is judged.
+func TestBankOpensAfterAnIndeterminateOpening(t *testing.T) {
+	const seed = 5
+	restore := sim.InstallCryptoRand(seed)
+	defer restore()
+	w := sim.New(seed, sim.Options{Network: sim.NetworkOptions{Link: sim.LinkOptions{LatencyBase: time.Millisecond, LatencyJitter: 2 * time.Millisecond}}})
+	c := sim.NewCluster(w, sim.ClusterOptions{})
+	w.RunFor(2 * time.Second)
+	// The opener talks to the first member; cut that member off from its
+	// peers so the first attempt cannot commit there and times out.
+	ids := c.IDs()
+	cutOff := ids[0]
+	w.Network().Partition([]uint64{cutOff}, ids[1:])
+	const duration = 6 * time.Second
+	wl := NewBank(BankOptions{})
+	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(duration)}
+	wl.Start(env)
+	w.RunFor(2500 * time.Millisecond)
+	w.Network().Heal()
+	w.RunUntil(env.End.Add(3 * time.Second))
+	wl.Finish()
+	w.RunFor(60 * time.Second)
+	vs := wl.Check(20 * time.Second)
+
+	var attempts, indeterminate int
+	for _, op := range wl.History() {
+		if op.ClientID == env.Clients {
+			attempts++
+			if op.Indeterminate {
+				indeterminate++
+			}
+		}
+	}
+	if indeterminate == 0 || attempts < 2 {
+		t.Fatalf("%d opening attempts, %d indeterminate: the scenario did not make the opening indeterminate", attempts, indeterminate)
+	}
+	for _, v := range vs {
+		if v.Outcome != linearizability.OK {
+			t.Errorf("%s: %s: %s", v.Checker, v.Outcome, v.Detail)
+		}
+	}
+	if got := outcomes(vs)[CheckerBankTotal].Operations; got < 20 {
+		t.Fatalf("only %d full reads judged after the bank opened", got)
+	}
 }
