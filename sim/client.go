@@ -18,10 +18,13 @@ type clientRequest struct {
 	// req is a request the node takes through Submit.
 	req *pb.InternalRaftRequest
 	// keepAlive and timeToLive name a lease for leader-local lease calls.
-	keepAlive   int64
-	timeToLive  int64
-	watch       *pb.WatchCreateRequest
-	watchCancel int64
+	keepAlive  int64
+	timeToLive int64
+	watch      *pb.WatchCreateRequest
+	// watchGeneration is the client's watch connection the watch is
+	// created on (Client.ReopenWatchStream).
+	watchGeneration uint64
+	watchCancel     int64
 }
 
 func (r *clientRequest) desc() string {
@@ -33,7 +36,7 @@ func (r *clientRequest) desc() string {
 	case r.timeToLive != 0:
 		return fmt.Sprintf("call seq=%d ttl lease=%d", r.seq, r.timeToLive)
 	case r.watch != nil:
-		return fmt.Sprintf("call seq=%d watch key=%q end=%q start=%d", r.seq, r.watch.Key, r.watch.RangeEnd, r.watch.StartRevision)
+		return fmt.Sprintf("call seq=%d watch key=%q end=%q start=%d generation=%d", r.seq, r.watch.Key, r.watch.RangeEnd, r.watch.StartRevision, r.watchGeneration)
 	default:
 		return fmt.Sprintf("call seq=%d watch-cancel id=%d", r.seq, r.watchCancel)
 	}
@@ -55,9 +58,51 @@ func (r *clientResponse) desc() string {
 }
 
 // watchDelivery carries one watch response to the client owning the stream.
+// The simulated network treats it as a datagram (it may be lost,
+// duplicated, reordered); member incarnation, connection generation and
+// sequence number let the client rebuild what a TCP connection delivers.
 type watchDelivery struct {
-	member uint64
-	d      watch.Delivery
+	member      uint64
+	client      uint64
+	incarnation uint64
+	generation  uint64
+	// seq numbers the responses of one connection from 1.
+	seq uint64
+	d   watch.Delivery
+}
+
+// desc names the response's place on its connection and the revisions it
+// carries, so a replay's trace shows what each watcher was told.
+func (d *watchDelivery) desc() string {
+	r := d.d.Response
+	b := fmt.Appendf(nil, "watch stream=%d incarnation=%d generation=%d seq=%d id=%d revision=%d", d.d.StreamID, d.incarnation, d.generation, d.seq, r.WatchId, r.GetHeader().GetRevision())
+	switch {
+	case r.Created:
+		b = append(b, " created"...)
+	case r.CompactRevision != 0:
+		b = fmt.Appendf(b, " compacted=%d", r.CompactRevision)
+	case r.Canceled:
+		b = append(b, " canceled"...)
+	}
+	if n := len(r.Events); n > 0 {
+		b = fmt.Appendf(b, " events=%d revisions=%d..%d", n, r.Events[0].GetKv().GetModRevision(), r.Events[n-1].GetKv().GetModRevision())
+	}
+	return string(b)
+}
+
+// watchHeldMax bounds the responses a client holds back behind a missing
+// one; beyond it the connection is as good as dead and they are dropped.
+const watchHeldMax = 4096
+
+// watchIn is the client's end of its watch connection to one member.
+type watchIn struct {
+	incarnation uint64
+	generation  uint64
+	// next is the sequence number of the response to hand over next.
+	next uint64
+	// held are responses that arrived ahead of next, by sequence number;
+	// looked up, never iterated.
+	held map[uint64]*pb.WatchResponse
 }
 
 // Call is one completed client call, as a checker sees it.
@@ -108,6 +153,11 @@ type Client struct {
 	nextSeq uint64
 	calls   map[uint64]*pendingCall
 	onWatch func(member uint64, resp *pb.WatchResponse)
+	// watchGeneration names the client's current watch connections; the
+	// responses of earlier ones are ignored.
+	watchGeneration uint64
+	// watchIns are the current connections, by member.
+	watchIns map[uint64]*watchIn
 }
 
 type pendingCall struct {
@@ -125,6 +175,9 @@ func (c *Cluster) NewClient(opts ClientOptions) *Client {
 		id:    clientIDBase + uint64(len(c.clients)),
 		opts:  opts,
 		calls: map[uint64]*pendingCall{},
+
+		watchGeneration: 1,
+		watchIns:        map[uint64]*watchIn{},
 	}
 	cl.target = len(c.clients) % len(c.ids)
 	c.clients = append(c.clients, cl)
@@ -149,8 +202,20 @@ func (cl *Client) SetTarget(id uint64) {
 	panic(fmt.Sprintf("sim: client %d: no member %d", cl.id, id))
 }
 
-// OnWatch sets the receiver of the client's watch responses.
+// OnWatch sets the receiver of the client's watch responses. Each member's
+// responses arrive as on one gRPC stream: in order, each once, and without
+// a hole — a lost response stalls the stream (the client hears nothing
+// more on it) until ReopenWatchStream.
 func (cl *Client) OnWatch(fn func(member uint64, resp *pb.WatchResponse)) { cl.onWatch = fn }
+
+// ReopenWatchStream abandons the client's watch connections, as clientv3
+// does with a stream it takes for broken: their responses are ignored from
+// now on, and the next Watch on a member opens a new stream there, which
+// ends the old one with all its watchers.
+func (cl *Client) ReopenWatchStream() {
+	cl.watchGeneration++
+	clear(cl.watchIns)
+}
 
 // Do sends a node request; done gets the completed call.
 func (cl *Client) Do(req *pb.InternalRaftRequest, done func(Call)) {
@@ -169,7 +234,7 @@ func (cl *Client) TimeToLive(lease int64, done func(Call)) {
 
 // Watch opens a watcher on the client's stream at its current member.
 func (cl *Client) Watch(req *pb.WatchCreateRequest, done func(Call)) {
-	cl.send(&clientRequest{watch: req}, Call{}, done)
+	cl.send(&clientRequest{watch: req, watchGeneration: cl.watchGeneration}, Call{}, done)
 }
 
 func (cl *Client) send(r *clientRequest, call Call, done func(Call)) {
@@ -213,11 +278,55 @@ func (cl *Client) receive(from uint64, msg any) {
 		}
 		cl.finish(p)
 	case *watchDelivery:
-		if cl.onWatch != nil {
-			cl.onWatch(msg.member, msg.d.Response)
-		}
+		cl.receiveWatch(msg)
 	default:
 		panic(fmt.Sprintf("sim: client %d: unexpected message %T from %d", cl.id, msg, from))
+	}
+}
+
+// receiveWatch hands over a connection's responses as TCP would: in
+// sequence, dropping duplicates and holding back those that overtook a
+// missing one.
+func (cl *Client) receiveWatch(d *watchDelivery) {
+	if d.generation != cl.watchGeneration {
+		return // a connection the client abandoned
+	}
+	in := cl.watchIns[d.member]
+	if in != nil && d.incarnation < in.incarnation {
+		return // the member restarted since: that connection died with it
+	}
+	if in == nil || d.incarnation > in.incarnation {
+		in = &watchIn{incarnation: d.incarnation, generation: d.generation, next: 1, held: map[uint64]*pb.WatchResponse{}}
+		cl.watchIns[d.member] = in
+	}
+	if in.generation != d.generation {
+		panic(fmt.Sprintf("sim: client %d: watch connection to member %d of generation %d got a response of generation %d", cl.id, d.member, in.generation, d.generation))
+	}
+	switch {
+	case d.seq < in.next:
+		return // a duplicate
+	case d.seq > in.next:
+		if _, ok := in.held[d.seq]; !ok && len(in.held) < watchHeldMax {
+			in.held[d.seq] = d.d.Response
+		}
+		return
+	}
+	cl.deliverWatch(d.member, d.d.Response)
+	in.next++
+	for {
+		resp, ok := in.held[in.next]
+		if !ok {
+			return
+		}
+		delete(in.held, in.next)
+		cl.deliverWatch(d.member, resp)
+		in.next++
+	}
+}
+
+func (cl *Client) deliverWatch(member uint64, resp *pb.WatchResponse) {
+	if cl.onWatch != nil {
+		cl.onWatch(member, resp)
 	}
 }
 

@@ -172,7 +172,7 @@ func describeMessage(msg any) string {
 	case *clientResponse:
 		return m.desc()
 	case *watchDelivery:
-		return fmt.Sprintf("watch stream=%d events=%d", m.d.StreamID, len(m.d.Response.Events))
+		return m.desc()
 	default:
 		return fmt.Sprintf("%T", msg)
 	}

@@ -31,10 +31,29 @@ type Member struct {
 	damaged error
 
 	processScheduled bool
+	// outputAtElapsed is when the latest Process round's output leaves
+	// (after its disk cost); outputsQueued counts rounds still waiting to
+	// leave. A later round's output never overtakes an earlier one's: kvd's
+	// loop sends one round's output before it processes the next.
+	outputAtElapsed time.Duration
+	outputsQueued   int
 	// waiting maps a node request id to the client call it serves.
 	waiting map[uint64]clientRef
-	// watchStreams maps a watch stream id (the client's id) to the client.
-	watchStreams map[int64]uint64
+	// watchStreams maps a watch stream id (the client's id) to the member's
+	// end of the client's connection.
+	watchStreams map[int64]*watchConn
+}
+
+// watchConn is the member's end of one client's watch stream: a gRPC
+// stream on one TCP connection in kvd. Its responses are numbered so the
+// client can hand them over as TCP does: in order, once, without holes.
+type watchConn struct {
+	client uint64
+	// generation is the client's connection generation the stream belongs
+	// to (Client.ReopenWatchStream starts a new one).
+	generation uint64
+	// seqSent is the sequence number of the latest response put on it.
+	seqSent uint64
 }
 
 type inboxMsg struct {
@@ -96,7 +115,8 @@ func (m *Member) start() {
 	m.node = n
 	m.incarnation++
 	m.waiting = map[uint64]clientRef{}
-	m.watchStreams = map[int64]uint64{}
+	m.watchStreams = map[int64]*watchConn{}
+	m.outputAtElapsed, m.outputsQueued = 0, 0
 	w.Trace("member.start", "id=%d incarnation=%d", m.id, m.incarnation)
 	w.network.Register(m.id, m.receive)
 	m.scheduleTick(m.incarnation)
@@ -191,21 +211,32 @@ func (m *Member) scheduleProcess() {
 func (m *Member) process() {
 	w := m.c.w
 	out, err := m.node.Process()
-	// The disk's cost of this round (fsync latency) delays what it sends.
+	// The disk's cost of this round (fsync latency) delays what it sends,
+	// and so everything later rounds send: no output overtakes another.
 	cost := m.disk.LastOpCost()
 	if err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
-	if cost > 0 {
+	// Watch responses are numbered now, in the order the node produced
+	// them, while the streams they belong to are the current ones.
+	watches := m.watchDeliveries(out)
+	now := w.Elapsed()
+	at := max(now+cost, m.outputAtElapsed)
+	m.outputAtElapsed = at
+	if at > now || m.outputsQueued > 0 {
+		// Queued even at the same instant when an earlier round still
+		// waits there: events at one instant run in the order queued.
+		m.outputsQueued++
 		incarnation := m.incarnation
-		w.After(cost, func() {
+		w.After(at-now, func() {
 			if m.node == nil || m.incarnation != incarnation {
 				return // crashed before the fsync finished: nothing leaves
 			}
-			m.send(out)
+			m.outputsQueued--
+			m.send(out, watches)
 		})
 	} else {
-		m.send(out)
+		m.send(out, watches)
 	}
 	if err != nil {
 		// A failed disk stops the member for good, as kvd exits.
@@ -257,7 +288,22 @@ func (m *Member) serveClient(from uint64, r *clientRequest) {
 		reply(m.node.LeaseTimeToLive(r.timeToLive, true))
 	case r.watch != nil:
 		stream := int64(from)
-		m.watchStreams[stream] = from
+		conn := m.watchStreams[stream]
+		switch {
+		case conn != nil && r.watchGeneration < conn.generation:
+			// Sent on a connection the client has since replaced; that
+			// connection is gone, and so is whatever it asked.
+			w.Trace("member.watch-stale", "id=%d client=%d generation=%d current=%d", m.id, from, r.watchGeneration, conn.generation)
+			return
+		case conn == nil || r.watchGeneration > conn.generation:
+			if conn != nil {
+				// The client reconnected: its old stream ends, with every
+				// watcher on it, as kvd's gRPC stream handler ends.
+				m.node.CloseWatchStream(stream)
+			}
+			conn = &watchConn{client: from, generation: r.watchGeneration}
+			m.watchStreams[stream] = conn
+		}
 		id, err := m.node.Watch(stream, proto.Clone(r.watch).(*pb.WatchCreateRequest))
 		reply(&pb.WatchResponse{WatchId: id, Created: err == nil}, err)
 	case r.watchCancel != 0:
@@ -333,7 +379,7 @@ func (lyingFile) Sync() error { return nil }
 // send hands a Process round's output to the network: raft messages to
 // peers, results to the clients waiting on them, watch responses to their
 // streams.
-func (m *Member) send(out node.Output) {
+func (m *Member) send(out node.Output, watches []*watchDelivery) {
 	w := m.c.w
 	for _, msg := range out.Messages {
 		w.network.Send(m.id, msg.GetTo(), &peerMsg{msg: msg, desc: describeRaft(msg)}, proto.Size(msg))
@@ -353,11 +399,25 @@ func (m *Member) send(out node.Output) {
 		resp := &clientResponse{seq: ref.seq, member: m.id, resp: r.Response, err: r.Err}
 		w.network.Send(m.id, ref.client, resp, proto.Size(r.Response)+16)
 	}
+	for _, d := range watches {
+		w.network.Send(m.id, d.client, d, proto.Size(d.d.Response))
+	}
+}
+
+// watchDeliveries numbers a Process round's watch responses on their
+// streams' connections.
+func (m *Member) watchDeliveries(out node.Output) []*watchDelivery {
+	var ds []*watchDelivery
 	for _, d := range out.Watch {
-		client, ok := m.watchStreams[d.StreamID]
+		conn, ok := m.watchStreams[d.StreamID]
 		if !ok {
 			continue
 		}
-		w.network.Send(m.id, client, &watchDelivery{member: m.id, d: d}, proto.Size(d.Response))
+		conn.seqSent++
+		ds = append(ds, &watchDelivery{
+			member: m.id, client: conn.client, incarnation: m.incarnation,
+			generation: conn.generation, seq: conn.seqSent, d: d,
+		})
 	}
+	return ds
 }

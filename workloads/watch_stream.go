@@ -113,6 +113,9 @@ func (rw *resumingWatch) resume() {
 			}
 		}
 	}
+	// A new stream, as clientv3 opens after a failure: whatever the old
+	// one still carries is not this attempt's.
+	rw.client.ReopenWatchStream()
 	next := rw.lastSeen + 1
 	if rw.lastSeen == 0 && rw.compacted == 0 && len(rw.rec.Attempts) > 0 {
 		next = rw.rec.Attempts[0].StartRevision
