@@ -41,7 +41,9 @@ const (
 	// at a target; empty Targets means every link.
 	PacketLoss Kind = "packet-loss"
 	// PacketDuplicate delivers each message on an affected link twice with
-	// probability "probability". Targets as for PacketLoss.
+	// probability "probability". Targets as for PacketLoss, but only links
+	// between members are affected: a client's call rides a gRPC stream
+	// over TCP, which never delivers it twice.
 	PacketDuplicate Kind = "packet-duplicate"
 	// PacketDelay adds "delay_ms" plus a uniform [0, "jitter_ms") to every
 	// message on an affected link. Targets as for PacketLoss.

@@ -78,16 +78,22 @@ func (c *Cluster) startFault(f nemesis.Fault) {
 	window := len(fs.windows)
 	fs.windows = append(fs.windows, FaultWindow{Kind: string(f.Kind), Targets: a.targets, From: c.w.Elapsed(), To: c.w.Elapsed()})
 	c.w.Trace("fault.start", "%s targets=%v params=%s until=%v", f.Kind, a.targets, formatParams(f.Params), f.Until)
+	info, _ := nemesis.Info(f.Kind)
+	// A windowed fault is active before it is carried out: the network is
+	// rebuilt from the active faults, so a partition or packet fault left
+	// out here would only take effect at the next network fault's start
+	// or heal.
+	if info.Windowed {
+		fs.active = append(fs.active, a)
+	}
 	note := c.doFault(a)
 	if note != "" {
 		fs.windows[window].Note = note
 		c.w.Trace("fault.note", "%s %s", f.Kind, note)
 	}
-	info, _ := nemesis.Info(f.Kind)
 	if !info.Windowed {
 		return
 	}
-	fs.active = append(fs.active, a)
 	c.w.At(c.w.opts.Epoch.Add(f.Until), func() {
 		fs.active = slices.DeleteFunc(fs.active, func(x *activeFault) bool { return x == a })
 		fs.windows[window].To = c.w.Elapsed()
@@ -380,6 +386,7 @@ func (c *Cluster) applyNetworkFault(a *activeFault, endpoints []uint64, links ma
 	f := a.f
 	in := func(id uint64) bool { return slices.Contains(a.targets, id) }
 	members := c.ids
+	isMember := func(id uint64) bool { return slices.Contains(members, id) }
 	switch f.Kind {
 	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader:
 		for _, x := range members {
@@ -440,7 +447,13 @@ func (c *Cluster) applyNetworkFault(a *activeFault, endpoints []uint64, links ma
 				case nemesis.PacketLoss:
 					lo.DropProbability = max(lo.DropProbability, f.Param(nemesis.ParamProbability))
 				case nemesis.PacketDuplicate:
-					lo.DuplicateProbability = max(lo.DuplicateProbability, f.Param(nemesis.ParamProbability))
+					// A client's call is one gRPC stream over TCP, which never
+					// delivers it twice; only peer messages are duplicated (raft
+					// must tolerate that). A duplicated call would be a second
+					// write the client never sent.
+					if isMember(from) && isMember(to) {
+						lo.DuplicateProbability = max(lo.DuplicateProbability, f.Param(nemesis.ParamProbability))
+					}
 				case nemesis.PacketDelay:
 					lo.LatencyBase += time.Duration(f.Param(nemesis.ParamDelayMs) * float64(time.Millisecond))
 					lo.LatencyJitter += time.Duration(f.Param(nemesis.ParamJitterMs) * float64(time.Millisecond))

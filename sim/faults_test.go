@@ -2,8 +2,11 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/nemesis"
 )
@@ -68,5 +71,76 @@ func TestOverlappingCrashAndPauseHealToRunning(t *testing.T) {
 			t.Fatalf("%v then %v: member %d down=%v paused=%v after both healed", order[0], order[1], victim, m.Node() == nil, m.Paused())
 		}
 		restore()
+	}
+}
+
+// A client call rides a gRPC stream over TCP, which never delivers it
+// twice; packet duplication is a fault of peer links (raft tolerates it),
+// never a second execution of a client's write. kvsim found lock keys put
+// twice from one Put call under packet-duplicate.
+func TestPacketDuplicateNeverRepeatsAClientCall(t *testing.T) {
+	s := newScenario(t, 7, 3, nil)
+	s.c.ApplySchedule(nemesis.Schedule{Seed: 7, Nodes: s.c.IDs(), Duration: time.Minute, Faults: []nemesis.Fault{
+		{At: time.Second, Kind: nemesis.PacketDuplicate, Params: map[string]float64{nemesis.ParamProbability: 1}, Until: 50 * time.Second},
+	}})
+	cl := s.c.NewClient(ClientOptions{})
+	s.w.RunFor(time.Second) // the fault is on
+	// Calls go to the leader: a follower would forward each proposal over
+	// a peer link, whose duplicates raft's log may take twice — not the
+	// client link's concern here.
+	cl.SetTarget(s.waitLeader(5*time.Second, 0))
+	const puts = 20
+	for i := range puts {
+		s.putAcked(cl, "k", fmt.Sprintf("v%d", i))
+	}
+	resp := s.do(cl, &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte("k")}})
+	rr, ok := resp.Response.(*pb.RangeResponse)
+	if !ok || len(rr.Kvs) != 1 {
+		t.Fatalf("range k: %v %v", resp.Response, resp.Err)
+	}
+	if v := rr.Kvs[0].Version; v != puts {
+		t.Fatalf("key k at version %d after %d acknowledged puts, one call each: a client call was applied twice", v, puts)
+	}
+	// The fault still acts on the peer links.
+	peerCopies := 0
+	for _, line := range s.w.TraceLines() {
+		var from, to uint64
+		i := strings.Index(line, "net.deliver ")
+		if i < 0 || !strings.Contains(line, " copy=1 ") {
+			continue
+		}
+		f := strings.Fields(line[i:])
+		if _, err := fmt.Sscanf(f[len(f)-1], "%d->%d", &from, &to); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if from < clientIDBase && to < clientIDBase {
+			peerCopies++
+		}
+	}
+	if peerCopies == 0 {
+		t.Fatalf("packet-duplicate delivered no second copy on any peer link")
+	}
+}
+
+// A network fault acts from its start, not from the next network fault's
+// start or heal (the executor rebuilt the network before counting the
+// starting fault as active, so a lone partition never cut anything).
+func TestNetworkFaultActsFromItsStart(t *testing.T) {
+	s := newScenario(t, 3, 3, nil)
+	victim := s.c.IDs()[0]
+	s.c.ApplySchedule(nemesis.Schedule{Seed: 3, Nodes: s.c.IDs(), Duration: time.Minute, Faults: []nemesis.Fault{
+		{At: 2 * time.Second, Kind: nemesis.PartitionIsolateLeader, Targets: []uint64{victim}, Until: 5 * time.Second},
+	}})
+	net := s.w.Network()
+	for _, at := range []struct {
+		elapsed time.Duration
+		cut     bool
+	}{{1999 * time.Millisecond, false}, {2 * time.Second, true}, {4999 * time.Millisecond, true}, {5 * time.Second, false}} {
+		s.w.RunUntil(s.w.Options().Epoch.Add(at.elapsed))
+		for _, other := range s.c.IDs()[1:] {
+			if got := net.cut(victim, other) && net.cut(other, victim); got != at.cut {
+				t.Fatalf("at %v: link %d<->%d cut=%v, want %v (fault from 2s to 5s)", at.elapsed, victim, other, got, at.cut)
+			}
+		}
 	}
 }
