@@ -25,7 +25,8 @@ type LockHistory struct {
 	// revision 1, read from a member after the run.
 	Events []*mvccpb.Event
 	// Writers maps each guarded value written (values are unique) to the
-	// holder key that wrote it, acknowledged or not.
+	// holder key that wrote it, acknowledged or not: the writes to
+	// GuardedKey, or the proclamations on holder keys.
 	Writers map[string]LockHolder
 	// Acquired are the moments clients concluded they held the lock.
 	Acquired []LockClaim
@@ -58,7 +59,8 @@ type LockWrite struct {
 //
 //   - every guarded write in the committed history was made by the holder
 //     at the revision before it (its key live, with the create revision it
-//     compared, and the smallest one under the prefix);
+//     compared, and the smallest one under the prefix); a holder key's
+//     versions after the first must all be proclamations some client made;
 //   - guarded writes never interleave: along revisions, the writers' create
 //     revisions never go back;
 //   - every claim to hold the lock at revision H is true at H;
@@ -119,7 +121,16 @@ func checkLock(h LockHistory) error {
 				}
 				writer, guarded = w, true
 			case e.GetType() == mvccpb.PUT && isLockKey && e.GetKv().GetVersion() > 1:
-				writer, guarded = LockHolder{Key: string(key), CreateRevision: e.GetKv().GetCreateRevision()}, true
+				// The recipe puts a holder key once; any later version is
+				// a proclamation, a guarded write by that key's owner.
+				w, ok := h.Writers[string(e.GetKv().GetValue())]
+				if !ok {
+					return fmt.Errorf("lock key put again: %s at revision %d carries a value no guarded write carries (one request applied twice?)", describeEvent(e), rev)
+				}
+				if w.Key != string(key) {
+					return fmt.Errorf("proclamation %q of %q (lock revision %d) committed on another key: %s", e.GetKv().GetValue(), w.Key, w.CreateRevision, describeEvent(e))
+				}
+				writer, guarded = w, true
 			}
 			if guarded {
 				if !held || before != writer {

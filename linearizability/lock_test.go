@@ -41,6 +41,21 @@ func TestCheckLock(t *testing.T) {
 		{"false claim", func(h *LockHistory) {
 			h.Acquired = append(h.Acquired, LockClaim{Holder: LockHolder{Key: "/l/h/b", CreateRevision: 3}, Revision: 4})
 		}, "concluded at revision 4"},
+		{"proclamations by the leader", func(h *LockHistory) {
+			electionOf(h)
+		}, ""},
+		{"proclamation by a waiter", func(h *LockHistory) {
+			electionOf(h)
+			// b's proclamation lands while a still leads.
+			h.Events = []*mvccpb.Event{put("/l/h/a", "", 2, 2, 1), put("/l/h/b", "", 3, 3, 1), put("/l/h/b", "b1", 4, 3, 2)}
+			h.Acquired, h.Acked = nil, nil
+		}, "guarded write PUT \"/l/h/b\"=\"b1\"@4"},
+		{"holder key put twice unguarded", func(h *LockHistory) {
+			electionOf(h)
+			// A value no guarded write carries: the enqueue put applied
+			// a second time is no proclamation, but it is a bug.
+			h.Events = append(h.Events, put("/l/h/b", "", 7, 3, 3))
+		}, "no guarded write carries"},
 		{"acked write lost", func(h *LockHistory) {
 			h.Acked = append(h.Acked, LockWrite{Key: "/l/g", Value: []byte("b9"), Revision: 6})
 		}, "not in the committed history"},
@@ -56,4 +71,13 @@ func TestCheckLock(t *testing.T) {
 			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
 		}
 	}
+}
+
+// electionOf turns lockBase into an election: no guarded key, each
+// leader's guarded writes are proclamations on its own key.
+func electionOf(h *LockHistory) {
+	a, b := h.Writers["a1"], h.Writers["b1"]
+	h.GuardedKey = nil
+	h.Events = []*mvccpb.Event{put("/l/h/a", "", 2, 2, 1), put("/l/h/b", "", 3, 3, 1), put("/l/h/a", "a1", 4, 2, 2), del("/l/h/a", 5), put("/l/h/b", "b1", 6, 3, 2)}
+	h.Acked = []LockWrite{{Holder: a, Key: "/l/h/a", Value: []byte("a1"), Revision: 4}, {Holder: b, Key: "/l/h/b", Value: []byte("b1"), Revision: 6}}
 }

@@ -195,9 +195,8 @@ func (l *Lock) hold(cl *sim.Client, me linearizability.LockHolder, n int, releas
 	key := string(l.hist.GuardedKey)
 	if l.Election {
 		key = me.Key // a proclamation
-	} else {
-		l.hist.Writers[value] = me
 	}
+	l.hist.Writers[value] = me
 	l.ops++
 	cl.Do(&pb.InternalRaftRequest{Txn: &pb.TxnRequest{
 		Compare: []*pb.Compare{{
