@@ -318,10 +318,15 @@ func (c *Cluster) flipBits(a *activeFault) string {
 				done = append(done, flip{m: m, name: name, offset: offset, before: data[offset]})
 			}
 		}
-		m.Restart()
-		if m.damaged != nil {
-			// Repaired at the heal; one that started cut the damage as a
-			// torn tail and owns its files again.
+		// Restart it unless another fault holds it down (this one is not
+		// in the active set yet while it starts).
+		if !c.stillFaulted(id, "") {
+			m.Restart()
+		}
+		if m.node == nil {
+			// Refused to start on the damage, or held down by another
+			// fault: repaired at the heal. One that started cut the damage
+			// as a torn tail and owns its files again.
 			c.faults.flipped[a] = append(c.faults.flipped[a], done...)
 		}
 	}
