@@ -135,3 +135,20 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+// BenchmarkSnapshot encodes a store of that many keys of 100-byte values,
+// as a member does every --snapshot-count entries.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, keys := range []int{10000, 300000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			s := New(Options{})
+			fill(b, s, keys, make([]byte, benchValueSizeBytes))
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				n = len(s.Snapshot())
+			}
+			b.SetBytes(int64(n))
+		})
+	}
+}

@@ -367,3 +367,29 @@ func checkEventPages(t *rapid.T, s *Store, from int64, all []*mvccpb.Event) {
 	}
 	sameEvents(t, fmt.Sprintf("Events(%q, %q) paged by %d", key, end, eventsMax), got, want)
 }
+
+// SnapshotSizeBytes predicts Snapshot's length exactly, and AppendSnapshot
+// after a prefix yields the same bytes after it.
+func TestSnapshotSizeAndAppendAgree(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := New(Options{})
+		for range rapid.IntRange(0, 60).Draw(t, "puts") {
+			key := []byte(rapid.StringMatching(`[a-c]{1,3}`).Draw(t, "key"))
+			value := []byte(rapid.StringN(0, 300, -1).Draw(t, "value"))
+			if _, err := s.Put(&pb.PutRequest{Key: key, Value: value}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := s.Snapshot()
+		if got := s.SnapshotSizeBytes(); got != len(snap) {
+			t.Fatalf("SnapshotSizeBytes %d, Snapshot is %d bytes", got, len(snap))
+		}
+		prefix := []byte("frame")
+		if got := s.AppendSnapshot(prefix); string(got[:len(prefix)]) != "frame" || string(got[len(prefix):]) != string(snap) {
+			t.Fatal("AppendSnapshot after a prefix differs from Snapshot")
+		}
+		if _, err := Restore(snap, Options{}); err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+	})
+}
