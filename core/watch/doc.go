@@ -30,6 +30,8 @@
 // Canceled and CancelReason), the cancel response, the compacted response
 // (CompactRevision set, Canceled true), progress responses with WatchId -1
 // (clientv3.InvalidWatchID) only once every watcher of the stream is synced,
+// no progress response below a watcher's start revision - 1 (clients resume
+// from a progress revision + 1),
 // and the NOPUT/NODELETE filters and prev_kv. Fragmented responses are not
 // produced: a response carries one revision per Notify and at most one
 // catch-up batch, which Options.CatchUpEventsMax bounds.

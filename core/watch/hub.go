@@ -69,6 +69,10 @@ type Hub struct {
 	// matched is Notify's scratch list of watchers with events this revision.
 	matched []*watcher
 
+	// progressDeferredStreams counts streams whose progressDeferred is set,
+	// so Notify looks for them only when there are some.
+	progressDeferredStreams int
+
 	queue []Delivery
 	// dirty lists streams with pendingResponses > 0, for Drain to reset.
 	dirty []*stream
@@ -194,6 +198,10 @@ func (h *Hub) CloseStream(streamID int64) {
 		h.remove(s.watchers[id])
 	}
 	delete(h.streams, streamID)
+	if s.progressDeferred {
+		s.progressDeferred = false
+		h.progressDeferredStreams--
+	}
 	if s.pendingResponses > 0 {
 		h.queue = slices.DeleteFunc(h.queue, func(d Delivery) bool { return d.StreamID == streamID })
 		s.pendingResponses = 0

@@ -344,6 +344,34 @@ func TestProgressNotify(t *testing.T) {
 	must.True(t, proto.Equal(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: 2}, WatchId: 1}, d.Response), "%v", d.Response)
 }
 
+// A watcher starting beyond the next revision (a lagging member, or a
+// start in the future) gets no progress response below its start: clients
+// resume from a progress revision + 1, so a progress at revision 1 to a
+// watcher that asked for revision 4 would make it resume at 2 — the kvsim
+// watch seeds 25, 88, 120, 172 (etcd issue 20221, fixed in etcd 3.6/3.7).
+func TestNoProgressBelowStartRevision(t *testing.T) {
+	h, f := newFakeHub(Options{})
+	future := watchReq("a", "", 4)
+	future.ProgressNotify = true
+	_, err := h.Watch(1, future)
+	must.NoError(t, err)
+	h.Drain()
+
+	h.ProgressNotify()
+	h.RequestProgress(1)
+	must.Empty(t, h.Drain(), "at revision 1 every progress response would promise less than revision 4")
+
+	f.put("b", "2") // rev 2: still two short of the start
+	must.Empty(t, h.Drain(), "the deferred request waits")
+	f.put("b", "3") // rev 3 = start - 1: nothing the watcher asked for is missing
+	d := only(t, h)
+	must.True(t, proto.Equal(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: 3}, WatchId: -1}, d.Response), "the deferred request is answered once revision 3 commits: %v", d.Response)
+
+	h.ProgressNotify()
+	d = only(t, h)
+	must.True(t, proto.Equal(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: 3}, WatchId: 0}, d.Response), "%v", d.Response)
+}
+
 func TestPendingResponsesMaxMovesWatchersToUnsynced(t *testing.T) {
 	h, f := newFakeHub(Options{PendingResponsesMax: 3})
 	_, err := h.Watch(1, watchReq("a", "", 0))

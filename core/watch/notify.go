@@ -41,6 +41,7 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 	}
 	if len(matched) == 0 {
 		h.matched = matched
+		h.answerDeferredProgressAll()
 		return
 	}
 	slices.SortFunc(matched, compareWatchers)
@@ -78,6 +79,8 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 	}
 	clear(matched)
 	h.matched = matched[:0]
+	// After this revision's events: the answer promises them.
+	h.answerDeferredProgressAll()
 }
 
 // stripPrevKV replaces, in batch, the events that carry a PrevKv by shared

@@ -317,6 +317,7 @@ func (s *propState) drain() {
 				rt.Fatalf("stream %d: bad progress response %v", d.StreamID, r)
 			}
 			for _, id := range sortedKeys(ps.live) {
+				s.expectNotBelowStart(ps.live[id], rev)
 				s.expectComplete(ps.live[id], rev, "at a requested progress response")
 			}
 		default:
@@ -345,6 +346,7 @@ func (s *propState) drain() {
 				if !rec.progressNotify {
 					rt.Fatalf("stream %d watcher %d: progress notification not asked for", d.StreamID, rec.id)
 				}
+				s.expectNotBelowStart(rec, rev)
 				s.expectComplete(rec, rev, "at a progress notification")
 			default:
 				if rec.compactedAtCreate {
@@ -385,6 +387,15 @@ func (s *propState) expectPrefix(rec *watchRec) {
 		s.t.Fatalf("stream %d watcher %d (%q..%q from %d): %d events, only %d exist:\ngot  %v\nwant %v", rec.stream, rec.id, rec.key, rec.end, rec.startRev, len(rec.got), len(want), rec.got, want)
 	}
 	s.expectEqual(rec, rec.got, want[:len(rec.got)], "as a prefix")
+}
+
+// expectNotBelowStart: a progress response at rev makes a client resume
+// at rev + 1, which must not be before the start the watcher asked for.
+func (s *propState) expectNotBelowStart(rec *watchRec, rev int64) {
+	if rev+1 < rec.startRev {
+		s.t.Fatalf("stream %d watcher %d (from %d): progress response at revision %d: a client would resume at %d, before its start",
+			rec.stream, rec.id, rec.startRev, rev, rev+1)
+	}
 }
 
 func (s *propState) expectComplete(rec *watchRec, upTo int64, when string) {

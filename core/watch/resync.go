@@ -24,6 +24,7 @@ func (h *Hub) Resync() {
 		h.markUnsynced(w, next)
 	}
 	h.notifiedRev = rev
+	h.answerDeferredProgressAll()
 }
 
 // sortedWatchers lists every watcher in delivery order.

@@ -56,6 +56,13 @@ func (w *watcher) resetBatch() {
 	w.batch = w.batch[:0]
 }
 
+// startsAfterProgress reports whether a progress response at revision rev
+// would promise the watcher less than its start: it starts beyond rev+1
+// (the history is behind the revision it asked for). A client resumes from
+// the progress revision + 1, so such a response would move it back to
+// revisions it never asked for (etcd issue 20221).
+func (w *watcher) startsAfterProgress(rev int64) bool { return w.startRev > rev+1 }
+
 // isRange reports whether the watcher covers more than one key.
 func (w *watcher) isRange() bool { return w.end != nil }
 
