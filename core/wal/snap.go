@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/disk"
@@ -60,15 +61,44 @@ func decodeSnapshot(name string, b []byte, term, index uint64) (*raftpb.Snapshot
 	return snap, nil
 }
 
+// snapshotParts is encodeSnapshot's bytes in three parts, head, the
+// snapshot's own data, and tail, so the data (the whole state machine,
+// over 100 MB at a million keys) is written from where it lies instead of
+// being copied into a protobuf buffer first. The payload is the same
+// deterministic protobuf: field 1 (data), then field 2 (metadata).
+func snapshotParts(snap *raftpb.Snapshot) (head, tail []byte, err error) {
+	md, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap.GetMetadata())
+	if err != nil {
+		return nil, nil, fmt.Errorf("wal: encode snapshot metadata at index %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	var prefix []byte
+	if snap.Data != nil {
+		prefix = protowire.AppendTag(prefix, 1, protowire.BytesType)
+		prefix = protowire.AppendVarint(prefix, uint64(len(snap.Data)))
+	}
+	if snap.Metadata != nil {
+		tail = protowire.AppendTag(tail, 2, protowire.BytesType)
+		tail = protowire.AppendBytes(tail, md)
+	}
+	crc := crc32.Update(0, castagnoli, prefix)
+	crc = crc32.Update(crc, castagnoli, snap.Data)
+	crc = crc32.Update(crc, castagnoli, tail)
+	head = make([]byte, 0, snapshotHeaderBytes+len(prefix))
+	head = append(head, snapshotMagic...)
+	head = binary.LittleEndian.AppendUint64(head, uint64(len(prefix)+len(snap.Data)+len(tail)))
+	head = binary.LittleEndian.AppendUint32(head, crc)
+	return append(head, prefix...), tail, nil
+}
+
 // writeSnapshotFile makes the snapshot durable under its final name.
 func writeSnapshotFile(fs disk.FS, dir string, snap *raftpb.Snapshot, sizeBytesMax int64) error {
 	md := snap.GetMetadata()
-	b, err := encodeSnapshot(snap)
+	head, tail, err := snapshotParts(snap)
 	if err != nil {
 		return err
 	}
-	if int64(len(b)) > sizeBytesMax {
-		return fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), len(b), sizeBytesMax)
+	if n := int64(len(head) + len(snap.Data) + len(tail)); n > sizeBytesMax {
+		return fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), n, sizeBytesMax)
 	}
 	final := join(dir, snapshotName(md.GetTerm(), md.GetIndex()))
 	temp := final + tempSuffix
@@ -76,9 +106,11 @@ func writeSnapshotFile(fs disk.FS, dir string, snap *raftpb.Snapshot, sizeBytesM
 	if err != nil {
 		return fmt.Errorf("wal: save snapshot at index %d: %w", md.GetIndex(), err)
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: write snapshot %s: %w", temp, err)
+	for _, b := range [][]byte{head, snap.Data, tail} {
+		if _, err := f.Write(b); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("wal: write snapshot %s: %w", temp, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
@@ -108,4 +140,14 @@ func readSnapshotFile(fs disk.FS, dir string, m snapshotMarker, sizeBytesMax int
 		return nil, fmt.Errorf("%w: snapshot %s is %d bytes, above the limit %d", ErrCorrupt, name, len(b), sizeBytesMax)
 	}
 	return decodeSnapshot(name, b, m.term, m.index)
+}
+
+// ReadSnapshot loads the newest saved snapshot from its file, data
+// included; nil if none was saved. A member keeps only the snapshot's
+// metadata in memory and reads the rest back when a lagging follower needs it.
+func (w *WAL) ReadSnapshot() (*raftpb.Snapshot, error) {
+	if w.snapshot.index == 0 {
+		return nil, nil
+	}
+	return readSnapshotFile(w.fs, w.dir, w.snapshot, w.opts.SnapshotSizeBytesMax)
 }
