@@ -102,7 +102,6 @@ func Open(cfg Config) (*Node, error) {
 		members:   map[uint64][]byte{},
 		attrs:     map[uint64]*membershippb.Attributes{},
 		confState: &raftpb.ConfState{},
-		ids:       newRequestIDs(cfg.ID, cfg.Clock.Now()),
 		proposals: map[uint64]*proposal{},
 		revoking:  map[int64]uint64{},
 		applied:   newAppliedIDs(),
@@ -132,11 +131,18 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 
+	epoch, err := nextBootEpoch(cfg.FS, cfg.Dir)
+	if err != nil {
+		n.wal.Close()
+		return nil, fmt.Errorf("node %x: %w", cfg.ID, err)
+	}
+	n.ids = newRequestIDs(cfg.ID, epoch)
+
 	raw, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
 		HeartbeatTick:             cfg.HeartbeatTicks,
-		Storage:                   n.storage,
+		Storage:                   raftStorage{MemoryStorage: n.storage, wal: n.wal, log: cfg.Logger},
 		Applied:                   n.appliedIndex,
 		MaxSizePerMsg:             cfg.MessageBytesMax,
 		MaxInflightMsgs:           cfg.InflightMessagesMax,
@@ -201,7 +207,7 @@ func (h history) Events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccp
 // state machine.
 func (n *Node) recover(rec *wal.Recovered) error {
 	if rec.Snapshot != nil && !raft.IsEmptySnap(rec.Snapshot) {
-		if err := n.storage.ApplySnapshot(rec.Snapshot); err != nil {
+		if err := n.storage.ApplySnapshot(withoutData(rec.Snapshot)); err != nil {
 			return fmt.Errorf("apply snapshot %d to raft storage: %w", rec.Snapshot.GetMetadata().GetIndex(), err)
 		}
 		if err := n.restoreState(rec.Snapshot); err != nil {
@@ -388,7 +394,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err := n.wal.SaveSnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("save received snapshot %d: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
 		}
-		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+		if err := n.storage.ApplySnapshot(withoutData(rd.Snapshot)); err != nil {
 			return fmt.Errorf("apply received snapshot %d: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
 		}
 		if err := n.restoreState(rd.Snapshot); err != nil {
