@@ -55,6 +55,15 @@ func TestCheckWatch(t *testing.T) {
 			WatchAttempt{Member: 2, StartRevision: 4}), "resumed at revision 4"},
 		{"progress runs ahead", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, Progress: true}}}), "ran ahead"},
 		{"compacted though not", watcherOf(WatchAttempt{StartRevision: 4, Responses: []WatchResponse{{CompactRevision: 3}}}), "was not compacted"},
+		// A live watcher owed revision 3 on a member that restores a
+		// snapshot compacted at 3 is canceled as compacted, as in etcd
+		// (kvsim --workload watch seed 205).
+		{"compacted while live", watcherOf(
+			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, CompactRevision: 3}}},
+			WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(del("/a", 4))}}), ""},
+		{"compacted while live, after the compaction was delivered", watcherOf(
+			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), {Revision: 4, CompactRevision: 3}}}), "was not compacted"},
+		{"compacted from now before anything was heard", watcherOf(WatchAttempt{StartRevision: 0, Responses: []WatchResponse{{Revision: 4, CompactRevision: 3}}}), ""},
 		{"compacted right", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{{CompactRevision: 3}}}, WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(del("/a", 4))}}), ""},
 	}
 	for _, c := range cases {
