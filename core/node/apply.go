@@ -128,11 +128,14 @@ func (n *Node) maybeSnapshot() error {
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
 		return nil
 	}
-	data := encodeState(state{mvcc: n.kv.Snapshot(), lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()})
-	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, data)
+	data := encodeState(state{kv: n.kv, lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()})
+	// Raft's storage keeps the metadata only (see raftStorage); the data
+	// goes to the WAL's snapshot file and is garbage once written.
+	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, nil)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)
 	}
+	snap.Data = data
 	if err := n.wal.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("save snapshot at %d: %w", n.appliedIndex, err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/mvcc"
 )
 
 // The state snapshot is what a raft snapshot carries: the mvcc store's and the
@@ -37,7 +39,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var ErrBadState = errors.New("node: bad state snapshot")
 
 type state struct {
-	mvcc    []byte
+	mvcc []byte
+	// kv, when set, is encoded in place of mvcc straight into the frame,
+	// sparing a copy of the largest part of the snapshot.
+	kv      *mvcc.Store
 	lease   []byte
 	members map[uint64][]byte
 	attrs   map[uint64]*membershippb.Attributes
@@ -51,11 +56,23 @@ func encodeState(s state) []byte {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	b := make([]byte, 0, len(stateMagic)+4+8+len(s.mvcc)+8+len(s.lease)+4+len(ids)*16+4)
+	mvccBytes := len(s.mvcc)
+	if s.kv != nil {
+		mvccBytes = s.kv.SnapshotSizeBytes()
+	}
+	b := make([]byte, 0, len(stateMagic)+4+8+mvccBytes+8+len(s.lease)+4+len(ids)*16+4+4+8*len(s.applied)+4)
 	b = append(b, stateMagic...)
 	b = binary.BigEndian.AppendUint32(b, stateVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(s.mvcc)))
-	b = append(b, s.mvcc...)
+	b = binary.BigEndian.AppendUint64(b, uint64(mvccBytes))
+	if s.kv != nil {
+		before := len(b)
+		b = s.kv.AppendSnapshot(b)
+		if len(b)-before != mvccBytes {
+			panic(fmt.Sprintf("node: mvcc snapshot is %d bytes, SnapshotSizeBytes said %d", len(b)-before, mvccBytes))
+		}
+	} else {
+		b = append(b, s.mvcc...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(s.lease)))
 	b = append(b, s.lease...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
