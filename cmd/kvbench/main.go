@@ -80,7 +80,8 @@ func parseLoadFlags(load string, args []string, stderr io.Writer) (Options, erro
 		return o, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	o.Endpoints = splitList(endpoints)
-	o.EnsureDefaults()
+	// Every field has a flag with a non-zero default, so validating before
+	// EnsureDefaults refuses an explicit 0 instead of quietly replacing it.
 	if err := o.Validate(); err != nil {
 		return o, usageError{err}
 	}

@@ -16,6 +16,10 @@ import (
 // preloadTimeout bounds writing the keyspace before a read load.
 const preloadTimeout = 10 * time.Minute
 
+// preloadAttemptsMax bounds the tries of one preload put: a leader change
+// during a long load is survivable, a dead cluster is not.
+const preloadAttemptsMax = 10
+
 // errorSamplesMax bounds the distinct error messages a result keeps.
 const errorSamplesMax = 5
 
@@ -90,9 +94,7 @@ func preload(ctx context.Context, clients []*clientv3.Client, o *Options, status
 				if i >= o.Keyspace || ctx.Err() != nil {
 					return
 				}
-				rctx, rcancel := context.WithTimeout(ctx, o.RequestTimeout)
-				_, err := c.Put(rctx, keyOf(i, o.KeySizeBytes), value)
-				rcancel()
+				err := putRetrying(ctx, c, keyOf(i, o.KeySizeBytes), value, o.RequestTimeout)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("preload key %d via %v: %w", i, c.Endpoints(), err); cancel() })
 					return
@@ -107,6 +109,28 @@ func preload(ctx context.Context, clients []*clientv3.Client, o *Options, status
 		return fmt.Errorf("preload of %d keys: %w", o.Keyspace, ctx.Err())
 	}
 	return firstErr
+}
+
+// putRetrying puts key, trying again after a failure, at most
+// preloadAttemptsMax times.
+func putRetrying(ctx context.Context, c *clientv3.Client, key, value string, timeout time.Duration) error {
+	var err error
+	for attempt := range preloadAttemptsMax {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err = c.Put(rctx, key, value)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%d attempts: %w", preloadAttemptsMax, err)
 }
 
 // measure runs o.Total operations (or until o.Duration) with o.Concurrency

@@ -23,6 +23,8 @@ type VsOptions struct {
 	Rounds int
 	// Loads to run, in order; default all of Loads.
 	Loads []string
+	// MemOnly skips the loads and runs only the memory phase.
+	MemOnly bool
 	// Run is the per-run load options (Load and Endpoints are set per run).
 	Run Options
 	// Cluster settings shared by both systems.
@@ -112,8 +114,8 @@ func (v *VsOptions) Validate() error {
 	if v.Cluster.SnapshotCount < 1 {
 		add("--snapshot-count %d: must be positive", v.Cluster.SnapshotCount)
 	}
-	if v.MemKeys > keyspaceMax {
-		add("--mem-keys %d: at most %d", v.MemKeys, keyspaceMax)
+	if v.MemKeys == 0 || v.MemKeys > keyspaceMax {
+		add("--mem-keys %d: want 1..%d, or negative to skip the memory phase", v.MemKeys, keyspaceMax)
 	}
 	if v.MemValueSizeBytes < 0 || v.MemValueSizeBytes > valueSizeBytesMax {
 		add("--mem-value-size %d: want 0..%d", v.MemValueSizeBytes, valueSizeBytesMax)
@@ -133,6 +135,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&v.EtcdBin, "etcd-bin", "", "etcd binary (default: build with tools/etcd/build.sh)")
 	fs.IntVar(&v.Rounds, "rounds", 3, "rounds of A B alternation per load")
 	fs.StringVar(&loads, "loads", "", "comma-separated loads (default all)")
+	fs.BoolVar(&v.MemOnly, "mem-only", false, "skip the loads, run only the memory phase")
 	v.Run.register(fs, 20000, 30*time.Second)
 	fs.IntVar(&v.Cluster.Members, "members", 3, "members per cluster")
 	fs.IntVar(&v.Cluster.HeartbeatIntervalMs, "heartbeat-interval", 100, "--heartbeat-interval (ms) for both systems")
@@ -154,10 +157,12 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	v.Loads = splitList(loads)
-	v.EnsureDefaults()
+	// Validated before EnsureDefaults so an explicit 0 is refused, not
+	// replaced by a default (every flag's default is non-zero).
 	if err := v.Validate(); err != nil {
 		return usageError{err}
 	}
+	v.EnsureDefaults()
 	rep, err := Vs(ctx, v, stderr)
 	if err != nil {
 		return err
@@ -189,42 +194,10 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 	}
 	rep := &VsReport{Started: time.Now().UTC(), Options: v, Command: os.Args}
 
-	clusters := map[string]*cluster{}
-	defer func() {
-		for _, c := range clusters {
-			c.stop()
-		}
-	}()
-	for _, sys := range systems {
-		fmt.Fprintf(status, "starting %d-member %s cluster\n", v.Cluster.Members, sys)
-		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, "run-"+sys), v.Cluster)
-		if err != nil {
+	if !v.MemOnly {
+		if err := runLoads(ctx, &v, bins, work, rep, status); err != nil {
 			return nil, err
 		}
-		clusters[sys] = c
-	}
-	for _, load := range v.Loads {
-		for round := 1; round <= v.Rounds; round++ {
-			for _, sys := range systems {
-				o := v.Run
-				o.Load, o.Endpoints = load, clusters[sys].endpoints()
-				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
-				r, err := Run(ctx, o, status)
-				if err != nil {
-					return nil, fmt.Errorf("%s on %s, round %d: %w", load, sys, round, err)
-				}
-				if m := clusters[sys].exitedMember(); m != nil {
-					return nil, fmt.Errorf("%s member %s (pid %d) died during %s; see %s", sys, m.name, m.pid, load, m.logPath)
-				}
-				r.System, r.Round = sys, round
-				rep.Results = append(rep.Results, r)
-				WriteJSONLine(status, r)
-			}
-		}
-	}
-	for _, sys := range systems {
-		clusters[sys].stop()
-		delete(clusters, sys)
 	}
 	if v.MemKeys > 0 {
 		for _, sys := range systems {
@@ -240,6 +213,45 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// runLoads starts both clusters and runs every load on each in
+// alternation, round after round.
+func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work string, rep *VsReport, status io.Writer) error {
+	clusters := map[string]*cluster{}
+	defer func() {
+		for _, c := range clusters {
+			c.stop()
+		}
+	}()
+	for _, sys := range systems {
+		fmt.Fprintf(status, "starting %d-member %s cluster\n", v.Cluster.Members, sys)
+		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, "run-"+sys), v.Cluster)
+		if err != nil {
+			return err
+		}
+		clusters[sys] = c
+	}
+	for _, load := range v.Loads {
+		for round := 1; round <= v.Rounds; round++ {
+			for _, sys := range systems {
+				o := v.Run
+				o.Load, o.Endpoints = load, clusters[sys].endpoints()
+				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
+				r, err := Run(ctx, o, status)
+				if err != nil {
+					return fmt.Errorf("%s on %s, round %d: %w", load, sys, round, err)
+				}
+				if m := clusters[sys].exitedMember(); m != nil {
+					return fmt.Errorf("%s member %s (pid %d) died during %s; see %s", sys, m.name, m.pid, load, m.logPath)
+				}
+				r.System, r.Round = sys, round
+				rep.Results = append(rep.Results, r)
+				WriteJSONLine(status, r)
+			}
+		}
+	}
+	return nil
 }
 
 func mkdir(parent, name string) string {
