@@ -41,19 +41,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 		if !match(e.rec.key()) {
 			continue
 		}
-		v := e.rec.exact(e.rev, sub)
-		ev := &mvccpb.Event{}
-		if v.isTombstone() {
-			ev.Type = mvccpb.DELETE
-			ev.Kv = &mvccpb.KeyValue{Key: []byte(v.key()), ModRevision: v.modRev}
-		} else {
-			ev.Type = mvccpb.PUT
-			ev.Kv = v.keyValue(false)
-		}
-		if prev := e.rec.live(e.rev - 1); prev != nil {
-			ev.PrevKv = prev.keyValue(false)
-		}
-		events = append(events, ev)
+		events = append(events, newEvent(e.rec.exact(e.rev, sub), e.rec.live(e.rev-1)))
 	}
 	return events, max(fromRev, s.rev+1), nil
 }

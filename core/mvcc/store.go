@@ -201,7 +201,13 @@ func (s *Store) logChange(rec *record, rev int64, event *mvccpb.Event) {
 // event builds the watch event for v. PrevKv is the key's kv at rev-1, as
 // etcd's watch computes it, even when this txn touched the key before.
 func (s *Store) event(rec *record, v *version) *mvccpb.Event {
-	prev := rec.live(s.rev)
+	return newEvent(v, rec.live(s.rev))
+}
+
+// newEvent is the watch event of version v, with prev (nil if the key did
+// not exist) as its PrevKv. A delete's kv carries only key and revision,
+// as etcd's.
+func newEvent(v, prev *version) *mvccpb.Event {
 	ev := &mvccpb.Event{}
 	if v.isTombstone() {
 		ev.Type = mvccpb.DELETE
