@@ -7,8 +7,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // registerHistory builds a linearizable register-shaped history of n
@@ -49,25 +47,6 @@ func registerHistory(n int, seed uint64) []KVOperation {
 		h = append(h, o)
 	}
 	return h
-}
-
-// encodeResult turns a model result back into the etcd response.
-func encodeResult(op *kvOp, r *kvResult) proto.Message {
-	hdr := &pb.ResponseHeader{Revision: r.rev}
-	switch op.kind {
-	case opRange:
-		resp := &pb.RangeResponse{Header: hdr, Count: r.count, More: r.more}
-		for _, kv := range r.kvs {
-			resp.Kvs = append(resp.Kvs, &mvccpb.KeyValue{Key: []byte(kv.key), Value: []byte(kv.value),
-				CreateRevision: kv.createRev, ModRevision: kv.modRev, Version: kv.version, Lease: kv.lease})
-		}
-		return resp
-	case opPut:
-		return &pb.PutResponse{Header: hdr}
-	case opDelete:
-		return &pb.DeleteRangeResponse{Header: hdr, Deleted: r.deleted}
-	}
-	panic("encodeResult: txns are not generated")
 }
 
 func BenchmarkCheckRegister(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -56,6 +57,13 @@ type KVCheckOptions struct {
 	Timeout time.Duration
 	// Visualize asks for porcupine's HTML view in Verdict.VisualizationHTML.
 	Visualize bool
+	// Committed, when set, is the store's committed history, read after
+	// every operation of the history was invoked; CheckKV decides the
+	// indeterminate writes from it (see KVCommittedHistory) and reports
+	// any contradiction between it and the responses. Default nil: each
+	// indeterminate write may or may not have applied, which makes the
+	// search exponential in their number.
+	Committed *KVCommittedHistory
 }
 
 // EnsureDefaults fills zero fields with their documented defaults.
@@ -71,6 +79,9 @@ func (o *KVCheckOptions) Validate() error {
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("linearizability: KVCheckOptions.Timeout %v is negative", o.Timeout))
 	}
+	if c := o.Committed; c != nil && c.ReadAt.IsZero() {
+		errs = append(errs, fmt.Errorf("linearizability: KVCheckOptions.Committed from member %d has no ReadAt", c.Member))
+	}
 	return errors.Join(errs...)
 }
 
@@ -83,9 +94,11 @@ const CheckerKVLinearizable = "kv-linearizable"
 //
 // What is judged: successful linearizable ranges, puts, deletes and txns,
 // response revisions included; indeterminate writes, allowed either to have
-// applied (at any point after their invocation) or not. What is not judged
-// here: serializable reads (see CheckSerializableReads), calls that failed
-// with a definite error and reads that timed out — they had no effect.
+// applied (at any point after their invocation) or not — unless
+// opts.Committed decides them, and then the acknowledged writes against
+// it too. What is not judged here: serializable reads (see
+// CheckSerializableReads), calls that failed with a definite error and
+// reads that timed out — they had no effect.
 func CheckKV(history []KVOperation, opts KVCheckOptions) Verdict {
 	started := time.Now()
 	opts.EnsureDefaults()
@@ -93,6 +106,23 @@ func CheckKV(history []KVOperation, opts KVCheckOptions) Verdict {
 		panic(err)
 	}
 	v := Verdict{Checker: CheckerKVLinearizable}
+	note := ""
+	if opts.Committed != nil {
+		res, err := resolveCommitted(history, opts.Committed)
+		switch {
+		case err != nil:
+			v.Outcome, v.Detail, v.Operations = Unknown, fmt.Sprintf("committed history: %v", err), len(history)
+			v.CheckDuration = time.Since(started)
+			return v
+		case len(res.problems) > 0:
+			v.Outcome, v.Operations = Violation, len(history)
+			_, v.Detail = outcomeOf(res.problems)
+			v.Detail = "committed history contradicts the responses: " + v.Detail
+			v.CheckDuration = time.Since(started)
+			return v
+		}
+		history, note = res.history, res.summary()
+	}
 	ops, err := porcupineOperations(resolveObserved(history))
 	v.Operations = len(ops)
 	if err != nil {
@@ -111,6 +141,9 @@ func CheckKV(history []KVOperation, opts KVCheckOptions) Verdict {
 	default:
 		v.Outcome = Unknown
 		v.Detail = fmt.Sprintf("porcupine found no verdict within %v over %d operations", opts.Timeout, len(ops))
+	}
+	if note != "" {
+		v.Detail = strings.TrimPrefix(v.Detail+"; "+note, "; ")
 	}
 	if opts.Visualize && result != porcupine.Unknown {
 		var b bytes.Buffer

@@ -294,3 +294,59 @@ func ackedResponse(h *KVOperation, op *kvOp, rev int64) (KVOperation, bool) {
 	}
 	return out, true
 }
+
+// encodeResult turns a model result back into the response etcd sends for
+// op: the inverse of decodeResponse.
+func encodeResult(op *kvOp, r *kvResult) proto.Message {
+	hdr := &pb.ResponseHeader{Revision: r.rev}
+	switch op.kind {
+	case opRange:
+		return &pb.RangeResponse{Header: hdr, Kvs: encodeKVs(r.kvs), Count: r.count, More: r.more}
+	case opPut:
+		resp := &pb.PutResponse{Header: hdr}
+		if len(r.prev) > 0 {
+			resp.PrevKv = encodeKVs(r.prev)[0]
+		}
+		return resp
+	case opDelete:
+		return &pb.DeleteRangeResponse{Header: hdr, Deleted: r.deleted, PrevKvs: encodeKVs(r.prev)}
+	case opTxn:
+		resp := &pb.TxnResponse{Header: hdr, Succeeded: r.succeeded}
+		branch := op.orElse
+		if r.succeeded {
+			branch = op.then
+		}
+		if len(branch) != len(r.sub) {
+			panic(fmt.Sprintf("linearizability: txn branch of %d ops with %d results", len(branch), len(r.sub)))
+		}
+		for i := range r.sub {
+			ro := &pb.ResponseOp{}
+			switch inner := encodeResult(&branch[i], &r.sub[i]).(type) {
+			case *pb.RangeResponse:
+				inner.Header = nil
+				ro.Response = &pb.ResponseOp_ResponseRange{ResponseRange: inner}
+			case *pb.PutResponse:
+				inner.Header = nil
+				ro.Response = &pb.ResponseOp_ResponsePut{ResponsePut: inner}
+			case *pb.DeleteRangeResponse:
+				inner.Header = nil
+				ro.Response = &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: inner}
+			}
+			resp.Responses = append(resp.Responses, ro)
+		}
+		return resp
+	}
+	panic(fmt.Sprintf("linearizability: op kind %d", op.kind))
+}
+
+func encodeKVs(kvs []kvRecord) []*mvccpb.KeyValue {
+	if len(kvs) == 0 {
+		return nil
+	}
+	out := make([]*mvccpb.KeyValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = &mvccpb.KeyValue{Key: []byte(kv.key), Value: []byte(kv.value), CreateRevision: kv.createRev,
+			ModRevision: kv.modRev, Version: kv.version, Lease: kv.lease}
+	}
+	return out
+}

@@ -23,6 +23,11 @@ type kvRecorder struct {
 	captured   bool
 	// captureNote says why the final state was not captured, if it was not.
 	captureNote string
+	// committed is the store's committed history, read after the final
+	// state was captured; nil if it was not (see readCommitted).
+	committed *linearizability.KVCommittedHistory
+	// committedNote says why committed is nil.
+	committedNote string
 }
 
 // Limits on settling: poll members every settlePollInterval until every
@@ -34,6 +39,9 @@ const (
 	// keyspace is exponential in concurrency, so KV workloads are meant
 	// for short histories.
 	historyOpsMax = 100_000
+	// committedReadDurationMax bounds the wait for a member's committed
+	// history to reach the revisions the clients saw.
+	committedReadDurationMax = 10 * time.Second
 )
 
 func (r *kvRecorder) record(client int, c sim.Call) {
@@ -75,8 +83,92 @@ func (r *kvRecorder) captureWhenSettled() {
 			return
 		}
 		r.capture(up)
+		r.readCommitted()
 	}
 	w.After(settlePollInterval, poll)
+}
+
+// readCommitted reads the store's committed history — every event of the
+// whole keyspace from revision 1, by a watch pinned to each live member —
+// and keeps the first member's that reaches every revision a recorded call
+// was answered at; CheckKV decides the indeterminate writes from it.
+//
+// It runs after the final operations were acknowledged (the register's
+// final writes, the bank's final linearizable read), which is what makes
+// the history final: the leader that served them had committed an entry of
+// its own term (the write; or, for a read, the empty entry raft commits
+// before it serves a ReadIndex) after every earlier entry in its log, so a
+// proposal not committed by then never will be — leader completeness keeps
+// every later leader's log equal to this one up to that entry, and an
+// entry of an older term cannot follow it. A timed-out request still in
+// flight on the network may yet be proposed, but only as a new entry after
+// that one: at a revision above everything the clients saw. The checker
+// does not rely on this timing: it drops a write missing from the history
+// only when the history reaches every revision an acknowledged call
+// reported, since such a write then took effect after every state anyone
+// observed.
+//
+// A compaction makes the history start late; the KV workloads never
+// compact, but if one happened the history is not used (the checker then
+// searches over every indeterminate write, as without it).
+func (r *kvRecorder) readCommitted() {
+	w := r.env.Cluster.World()
+	hc := collectHistories(r.env.Cluster, []byte{0}, []byte{0})
+	if len(hc.watches) == 0 {
+		r.committedNote = "no live member to read the committed history from"
+		return
+	}
+	deadline := w.Now().Add(committedReadDurationMax)
+	var poll func()
+	poll = func() {
+		revMax := r.revisionMax()
+		for i, rw := range hc.watches {
+			if compactedWatch(rw) {
+				hc.histories() // stops the watches
+				r.committedNote = fmt.Sprintf("member %d's committed history was compacted", hc.members[i])
+				return
+			}
+			if rw.lastSeen < max(hc.targets[i], revMax) {
+				continue
+			}
+			for _, mh := range hc.histories() {
+				if mh.Member == hc.members[i] {
+					r.committed = &linearizability.KVCommittedHistory{MemberHistory: mh, ReadAt: w.Now()}
+					return
+				}
+			}
+			panic(fmt.Sprintf("workloads: member %d's history reached revision %d but was not collected", hc.members[i], rw.lastSeen))
+		}
+		if !w.Now().Before(deadline) {
+			hc.histories()
+			r.committedNote = fmt.Sprintf("no member's committed history reached revision %d within %v", revMax, committedReadDurationMax)
+			return
+		}
+		w.After(settlePollInterval, poll)
+	}
+	w.After(settlePollInterval, poll)
+}
+
+// revisionMax is the highest revision a recorded call was answered at.
+func (r *kvRecorder) revisionMax() int64 {
+	var rev int64
+	for i := range r.history {
+		if h, ok := r.history[i].Response.(interface{ GetHeader() *pb.ResponseHeader }); ok {
+			rev = max(rev, h.GetHeader().GetRevision())
+		}
+	}
+	return rev
+}
+
+func compactedWatch(rw *resumingWatch) bool {
+	for _, a := range rw.rec.Attempts {
+		for _, resp := range a.Responses {
+			if resp.CompactRevision != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (r *kvRecorder) capture(up []uint64) {
@@ -103,9 +195,16 @@ func (r *kvRecorder) capture(up []uint64) {
 
 // verdicts runs the KV checkers over what was recorded.
 func (r *kvRecorder) verdicts(timeout time.Duration) []linearizability.Verdict {
-	lin := linearizability.CheckKV(r.history, linearizability.KVCheckOptions{Timeout: timeout, Visualize: true})
+	lin := linearizability.CheckKV(r.history, linearizability.KVCheckOptions{Timeout: timeout, Visualize: true, Committed: r.committed})
 	if lin.Outcome == linearizability.OK {
 		lin.VisualizationHTML = nil // only a failure is worth the bytes
+	}
+	if lin.Outcome == linearizability.Unknown && r.committed == nil {
+		note := r.committedNote
+		if note == "" {
+			note = "the World did not run long enough after Finish"
+		}
+		lin.Detail += "; no committed history: " + note
 	}
 	out := []linearizability.Verdict{lin, linearizability.CheckSerializableReads(r.history)}
 	if !r.captured {
