@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/bits"
 	"slices"
 )
@@ -38,33 +39,79 @@ func (s *Store) Snapshot() []byte {
 // snapshot inside a larger record need not copy it (at a million keys the
 // snapshot is over 100 MB, and each copy stalls the member).
 func (s *Store) AppendSnapshot(b []byte) []byte {
-	assert(!s.tx.open, "snapshot inside a write txn")
 	start := len(b)
-	buf := append(b, snapshotMagic...)
-	buf = binary.LittleEndian.AppendUint32(buf, snapshotVersion)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.rev))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.compactRev))
-	buf = binary.AppendUvarint(buf, uint64(s.tree.Len()))
+	buf := s.appendSnapshotHeader(b)
 	s.tree.Scan(func(rec *record) bool {
-		key := rec.key()
-		buf = binary.AppendUvarint(buf, uint64(len(key)))
-		buf = append(buf, key...)
-		n := rec.count()
-		buf = binary.AppendUvarint(buf, uint64(n))
-		for i := range n {
-			v := rec.at(i)
-			buf = binary.AppendVarint(buf, v.modRev)
-			buf = binary.AppendUvarint(buf, uint64(v.sub))
-			buf = binary.AppendVarint(buf, v.createRev)
-			buf = binary.AppendVarint(buf, v.ver)
-			buf = binary.AppendVarint(buf, v.lease)
-			val := v.value()
-			buf = binary.AppendUvarint(buf, uint64(len(val)))
-			buf = append(buf, val...)
-		}
+		buf = appendRecord(buf, rec)
 		return true
 	})
 	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf[start:], castagnoli))
+}
+
+// snapshotChunkBytes is how much WriteSnapshot encodes before each write.
+const snapshotChunkBytes = 1 << 20
+
+// WriteSnapshot writes Snapshot's bytes to w in chunks of about
+// snapshotChunkBytes, so the whole snapshot is never in memory at once —
+// a member's resident memory would otherwise jump by the store's size at
+// every snapshot. It returns the bytes written and w's first error.
+func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
+	var written int64
+	var crc uint32
+	buf := s.appendSnapshotHeader(make([]byte, 0, snapshotChunkBytes+snapshotChunkBytes/8))
+	var err error
+	flush := func() {
+		if err != nil || len(buf) == 0 {
+			return
+		}
+		crc = crc32.Update(crc, castagnoli, buf)
+		var n int
+		n, err = w.Write(buf)
+		written += int64(n)
+		buf = buf[:0]
+	}
+	s.tree.Scan(func(rec *record) bool {
+		buf = appendRecord(buf, rec)
+		if len(buf) >= snapshotChunkBytes {
+			flush()
+		}
+		return err == nil
+	})
+	flush()
+	if err != nil {
+		return written, err
+	}
+	n, err := w.Write(binary.LittleEndian.AppendUint32(buf, crc))
+	return written + int64(n), err
+}
+
+func (s *Store) appendSnapshotHeader(buf []byte) []byte {
+	assert(!s.tx.open, "snapshot inside a write txn")
+	buf = append(buf, snapshotMagic...)
+	buf = binary.LittleEndian.AppendUint32(buf, snapshotVersion)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.rev))
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.compactRev))
+	return binary.AppendUvarint(buf, uint64(s.tree.Len()))
+}
+
+func appendRecord(buf []byte, rec *record) []byte {
+	key := rec.key()
+	buf = binary.AppendUvarint(buf, uint64(len(key)))
+	buf = append(buf, key...)
+	n := rec.count()
+	buf = binary.AppendUvarint(buf, uint64(n))
+	for i := range n {
+		v := rec.at(i)
+		buf = binary.AppendVarint(buf, v.modRev)
+		buf = binary.AppendUvarint(buf, uint64(v.sub))
+		buf = binary.AppendVarint(buf, v.createRev)
+		buf = binary.AppendVarint(buf, v.ver)
+		buf = binary.AppendVarint(buf, v.lease)
+		val := v.value()
+		buf = binary.AppendUvarint(buf, uint64(len(val)))
+		buf = append(buf, val...)
+	}
+	return buf
 }
 
 // SnapshotSizeBytes is the exact length of Snapshot's output, so it can be
