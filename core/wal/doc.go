@@ -52,12 +52,14 @@
 // # Durability
 //
 // Save writes entries, then the hard state, with one write and one fsync
-// (plus those of a segment rotation). A new segment's prelude is written
+// (plus those of a segment rotation); a call that only advances the commit
+// index is written without the fsync (raft.MustSync). A new segment's prelude is written
 // under a temporary name, synced, and renamed into place, and the directory
 // synced, so a segment under its final name always has a durable header.
 // SaveSnapshot writes the snapshot file (temporary name, sync, rename,
 // directory sync) before appending and syncing its marker, so a marker
-// always names a whole file. A write or sync error marks the WAL failed:
+// always names a whole file; SaveSnapshotFrom does the same with the data
+// streamed in by the caller, the file's checksum trailing it. A write or sync error marks the WAL failed:
 // every later write returns ErrFailed, since the kernel may have dropped the
 // dirty pages and what is on disk is unknown until Open reads it back. The
 // member must stop acknowledging and reopen.

@@ -3,6 +3,7 @@ package wal
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -78,14 +79,29 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 // commits past the last durable index as corruption, and the snapshot is
 // what makes its index durable.
 func (w *WAL) SaveSnapshot(snap *raftpb.Snapshot) error {
+	data := snap.GetData()
+	return w.saveSnapshot(snap.GetMetadata(), snapshotData{
+		absent:    data == nil,
+		sizeBytes: int64(len(data)),
+		write:     func(f io.Writer) error { _, err := f.Write(data); return err },
+	})
+}
+
+// SaveSnapshotFrom is SaveSnapshot for a snapshot whose data writeData
+// streams into the file — exactly dataSizeBytes of it, else it panics — so
+// a member never holds its whole state machine encoded in memory.
+func (w *WAL) SaveSnapshotFrom(md *raftpb.SnapshotMetadata, dataSizeBytes int64, writeData func(io.Writer) error) error {
+	return w.saveSnapshot(md, snapshotData{sizeBytes: dataSizeBytes, write: writeData})
+}
+
+func (w *WAL) saveSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) error {
 	if err := w.writable(); err != nil {
 		return err
 	}
-	md := snap.GetMetadata()
 	if md.GetIndex() == 0 {
 		return nil
 	}
-	if err := writeSnapshotFile(w.fs, w.dir, snap, w.opts.SnapshotSizeBytesMax); err != nil {
+	if err := writeSnapshotFile(w.fs, w.dir, md, data, w.opts.SnapshotSizeBytesMax); err != nil {
 		return w.fail(err)
 	}
 	m := snapshotMarker{index: md.GetIndex(), term: md.GetTerm()}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -12,23 +13,30 @@ import (
 	"github.com/kvdlabs/kvd/core/disk"
 )
 
-// A snapshot file is [magic][payload length u64][crc32c of payload u32]
-// [payload], the payload being the deterministic protobuf encoding of the
-// raftpb.Snapshot. It is written under a temporary name, synced, renamed
-// into place and the directory synced, so a file under a .snap name is
-// whole unless the disk damaged it afterwards.
+// A snapshot file (format 2) is [magic][payload length u64][payload]
+// [crc32c of payload u32], the payload being the protobuf encoding of the
+// raftpb.Snapshot (field 1, data, then field 2, metadata). The checksum
+// trails so the data can be streamed into the file without ever being
+// whole in memory. Format 1 — the checksum in the header — is still read.
+// A file is written under a temporary name, synced, renamed into place and
+// the directory synced, so a file under a .snap name is whole unless the
+// disk damaged it afterwards.
 const (
-	snapshotMagic       = "kvdsnap1"
-	snapshotHeaderBytes = len(snapshotMagic) + 8 + 4
+	snapshotMagic       = "kvdsnap2"
+	snapshotMagicV1     = "kvdsnap1"
+	snapshotHeaderBytes = len(snapshotMagic) + 8
+	// snapshotHeaderBytesV1 adds format 1's leading checksum.
+	snapshotHeaderBytesV1 = len(snapshotMagicV1) + 8 + 4
 )
 
-func encodeSnapshot(snap *raftpb.Snapshot) ([]byte, error) {
+// encodeSnapshotV1 is format 1, kept so tests can prove old files load.
+func encodeSnapshotV1(snap *raftpb.Snapshot) ([]byte, error) {
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 	if err != nil {
 		return nil, fmt.Errorf("wal: encode snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
-	b := make([]byte, 0, snapshotHeaderBytes+len(payload))
-	b = append(b, snapshotMagic...)
+	b := make([]byte, 0, snapshotHeaderBytesV1+len(payload))
+	b = append(b, snapshotMagicV1...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, castagnoli))
 	return append(b, payload...), nil
@@ -37,16 +45,28 @@ func encodeSnapshot(snap *raftpb.Snapshot) ([]byte, error) {
 // decodeSnapshot checks the whole-file checksum and that the snapshot is
 // the one the file name promises.
 func decodeSnapshot(name string, b []byte, term, index uint64) (*raftpb.Snapshot, error) {
-	if len(b) < snapshotHeaderBytes || string(b[:len(snapshotMagic)]) != snapshotMagic {
+	var payload []byte
+	var stored uint32
+	switch {
+	case len(b) >= snapshotHeaderBytes+4 && string(b[:len(snapshotMagic)]) == snapshotMagic:
+		payloadBytes := binary.LittleEndian.Uint64(b[len(snapshotMagic):])
+		if payloadBytes != uint64(len(b)-snapshotHeaderBytes-4) {
+			return nil, fmt.Errorf("%w: snapshot %s: header says %d payload bytes, file has %d",
+				ErrCorrupt, name, payloadBytes, len(b)-snapshotHeaderBytes-4)
+		}
+		payload = b[snapshotHeaderBytes : len(b)-4]
+		stored = binary.LittleEndian.Uint32(b[len(b)-4:])
+	case len(b) >= snapshotHeaderBytesV1 && string(b[:len(snapshotMagicV1)]) == snapshotMagicV1:
+		payloadBytes := binary.LittleEndian.Uint64(b[len(snapshotMagicV1):])
+		if payloadBytes != uint64(len(b)-snapshotHeaderBytesV1) {
+			return nil, fmt.Errorf("%w: snapshot %s: header says %d payload bytes, file has %d",
+				ErrCorrupt, name, payloadBytes, len(b)-snapshotHeaderBytesV1)
+		}
+		payload = b[snapshotHeaderBytesV1:]
+		stored = binary.LittleEndian.Uint32(b[len(snapshotMagicV1)+8:])
+	default:
 		return nil, fmt.Errorf("%w: snapshot %s: no snapshot header in %d bytes", ErrCorrupt, name, len(b))
 	}
-	payloadBytes := binary.LittleEndian.Uint64(b[len(snapshotMagic):])
-	if payloadBytes != uint64(len(b)-snapshotHeaderBytes) {
-		return nil, fmt.Errorf("%w: snapshot %s: header says %d payload bytes, file has %d",
-			ErrCorrupt, name, payloadBytes, len(b)-snapshotHeaderBytes)
-	}
-	payload := b[snapshotHeaderBytes:]
-	stored := binary.LittleEndian.Uint32(b[len(snapshotMagic)+8:])
 	if got := crc32.Checksum(payload, castagnoli); got != stored {
 		return nil, fmt.Errorf("%w: snapshot %s: checksum mismatch: stored %08x, computed %08x", ErrCorrupt, name, stored, got)
 	}
@@ -61,43 +81,45 @@ func decodeSnapshot(name string, b []byte, term, index uint64) (*raftpb.Snapshot
 	return snap, nil
 }
 
-// snapshotParts is encodeSnapshot's bytes in three parts, head, the
-// snapshot's own data, and tail, so the data (the whole state machine,
-// over 100 MB at a million keys) is written from where it lies instead of
-// being copied into a protobuf buffer first. The payload is the same
-// deterministic protobuf: field 1 (data), then field 2 (metadata).
-func snapshotParts(snap *raftpb.Snapshot) (head, tail []byte, err error) {
-	md, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap.GetMetadata())
-	if err != nil {
-		return nil, nil, fmt.Errorf("wal: encode snapshot metadata at index %d: %w", snap.GetMetadata().GetIndex(), err)
-	}
-	var prefix []byte
-	if snap.Data != nil {
-		prefix = protowire.AppendTag(prefix, 1, protowire.BytesType)
-		prefix = protowire.AppendVarint(prefix, uint64(len(snap.Data)))
-	}
-	if snap.Metadata != nil {
-		tail = protowire.AppendTag(tail, 2, protowire.BytesType)
-		tail = protowire.AppendBytes(tail, md)
-	}
-	crc := crc32.Update(0, castagnoli, prefix)
-	crc = crc32.Update(crc, castagnoli, snap.Data)
-	crc = crc32.Update(crc, castagnoli, tail)
-	head = make([]byte, 0, snapshotHeaderBytes+len(prefix))
-	head = append(head, snapshotMagic...)
-	head = binary.LittleEndian.AppendUint64(head, uint64(len(prefix)+len(snap.Data)+len(tail)))
-	head = binary.LittleEndian.AppendUint32(head, crc)
-	return append(head, prefix...), tail, nil
+// checksumWriter passes writes on, counting them into a CRC-32C and a length.
+type checksumWriter struct {
+	w            io.Writer
+	crc          uint32
+	writtenBytes int64
+}
+
+func (c *checksumWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
+	c.writtenBytes += int64(n)
+	return n, err
+}
+
+// snapshotData is a snapshot's data as the file writer takes it: exactly
+// sizeBytes written by write, or no data field at all when absent.
+type snapshotData struct {
+	absent    bool
+	sizeBytes int64
+	write     func(io.Writer) error
 }
 
 // writeSnapshotFile makes the snapshot durable under its final name.
-func writeSnapshotFile(fs disk.FS, dir string, snap *raftpb.Snapshot, sizeBytesMax int64) error {
-	md := snap.GetMetadata()
-	head, tail, err := snapshotParts(snap)
+func writeSnapshotFile(fs disk.FS, dir string, md *raftpb.SnapshotMetadata, data snapshotData, sizeBytesMax int64) error {
+	mdBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(md)
 	if err != nil {
-		return err
+		return fmt.Errorf("wal: encode snapshot metadata at index %d: %w", md.GetIndex(), err)
 	}
-	if n := int64(len(head) + len(snap.Data) + len(tail)); n > sizeBytesMax {
+	var prefix, tail []byte
+	if !data.absent {
+		prefix = protowire.AppendTag(prefix, 1, protowire.BytesType)
+		prefix = protowire.AppendVarint(prefix, uint64(data.sizeBytes))
+	}
+	if md != nil {
+		tail = protowire.AppendTag(tail, 2, protowire.BytesType)
+		tail = protowire.AppendBytes(tail, mdBytes)
+	}
+	payloadBytes := int64(len(prefix)) + data.sizeBytes + int64(len(tail))
+	if n := int64(snapshotHeaderBytes) + payloadBytes + 4; n > sizeBytesMax {
 		return fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), n, sizeBytesMax)
 	}
 	final := join(dir, snapshotName(md.GetTerm(), md.GetIndex()))
@@ -106,11 +128,10 @@ func writeSnapshotFile(fs disk.FS, dir string, snap *raftpb.Snapshot, sizeBytesM
 	if err != nil {
 		return fmt.Errorf("wal: save snapshot at index %d: %w", md.GetIndex(), err)
 	}
-	for _, b := range [][]byte{head, snap.Data, tail} {
-		if _, err := f.Write(b); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("wal: write snapshot %s: %w", temp, err)
-		}
+	head := binary.LittleEndian.AppendUint64(append([]byte{}, snapshotMagic...), uint64(payloadBytes))
+	if err := writeSnapshotPayload(f, head, prefix, data, tail); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("wal: write snapshot %s: %w", temp, err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
@@ -126,6 +147,30 @@ func writeSnapshotFile(fs disk.FS, dir string, snap *raftpb.Snapshot, sizeBytesM
 		return fmt.Errorf("wal: sync dir %s after installing snapshot %s: %w", dir, final, err)
 	}
 	return nil
+}
+
+func writeSnapshotPayload(f io.Writer, head, prefix []byte, data snapshotData, tail []byte) error {
+	if _, err := f.Write(head); err != nil {
+		return err
+	}
+	cw := &checksumWriter{w: f}
+	if _, err := cw.Write(prefix); err != nil {
+		return err
+	}
+	if !data.absent {
+		before := cw.writtenBytes
+		if err := data.write(cw); err != nil {
+			return err
+		}
+		if got := cw.writtenBytes - before; got != data.sizeBytes {
+			panic(fmt.Sprintf("wal: snapshot data writer wrote %d bytes, promised %d", got, data.sizeBytes))
+		}
+	}
+	if _, err := cw.Write(tail); err != nil {
+		return err
+	}
+	_, err := f.Write(binary.LittleEndian.AppendUint32(nil, cw.crc))
+	return err
 }
 
 // readSnapshotFile loads the snapshot a marker points at. Its absence is

@@ -3,11 +3,13 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"io"
 	iofs "io/fs"
 	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/disk"
 )
@@ -399,7 +401,7 @@ func TestInterruptedSaveSnapshotLeavesThePreviousInCharge(t *testing.T) {
 	noErr(t, w.Close())
 	// The snapshot file of a SaveSnapshot whose marker never landed, and a
 	// temporary file of another.
-	orphan, err := encodeSnapshot(snapshotAt(9, 1, "nine"))
+	orphan, err := encodeSnapshotV1(snapshotAt(9, 1, "nine"))
 	noErr(t, err)
 	fs.files["wal/"+snapshotName(1, 9)] = orphan
 	fs.files["wal/"+snapshotName(1, 8)+tempSuffix] = []byte("half")
@@ -675,23 +677,60 @@ func TestCommitOnlySaveIsWrittenButNotSynced(t *testing.T) {
 	}
 }
 
-// The snapshot file is written in parts without copying the data; the
-// parts must add up to the one-buffer encoding, which recovery decodes.
-func TestSnapshotPartsEqualTheOneBufferEncoding(t *testing.T) {
-	for _, snap := range []*raftpb.Snapshot{
-		snapshotAt(7, 2, "state at 7"),
-		snapshotAt(9, 3, ""),
-		{Metadata: &raftpb.SnapshotMetadata{Index: ptr(uint64(4)), Term: ptr(uint64(1))}},
-	} {
-		whole, err := encodeSnapshot(snap)
-		noErr(t, err)
-		head, tail, err := snapshotParts(snap)
-		noErr(t, err)
-		parts := append(append(append([]byte{}, head...), snap.Data...), tail...)
-		if !bytes.Equal(parts, whole) {
-			t.Fatalf("parts %x\nwhole %x", parts, whole)
-		}
+// Snapshots saved whole, streamed, or found in format 1 all read back as
+// they were saved.
+func TestSnapshotFormatsReadBack(t *testing.T) {
+	fs := newMemFS()
+	w := mustCreate(t, fs, Options{})
+	defer w.Close()
+	noErr(t, w.Save(hardStateOfValues(1, 1, 30), entries(1, 30, 1)))
+	noErr(t, w.SaveSnapshot(snapshotAt(10, 1, "whole at 10")))
+	got, err := w.ReadSnapshot()
+	noErr(t, err)
+	if string(got.GetData()) != "whole at 10" || !proto.Equal(got.GetMetadata(), snapshotAt(10, 1, "").GetMetadata()) {
+		t.Fatalf("whole: read back %v", got)
 	}
+	streamed := snapshotAt(20, 1, "")
+	data := strings.Repeat("streamed at 20 ", 1000)
+	noErr(t, w.SaveSnapshotFrom(streamed.GetMetadata(), int64(len(data)), func(f io.Writer) error {
+		for i := 0; i < len(data); i += 7 {
+			if _, err := io.WriteString(f, data[i:min(i+7, len(data))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	got, err = w.ReadSnapshot()
+	noErr(t, err)
+	if string(got.GetData()) != data || got.GetMetadata().GetIndex() != 20 {
+		t.Fatalf("streamed: read back index %d, %d data bytes", got.GetMetadata().GetIndex(), len(got.GetData()))
+	}
+	v1, err := encodeSnapshotV1(snapshotAt(30, 1, "format 1"))
+	noErr(t, err)
+	got, err = decodeSnapshot("v1", v1, 1, 30)
+	noErr(t, err)
+	if string(got.GetData()) != "format 1" {
+		t.Fatalf("format 1: read back %v", got)
+	}
+	v1[len(v1)-1] ^= 1
+	if _, err := decodeSnapshot("v1", v1, 1, 30); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged format 1 file: %v", err)
+	}
+}
+
+func TestSnapshotWriterBreakingItsPromisePanics(t *testing.T) {
+	fs := newMemFS()
+	w := mustCreate(t, fs, Options{})
+	defer w.Close()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a data writer that wrote less than promised did not panic")
+		}
+	}()
+	_ = w.SaveSnapshotFrom(snapshotAt(1, 1, "").GetMetadata(), 10, func(f io.Writer) error {
+		_, err := f.Write([]byte("short"))
+		return err
+	})
 }
 
 func TestReadSnapshotReturnsTheNewestSaved(t *testing.T) {
