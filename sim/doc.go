@@ -32,6 +32,14 @@
 // slow operations) are injected by the caller — the nemesis — at virtual
 // times of its choosing. Every delivery, drop and fault is traced.
 //
+// The network carries datagrams; what kvd runs over TCP keeps TCP's
+// guarantees where the application depends on them. A member's output
+// leaves in the order its rounds produced it (a slow fsync holds back the
+// rounds after it, as kvd's loop does). A watch stream's responses are
+// numbered per connection and reassembled by the client: in order, once,
+// and a lost one stalls the stream rather than leaving a hole, until the
+// client opens a new stream (Client.ReopenWatchStream).
+//
 // # Determinism rules for this package
 //
 // The same rules as the deterministic core: no goroutines, channels, select,
