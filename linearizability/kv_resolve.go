@@ -15,6 +15,9 @@ import (
 // Only writes whose every change is a put are resolved (a plain put, or a
 // txn whose success branch is all puts and whose failure branch writes
 // nothing): for those the full response follows from the revision alone.
+//
+// With a committed history (resolveCommitted) this is a second pass over
+// what the history left undecided; without one it is all there is.
 func resolveObserved(history []KVOperation) []KVOperation {
 	type seen struct {
 		modRev int64

@@ -257,7 +257,8 @@ func (b *Bank) transfer(kvs []*mvccpb.KeyValue) *pb.InternalRaftRequest {
 }
 
 // Finish implements Workload: a final linearizable full read that must
-// succeed, then the final state is captured once the members agree.
+// succeed, then the final state is captured once the members agree, then
+// the committed history is read (see kvRecorder.readCommitted).
 func (b *Bank) Finish() {
 	cl := b.env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
 	finalClient := b.env.Clients + 1

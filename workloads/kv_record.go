@@ -13,7 +13,8 @@ import (
 
 // kvRecorder keeps what a KV workload saw: every call of its own sessions,
 // then each live member's store once the cluster settled after the final
-// operations. The register and bank workloads share it.
+// operations, then the committed history. The register and bank workloads
+// share it.
 type kvRecorder struct {
 	env     Env
 	history []linearizability.KVOperation

@@ -65,7 +65,9 @@ func (o *RegisterOptions) Validate() error {
 // serializable), puts of unique values, deletes and compare-and-swap txns
 // on mod revision or value. After a failed or indeterminate write the
 // session reads that key. Finish writes every key once more and requires
-// the writes to succeed; Check runs the KV linearizability, serializable
+// the writes to succeed, then reads the committed history (see
+// kvRecorder.readCommitted), which decides the writes whose outcome the
+// sessions never learned; Check runs the KV linearizability, serializable
 // read, durability and convergence checkers.
 type Register struct {
 	opts RegisterOptions
@@ -203,7 +205,8 @@ func (r *Register) learn(s *registerSession, k int, c sim.Call) {
 
 // Finish implements Workload: one more write of every key, each retried
 // until acknowledged, then the final state is captured once the members
-// agree on a revision.
+// agree on a revision, then the committed history is read: only after the
+// final writes committed is every earlier proposal settled.
 func (r *Register) Finish() {
 	cl := r.env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout})
 	finalClient := r.env.Clients
