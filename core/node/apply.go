@@ -128,15 +128,15 @@ func (n *Node) maybeSnapshot() error {
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
 		return nil
 	}
-	data := encodeState(state{kv: n.kv, lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()})
-	// Raft's storage keeps the metadata only (see raftStorage); the data
-	// goes to the WAL's snapshot file and is garbage once written.
+	st := state{kv: n.kv, lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()}
+	// Raft's storage keeps the metadata only (see raftStorage); the data is
+	// streamed into the WAL's snapshot file, never whole in memory.
 	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, nil)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)
 	}
-	snap.Data = data
-	if err := n.wal.SaveSnapshot(snap); err != nil {
+	frame := st.streamable()
+	if err := n.wal.SaveSnapshotFrom(snap.GetMetadata(), frame.sizeBytes(), frame.writeTo); err != nil {
 		return fmt.Errorf("save snapshot at %d: %w", n.appliedIndex, err)
 	}
 	n.snapshotIndex = n.appliedIndex

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"slices"
 
 	"go.etcd.io/etcd/api/v3/membershippb"
@@ -51,28 +52,97 @@ type state struct {
 }
 
 func encodeState(s state) []byte {
+	head, tail, mvccBytes := s.frame()
+	b := make([]byte, 0, len(head)+mvccBytes+len(tail)+4)
+	b = append(b, head...)
+	if s.kv != nil {
+		b = s.kv.AppendSnapshot(b)
+	} else {
+		b = append(b, s.mvcc...)
+	}
+	if len(b) != len(head)+mvccBytes {
+		panic(fmt.Sprintf("node: mvcc snapshot is %d bytes, SnapshotSizeBytes said %d", len(b)-len(head), mvccBytes))
+	}
+	b = append(b, tail...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// stateFrame is a state ready to stream: its head and tail encoded, its
+// mvcc part measured (one tree walk) but not yet encoded.
+type stateFrame struct {
+	s          state
+	head, tail []byte
+	mvccBytes  int
+}
+
+func (s state) streamable() stateFrame {
+	head, tail, mvccBytes := s.frame()
+	return stateFrame{s: s, head: head, tail: tail, mvccBytes: mvccBytes}
+}
+
+// sizeBytes is the length of encodeState's output.
+func (f stateFrame) sizeBytes() int64 {
+	return int64(len(f.head) + f.mvccBytes + len(f.tail) + 4)
+}
+
+// writeTo streams encodeState's bytes to w; the mvcc part, by far the
+// largest, is encoded chunk by chunk and never whole in memory.
+func (f stateFrame) writeTo(w io.Writer) error {
+	cw := &crcWriter{w: w}
+	if _, err := cw.Write(f.head); err != nil {
+		return err
+	}
+	var err error
+	var n int64
+	if f.s.kv != nil {
+		n, err = f.s.kv.WriteSnapshot(cw)
+	} else {
+		var m int
+		m, err = cw.Write(f.s.mvcc)
+		n = int64(m)
+	}
+	if err != nil {
+		return err
+	}
+	if n != int64(f.mvccBytes) {
+		panic(fmt.Sprintf("node: mvcc snapshot wrote %d bytes, SnapshotSizeBytes said %d", n, f.mvccBytes))
+	}
+	if _, err := cw.Write(f.tail); err != nil {
+		return err
+	}
+	_, err = w.Write(binary.BigEndian.AppendUint32(nil, cw.crc))
+	return err
+}
+
+// crcWriter passes writes on, summing them into a CRC-32C.
+type crcWriter struct {
+	w   io.Writer
+	crc uint32
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc = crc32.Update(c.crc, castagnoli, p[:n])
+	return n, err
+}
+
+// frame is the state's encoding around the mvcc snapshot: head ends with
+// the mvcc length, tail is everything after the mvcc bytes but the
+// checksum.
+func (s state) frame() (head, tail []byte, mvccBytes int) {
 	ids := make([]uint64, 0, len(s.members))
 	for id := range s.members {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	mvccBytes := len(s.mvcc)
+	mvccBytes = len(s.mvcc)
 	if s.kv != nil {
 		mvccBytes = s.kv.SnapshotSizeBytes()
 	}
-	b := make([]byte, 0, len(stateMagic)+4+8+mvccBytes+8+len(s.lease)+4+len(ids)*16+4+4+8*len(s.applied)+4)
-	b = append(b, stateMagic...)
-	b = binary.BigEndian.AppendUint32(b, stateVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(mvccBytes))
-	if s.kv != nil {
-		before := len(b)
-		b = s.kv.AppendSnapshot(b)
-		if len(b)-before != mvccBytes {
-			panic(fmt.Sprintf("node: mvcc snapshot is %d bytes, SnapshotSizeBytes said %d", len(b)-before, mvccBytes))
-		}
-	} else {
-		b = append(b, s.mvcc...)
-	}
+	head = append(head, stateMagic...)
+	head = binary.BigEndian.AppendUint32(head, stateVersion)
+	head = binary.BigEndian.AppendUint64(head, uint64(mvccBytes))
+	b := make([]byte, 0, 8+len(s.lease)+4+len(ids)*16+4+8*len(s.applied))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(s.lease)))
 	b = append(b, s.lease...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
@@ -94,7 +164,7 @@ func encodeState(s state) []byte {
 	for _, id := range s.applied {
 		b = binary.BigEndian.AppendUint64(b, id)
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return head, b, mvccBytes
 }
 
 func decodeState(b []byte) (state, error) {
