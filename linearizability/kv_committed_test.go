@@ -192,7 +192,7 @@ func concurrentTimeouts(n int) ([]KVOperation, *KVCommittedHistory) {
 		evs = append(evs, putEv("z", value, 3, rev, int64(j+1)))
 	}
 	// The first z put makes the key at revision 3, after k00 at 2.
-	return h, committed(rev, 5000, evs...)
+	return h, committed(rev, 100*n+1000, evs...)
 }
 
 func TestCheckKVManyConcurrentTimeouts(t *testing.T) {
