@@ -25,6 +25,9 @@ type VsOptions struct {
 	Loads []string
 	// MemOnly skips the loads and runs only the memory phase.
 	MemOnly bool
+	// Systems to run, in alternation order; default kvd then etcd. One
+	// system alone is for profiling: the report then has no ratios.
+	Systems []string
 	// Run is the per-run load options (Load and Endpoints are set per run).
 	Run Options
 	// Cluster settings shared by both systems.
@@ -50,6 +53,9 @@ func (v *VsOptions) EnsureDefaults() {
 	}
 	if len(v.Loads) == 0 {
 		v.Loads = slices.Clone(Loads)
+	}
+	if len(v.Systems) == 0 {
+		v.Systems = slices.Clone(systems)
 	}
 	if v.Run.Total == 0 {
 		v.Run.Total = 20000
@@ -99,6 +105,11 @@ func (v *VsOptions) Validate() error {
 			add("--loads: unknown load %q", l)
 		}
 	}
+	for _, sys := range v.Systems {
+		if !slices.Contains(systems, sys) {
+			add("--systems: unknown system %q, want kvd or etcd", sys)
+		}
+	}
 	run := v.Run
 	run.Load, run.Endpoints = Loads[0], []string{"placeholder"}
 	if err := run.Validate(); err != nil {
@@ -123,7 +134,7 @@ func (v *VsOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// systems in alternation order: kvd is A, etcd is B.
+// systems kvbench can start, in default alternation order: kvd is A, etcd is B.
 var systems = []string{"kvd", "etcd"}
 
 func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -136,6 +147,8 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&v.Rounds, "rounds", 3, "rounds of A B alternation per load")
 	fs.StringVar(&loads, "loads", "", "comma-separated loads (default all)")
 	fs.BoolVar(&v.MemOnly, "mem-only", false, "skip the loads, run only the memory phase")
+	var systemList string
+	fs.StringVar(&systemList, "systems", "kvd,etcd", "systems to run, in alternation order (one alone for profiling)")
 	v.Run.register(fs, 20000, 30*time.Second)
 	fs.IntVar(&v.Cluster.Members, "members", 3, "members per cluster")
 	fs.IntVar(&v.Cluster.HeartbeatIntervalMs, "heartbeat-interval", 100, "--heartbeat-interval (ms) for both systems")
@@ -157,6 +170,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	v.Loads = splitList(loads)
+	v.Systems = splitList(systemList)
 	// Validated before EnsureDefaults so an explicit 0 is refused, not
 	// replaced by a default (every flag's default is non-zero).
 	if err := v.Validate(); err != nil {
@@ -189,7 +203,7 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 		defer os.RemoveAll(work)
 	}
 	bins := map[string]string{"kvd": v.KvdBin, "etcd": v.EtcdBin}
-	if err := buildMissing(bins, work, status); err != nil {
+	if err := buildMissing(v.Systems, bins, work, status); err != nil {
 		return nil, err
 	}
 	rep := &VsReport{Started: time.Now().UTC(), Options: v, Command: os.Args}
@@ -200,7 +214,7 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 		}
 	}
 	if v.MemKeys > 0 {
-		for _, sys := range systems {
+		for _, sys := range v.Systems {
 			m, err := measureMemory(ctx, sys, bins[sys], mkdir(work, "mem-"+sys), &v, status)
 			if err != nil {
 				return nil, err
@@ -224,7 +238,7 @@ func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work st
 			c.stop()
 		}
 	}()
-	for _, sys := range systems {
+	for _, sys := range v.Systems {
 		fmt.Fprintf(status, "starting %d-member %s cluster\n", v.Cluster.Members, sys)
 		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, "run-"+sys), v.Cluster)
 		if err != nil {
@@ -234,7 +248,7 @@ func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work st
 	}
 	for _, load := range v.Loads {
 		for round := 1; round <= v.Rounds; round++ {
-			for _, sys := range systems {
+			for _, sys := range v.Systems {
 				o := v.Run
 				o.Load, o.Endpoints = load, clusters[sys].endpoints()
 				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
@@ -264,8 +278,8 @@ func mkdir(parent, name string) string {
 
 // buildMissing builds each binary not given: kvd from ./cmd/kvd (run from
 // the repository root), etcd with tools/etcd/build.sh.
-func buildMissing(bins map[string]string, work string, status io.Writer) error {
-	for _, sys := range systems {
+func buildMissing(want []string, bins map[string]string, work string, status io.Writer) error {
+	for _, sys := range want {
 		if bins[sys] != "" {
 			continue
 		}
