@@ -215,10 +215,19 @@ func (n *Node) recover(rec *wal.Recovered) error {
 		}
 	}
 	if rec.HardState != nil {
-		if err := n.storage.SetHardState(rec.HardState); err != nil {
+		hs := rec.HardState
+		if snapIndex := rec.Snapshot.GetMetadata().GetIndex(); hs.GetCommit() < snapIndex {
+			// A hard state that changes only the commit index is written
+			// without fsync (raft.MustSync), so a crash can leave the
+			// durable commit behind a snapshot taken of applied — hence
+			// committed — entries. The snapshot proves them committed.
+			hs = proto.Clone(hs).(*raftpb.HardState)
+			hs.Commit = proto.Uint64(snapIndex)
+		}
+		if err := n.storage.SetHardState(hs); err != nil {
 			return fmt.Errorf("set hard state: %w", err)
 		}
-		n.term = rec.HardState.GetTerm()
+		n.term = hs.GetTerm()
 	}
 	if err := n.storage.Append(rec.Entries); err != nil {
 		return fmt.Errorf("append %d recovered entries: %w", len(rec.Entries), err)
