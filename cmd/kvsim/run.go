@@ -156,12 +156,17 @@ func (r *run) simulate() {
 	}
 	// Clients start once a first leader is elected, as a deployment's do:
 	// a workload's first operation is often a set-up it cannot repeat.
-	// Faults that hold a majority down from the start delay the first
-	// election: the bound counts from when they heal.
+	// Liveness is judged only once faults heal: a fault that starts before
+	// the deadline — a majority down, but equally a partition or a disk so
+	// slow that no election fits in an election timeout — moves it to its
+	// heal plus the bound, and that later deadline may take in more faults.
 	firstLeaderBound := firstLeaderWithin
-	for _, f := range r.schedule.Faults {
-		if info, _ := nemesis.Info(f.Kind); f.At < firstLeaderWithin && (info.TakesDown || info.DamagesDurable) {
-			firstLeaderBound = max(firstLeaderBound, f.End()+firstLeaderWithin)
+	for moved := true; moved; {
+		moved = false
+		for _, f := range r.schedule.Faults {
+			if f.At < firstLeaderBound && f.End()+firstLeaderWithin > firstLeaderBound {
+				firstLeaderBound, moved = f.End()+firstLeaderWithin, true
+			}
 		}
 	}
 	if !r.awaitLeader(firstLeaderBound) {
