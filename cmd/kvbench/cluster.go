@@ -244,3 +244,53 @@ func parseVmRSS(status string) (int64, error) {
 	}
 	return 0, errors.New("no VmRSS line in /proc status")
 }
+
+// clockTicksPerSecond is USER_HZ, the unit of /proc/PID/stat's CPU times;
+// 100 on every Linux architecture Go supports.
+const clockTicksPerSecond = 100
+
+// cpuSeconds is a process's user plus system CPU time so far.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of pid %d: %w", pid, err)
+	}
+	return parseStatCPUSeconds(string(b))
+}
+
+// parseStatCPUSeconds reads utime and stime (fields 14 and 15) from a
+// /proc/PID/stat line; the command name, field 2, may hold spaces, so
+// fields are counted after its closing parenthesis.
+func parseStatCPUSeconds(stat string) (float64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("no command name in /proc stat line")
+	}
+	fields := strings.Fields(stat[i+1:])
+	// fields[0] is field 3 (state), so utime (14) is fields[11].
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc stat line has %d fields after the name, want at least 13", len(fields))
+	}
+	var ticks float64
+	for _, f := range fields[11:13] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc stat CPU field %q: %w", f, err)
+		}
+		ticks += float64(v)
+	}
+	return ticks / clockTicksPerSecond, nil
+}
+
+// cpuSeconds sums the members' CPU time.
+func (c *cluster) cpuSeconds() (float64, error) {
+	var sum float64
+	for _, m := range c.members {
+		s, err := cpuSeconds(m.pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += s
+	}
+	return sum, nil
+}

@@ -91,3 +91,15 @@ func TestParseVmRSS(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStatCPUSeconds(t *testing.T) {
+	// A command name with spaces and parentheses, utime 250 and stime 50 ticks.
+	stat := "4242 (kvd (test) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 2000000 5000\n"
+	got, err := parseStatCPUSeconds(stat)
+	if err != nil || got != 3 {
+		t.Fatalf("got %v s, %v; want 3 s", got, err)
+	}
+	if _, err := parseStatCPUSeconds("4242 (kvd) S 1 2"); err == nil {
+		t.Fatal("a short stat line parsed")
+	}
+}

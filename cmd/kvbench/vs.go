@@ -252,9 +252,21 @@ func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work st
 				o := v.Run
 				o.Load, o.Endpoints = load, clusters[sys].endpoints()
 				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
+				cpuBefore, err := clusters[sys].cpuSeconds()
+				if err != nil {
+					return err
+				}
 				r, err := Run(ctx, o, status)
 				if err != nil {
 					return fmt.Errorf("%s on %s, round %d: %w", load, sys, round, err)
+				}
+				cpuAfter, err := clusters[sys].cpuSeconds()
+				if err != nil {
+					return err
+				}
+				if r.Ops > 0 {
+					// Includes the unmeasured preload: CPU per measured op of the whole run.
+					r.ServerCPUUsPerOp = (cpuAfter - cpuBefore) * 1e6 / float64(r.Ops)
 				}
 				if m := clusters[sys].exitedMember(); m != nil {
 					return fmt.Errorf("%s member %s (pid %d) died during %s; see %s", sys, m.name, m.pid, load, m.logPath)

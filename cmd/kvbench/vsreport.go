@@ -53,7 +53,9 @@ type LoadRatio struct {
 	EtcdOps    Spread
 	KvdP99Ms   Spread
 	EtcdP99Ms  Spread
-	Errors     int
+	// CPU is kvd's server CPU per op over etcd's: below 1 is kvd cheaper.
+	CPU    Spread
+	Errors int
 }
 
 // Targets from issue #6.
@@ -86,7 +88,7 @@ func (r *VsReport) Ratios() []LoadRatio {
 	}
 	var out []LoadRatio
 	for _, load := range loads {
-		var tput, p99, kOps, eOps, kP99, eP99 []float64
+		var tput, p99, kOps, eOps, kP99, eP99, cpu []float64
 		lr := LoadRatio{Load: load}
 		for round := 1; ; round++ {
 			pair, ok := by[key{load, round}]
@@ -107,8 +109,11 @@ func (r *VsReport) Ratios() []LoadRatio {
 			if e.P99Ms > 0 {
 				p99 = append(p99, k.P99Ms/e.P99Ms)
 			}
+			if e.ServerCPUUsPerOp > 0 {
+				cpu = append(cpu, k.ServerCPUUsPerOp/e.ServerCPUUsPerOp)
+			}
 		}
-		lr.Throughput, lr.P99 = spreadOf(tput), spreadOf(p99)
+		lr.Throughput, lr.P99, lr.CPU = spreadOf(tput), spreadOf(p99), spreadOf(cpu)
 		lr.KvdOps, lr.EtcdOps, lr.KvdP99Ms, lr.EtcdP99Ms = spreadOf(kOps), spreadOf(eOps), spreadOf(kP99), spreadOf(eP99)
 		out = append(out, lr)
 	}
@@ -149,16 +154,16 @@ func (lr LoadRatio) throughputTarget() (float64, bool) {
 // summaryMarkdown is the ratio table and the memory line.
 func (r *VsReport) summaryMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| load | kvd/etcd ops/s median (min–max) | kvd/etcd p99 median (min–max) | kvd ops/s | etcd ops/s | kvd p99 ms | etcd p99 ms | errors | target met |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| load | kvd/etcd ops/s median (min–max) | kvd/etcd p99 median (min–max) | kvd/etcd server CPU per op | kvd ops/s | etcd ops/s | kvd p99 ms | etcd p99 ms | errors | target met |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, lr := range r.Ratios() {
 		met := lr.P99.Median <= targetP99Ratio
 		if t, ok := lr.throughputTarget(); ok {
 			met = met && lr.Throughput.Median >= t
 		}
-		fmt.Fprintf(&b, "| %s | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.0f | %.0f | %.2f | %.2f | %d | %s |\n",
+		fmt.Fprintf(&b, "| %s | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.2f | %.0f | %.0f | %.2f | %.2f | %d | %s |\n",
 			lr.Load, lr.Throughput.Median, lr.Throughput.Min, lr.Throughput.Max,
-			lr.P99.Median, lr.P99.Min, lr.P99.Max,
+			lr.P99.Median, lr.P99.Min, lr.P99.Max, lr.CPU.Median,
 			lr.KvdOps.Median, lr.EtcdOps.Median, lr.KvdP99Ms.Median, lr.EtcdP99Ms.Median, lr.Errors, verdict(met))
 	}
 	if k, e, ratio, ok := r.memoryRatio(); ok {
