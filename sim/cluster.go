@@ -95,6 +95,8 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 		panic(err)
 	}
 	c := &Cluster{w: w, opts: opts, members: map[uint64]*Member{}}
+	c.faults.rand = w.Rand("nemesis/executor")
+	c.faults.flipped = map[*activeFault][]flip{}
 	for i := 1; i <= opts.Members; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}

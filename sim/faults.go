@@ -57,10 +57,6 @@ func (c *Cluster) ApplySchedule(s nemesis.Schedule) {
 	if err := s.Validate(); err != nil {
 		panic(fmt.Sprintf("sim: ApplySchedule: %v", err))
 	}
-	if c.faults.rand == nil {
-		c.faults.rand = c.w.Rand("nemesis/executor")
-		c.faults.flipped = map[*activeFault][]flip{}
-	}
 	epoch := c.w.opts.Epoch
 	for _, f := range s.Faults {
 		f := f.Clone()
@@ -337,7 +333,11 @@ func (c *Cluster) flipBits(a *activeFault) string {
 // to start, as an operator restoring the damaged file would, and restarts
 // them. A member that started (the damage was cut as a torn tail) is left.
 func (c *Cluster) repairBits(a *activeFault) {
-	for _, fl := range c.faults.flipped[a] {
+	// Undo the last flip first: two flips of one byte each remember the
+	// byte as it was before them.
+	flips := c.faults.flipped[a]
+	for i := len(flips) - 1; i >= 0; i-- {
+		fl := flips[i]
 		if fl.m.node != nil {
 			continue
 		}

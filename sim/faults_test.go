@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,42 @@ func TestNetworkFaultActsFromItsStart(t *testing.T) {
 				t.Fatalf("at %v: link %d<->%d cut=%v, want %v (fault from 2s to 5s)", at.elapsed, victim, other, got, at.cut)
 			}
 		}
+	}
+}
+
+// Two flips in one byte are undone last first, leaving the file as it was.
+func TestRepairUndoesFlipsOfOneByte(t *testing.T) {
+	restore := InstallCryptoRand(1)
+	defer restore()
+	w := New(1, Options{})
+	c := NewCluster(w, ClusterOptions{Members: 3})
+	w.RunFor(3 * time.Second)
+	m := c.Member(1)
+	m.Crash()
+	names, err := m.Disk().List("member")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, n := range names {
+		if strings.HasSuffix(n, ".wal") {
+			name = "member/" + n
+		}
+	}
+	before, err := m.Disk().ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := slices.Clone(before)
+	a := &activeFault{f: nemesis.Fault{Kind: nemesis.DiskBitFlip, Targets: []uint64{1}}, targets: []uint64{1}}
+	for _, bit := range []int{0, 3} {
+		data, _ := m.Disk().ReadFile(name)
+		c.faults.flipped[a] = append(c.faults.flipped[a], flip{m: m, name: name, offset: 0, before: data[0]})
+		m.Disk().flipBitAt(name, 0, bit)
+	}
+	c.repairBits(a)
+	after, _ := m.Disk().ReadFile(name)
+	if !bytes.Equal(after, original) {
+		t.Fatalf("byte 0 is %08b after repair, was %08b", after[0], original[0])
 	}
 }
