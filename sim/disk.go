@@ -44,6 +44,9 @@ type Disk struct {
 	slowExtra time.Duration
 
 	lastOpCost time.Duration
+	// roundCost is the cost of the slowest operation since the last
+	// TakeRoundCost.
+	roundCost time.Duration
 }
 
 var _ disk.FS = (*Disk)(nil)
@@ -112,6 +115,18 @@ func (d *Disk) Name() string { return d.name }
 // LastOpCost returns the virtual time the latest operation took.
 func (d *Disk) LastOpCost() time.Duration { return d.lastOpCost }
 
+// TakeRoundCost returns the cost of the slowest operation since the
+// previous call — zero if there was none — and starts a new round. A
+// driver charges each round of work for the operations that round did:
+// charging LastOpCost instead would bill a round that never touched the
+// disk for an operation long past (say, a sync during a healed latency
+// spike). The slowest, not the sum: a round's cost stands for its fsync.
+func (d *Disk) TakeRoundCost() time.Duration {
+	c := d.roundCost
+	d.roundCost = 0
+	return c
+}
+
 // UsedBytes returns the bytes held by files reachable from the root.
 func (d *Disk) UsedBytes() int64 { return d.usedBytes }
 
@@ -125,6 +140,7 @@ func (d *Disk) charge(sync bool) {
 		cost += time.Duration(d.rand.Int64N(int64(jitter)))
 	}
 	d.lastOpCost = cost
+	d.roundCost = max(d.roundCost, cost)
 }
 
 func pathErr(op, name string, err error) error {

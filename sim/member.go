@@ -233,10 +233,12 @@ func (m *Member) scheduleProcess() {
 
 func (m *Member) process() {
 	w := m.c.w
+	m.disk.TakeRoundCost() // operations outside a round (start) cost nothing here
 	out, err := m.node.Process()
 	// The disk's cost of this round (fsync latency) delays what it sends,
 	// and so everything later rounds send: no output overtakes another.
-	cost := m.disk.LastOpCost()
+	// A round without disk operations costs nothing.
+	cost := m.disk.TakeRoundCost()
 	if err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
