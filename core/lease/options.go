@@ -38,7 +38,11 @@ type KeyDeleter interface {
 // Options configures a Lessor. The zero value, plus a Clock, is valid after
 // EnsureDefaults.
 type Options struct {
-	// Clock is the only source of time for expiry. Required.
+	// Clock is the only source of time for expiry. Required. It must be
+	// monotonic, as etcd's lessor measures on Go's monotonic clock: a step
+	// back keeps abandoned leases alive for the step, a step forward
+	// revokes leases that are being kept alive. core/node passes its tick
+	// clock.
 	Clock clock.Clock
 	// Deleter deletes a revoked lease's keys. It is required before Revoke
 	// is used on a lease with attached keys and may be set later with

@@ -29,7 +29,9 @@ type Config struct {
 	// FS and Dir locate the durable state; both required.
 	FS  disk.FS
 	Dir string
-	// Clock is the time source (lease expiry, request ids); required.
+	// Clock is the wall clock (request ids); required. Lease TTLs are not
+	// measured on it but on ticks (see leaseClock), so a step of the wall
+	// clock never moves a lease's expiry.
 	Clock clock.Clock
 	// Logger receives structured logs; default discards.
 	Logger *slog.Logger

@@ -35,7 +35,10 @@
 // the local state at once.
 //
 // Only the leader tracks lease expiry; it proposes a revoke for each expired
-// lease, so every member deletes the same keys at the same revision.
+// lease, so every member deletes the same keys at the same revision. Lease
+// time is tick time (TickInterval per Tick), monotonic like the clock etcd
+// measures TTLs on: a step of the wall clock neither revokes a lease early
+// nor keeps an abandoned one alive.
 //
 // Invariants (applied index never goes back and moves by one entry at a time,
 // the store revision never decreases) panic: a violation is a bug report.

@@ -175,7 +175,7 @@ func Open(cfg Config) (*Node, error) {
 
 // newStateMachine makes an empty store, lessor and hub wired to each other.
 func (n *Node) newStateMachine() {
-	n.lessor = lease.New(lease.Options{Clock: n.cfg.Clock, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
+	n.lessor = lease.New(lease.Options{Clock: leaseClock{n}, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
 	n.kv = mvcc.New(n.mvccOptions())
 	n.lessor.SetDeleter(n.kv)
 	if n.hub == nil {
