@@ -24,8 +24,10 @@ type BankOptions struct {
 	ThinkDurationMax time.Duration
 	// CallTimeout is each call's timeout; default 1 s.
 	CallTimeout time.Duration
-	// AttemptsMax bounds the tries of the opening and final operations,
-	// which must succeed; default 30.
+	// AttemptsMax bounds the tries of each of Finish's operations, which
+	// must succeed on the healed cluster: the final read, and the opening
+	// if it had not succeeded by End (before End it retries until End);
+	// default 30.
 	AttemptsMax int
 }
 
@@ -88,9 +90,21 @@ type Bank struct {
 	// revisions (stale serializable ones) predate the bank.
 	openRev int64
 	// valueSeq makes every written value unique: "balance/sequence".
-	valueSeq  int
-	finalDone int
-	finalFail []string
+	valueSeq int
+	// opener sends the opening txn, openReq; openAttempts counts its
+	// attempts and openNote says how the latest one failed.
+	opener       *sim.Client
+	openReq      *pb.InternalRaftRequest
+	openAttempts int
+	openNote     string
+	// finalWanted counts the operations Finish must get done: the final
+	// read, and the opening if it had not succeeded by End.
+	finalWanted int
+	finalDone   int
+	finalFail   []string
+	// finalLast is the latest failed final attempt, for a run that ended
+	// before the attempts ran out.
+	finalLast string
 }
 
 // NewBank returns the bank workload; invalid options panic.
@@ -145,10 +159,29 @@ func (b *Bank) readAll(serializable bool) *pb.InternalRaftRequest {
 // out, leader changed) cannot open the bank twice, whichever attempt lands
 // first or late: exactly one attempt puts, every later one reads the
 // accounts back and learns the revision they were opened at.
+//
+// The opening retries until env.End, however many attempts that takes: a
+// nemesis may hold the cluster without a quorum for most of the run, and a
+// count of attempts spent there says nothing about the cluster once it
+// heals. If the bank is still not open at End, Finish opens it on the
+// healed cluster.
 func (b *Bank) Start(env Env) {
 	b.env, b.rec.env = env, env
-	w := env.Cluster.World()
-	opener := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+	b.opener = env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+	// One request for every attempt: the same values, so whichever attempt
+	// lands opened the bank with them.
+	b.openReq = b.openTxn()
+	b.open(1, false, func() {
+		w := env.Cluster.World()
+		for i := range env.Clients {
+			cl := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+			w.After(thinkTime(env, b.opts.ThinkDurationMax), func() { b.next(i, cl) })
+		}
+	})
+}
+
+// openTxn is the guarded opening txn.
+func (b *Bank) openTxn() *pb.InternalRaftRequest {
 	txn := &pb.TxnRequest{
 		Compare: []*pb.Compare{{Key: b.account(0), Target: pb.Compare_CREATE, Result: pb.Compare_EQUAL,
 			TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}}},
@@ -158,31 +191,54 @@ func (b *Bank) Start(env Env) {
 		txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
 			RequestPut: &pb.PutRequest{Key: b.account(i), Value: b.value(b.opts.BalanceInitial)}}})
 	}
-	var open func(attempt int)
-	open = func(attempt int) {
-		opener.Do(&pb.InternalRaftRequest{Txn: txn}, func(c sim.Call) {
-			b.rec.record(env.Clients, c)
-			resp, ok := c.Response.(*pb.TxnResponse)
-			if c.Err == nil && !c.TimedOut && ok {
-				rev, known := openRevision(resp)
-				if !known {
-					// The guard failed yet no account was read: the KV
-					// checkers judge that answer; the bank cannot open.
-					return
-				}
-				b.openRev, b.opened = rev, true
-				for i := range env.Clients {
-					cl := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
-					w.After(thinkTime(env, b.opts.ThinkDurationMax), func() { b.next(i, cl) })
+	return &pb.InternalRaftRequest{Txn: txn}
+}
+
+// open sends one opening attempt and calls opened once the bank is open.
+// Before End (final false) it retries until End; in Finish (final true) it
+// makes at most AttemptsMax attempts and records the failure.
+func (b *Bank) open(attempt int, final bool, opened func()) {
+	w := b.env.Cluster.World()
+	if !final && !w.Now().Before(b.env.End) {
+		return // Finish takes over
+	}
+	b.openAttempts++
+	b.rec.do(b.opener, b.env.Clients, b.openReq, func(c sim.Call) {
+		resp, ok := c.Response.(*pb.TxnResponse)
+		if c.Err == nil && !c.TimedOut && ok {
+			rev, known := openRevision(resp)
+			if !known {
+				// The guard failed yet no account was read: the KV
+				// checkers judge that answer; the bank cannot open.
+				b.openNote = "the guard failed yet the opening read no account"
+				if final {
+					b.finalFail = append(b.finalFail, "opening: "+b.openNote)
+					opened()
 				}
 				return
 			}
-			if attempt < b.opts.AttemptsMax {
-				w.After(b.opts.ThinkDurationMax, func() { open(attempt + 1) })
-			}
-		})
+			b.openRev, b.opened = rev, true
+			opened()
+			return
+		}
+		b.openNote = fmt.Sprintf("attempt %d: %v (timed out %v)", attempt, c.Err, c.TimedOut)
+		if final && attempt >= b.opts.AttemptsMax {
+			b.finalFail = append(b.finalFail, "opening "+b.openNote)
+			opened() // the final read runs all the same, and will judge no bank
+			return
+		}
+		w.After(b.retryDelay(attempt), func() { b.open(attempt+1, final, opened) })
+	})
+}
+
+// retryDelay backs off from ThinkDurationMax to CallTimeout, so a cluster
+// that answers "no leader" at once is not asked thousands of times.
+func (b *Bank) retryDelay(attempt int) time.Duration {
+	d := b.opts.ThinkDurationMax
+	for range min(attempt-1, 16) {
+		d *= 2
 	}
-	open(1)
+	return min(max(d, time.Millisecond), b.opts.CallTimeout)
 }
 
 // openRevision is the revision the accounts were opened at: the opening
@@ -210,19 +266,20 @@ func (b *Bank) next(idx int, cl *sim.Client) {
 	}
 	b.ops++
 	serializable := b.env.Rand.IntN(100) < 20
-	cl.Do(b.readAll(serializable), func(c sim.Call) {
-		b.rec.record(idx, c)
+	b.rec.do(cl, idx, b.readAll(serializable), func(c sim.Call) {
 		then := func() { w.After(thinkTime(b.env, b.opts.ThinkDurationMax), func() { b.next(idx, cl) }) }
 		resp, ok := c.Response.(*pb.RangeResponse)
 		if c.Err != nil || c.TimedOut || !ok || len(resp.Kvs) < 2 || serializable || b.ops >= b.env.OpsMax {
 			then()
 			return
 		}
+		if !w.Now().Before(b.env.End) {
+			// A transfer is a new operation: none starts after End, or
+			// it could be acknowledged after Finish captured the state.
+			return
+		}
 		b.ops++
-		cl.Do(b.transfer(resp.Kvs), func(c sim.Call) {
-			b.rec.record(idx, c)
-			then()
-		})
+		b.rec.do(cl, idx, b.transfer(resp.Kvs), func(sim.Call) { then() })
 	})
 }
 
@@ -256,24 +313,45 @@ func (b *Bank) transfer(kvs []*mvccpb.KeyValue) *pb.InternalRaftRequest {
 	}}
 }
 
-// Finish implements Workload: a final linearizable full read that must
-// succeed, then the final state is captured once the members agree, then
-// the committed history is read (see kvRecorder.readCommitted).
+// Finish implements Workload: once every session's last call completed,
+// the opening if it had not succeeded by End, then a final linearizable
+// full read that must succeed, then the final state is captured once the
+// members agree, then the committed history is read (see
+// kvRecorder.readCommitted).
 func (b *Bank) Finish() {
+	// Calls complete within their timeout; the opener's or a session's
+	// last one started before End.
+	b.rec.whenIdle(2*b.opts.CallTimeout, func() {
+		if b.opened {
+			b.finalRead()
+			return
+		}
+		b.finalWanted++
+		b.open(1, true, func() {
+			if b.opened {
+				b.finalDone++
+			}
+			b.finalRead()
+		})
+	})
+}
+
+func (b *Bank) finalRead() {
+	b.finalWanted++
 	cl := b.env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
 	finalClient := b.env.Clients + 1
 	var read func(attempt int)
 	read = func(attempt int) {
-		cl.Do(b.readAll(false), func(c sim.Call) {
-			b.rec.record(finalClient, c)
+		b.rec.do(cl, finalClient, b.readAll(false), func(c sim.Call) {
 			switch {
 			case c.Err == nil && !c.TimedOut:
 				b.finalDone++
 				b.rec.captureWhenSettled()
 			case attempt >= b.opts.AttemptsMax:
-				b.finalFail = append(b.finalFail, fmt.Sprintf("final read: %v (timed out %v)", c.Err, c.TimedOut))
+				b.finalFail = append(b.finalFail, fmt.Sprintf("final read, attempt %d: %v (timed out %v)", attempt, c.Err, c.TimedOut))
 				b.rec.captureWhenSettled()
 			default:
+				b.finalLast = fmt.Sprintf("final read, attempt %d: %v (timed out %v)", attempt, c.Err, c.TimedOut)
 				b.env.Cluster.World().After(b.opts.ThinkDurationMax, func() { read(attempt + 1) })
 			}
 		})
@@ -281,13 +359,21 @@ func (b *Bank) Finish() {
 	read(1)
 }
 
+// FinishDuration is how much virtual time Finish's operations need: the
+// sessions' last calls, then what any KV workload's final steps take.
+func (b *Bank) FinishDuration() time.Duration { return 2*b.opts.CallTimeout + 20*time.Second }
+
 // CheckerBankTotal names the bank invariant's verdict.
 const CheckerBankTotal = "bank-total"
 
 // Check implements Workload.
 func (b *Bank) Check(timeout time.Duration) []linearizability.Verdict {
 	out := b.rec.verdicts(timeout)
-	out = append(out, b.checkTotal(), finalVerdict("bank-final-read", 1, b.finalDone, b.finalFail))
+	wanted, failures := max(b.finalWanted, 1), b.finalFail
+	if b.finalDone < wanted && len(failures) == 0 && b.finalLast != "" {
+		failures = []string{b.finalLast + "; the run ended before the attempts ran out"}
+	}
+	out = append(out, b.checkTotal(), finalVerdict("bank-final-read", wanted, b.finalDone, failures))
 	return out
 }
 
@@ -297,7 +383,8 @@ func (b *Bank) checkTotal() linearizability.Verdict {
 	started := time.Now()
 	v := linearizability.Verdict{Checker: CheckerBankTotal}
 	if !b.opened {
-		v.Outcome, v.Detail = linearizability.Unknown, "the accounts were never opened"
+		v.Outcome = linearizability.Unknown
+		v.Detail = fmt.Sprintf("the accounts were never opened (%d attempts; latest: %s)", b.openAttempts, b.openNote)
 		return v
 	}
 	var problems []string

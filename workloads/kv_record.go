@@ -29,6 +29,8 @@ type kvRecorder struct {
 	committed *linearizability.KVCommittedHistory
 	// committedNote says why committed is nil.
 	committedNote string
+	// inFlight counts calls issued through do that have not completed.
+	inFlight int
 }
 
 // Limits on settling: poll members every settlePollInterval until every
@@ -44,6 +46,43 @@ const (
 	// history to reach the revisions the clients saw.
 	committedReadDurationMax = 10 * time.Second
 )
+
+// do issues req on cl, records the call as client's when it completes, and
+// then hands it to then. Calls issued through do are counted in flight, so
+// whenIdle can wait for them.
+func (r *kvRecorder) do(cl *sim.Client, client int, req *pb.InternalRaftRequest, then func(sim.Call)) {
+	r.inFlight++
+	cl.Do(req, func(c sim.Call) {
+		r.inFlight--
+		if r.inFlight < 0 {
+			panic(fmt.Sprintf("workloads: %d calls in flight after client %d's call %d completed", r.inFlight, client, c.Seq))
+		}
+		r.record(client, c)
+		then(c)
+	})
+}
+
+// whenIdle runs fn once no call issued through do is in flight. The final
+// operations and the final capture must come after every session's last
+// call: a call still in flight may be acknowledged at a revision the
+// capture would miss. Every call completes within its client's timeout, so
+// waiting longer than idleWait is a bug in the client, not a slow cluster.
+func (r *kvRecorder) whenIdle(idleWait time.Duration, fn func()) {
+	w := r.env.Cluster.World()
+	deadline := w.Now().Add(idleWait)
+	var poll func()
+	poll = func() {
+		if r.inFlight == 0 {
+			fn()
+			return
+		}
+		if !w.Now().Before(deadline) {
+			panic(fmt.Sprintf("workloads: %d calls still in flight %v after the last could start", r.inFlight, idleWait))
+		}
+		w.After(settlePollInterval, poll)
+	}
+	poll()
+}
 
 func (r *kvRecorder) record(client int, c sim.Call) {
 	if len(r.history) >= historyOpsMax {
