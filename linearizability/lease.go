@@ -28,8 +28,10 @@ type LeaseHistory struct {
 	// CollectedAt is when the member histories were read.
 	CollectedAt time.Time
 	// Suspect are windows during which a correct leader may legitimately
-	// misjudge time (its clock jumped or drifted, or it was paused and may
-	// have answered keepalives after being deposed). Timing judgements
+	// misjudge lease time (its clock drifted, so its ticks ran fast or
+	// slow, or it was paused and may have answered keepalives after being
+	// deposed). A step of the wall clock is not one: leases are timed on
+	// a monotonic clock, in etcd and kvd alike. Timing judgements
 	// touching them are skipped and counted in the Detail.
 	Suspect []Window
 }
@@ -137,7 +139,8 @@ func (o *LeaseOptions) Validate() error {
 //   - a revoke is not seen earlier than Margin before a successful
 //     keepalive's (or the grant's) invoke + TTL;
 //   - a lease nobody keeps alive any more is revoked within
-//     ExpiryLatenessMax after its last keepalive + TTL.
+//     ExpiryLatenessMax after its last keepalive + TTL, unless a suspect
+//     window meets the time since its last successful renewal.
 func CheckLease(h LeaseHistory, opts LeaseOptions) Verdict {
 	start := time.Now()
 	opts.EnsureDefaults()
@@ -220,7 +223,11 @@ func checkLease(h LeaseHistory, opts LeaseOptions) (skipped int, err error) {
 		if h.CollectedAt.Before(due) {
 			continue
 		}
-		if suspect(h.Suspect, last, h.CollectedAt) {
+		// The leader's expiry was last set by the final renewal that took
+		// effect, which may be any confirmed one or a later unconfirmed
+		// one: a suspect window after the last confirmed renewal may have
+		// moved it, even if a failed keepalive came later.
+		if suspect(h.Suspect, lastRenewal(h, id), h.CollectedAt) {
 			skipped++
 			continue
 		}
@@ -450,6 +457,17 @@ func lastTouch(h LeaseHistory, id int64) time.Time {
 		}
 	}
 	return last
+}
+
+// lastRenewal is the invoke of the latest grant or successful keepalive
+// of lease id: the earliest moment the renewal the leader last acted on
+// can have happened.
+func lastRenewal(h LeaseHistory, id int64) time.Time {
+	ps := protectorsOf(h, id)
+	if len(ps) == 0 {
+		return time.Time{}
+	}
+	return ps[len(ps)-1]
 }
 
 // suspect reports whether [from, to] meets a suspect window.

@@ -63,6 +63,22 @@ func TestCheckLease(t *testing.T) {
 			h.Members = []MemberHistory{{Member: 1, Revision: 3, Events: evs}}
 			h.Sightings = nil
 		}, "never revoked"},
+		// kvsim seed 2312's shape: the last successful keepalive, then a
+		// window in which the leader's lease time may have slowed, then a
+		// keepalive a follower refused. The refused one renewed nothing,
+		// so the window may have delayed the revoke.
+		{"never revoked, suspect after the last renewal and before a failed keepalive", func(h *LeaseHistory) {
+			h.Members = []MemberHistory{{Member: 1, Revision: 3, Events: h.Members[0].Events[:2]}}
+			h.Sightings = nil
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(12), Return: sec(12.5), OK: false})
+			h.Suspect = []Window{{From: sec(11), To: sec(11.5)}}
+		}, ""},
+		{"never revoked, suspect before the last renewal is still judged", func(h *LeaseHistory) {
+			h.Members = []MemberHistory{{Member: 1, Revision: 3, Events: h.Members[0].Events[:2]}}
+			h.Sightings = nil
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(12), Return: sec(12.5), OK: false})
+			h.Suspect = []Window{{From: sec(8), To: sec(9)}}
+		}, "never revoked"},
 	}
 	for _, c := range cases {
 		h := leaseBase()
