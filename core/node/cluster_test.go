@@ -35,6 +35,8 @@ type testCluster struct {
 	// duplicate, when set, picks messages delivered twice, as a network
 	// that duplicates packets would.
 	duplicate func(*raftpb.Message) bool
+	// drop, when set, picks messages the network loses.
+	drop func(*raftpb.Message) bool
 }
 
 func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
@@ -143,7 +145,7 @@ func (c *testCluster) settle() {
 		}
 		for _, m := range batch {
 			to := c.nodes[m.GetTo()]
-			if to == nil || c.cut[m.GetFrom()][m.GetTo()] {
+			if to == nil || c.cut[m.GetFrom()][m.GetTo()] || (c.drop != nil && c.drop(m)) {
 				if m.GetType() == raftpb.MsgSnap && c.nodes[m.GetFrom()] != nil {
 					c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), false)
 				}

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // leasedKeyCount reads key on member m (serializably) and returns how many
@@ -98,4 +101,48 @@ func TestLeaseTimeToLiveFollowsTicks(t *testing.T) {
 	if r.TTL < 6 || r.TTL > 7 {
 		t.Fatalf("TTL remaining %d s after 3 s of ticks on a 10 s lease, want 6 or 7", r.TTL)
 	}
+}
+
+// A leader that inherits a lease revoke in its log must not renew that
+// lease: the revoke commits with the leader's first entry, so a keepalive
+// answered meanwhile promises a TTL the lease will not live (kvsim seed
+// 29: a revoke proposed just before its leader lost quorum committed 2.7 s
+// after the re-elected leader had renewed the lease for 5 s).
+func TestLeaseWithAnInheritedRevokeIsNotRenewed(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	id := grantWithKey(t, c, l, 3, "svc/inherited")
+	// Followers hear the leader and append what it sends, but it never
+	// learns they did: it keeps leading and commits nothing more.
+	c.drop = func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgAppResp }
+	c.tick(40) // past the TTL: the leader proposes the revoke
+	// The leader goes; a follower with the revoke in its log takes over
+	// and, still without acknowledgements, cannot commit it yet.
+	c.isolate(l)
+	var next uint64
+	for range 200 {
+		c.tick(1)
+		if ld := c.leader(); ld != 0 && ld != l {
+			next = ld
+			break
+		}
+	}
+	if next == 0 {
+		t.Fatalf("no new leader after member %d was isolated", l)
+	}
+	if !c.nodes[next].lessor.LeaseExists(id) {
+		t.Fatalf("lease %d already revoked on new leader %d: the test missed the window it is about", id, next)
+	}
+	if _, err := c.nodes[next].LeaseKeepAlive(id); !errors.Is(err, rpctypes.ErrGRPCLeaseNotFound) {
+		t.Fatalf("keepalive of lease %d on new leader %d with its revoke in the log: err %v, want %v", id, next, err, rpctypes.ErrGRPCLeaseNotFound)
+	}
+	c.drop = nil
+	c.heal()
+	c.tick(20)
+	for _, m := range c.ids {
+		if n := leasedKeyCount(t, c, m, "svc/inherited"); n != 0 {
+			t.Fatalf("member %d still has the key of lease %d after its revoke committed", m, id)
+		}
+	}
+	c.converged()
 }

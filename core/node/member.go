@@ -125,6 +125,11 @@ func (n *Node) LeaseKeepAlive(id int64) (*pb.LeaseKeepAliveResponse, error) {
 	if !n.isLeader {
 		return nil, rpctypes.ErrGRPCNotLeader
 	}
+	if _, revoking := n.revoking[id]; revoking {
+		// Its revoke is in the log and will commit: renewing it would
+		// promise a TTL it will not live (see notePendingRevokes).
+		return nil, rpctypes.ErrGRPCLeaseNotFound
+	}
 	ttl, err := n.lessor.KeepAlive(id)
 	if err != nil {
 		return nil, err

@@ -397,7 +397,11 @@ func (n *Node) takeOutput() Output {
 
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
+		wasLeader := n.isLeader
 		n.onSoftState(rd.SoftState)
+		if n.isLeader && !wasLeader {
+			n.notePendingRevokes(rd.Entries)
+		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.wal.SaveSnapshot(rd.Snapshot); err != nil {
