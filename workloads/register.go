@@ -134,8 +134,7 @@ func (r *Register) next(s *registerSession) {
 	}
 	r.ops++
 	req, key := r.pick(s)
-	s.cl.Do(req, func(c sim.Call) {
-		r.rec.record(s.idx, c)
+	r.rec.do(s.cl, s.idx, req, func(c sim.Call) {
 		r.learn(s, key, c)
 		w.After(thinkTime(r.env, r.opts.ThinkDurationMax), func() { r.next(s) })
 	})
@@ -203,11 +202,20 @@ func (r *Register) learn(s *registerSession, k int, c sim.Call) {
 	s.lastValue[k] = kvsSeen.Kvs[0].Value
 }
 
-// Finish implements Workload: one more write of every key, each retried
-// until acknowledged, then the final state is captured once the members
-// agree on a revision, then the committed history is read: only after the
-// final writes committed is every earlier proposal settled.
+// Finish implements Workload: once the sessions' last calls are back, one
+// more write of every key, each retried until acknowledged, then the final
+// state is captured once the members agree on a revision, then the
+// committed history is read: only after the final writes committed is
+// every earlier proposal settled.
 func (r *Register) Finish() {
+	r.rec.whenIdle(2*r.opts.CallTimeout, r.finalWrites)
+}
+
+// FinishDuration is how much virtual time Finish's operations need: the
+// sessions' last calls, then the final writes, capture and history read.
+func (r *Register) FinishDuration() time.Duration { return 2*r.opts.CallTimeout + 20*time.Second }
+
+func (r *Register) finalWrites() {
 	cl := r.env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout})
 	finalClient := r.env.Clients
 	var write func(k, attempt int)
