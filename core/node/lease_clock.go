@@ -24,6 +24,10 @@ var leaseClockEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // time cannot disagree; a clock that runs fast or slow ticks fast or slow
 // and moves both together, as drift moves a real monotonic clock.
 //
+// A keepalive during a tick reads that tick's start, and Tick judges
+// expiry before it counts the new tick, so a lease lives at least its TTL
+// after a keepalive and at most a tick more.
+//
 // A tick the caller never delivers (kvd's ticker drops ticks while its loop
 // is busy) is time the lease does not age: a lease may outlive its TTL by
 // the ticks lost, never expire early.

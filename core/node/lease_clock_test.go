@@ -146,3 +146,27 @@ func TestLeaseWithAnInheritedRevokeIsNotRenewed(t *testing.T) {
 	}
 	c.converged()
 }
+
+// A renewal read during tick k may have arrived as late as the end of that
+// tick, so the lease must outlive TTL's worth of ticks after k: never
+// revoked before its TTL has passed since the keepalive, as etcd promises.
+func TestLeaseLivesItsWholeTTLAfterTheTickOfItsRenewal(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	id := grantWithKey(t, c, l, 3, "svc/whole")
+	if _, err := c.nodes[l].LeaseKeepAlive(id); err != nil {
+		t.Fatalf("keepalive: %v", err)
+	}
+	c.tick(30) // exactly the TTL of 3 s of ticks
+	for _, m := range c.ids {
+		if n := leasedKeyCount(t, c, m, "svc/whole"); n != 1 {
+			t.Fatalf("member %d lost the key of lease %d after 30 ticks: less than the TTL after a keepalive that arrived late in its tick", m, id)
+		}
+	}
+	c.tick(2)
+	for _, m := range c.ids {
+		if n := leasedKeyCount(t, c, m, "svc/whole"); n != 0 {
+			t.Fatalf("member %d kept the key of lease %d two ticks past its TTL", m, id)
+		}
+	}
+}

@@ -277,10 +277,13 @@ func (n *Node) Tick() {
 	if n.failed != nil {
 		return
 	}
+	// Leases are judged on the lease time the ending tick began with: a
+	// keepalive during that tick read it, though it may have arrived as
+	// late as now, so a lease is never revoked before its TTL has passed.
+	n.expireLeases()
 	n.ticks++
 	n.raw.Tick()
 	n.expireRequests()
-	n.expireLeases()
 }
 
 // Receive steps a raft message from a peer. Messages for another member or
