@@ -34,8 +34,7 @@ func pingPong(seed uint64) *World {
 	workload := w.Rand("workload")
 	nemesis := w.Rand("nemesis")
 
-	var deliver func(self uint64) func(from uint64, msg any)
-	deliver = func(self uint64) func(from uint64, msg any) {
+	deliver := func(self uint64) func(from uint64, msg any) {
 		return func(from uint64, msg any) {
 			p := msg.(ping)
 			w.Trace("app.recv", "%d got hop %d from %d", self, p.hop, from)

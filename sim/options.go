@@ -117,19 +117,19 @@ func (o *Options) EnsureDefaults() *Options {
 func (o *Options) Validate() error {
 	var errs []error
 	if o.EventsQueuedMax <= 0 {
-		errs = append(errs, fmt.Errorf("EventsQueuedMax %d: must be positive", o.EventsQueuedMax))
+		errs = append(errs, fmt.Errorf("sim: EventsQueuedMax %d: must be positive", o.EventsQueuedMax))
 	}
 	if o.EventsAtOneInstantMax <= 0 {
-		errs = append(errs, fmt.Errorf("EventsAtOneInstantMax %d: must be positive", o.EventsAtOneInstantMax))
+		errs = append(errs, fmt.Errorf("sim: EventsAtOneInstantMax %d: must be positive", o.EventsAtOneInstantMax))
 	}
 	if o.TraceRecordsKeptMax <= 0 {
-		errs = append(errs, fmt.Errorf("TraceRecordsKeptMax %d: must be positive", o.TraceRecordsKeptMax))
+		errs = append(errs, fmt.Errorf("sim: TraceRecordsKeptMax %d: must be positive", o.TraceRecordsKeptMax))
 	}
 	if err := o.Network.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Network: %w", err))
+		errs = append(errs, fmt.Errorf("sim: Network: %w", err))
 	}
 	if err := o.Disk.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Disk: %w", err))
+		errs = append(errs, fmt.Errorf("sim: Disk: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -152,13 +152,13 @@ func describeType(msg any) string { return fmt.Sprintf("%T", msg) }
 func (o *NetworkOptions) Validate() error {
 	var errs []error
 	if err := o.Link.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Link: %w", err))
+		errs = append(errs, fmt.Errorf("sim: Link: %w", err))
 	}
 	if o.MessagesInFlightMax <= 0 {
-		errs = append(errs, fmt.Errorf("MessagesInFlightMax %d: must be positive", o.MessagesInFlightMax))
+		errs = append(errs, fmt.Errorf("sim: MessagesInFlightMax %d: must be positive", o.MessagesInFlightMax))
 	}
 	if o.Describe == nil {
-		errs = append(errs, errors.New("Describe: must not be nil"))
+		errs = append(errs, errors.New("sim: Describe: must not be nil"))
 	}
 	return errors.Join(errs...)
 }
@@ -194,7 +194,7 @@ func (o *LinkOptions) Validate() error {
 	probability("DuplicateProbability", o.DuplicateProbability)
 	probability("ReorderProbability", o.ReorderProbability)
 	if o.BandwidthBytesPerSecond < 0 {
-		errs = append(errs, fmt.Errorf("BandwidthBytesPerSecond %d: must not be negative", o.BandwidthBytesPerSecond))
+		errs = append(errs, fmt.Errorf("sim: BandwidthBytesPerSecond %d: must not be negative", o.BandwidthBytesPerSecond))
 	}
 	return errors.Join(errs...)
 }
@@ -217,7 +217,7 @@ func (o *DiskOptions) EnsureDefaults() *DiskOptions {
 func (o *DiskOptions) Validate() error {
 	var errs []error
 	if o.CapacityBytes <= 0 {
-		errs = append(errs, fmt.Errorf("CapacityBytes %d: must be positive", o.CapacityBytes))
+		errs = append(errs, fmt.Errorf("sim: CapacityBytes %d: must be positive", o.CapacityBytes))
 	}
 	for _, c := range []struct {
 		name string
