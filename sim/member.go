@@ -91,7 +91,6 @@ func (m *Member) config() node.Config {
 	cfg.Peers = m.c.ids
 	cfg.FS = m.fs
 	cfg.Dir = "member"
-	cfg.Clock = &m.clock
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger
 	}
@@ -340,6 +339,9 @@ func (m *Member) serveClient(from uint64, r *clientRequest) {
 
 // memberClock is a member's view of time: the World's, shifted by an
 // offset and stretched by a drift (parts per million), both set by faults.
+// The core reads no wall clock (leases age in ticks, request ids come from
+// a boot epoch), so jumps and skews reach it only through what a workload
+// or checker reads here; drift reaches it through the tick rate.
 type memberClock struct {
 	w        *World
 	offset   time.Duration

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kvdlabs/kvd/core/api"
-	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/transport"
@@ -36,7 +35,7 @@ func startMember(t *testing.T) string {
 	}
 	srv, err := api.New(api.Config{
 		Node: node.Config{ID: id, ClusterID: clusterID, Peers: []uint64{id}, FS: disk.OSFS{},
-			Dir: filepath.Join(t.TempDir(), "member"), Clock: clock.Wall{}, TickInterval: 10 * time.Millisecond},
+			Dir: filepath.Join(t.TempDir(), "member"), TickInterval: 10 * time.Millisecond},
 		Transport: tr, Self: self,
 	})
 	if err != nil {

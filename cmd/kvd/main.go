@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kvdlabs/kvd/core/api"
-	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/transport"
@@ -98,7 +97,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	srv, err := api.New(api.Config{
 		Node: node.Config{
 			ID: selfID, ClusterID: clusterID, Peers: ids,
-			FS: disk.OSFS{}, Dir: walDir, Clock: clock.Wall{},
+			FS: disk.OSFS{}, Dir: walDir,
 			TickInterval: f.tickInterval(), ElectionTicks: f.electionTicks(), HeartbeatTicks: 1,
 			SnapshotEntries:        f.snapshotCount,
 			SnapshotCatchUpEntries: min(5000, f.snapshotCount),

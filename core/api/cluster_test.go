@@ -13,7 +13,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/transport"
@@ -91,7 +90,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 		srv, err := New(Config{
 			Node: node.Config{
 				ID: id, ClusterID: clusterID, Peers: ids,
-				FS: disk.OSFS{}, Dir: dataDir, Clock: clock.Wall{},
+				FS: disk.OSFS{}, Dir: dataDir,
 				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 				RequestBytesMax: o.requestBytesMax, TxnOpsMax: o.txnOpsMax,
 			},

@@ -11,7 +11,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kvdlabs/kvd/core/api"
-	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/transport"
@@ -36,7 +35,7 @@ func Example() {
 	srv, err := api.New(api.Config{
 		Node: node.Config{
 			ID: id, ClusterID: clusterID, Peers: []uint64{id},
-			FS: disk.OSFS{}, Dir: filepath.Join(dir, "member"), Clock: clock.Wall{},
+			FS: disk.OSFS{}, Dir: filepath.Join(dir, "member"),
 			TickInterval: 10 * time.Millisecond,
 		},
 		Transport: tr,

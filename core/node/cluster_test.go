@@ -61,7 +61,7 @@ func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
 }
 
 func (c *testCluster) config(id uint64) Config {
-	cfg := Config{ID: id, ClusterID: 0xc1, Peers: c.ids, FS: c.fs[id], Dir: "member", Clock: c.clock}
+	cfg := Config{ID: id, ClusterID: 0xc1, Peers: c.ids, FS: c.fs[id], Dir: "member"}
 	if c.mutate != nil {
 		c.mutate(&cfg)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
-	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
 )
 
@@ -29,10 +28,6 @@ type Config struct {
 	// FS and Dir locate the durable state; both required.
 	FS  disk.FS
 	Dir string
-	// Clock is the wall clock (request ids); required. Lease TTLs are not
-	// measured on it but on ticks (see leaseClock), so a step of the wall
-	// clock never moves a lease's expiry.
-	Clock clock.Clock
 	// Logger receives structured logs; default discards.
 	Logger *slog.Logger
 
@@ -149,9 +144,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Dir == "" {
 		add("node: Dir is required")
-	}
-	if c.Clock == nil {
-		add("node: Clock is required")
 	}
 	if c.TickInterval <= 0 {
 		add("node: TickInterval %v must be positive", c.TickInterval)

@@ -19,7 +19,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "node-example")
 	defer os.RemoveAll(dir)
 	clk := &clock.Manual{T: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}
-	n, err := node.Open(node.Config{ID: 1, Peers: []uint64{1}, FS: disk.OSFS{Root: dir}, Dir: "member", Clock: clk})
+	n, err := node.Open(node.Config{ID: 1, Peers: []uint64{1}, FS: disk.OSFS{Root: dir}, Dir: "member"})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -15,11 +15,12 @@ var leaseClockEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // times TickInterval. A lease TTL is a duration, and etcd measures it on
 // Go's monotonic clock, so stepping the wall clock (NTP, an operator, the
 // simulator's clock-jump and clock-skew faults) neither shortens nor
-// stretches a lease. Config.Clock is a wall clock: in the simulator it
-// carries no monotonic reading, so a leader whose clock jumped back 21 s
-// kept an abandoned lease 21 s past its TTL (kvsim seed 2312), and one
-// whose clock jumped forward revoked leases its clients were keeping
-// alive. Ticks are the member's own monotonic time, the one raft already
+// stretches a lease. Leases were once timed on an injected wall clock,
+// which in the simulator carries no monotonic reading: a leader whose clock
+// jumped back 21 s kept an abandoned lease 21 s past its TTL (kvsim seed
+// 2312), and one whose clock jumped forward revoked leases its clients were
+// keeping alive. The member reads no wall clock at all now (request ids
+// come from a boot epoch). Ticks are its own monotonic time, the one raft already
 // times elections and the promote extension by, so lease time and raft
 // time cannot disagree; a clock that runs fast or slow ticks fast or slow
 // and moves both together, as drift moves a real monotonic clock.
