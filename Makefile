@@ -6,7 +6,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign bench lint kvd etcdctl clean
+.PHONY: all build fmtcheck vet test fuzz sim campaign bench bench-vs-etcd lint kvd etcdctl etcd clean
 
 all: build
 
@@ -58,6 +58,16 @@ kvd:
 # etcd's own etcdctl v3.7.3, built from the Go module proxy in its own module.
 etcdctl:
 	@tools/etcdctl/build.sh $(BIN)/etcdctl
+
+# etcd v3.7.3, built from the Go module proxy in its own module.
+etcd:
+	@tools/etcd/build.sh $(BIN)/etcd
+
+# kvd vs etcd: 3-member clusters on 127.0.0.1, every load A B A B for 3 rounds,
+# then resident memory after 1M keys; report in reports/bench/<time>/. Not
+# part of make test. More: make bench-vs-etcd BENCH_FLAGS='--rounds 5 --total 50000'
+bench-vs-etcd: kvd etcd
+	$(GO) run ./cmd/kvbench vs --kvd-bin $(BIN)/kvd --etcd-bin $(BIN)/etcd $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)
