@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,18 +12,16 @@ import (
 // progress reports a campaign as it runs: a redrawn bar when stderr is a
 // terminal, a plain line every plainEvery otherwise (CI logs).
 type progress struct {
-	mu       sync.Mutex
-	out      io.Writer // seed lines
-	status   io.Writer // the bar or the periodic lines
-	tty      bool
-	total    int
-	done     int
-	failed   int
-	virtual  time.Duration
-	started  time.Time
-	lastLine time.Time
-	stop     chan struct{}
-	stopped  chan struct{}
+	mu      sync.Mutex
+	out     io.Writer // seed lines
+	status  io.Writer // the bar or the periodic lines
+	tty     bool
+	total   int
+	done    int
+	failed  int
+	virtual time.Duration
+	started time.Time
+	ticker  *reports.Progress
 }
 
 const (
@@ -34,40 +30,15 @@ const (
 	barWidth   = 30
 )
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 func newProgress(out, status io.Writer, total int) *progress {
-	p := &progress{out: out, status: status, tty: isTerminal(status), total: total,
-		started: time.Now(), lastLine: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
-	go p.loop()
+	p := &progress{out: out, status: status, total: total, started: time.Now()}
+	p.ticker = reports.StartProgress(status, barEvery, plainEvery, func(bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.draw()
+	})
+	p.tty = p.ticker.TTY()
 	return p
-}
-
-func (p *progress) loop() {
-	defer close(p.stopped)
-	every := plainEvery
-	if p.tty {
-		every = barEvery
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			p.draw()
-			p.mu.Unlock()
-		}
-	}
 }
 
 // seed records one finished seed and prints its line.
@@ -96,9 +67,8 @@ func (p *progress) draw() {
 		eta = (elapsed * time.Duration(p.total-p.done) / time.Duration(p.done)).Round(time.Second).String()
 	}
 	if p.tty {
-		filled := barWidth * p.done / max(p.total, 1)
-		fmt.Fprintf(p.status, "\r\033[K[%s%s] %d/%d seeds · %d failed · %.0f simulated s per s · eta %s",
-			strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), p.done, p.total, p.failed, rate, eta)
+		fmt.Fprintf(p.status, "\r\033[K[%s] %d/%d seeds · %d failed · %.0f simulated s per s · eta %s",
+			reports.Bar(int64(p.done), int64(p.total), barWidth, "#", "."), p.done, p.total, p.failed, rate, eta)
 		return
 	}
 	fmt.Fprintf(p.status, "kvsim: %d/%d seeds done, %d failed, %.0f simulated s per wall s, %v elapsed, eta %s\n",
@@ -106,8 +76,7 @@ func (p *progress) draw() {
 }
 
 func (p *progress) finish() {
-	close(p.stop)
-	<-p.stopped
+	p.ticker.Stop()
 	if p.tty {
 		p.mu.Lock()
 		fmt.Fprint(p.status, "\r\033[K")
