@@ -57,11 +57,11 @@ kvd:
 
 # etcd's own etcdctl v3.7.3, built from the Go module proxy in its own module.
 etcdctl:
-	@tools/etcdctl/build.sh $(BIN)/etcdctl
+	@tools/build.sh etcdctl $(BIN)/etcdctl
 
 # etcd v3.7.3, built from the Go module proxy in its own module.
 etcd:
-	@tools/etcd/build.sh $(BIN)/etcd
+	@tools/build.sh etcd $(BIN)/etcd
 
 # kvd vs etcd: 3-member clusters on 127.0.0.1, every load A B A B for 3 rounds,
 # then resident memory after 1M keys; report in reports/bench/<time>/. Not

@@ -19,7 +19,7 @@
 // line on stdout.
 //
 // vs compares kvd with etcd on one machine: it builds both (kvd from
-// ./cmd/kvd, etcd v3.7.3 with tools/etcd/build.sh) unless given binaries,
+// ./cmd/kvd, etcd v3.7.3 with tools/build.sh etcd) unless given binaries,
 // starts a cluster of each on 127.0.0.1 with the same flags (data under one
 // temp dir, same heartbeat, election timeout, snapshot count and quota),
 // runs every load on each in alternation — kvd, etcd, kvd, etcd, … for

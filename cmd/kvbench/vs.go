@@ -16,7 +16,7 @@ import (
 // VsOptions configures a side-by-side comparison of kvd and etcd.
 type VsOptions struct {
 	// KvdBin and EtcdBin are the server binaries; empty builds them (kvd
-	// from ./cmd/kvd, etcd with tools/etcd/build.sh) into the work dir.
+	// from ./cmd/kvd, etcd with tools/build.sh etcd) into the work dir.
 	KvdBin, EtcdBin string
 	// Rounds is how many times each load runs on each system, alternating
 	// kvd, etcd, kvd, etcd …; default 3.
@@ -143,7 +143,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var loads string
 	fs.StringVar(&v.KvdBin, "kvd-bin", "", "kvd binary (default: build ./cmd/kvd)")
-	fs.StringVar(&v.EtcdBin, "etcd-bin", "", "etcd binary (default: build with tools/etcd/build.sh)")
+	fs.StringVar(&v.EtcdBin, "etcd-bin", "", "etcd binary (default: build with tools/build.sh etcd)")
 	fs.IntVar(&v.Rounds, "rounds", 3, "rounds of A B alternation per load")
 	fs.StringVar(&loads, "loads", "", "comma-separated loads (default all)")
 	fs.BoolVar(&v.MemOnly, "mem-only", false, "skip the loads, run only the memory phase")
@@ -289,7 +289,7 @@ func mkdir(parent, name string) string {
 }
 
 // buildMissing builds each binary not given: kvd from ./cmd/kvd (run from
-// the repository root), etcd with tools/etcd/build.sh.
+// the repository root), etcd with tools/build.sh etcd.
 func buildMissing(want []string, bins map[string]string, work string, status io.Writer) error {
 	for _, sys := range want {
 		if bins[sys] != "" {
@@ -300,7 +300,7 @@ func buildMissing(want []string, bins map[string]string, work string, status io.
 		if sys == "kvd" {
 			cmd = exec.Command("go", "build", "-o", out, "./cmd/kvd")
 		} else {
-			cmd = exec.Command(filepath.Join("tools", "etcd", "build.sh"), out)
+			cmd = exec.Command(filepath.Join("tools", "build.sh"), "etcd", out)
 		}
 		fmt.Fprintf(status, "building %s: %s\n", sys, cmd.String())
 		if b, err := cmd.CombinedOutput(); err != nil {

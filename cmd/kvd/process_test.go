@@ -36,9 +36,9 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		_, file, _, _ := runtime.Caller(0)
-		build := filepath.Join(filepath.Dir(file), "..", "..", "tools", "etcdctl", "build.sh")
+		build := filepath.Join(filepath.Dir(file), "..", "..", "tools", "build.sh")
 		etcdctlBin = filepath.Join(dir, "etcdctl")
-		if out, err := exec.Command(build, etcdctlBin).CombinedOutput(); err != nil {
+		if out, err := exec.Command(build, "etcdctl", etcdctlBin).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build etcdctl with %s: %v\n%s", build, err, out)
 			return 1
 		}
