@@ -1,7 +1,6 @@
 package mvcc
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -389,30 +388,8 @@ func TestSnapshotSizeAndAppendAgree(t *testing.T) {
 		if got := s.AppendSnapshot(prefix); string(got[:len(prefix)]) != "frame" || string(got[len(prefix):]) != string(snap) {
 			t.Fatal("AppendSnapshot after a prefix differs from Snapshot")
 		}
-		var w bytes.Buffer
-		if n, err := s.WriteSnapshot(&w); err != nil || n != int64(len(snap)) || !bytes.Equal(w.Bytes(), snap) {
-			t.Fatalf("WriteSnapshot wrote %d bytes (%v), differing from Snapshot's %d", n, err, len(snap))
-		}
 		if _, err := Restore(snap, Options{}); err != nil {
 			t.Fatalf("restore: %v", err)
 		}
 	})
-}
-
-// WriteSnapshot of a store larger than one chunk equals Snapshot.
-func TestWriteSnapshotAcrossChunks(t *testing.T) {
-	s := New(Options{})
-	value := bytes.Repeat([]byte("v"), 1000)
-	for i := range 3 * snapshotChunkBytes / 1000 {
-		if _, err := s.Put(&pb.PutRequest{Key: fmt.Appendf(nil, "k%07d", i), Value: value}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var w bytes.Buffer
-	if _, err := s.WriteSnapshot(&w); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(w.Bytes(), s.Snapshot()) {
-		t.Fatal("chunked snapshot differs from the one-buffer one")
-	}
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
+	"math"
 	"math/bits"
 	"slices"
 )
@@ -32,73 +32,34 @@ const (
 // Snapshot returns the store's state as deterministic bytes: the same state
 // gives the same bytes. They end with a CRC-32C of everything before.
 func (s *Store) Snapshot() []byte {
-	return s.AppendSnapshot(make([]byte, 0, s.SnapshotSizeBytes()))
+	return s.AppendSnapshot(nil)
 }
 
 // AppendSnapshot appends Snapshot's bytes to b, so a caller framing the
 // snapshot inside a larger record need not copy it (at a million keys the
 // snapshot is over 100 MB, and each copy stalls the member).
 func (s *Store) AppendSnapshot(b []byte) []byte {
-	start := len(b)
-	buf := s.appendSnapshotHeader(b)
-	s.tree.Scan(func(rec *record) bool {
-		buf = appendRecord(buf, rec)
-		return true
-	})
-	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf[start:], castagnoli))
+	e := s.NewSnapshotEncoder()
+	e.Measure(math.MaxInt)
+	b = slices.Grow(b, e.SizeBytes())
+	b, done, err := e.Encode(b, math.MaxInt)
+	assert(done && err == nil, "an unbounded encode step finishes")
+	return b
 }
 
-// snapshotChunkBytes is how much WriteSnapshot encodes before each write.
-const snapshotChunkBytes = 1 << 20
-
-// WriteSnapshot writes Snapshot's bytes to w in chunks of about
-// snapshotChunkBytes, so the whole snapshot is never in memory at once —
-// a member's resident memory would otherwise jump by the store's size at
-// every snapshot. It returns the bytes written and w's first error.
-func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
-	var written int64
-	var crc uint32
-	buf := s.appendSnapshotHeader(make([]byte, 0, snapshotChunkBytes+snapshotChunkBytes/8))
-	var err error
-	flush := func() {
-		if err != nil || len(buf) == 0 {
-			return
-		}
-		crc = crc32.Update(crc, castagnoli, buf)
-		var n int
-		n, err = w.Write(buf)
-		written += int64(n)
-		buf = buf[:0]
-	}
-	s.tree.Scan(func(rec *record) bool {
-		buf = appendRecord(buf, rec)
-		if len(buf) >= snapshotChunkBytes {
-			flush()
-		}
-		return err == nil
-	})
-	flush()
-	if err != nil {
-		return written, err
-	}
-	n, err := w.Write(binary.LittleEndian.AppendUint32(buf, crc))
-	return written + int64(n), err
+// SnapshotSizeBytes is the exact length of Snapshot's output.
+func (s *Store) SnapshotSizeBytes() int {
+	e := s.NewSnapshotEncoder()
+	e.Measure(math.MaxInt)
+	return e.SizeBytes()
 }
 
-func (s *Store) appendSnapshotHeader(buf []byte) []byte {
-	assert(!s.tx.open, "snapshot inside a write txn")
-	buf = append(buf, snapshotMagic...)
-	buf = binary.LittleEndian.AppendUint32(buf, snapshotVersion)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.rev))
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(s.compactRev))
-	return binary.AppendUvarint(buf, uint64(s.tree.Len()))
-}
-
-func appendRecord(buf []byte, rec *record) []byte {
+// appendRecord encodes the first n versions of rec: those at or below the
+// revision being snapshotted.
+func appendRecord(buf []byte, rec *record, n int) []byte {
 	key := rec.key()
 	buf = binary.AppendUvarint(buf, uint64(len(key)))
 	buf = append(buf, key...)
-	n := rec.count()
 	buf = binary.AppendUvarint(buf, uint64(n))
 	for i := range n {
 		v := rec.at(i)
@@ -114,23 +75,17 @@ func appendRecord(buf []byte, rec *record) []byte {
 	return buf
 }
 
-// SnapshotSizeBytes is the exact length of Snapshot's output, so it can be
-// written into one allocation instead of a buffer grown by doubling.
-func (s *Store) SnapshotSizeBytes() int {
-	n := snapshotHeader + uvarintSizeBytes(uint64(s.tree.Len())) + crcSizeBytes
-	s.tree.Scan(func(rec *record) bool {
-		key := rec.key()
-		count := rec.count()
-		n += uvarintSizeBytes(uint64(len(key))) + len(key) + uvarintSizeBytes(uint64(count))
-		for i := range count {
-			v := rec.at(i)
-			val := v.value()
-			n += varintSizeBytes(v.modRev) + uvarintSizeBytes(uint64(v.sub)) + varintSizeBytes(v.createRev) +
-				varintSizeBytes(v.ver) + varintSizeBytes(v.lease) + uvarintSizeBytes(uint64(len(val))) + len(val)
-		}
-		return true
-	})
-	return n
+// recordSizeBytes is the length of appendRecord's output.
+func recordSizeBytes(rec *record, n int) int {
+	key := rec.key()
+	size := uvarintSizeBytes(uint64(len(key))) + len(key) + uvarintSizeBytes(uint64(n))
+	for i := range n {
+		v := rec.at(i)
+		val := v.value()
+		size += varintSizeBytes(v.modRev) + uvarintSizeBytes(uint64(v.sub)) + varintSizeBytes(v.createRev) +
+			varintSizeBytes(v.ver) + varintSizeBytes(v.lease) + uvarintSizeBytes(uint64(len(val))) + len(val)
+	}
+	return size
 }
 
 func uvarintSizeBytes(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }

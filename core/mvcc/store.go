@@ -87,11 +87,16 @@ func (s *Store) lookup(key []byte) *record {
 // allocations. It aliases key without copying: the tree only compares it,
 // never keeps it.
 func (s *Store) pivot(key []byte) *record {
-	p := &s.piv
-	p.latest.kv = ""
-	if len(key) > 0 {
-		p.latest.kv = unsafe.String(&key[0], len(key))
+	if len(key) == 0 {
+		return s.pivotString("")
 	}
+	return s.pivotString(unsafe.String(&key[0], len(key)))
+}
+
+// pivotString is pivot for a key already held as a string.
+func (s *Store) pivotString(key string) *record {
+	p := &s.piv
+	p.latest.kv = key
 	p.latest.keyLen = int32(len(key))
 	return p
 }
