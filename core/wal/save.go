@@ -101,19 +101,17 @@ func (w *WAL) saveSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) error
 	if md.GetIndex() == 0 {
 		return nil
 	}
-	if err := writeSnapshotFile(w.fs, w.dir, md, data, w.opts.SnapshotSizeBytesMax); err != nil {
-		return w.fail(err)
-	}
-	m := snapshotMarker{index: md.GetIndex(), term: md.GetTerm()}
-	if err := w.reserve(recordHeaderBytes + snapshotMarkerPayloadBytes); err != nil {
+	sf, err := w.beginSnapshot(md, data)
+	if err != nil {
 		return err
 	}
-	w.buf, _ = appendSnapshotMarker(w.buf, w.seed, m)
-	if err := w.flush(); err != nil {
-		return err
+	if !data.absent {
+		if err := data.write(sf); err != nil {
+			_ = sf.Abort()
+			return w.fail(err)
+		}
 	}
-	w.noteSnapshot(m)
-	return nil
+	return sf.Commit()
 }
 
 // noteSnapshot applies a marker to the writer's state exactly as recovery

@@ -103,74 +103,152 @@ type snapshotData struct {
 	write     func(io.Writer) error
 }
 
-// writeSnapshotFile makes the snapshot durable under its final name.
-func writeSnapshotFile(fs disk.FS, dir string, md *raftpb.SnapshotMetadata, data snapshotData, sizeBytesMax int64) error {
+// SnapshotFile is a snapshot being written a step at a time, so a member
+// can stream its state into the file between rounds of serving requests:
+// BeginSnapshot, Write the data in any number of calls, then Commit — or
+// Abort. Until Commit returns, the file lives under a temporary name and
+// nothing refers to it; a crash leaves debris that Open removes.
+type SnapshotFile struct {
+	w           *WAL
+	md          *raftpb.SnapshotMetadata
+	f           disk.File
+	temp, final string
+	cw          checksumWriter
+	tail        []byte
+	// dataBytes is what the data field promised; dataStart is where the
+	// data begins in the checksummed payload.
+	dataBytes int64
+	dataStart int64
+	ended     bool
+}
+
+// BeginSnapshot starts the file of a snapshot whose data will be exactly
+// dataSizeBytes. At most one snapshot is written at a time; SaveSnapshot
+// must not run while one is open. An error fails the WAL, as any write
+// error does.
+func (w *WAL) BeginSnapshot(md *raftpb.SnapshotMetadata, dataSizeBytes int64) (*SnapshotFile, error) {
+	return w.beginSnapshot(md, snapshotData{sizeBytes: dataSizeBytes})
+}
+
+func (w *WAL) beginSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) (*SnapshotFile, error) {
+	if err := w.writable(); err != nil {
+		return nil, err
+	}
+	if md.GetIndex() == 0 {
+		panic("wal: snapshot at index 0")
+	}
 	mdBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(md)
 	if err != nil {
-		return fmt.Errorf("wal: encode snapshot metadata at index %d: %w", md.GetIndex(), err)
+		return nil, fmt.Errorf("wal: encode snapshot metadata at index %d: %w", md.GetIndex(), err)
 	}
 	var prefix, tail []byte
 	if !data.absent {
 		prefix = protowire.AppendTag(prefix, 1, protowire.BytesType)
 		prefix = protowire.AppendVarint(prefix, uint64(data.sizeBytes))
 	}
-	if md != nil {
-		tail = protowire.AppendTag(tail, 2, protowire.BytesType)
-		tail = protowire.AppendBytes(tail, mdBytes)
-	}
+	tail = protowire.AppendTag(tail, 2, protowire.BytesType)
+	tail = protowire.AppendBytes(tail, mdBytes)
 	payloadBytes := int64(len(prefix)) + data.sizeBytes + int64(len(tail))
-	if n := int64(snapshotHeaderBytes) + payloadBytes + 4; n > sizeBytesMax {
-		return fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), n, sizeBytesMax)
+	if n := int64(snapshotHeaderBytes) + payloadBytes + 4; n > w.opts.SnapshotSizeBytesMax {
+		return nil, fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), n, w.opts.SnapshotSizeBytesMax)
 	}
-	final := join(dir, snapshotName(md.GetTerm(), md.GetIndex()))
+	final := join(w.dir, snapshotName(md.GetTerm(), md.GetIndex()))
 	temp := final + tempSuffix
-	f, err := fs.Create(temp)
+	f, err := w.fs.Create(temp)
 	if err != nil {
-		return fmt.Errorf("wal: save snapshot at index %d: %w", md.GetIndex(), err)
+		return nil, w.fail(fmt.Errorf("wal: save snapshot at index %d: %w", md.GetIndex(), err))
 	}
+	sf := &SnapshotFile{w: w, md: md, f: f, temp: temp, final: final, cw: checksumWriter{w: f}, tail: tail,
+		dataBytes: data.sizeBytes, dataStart: int64(len(prefix))}
 	head := binary.LittleEndian.AppendUint64(append([]byte{}, snapshotMagic...), uint64(payloadBytes))
-	if err := writeSnapshotPayload(f, head, prefix, data, tail); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: write snapshot %s: %w", temp, err)
+	if _, err := f.Write(head); err != nil {
+		return nil, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", temp, err))
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: sync snapshot %s: %w", temp, err)
+	if _, err := sf.cw.Write(prefix); err != nil {
+		return nil, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", temp, err))
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: close snapshot %s: %w", temp, err)
+	return sf, nil
+}
+
+// Write appends snapshot data; more than BeginSnapshot promised panics.
+func (sf *SnapshotFile) Write(p []byte) (int, error) {
+	if sf.ended {
+		panic("wal: write to an ended snapshot file")
 	}
-	if err := fs.Rename(temp, final); err != nil {
-		return fmt.Errorf("wal: install snapshot %s: %w", final, err)
+	if sf.cw.writtenBytes-sf.dataStart+int64(len(p)) > sf.dataBytes {
+		panic(fmt.Sprintf("wal: snapshot data of %d bytes overflows the %d promised",
+			sf.cw.writtenBytes-sf.dataStart+int64(len(p)), sf.dataBytes))
 	}
-	if err := fs.SyncDir(dir); err != nil {
-		return fmt.Errorf("wal: sync dir %s after installing snapshot %s: %w", dir, final, err)
+	n, err := sf.cw.Write(p)
+	if err != nil {
+		return n, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
+	}
+	return n, nil
+}
+
+// Commit finishes the file, makes it durable under its final name, then
+// records it in the log: from then on recovery starts from it. Less data
+// than promised panics.
+func (sf *SnapshotFile) Commit() error {
+	if got := sf.cw.writtenBytes - sf.dataStart; got != sf.dataBytes {
+		panic(fmt.Sprintf("wal: snapshot data writer wrote %d bytes, promised %d", got, sf.dataBytes))
+	}
+	sf.ended = true
+	w := sf.w
+	if err := w.writable(); err != nil {
+		_ = sf.f.Close()
+		return err
+	}
+	if _, err := sf.cw.Write(sf.tail); err != nil {
+		return sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
+	}
+	if _, err := sf.f.Write(binary.LittleEndian.AppendUint32(nil, sf.cw.crc)); err != nil {
+		return sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
+	}
+	if err := sf.f.Sync(); err != nil {
+		return sf.failed(fmt.Errorf("wal: sync snapshot %s: %w", sf.temp, err))
+	}
+	if err := sf.f.Close(); err != nil {
+		return w.fail(fmt.Errorf("wal: close snapshot %s: %w", sf.temp, err))
+	}
+	if err := w.fs.Rename(sf.temp, sf.final); err != nil {
+		return w.fail(fmt.Errorf("wal: install snapshot %s: %w", sf.final, err))
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		return w.fail(fmt.Errorf("wal: sync dir %s after installing snapshot %s: %w", w.dir, sf.final, err))
+	}
+	m := snapshotMarker{index: sf.md.GetIndex(), term: sf.md.GetTerm()}
+	if err := w.reserve(recordHeaderBytes + snapshotMarkerPayloadBytes); err != nil {
+		return err
+	}
+	w.buf, _ = appendSnapshotMarker(w.buf, w.seed, m)
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.noteSnapshot(m)
+	return nil
+}
+
+// Abort drops the snapshot being written: the member chose not to finish
+// it (a newer snapshot arrived, or compaction outdated its source). The
+// temporary file is removed; failing that, Open removes it later.
+func (sf *SnapshotFile) Abort() error {
+	if sf.ended {
+		return nil
+	}
+	sf.ended = true
+	_ = sf.f.Close()
+	if err := sf.w.fs.Remove(sf.temp); err != nil {
+		return fmt.Errorf("wal: remove aborted snapshot %s: %w", sf.temp, err)
 	}
 	return nil
 }
 
-func writeSnapshotPayload(f io.Writer, head, prefix []byte, data snapshotData, tail []byte) error {
-	if _, err := f.Write(head); err != nil {
-		return err
-	}
-	cw := &checksumWriter{w: f}
-	if _, err := cw.Write(prefix); err != nil {
-		return err
-	}
-	if !data.absent {
-		before := cw.writtenBytes
-		if err := data.write(cw); err != nil {
-			return err
-		}
-		if got := cw.writtenBytes - before; got != data.sizeBytes {
-			panic(fmt.Sprintf("wal: snapshot data writer wrote %d bytes, promised %d", got, data.sizeBytes))
-		}
-	}
-	if _, err := cw.Write(tail); err != nil {
-		return err
-	}
-	_, err := f.Write(binary.LittleEndian.AppendUint32(nil, cw.crc))
-	return err
+// failed closes the file after a write error and fails the WAL.
+func (sf *SnapshotFile) failed(err error) error {
+	sf.ended = true
+	_ = sf.f.Close()
+	return sf.w.fail(err)
 }
 
 // readSnapshotFile loads the snapshot a marker points at. Its absence is

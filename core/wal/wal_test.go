@@ -749,3 +749,102 @@ func TestReadSnapshotReturnsTheNewestSaved(t *testing.T) {
 		t.Fatalf("read back %v", snap)
 	}
 }
+
+// A snapshot written in steps while entries keep being saved is the one
+// recovery starts from once committed; before Commit, nothing refers to it.
+func TestSnapshotFileWrittenInSteps(t *testing.T) {
+	fs := newMemFS()
+	w := mustCreate(t, fs, Options{})
+	noErr(t, w.Save(hardStateOfValues(1, 1, 10), entries(1, 10, 1)))
+	noErr(t, w.SaveSnapshot(snapshotAt(4, 1, "four")))
+	data := "state at ten, written a few bytes at a time"
+	sf, err := w.BeginSnapshot(snapshotAt(10, 1, "").GetMetadata(), int64(len(data)))
+	noErr(t, err)
+	next := uint64(11)
+	for i := 0; i < len(data); i += 5 {
+		_, err := sf.Write([]byte(data[i:min(i+5, len(data))]))
+		noErr(t, err)
+		// The member goes on logging between steps.
+		noErr(t, w.Save(hardStateOfValues(1, 1, next), entries(next, next, 1)))
+		next++
+	}
+	if snap, err := w.ReadSnapshot(); err != nil || snap.GetMetadata().GetIndex() != 4 {
+		t.Fatalf("before Commit the newest snapshot is %v (%v), want index 4", snap.GetMetadata(), err)
+	}
+	crashed := fs.clone()
+	noErr(t, sf.Commit())
+	snap, err := w.ReadSnapshot()
+	noErr(t, err)
+	if snap.GetMetadata().GetIndex() != 10 || string(snap.GetData()) != data {
+		t.Fatalf("after Commit read back %v", snap)
+	}
+	noErr(t, w.Close())
+	_, rec := mustOpen(t, fs, Options{})
+	if rec.Snapshot.GetMetadata().GetIndex() != 10 || string(rec.Snapshot.GetData()) != data {
+		t.Fatalf("recovered snapshot %v", rec.Snapshot)
+	}
+
+	// A crash before Commit: the half-written file is debris, the previous
+	// snapshot stays in charge.
+	w, rec = mustOpen(t, crashed, Options{})
+	defer w.Close()
+	if rec.Snapshot.GetMetadata().GetIndex() != 4 {
+		t.Fatalf("after a crash mid-snapshot recovered %v, want index 4", rec.Snapshot.GetMetadata())
+	}
+	names, err := crashed.List("wal")
+	noErr(t, err)
+	for _, n := range names {
+		if strings.HasSuffix(n, tempSuffix) {
+			t.Fatalf("leftover %s not removed: %v", n, names)
+		}
+	}
+}
+
+// Abort removes the file; the WAL goes on working and a later snapshot at
+// the same index can be written.
+func TestSnapshotFileAbort(t *testing.T) {
+	fs := newMemFS()
+	w := mustCreate(t, fs, Options{})
+	defer w.Close()
+	noErr(t, w.Save(hardStateOfValues(1, 1, 10), entries(1, 10, 1)))
+	sf, err := w.BeginSnapshot(snapshotAt(10, 1, "").GetMetadata(), 4)
+	noErr(t, err)
+	_, err = sf.Write([]byte("ab"))
+	noErr(t, err)
+	noErr(t, sf.Abort())
+	names, err := fs.List("wal")
+	noErr(t, err)
+	for _, n := range names {
+		if strings.HasSuffix(n, tempSuffix) || strings.HasSuffix(n, snapshotSuffix) {
+			t.Fatalf("aborted snapshot left %s: %v", n, names)
+		}
+	}
+	if snap, err := w.ReadSnapshot(); err != nil || snap != nil {
+		t.Fatalf("after Abort the newest snapshot is %v (%v), want none", snap, err)
+	}
+	noErr(t, w.SaveSnapshot(snapshotAt(10, 1, "abcd")))
+	noErr(t, w.Save(hardStateOfValues(1, 1, 11), entries(11, 11, 1)))
+}
+
+// Writing more than promised, or committing less, is a caller bug.
+func TestSnapshotFileBrokenPromisePanics(t *testing.T) {
+	for name, misuse := range map[string]func(sf *SnapshotFile){
+		"overflow": func(sf *SnapshotFile) { _, _ = sf.Write([]byte("12345")) },
+		"short":    func(sf *SnapshotFile) { _, _ = sf.Write([]byte("12")); _ = sf.Commit() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := newMemFS()
+			w := mustCreate(t, fs, Options{})
+			defer w.Close()
+			noErr(t, w.Save(hardStateOfValues(1, 1, 1), entries(1, 1, 1)))
+			sf, err := w.BeginSnapshot(snapshotAt(1, 1, "").GetMetadata(), 4)
+			noErr(t, err)
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			misuse(sf)
+		})
+	}
+}
