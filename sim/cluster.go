@@ -20,7 +20,9 @@ type ClusterOptions struct {
 	Members int
 	// Node is the template for every member's node.Config; ID, Peers, FS,
 	// Dir and Clock are filled per member. Zero fields take node's defaults,
-	// except SnapshotEntries (default here 1000, so runs exercise snapshots).
+	// except SnapshotEntries (default here 1000, so runs exercise snapshots)
+	// and SnapshotStepBytes (default here 4 KiB, so a snapshot spans many
+	// rounds with requests, faults and crashes between them).
 	Node node.Config
 	// RestartDelay is how long a crashed member stays down before a
 	// scheduled restart; default 1 s.
@@ -43,6 +45,9 @@ func (o *ClusterOptions) EnsureDefaults() {
 		if o.Node.SnapshotCatchUpEntries == 0 {
 			o.Node.SnapshotCatchUpEntries = 200
 		}
+	}
+	if o.Node.SnapshotStepBytes == 0 {
+		o.Node.SnapshotStepBytes = 4 << 10
 	}
 	if o.RestartDelay == 0 {
 		o.RestartDelay = time.Second

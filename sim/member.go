@@ -266,6 +266,11 @@ func (m *Member) process() {
 		// A failed disk stops the member for good, as kvd exits.
 		m.damaged = err
 		m.Crash()
+		return
+	}
+	if m.node.SnapshotInProgress() {
+		// As kvd's loop: keep stepping the snapshot while idle.
+		m.scheduleProcess()
 	}
 }
 

@@ -169,8 +169,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	sizeEvery := max(1, int(time.Second/s.cfg.Node.TickInterval))
 	progressEvery := max(1, int(s.cfg.WatchProgressNotifyInterval/s.cfg.Node.TickInterval))
 	ticks := 0
+	// ready is closed: selecting it never blocks. While a snapshot is being
+	// written the loop must come round even with nothing waiting, so the
+	// snapshot advances (node.SnapshotInProgress).
+	ready := make(chan struct{})
+	close(ready)
 	for {
+		var idle <-chan struct{}
+		if s.n.SnapshotInProgress() {
+			idle = ready
+		}
 		select {
+		case <-idle:
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:

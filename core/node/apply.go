@@ -122,37 +122,6 @@ func confChangeContext(cc raftpb.ConfChangeI) []byte {
 	return cc.AsV2().GetContext()
 }
 
-// maybeSnapshot takes a state snapshot every SnapshotEntries applied entries,
-// makes it durable, then compacts the raft log and releases old WAL segments.
-func (n *Node) maybeSnapshot() error {
-	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
-		return nil
-	}
-	st := state{kv: n.kv, lease: n.lessor.Snapshot(), members: n.members, attrs: n.attrs, applied: n.applied.ordered()}
-	// Raft's storage keeps the metadata only (see raftStorage); the data is
-	// streamed into the WAL's snapshot file, never whole in memory.
-	snap, err := n.storage.CreateSnapshot(n.appliedIndex, n.confState, nil)
-	if err != nil {
-		return fmt.Errorf("create snapshot at %d: %w", n.appliedIndex, err)
-	}
-	frame := st.streamable()
-	if err := n.wal.SaveSnapshotFrom(snap.GetMetadata(), frame.sizeBytes(), frame.writeTo); err != nil {
-		return fmt.Errorf("save snapshot at %d: %w", n.appliedIndex, err)
-	}
-	n.snapshotIndex = n.appliedIndex
-	if n.appliedIndex <= n.cfg.SnapshotCatchUpEntries {
-		return nil
-	}
-	compactIndex := n.appliedIndex - n.cfg.SnapshotCatchUpEntries
-	if err := n.storage.Compact(compactIndex); err != nil {
-		return fmt.Errorf("compact raft log to %d: %w", compactIndex, err)
-	}
-	if err := n.wal.ReleaseBefore(compactIndex); err != nil {
-		return fmt.Errorf("release WAL before %d: %w", compactIndex, err)
-	}
-	return nil
-}
-
 // applyMemberAttrs records the attributes a member published about itself.
 func (n *Node) applyMemberAttrs(r *membershippb.ClusterMemberAttrSetRequest) error {
 	if _, ok := n.members[r.Member_ID]; !ok {

@@ -162,6 +162,10 @@ func (c *testCluster) settle() {
 	}
 }
 
+// settleOnce is settle, which processes every member at least once: for
+// work that needs rounds but sends nothing (a snapshot being written).
+func (c *testCluster) settleOnce() { c.settle() }
+
 // tick advances the clock by one tick interval on every live member.
 func (c *testCluster) tick(n int) {
 	for range n {

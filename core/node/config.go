@@ -45,6 +45,10 @@ type Config struct {
 	// SnapshotCatchUpEntries: entries kept in the raft log behind a snapshot so
 	// slightly lagging followers catch up without a snapshot; default 5000.
 	SnapshotCatchUpEntries uint64
+	// SnapshotStepBytes bounds how much of a state snapshot one Process
+	// encodes and writes: a snapshot of a large store is streamed into the
+	// WAL over many rounds instead of stalling one; default 256 KiB.
+	SnapshotStepBytes int
 
 	// RequestBytesMax bounds one client request; default 1.5 MiB (etcd's
 	// --max-request-bytes). Larger requests fail with etcd's request-too-large.
@@ -109,6 +113,9 @@ func (c *Config) EnsureDefaults() {
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = 5000
 	}
+	if c.SnapshotStepBytes == 0 {
+		c.SnapshotStepBytes = 256 << 10
+	}
 	if c.RequestBytesMax == 0 {
 		c.RequestBytesMax = 1536 * 1024
 	}
@@ -156,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotCatchUpEntries > c.SnapshotEntries {
 		add("node: SnapshotCatchUpEntries %d must not exceed SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
+	}
+	if c.SnapshotStepBytes <= 0 {
+		add("node: SnapshotStepBytes %d must be positive", c.SnapshotStepBytes)
 	}
 	if c.RequestBytesMax <= 0 {
 		add("node: RequestBytesMax %d must be positive", c.RequestBytesMax)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -65,6 +66,11 @@ type Status struct {
 	Keys         int
 	Leases       int
 	Watchers     int
+	// SnapshotIndex is the applied index of the newest saved snapshot.
+	SnapshotIndex uint64
+	// SnapshotsAborted counts snapshot jobs dropped part-way (a compaction
+	// outdated them, or the leader's snapshot replaced them).
+	SnapshotsAborted uint64
 }
 
 // Status reports the member's state.
@@ -82,6 +88,9 @@ func (n *Node) Status() Status {
 		Keys:         n.kv.KeyCount(),
 		Leases:       n.lessor.Len(),
 		Watchers:     n.hub.WatcherCount(),
+
+		SnapshotIndex:    n.snapshotIndex,
+		SnapshotsAborted: n.snapshotsAborted,
 	}
 }
 
@@ -183,7 +192,8 @@ func (n *Node) Close() error {
 	if n.failed == nil {
 		n.failed = ErrStopped
 	}
-	return n.wal.Close()
+	abortErr := n.abortSnapshot()
+	return errors.Join(abortErr, n.wal.Close())
 }
 
 // LocalRange serves a range from this member's applied state at once, as a

@@ -39,6 +39,9 @@ type Node struct {
 	attrs         map[uint64]*membershippb.Attributes
 	appliedIndex  uint64
 	snapshotIndex uint64
+	// snap is the state snapshot being written, nil if none (snapshot.go).
+	snap             *snapshotJob
+	snapshotsAborted uint64
 	// applied holds the ids of recently applied requests, so a proposal
 	// that reached the log twice is applied once (replicated state).
 	applied appliedIDs
@@ -378,17 +381,25 @@ func (n *Node) Process() (Output, error) {
 	for n.raw.HasReady() {
 		rd := n.raw.Ready()
 		if err := n.handleReady(rd); err != nil {
-			n.failed = fmt.Errorf("%w: %w", ErrStopped, err)
-			n.failAll(rpctypes.ErrGRPCStopped)
-			out := n.takeOutput()
-			out.Messages = nil // nothing sent on state that did not persist
-			return out, n.failed
+			return n.stop(err)
 		}
 		n.raw.Advance(rd)
 		n.serveReads()
 	}
+	if err := n.advanceSnapshot(); err != nil {
+		return n.stop(err)
+	}
 	n.hub.CatchUp()
 	return n.takeOutput(), nil
+}
+
+// stop fails the node for good after a storage error.
+func (n *Node) stop(err error) (Output, error) {
+	n.failed = fmt.Errorf("%w: %w", ErrStopped, err)
+	n.failAll(rpctypes.ErrGRPCStopped)
+	out := n.takeOutput()
+	out.Messages = nil // nothing sent on state that did not persist
+	return out, n.failed
 }
 
 func (n *Node) takeOutput() Output {
@@ -407,6 +418,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
+		// The leader's snapshot replaces whatever this member was writing.
+		if err := n.abortSnapshot(); err != nil {
+			return err
+		}
 		if err := n.wal.SaveSnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("save received snapshot %d: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
 		}
@@ -448,7 +463,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	for _, e := range rd.CommittedEntries {
 		n.apply(e)
 	}
-	return n.maybeSnapshot()
+	return nil
 }
 
 // sendsBeforePersist reports whether rd's messages may leave before rd is

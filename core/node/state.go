@@ -41,8 +41,8 @@ var ErrBadState = errors.New("node: bad state snapshot")
 
 type state struct {
 	mvcc []byte
-	// kv, when set, is encoded in place of mvcc straight into the frame,
-	// sparing a copy of the largest part of the snapshot.
+	// kv, when set, is encoded in place of mvcc straight into the frame
+	// (encodeState), sparing a copy of the largest part of the snapshot.
 	kv      *mvcc.Store
 	lease   []byte
 	members map[uint64][]byte
@@ -52,7 +52,11 @@ type state struct {
 }
 
 func encodeState(s state) []byte {
-	head, tail, mvccBytes := s.frame()
+	mvccBytes := len(s.mvcc)
+	if s.kv != nil {
+		mvccBytes = s.kv.SnapshotSizeBytes()
+	}
+	head, tail := s.frame(mvccBytes)
 	b := make([]byte, 0, len(head)+mvccBytes+len(tail)+4)
 	b = append(b, head...)
 	if s.kv != nil {
@@ -67,53 +71,6 @@ func encodeState(s state) []byte {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// stateFrame is a state ready to stream: its head and tail encoded, its
-// mvcc part measured (one tree walk) but not yet encoded.
-type stateFrame struct {
-	s          state
-	head, tail []byte
-	mvccBytes  int
-}
-
-func (s state) streamable() stateFrame {
-	head, tail, mvccBytes := s.frame()
-	return stateFrame{s: s, head: head, tail: tail, mvccBytes: mvccBytes}
-}
-
-// sizeBytes is the length of encodeState's output.
-func (f stateFrame) sizeBytes() int64 {
-	return int64(len(f.head) + f.mvccBytes + len(f.tail) + 4)
-}
-
-// writeTo streams encodeState's bytes to w; the mvcc part, by far the
-// largest, is encoded chunk by chunk and never whole in memory.
-func (f stateFrame) writeTo(w io.Writer) error {
-	cw := &crcWriter{w: w}
-	if _, err := cw.Write(f.head); err != nil {
-		return err
-	}
-	var err error
-	var n int64
-	if f.s.kv != nil {
-		n, err = f.s.kv.WriteSnapshot(cw)
-	} else {
-		var m int
-		m, err = cw.Write(f.s.mvcc)
-		n = int64(m)
-	}
-	if err != nil {
-		return err
-	}
-	if n != int64(f.mvccBytes) {
-		panic(fmt.Sprintf("node: mvcc snapshot wrote %d bytes, SnapshotSizeBytes said %d", n, f.mvccBytes))
-	}
-	if _, err := cw.Write(f.tail); err != nil {
-		return err
-	}
-	_, err = w.Write(binary.BigEndian.AppendUint32(nil, cw.crc))
-	return err
-}
-
 // crcWriter passes writes on, summing them into a CRC-32C.
 type crcWriter struct {
 	w   io.Writer
@@ -126,19 +83,15 @@ func (c *crcWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// frame is the state's encoding around the mvcc snapshot: head ends with
-// the mvcc length, tail is everything after the mvcc bytes but the
-// checksum.
-func (s state) frame() (head, tail []byte, mvccBytes int) {
+// frame is the state's encoding around an mvcc snapshot of mvccBytes: head
+// ends with the mvcc length, tail is everything after the mvcc bytes but
+// the checksum.
+func (s state) frame(mvccBytes int) (head, tail []byte) {
 	ids := make([]uint64, 0, len(s.members))
 	for id := range s.members {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	mvccBytes = len(s.mvcc)
-	if s.kv != nil {
-		mvccBytes = s.kv.SnapshotSizeBytes()
-	}
 	head = append(head, stateMagic...)
 	head = binary.BigEndian.AppendUint32(head, stateVersion)
 	head = binary.BigEndian.AppendUint64(head, uint64(mvccBytes))
@@ -164,7 +117,7 @@ func (s state) frame() (head, tail []byte, mvccBytes int) {
 	for _, id := range s.applied {
 		b = binary.BigEndian.AppendUint64(b, id)
 	}
-	return head, b, mvccBytes
+	return head, b
 }
 
 func decodeState(b []byte) (state, error) {

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/mvcc"
+)
+
+// A state snapshot is taken every SnapshotEntries applied entries. The
+// whole state machine goes into it — over 100 MB at a million keys — so
+// it is not encoded in one go: a snapshot job captures the state at one
+// applied index (the small parts copied, the mvcc store through an encoder
+// that reads it as of that revision) and each Process then measures or
+// encodes at most SnapshotStepBytes of it and writes that into the WAL's
+// snapshot file. Requests keep being served between steps; no round
+// stalls for the whole snapshot. Only once the file is committed does raft
+// storage learn of the snapshot and the log get compacted, so until then
+// everything works from the previous snapshot, and a crash mid-way leaves
+// only debris that the WAL removes on open.
+//
+// A job is abandoned, and a new one starts at the next Process, when a
+// compaction outdates what the encoder still had to read; a snapshot
+// received from the leader replaces it outright.
+
+// measureStepFactor is how many bytes a measuring step covers per byte an
+// encoding step writes: measuring only adds up lengths.
+const measureStepFactor = 4
+
+// snapshotSink is where a job's bytes go: the WAL's snapshot file.
+type snapshotSink interface {
+	io.Writer
+	Commit() error
+	Abort() error
+}
+
+// snapshotJob is one state snapshot being streamed into the WAL.
+type snapshotJob struct {
+	index     uint64
+	term      uint64
+	confState *raftpb.ConfState
+	// st holds everything but the mvcc part, as of index.
+	st  state
+	enc *mvcc.SnapshotEncoder
+
+	// sink is nil while the encoder measures; cw sums what went into it.
+	sink snapshotSink
+	cw   crcWriter
+	tail []byte
+	buf  []byte
+}
+
+// step advances the job by about stepBytes. Once measuring is done it
+// opens the sink through begin, with the frame's exact size. It reports
+// done once every byte has gone into the sink (not yet committed).
+func (j *snapshotJob) step(stepBytes int, begin func(md *raftpb.SnapshotMetadata, sizeBytes int64) (snapshotSink, error)) (done bool, err error) {
+	if j.sink == nil {
+		measured, err := j.enc.Measure(stepBytes * measureStepFactor)
+		if err != nil || !measured {
+			return false, err
+		}
+		mvccBytes := j.enc.SizeBytes()
+		head, tail := j.st.frame(mvccBytes)
+		md := &raftpb.SnapshotMetadata{Index: proto.Uint64(j.index), Term: proto.Uint64(j.term), ConfState: j.confState}
+		sink, err := begin(md, int64(len(head)+mvccBytes+len(tail)+4))
+		if err != nil {
+			return false, err
+		}
+		j.sink, j.cw, j.tail = sink, crcWriter{w: sink}, tail
+		if _, err := j.cw.Write(head); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	var encoded bool
+	j.buf, encoded, err = j.enc.Encode(j.buf[:0], stepBytes)
+	if err != nil {
+		return false, err
+	}
+	if _, err := j.cw.Write(j.buf); err != nil {
+		return false, err
+	}
+	if !encoded {
+		return false, nil
+	}
+	if _, err := j.cw.Write(j.tail); err != nil {
+		return false, err
+	}
+	_, err = j.sink.Write(binary.BigEndian.AppendUint32(nil, j.cw.crc))
+	return err == nil, err
+}
+
+// SnapshotInProgress reports whether a state snapshot is being written:
+// the caller should call Process again soon even when nothing else is
+// pending, so the snapshot finishes and the raft log can be compacted.
+func (n *Node) SnapshotInProgress() bool { return n.snap != nil }
+
+// advanceSnapshot starts a snapshot job when one is due, advances the
+// running one by a step, and installs it when its file is complete.
+func (n *Node) advanceSnapshot() error {
+	if n.snap == nil {
+		if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
+			return nil
+		}
+		term, err := n.storage.Term(n.appliedIndex)
+		if err != nil {
+			return fmt.Errorf("term of applied index %d for a snapshot: %w", n.appliedIndex, err)
+		}
+		n.snap = &snapshotJob{
+			index: n.appliedIndex, term: term, confState: n.confState,
+			st:  state{lease: n.lessor.Snapshot(), members: cloneMap(n.members), attrs: cloneMap(n.attrs), applied: n.applied.ordered()},
+			enc: n.kv.NewSnapshotEncoder(),
+		}
+	}
+	j := n.snap
+	done, err := j.step(n.cfg.SnapshotStepBytes, func(md *raftpb.SnapshotMetadata, sizeBytes int64) (snapshotSink, error) {
+		return n.wal.BeginSnapshot(md, sizeBytes)
+	})
+	if errors.Is(err, mvcc.ErrSnapshotStale) {
+		return n.abortSnapshot()
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", j.index, err)
+	}
+	if !done {
+		return nil
+	}
+	n.snap = nil
+	if err := j.sink.Commit(); err != nil {
+		return fmt.Errorf("save snapshot at %d: %w", j.index, err)
+	}
+	// Raft's storage keeps the metadata only (see raftStorage); the data
+	// is read back from the WAL's snapshot file when a follower needs it.
+	if _, err := n.storage.CreateSnapshot(j.index, j.confState, nil); err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", j.index, err)
+	}
+	n.snapshotIndex = j.index
+	if j.index <= n.cfg.SnapshotCatchUpEntries {
+		return nil
+	}
+	compactIndex := j.index - n.cfg.SnapshotCatchUpEntries
+	if err := n.storage.Compact(compactIndex); err != nil {
+		return fmt.Errorf("compact raft log to %d: %w", compactIndex, err)
+	}
+	if err := n.wal.ReleaseBefore(compactIndex); err != nil {
+		return fmt.Errorf("release WAL before %d: %w", compactIndex, err)
+	}
+	return nil
+}
+
+// abortSnapshot drops the running job and its unfinished file.
+func (n *Node) abortSnapshot() error {
+	j := n.snap
+	if j == nil {
+		return nil
+	}
+	n.snap = nil
+	n.snapshotsAborted++
+	if j.sink == nil {
+		return nil
+	}
+	if err := j.sink.Abort(); err != nil {
+		return fmt.Errorf("abort snapshot at %d: %w", j.index, err)
+	}
+	return nil
+}
+
+func cloneMap[V any](m map[uint64]V) map[uint64]V {
+	c := make(map[uint64]V, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

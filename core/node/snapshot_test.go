@@ -1,0 +1,91 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// With a small SnapshotStepBytes a snapshot spans many rounds; requests
+// are served in between, the log is compacted only once it is saved, and
+// members restart from it with the state they had.
+func TestSnapshotSpansRoundsWhileServing(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotStepBytes = 50, 10, 64
+	})
+	l := c.waitLeader()
+	value := strings.Repeat("v", 100)
+	servedWhileSnapshotting := 0
+	for i := range 200 {
+		inProgress := c.nodes[l].SnapshotInProgress()
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%03d", i%60), value)))
+		if inProgress {
+			servedWhileSnapshotting++
+		}
+	}
+	if servedWhileSnapshotting < 20 {
+		t.Fatalf("only %d of 200 writes were served while a snapshot was in progress", servedWhileSnapshotting)
+	}
+	for range 1000 {
+		if !c.nodes[l].SnapshotInProgress() {
+			break
+		}
+		c.settleOnce()
+	}
+	st := c.nodes[l].Status()
+	if st.SnapshotIndex < 50 {
+		t.Fatalf("leader's newest snapshot at index %d after %d applied entries", st.SnapshotIndex, st.AppliedIndex)
+	}
+	before, _ := c.nodes[l].HashKV(0)
+	for _, id := range c.ids {
+		c.stop(id)
+	}
+	for _, id := range c.ids {
+		c.start(id)
+	}
+	l = c.waitLeader()
+	mustOK(t, c.do(l, get("k000", false)))
+	after, _ := c.nodes[l].HashKV(before.Header.Revision)
+	if after.Hash != before.Hash {
+		t.Fatalf("hash at rev %d after restart %x, before %x", before.Header.Revision, after.Hash, before.Hash)
+	}
+	c.converged()
+}
+
+// A compaction applied while a snapshot is being encoded may drop history
+// the encoder still had to read: the job is dropped and a new one taken.
+func TestCompactionAbortsARunningSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotStepBytes = 50, 10, 16
+	})
+	l := c.waitLeader()
+	value := strings.Repeat("v", 100)
+	for i := 0; !c.nodes[l].SnapshotInProgress(); i++ {
+		if i > 200 {
+			t.Fatal("no snapshot started after 200 writes")
+		}
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%03d", i%60), value)))
+	}
+	rev := c.nodes[l].Status().Revision
+	mustOK(t, c.do(l, &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}))
+	st := c.nodes[l].Status()
+	if st.SnapshotsAborted == 0 {
+		t.Fatalf("compaction to %d applied during a snapshot, none aborted (snapshot index %d)", rev, st.SnapshotIndex)
+	}
+	for range 5000 {
+		if !c.nodes[l].SnapshotInProgress() {
+			break
+		}
+		c.settleOnce()
+	}
+	if st := c.nodes[l].Status(); st.SnapshotIndex <= uint64(rev) || st.SnapshotIndex < 50 {
+		t.Fatalf("no snapshot saved after the abort: index %d", st.SnapshotIndex)
+	}
+	c.stop(l)
+	c.start(l)
+	if got := c.nodes[l].Status().CompactRev; got != rev {
+		t.Fatalf("restarted member compacted at %d, want %d", got, rev)
+	}
+}
