@@ -44,6 +44,7 @@ func (n *Node) apply(e *raftpb.Entry) {
 		panic(fmt.Sprintf("node %x: entry %d moved revision back from %d to %d", n.cfg.ID, index, revBefore, rev))
 	}
 	n.appliedIndex = index
+	n.logBytesSinceSnapshot += int64(len(e.GetData()))
 }
 
 func (n *Node) applyNormal(e *raftpb.Entry) {

@@ -45,6 +45,11 @@ type Config struct {
 	// SnapshotCatchUpEntries: entries kept in the raft log behind a snapshot so
 	// slightly lagging followers catch up without a snapshot; default 5000.
 	SnapshotCatchUpEntries uint64
+	// SnapshotSizeRatioMax paces snapshots of a large state: one is not
+	// taken before the entries applied since the last carried at least
+	// 1/SnapshotSizeRatioMax of that snapshot's size, so snapshots write
+	// at most this many times the bytes the log does; default 4.
+	SnapshotSizeRatioMax int
 	// SnapshotStepBytes bounds how much of a state snapshot one Process
 	// encodes and writes: a snapshot of a large store is streamed into the
 	// WAL over many rounds instead of stalling one; default 256 KiB.
@@ -113,6 +118,9 @@ func (c *Config) EnsureDefaults() {
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = 5000
 	}
+	if c.SnapshotSizeRatioMax == 0 {
+		c.SnapshotSizeRatioMax = 4
+	}
 	if c.SnapshotStepBytes == 0 {
 		c.SnapshotStepBytes = 256 << 10
 	}
@@ -163,6 +171,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotCatchUpEntries > c.SnapshotEntries {
 		add("node: SnapshotCatchUpEntries %d must not exceed SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
+	}
+	if c.SnapshotSizeRatioMax <= 0 {
+		add("node: SnapshotSizeRatioMax %d must be positive", c.SnapshotSizeRatioMax)
 	}
 	if c.SnapshotStepBytes <= 0 {
 		add("node: SnapshotStepBytes %d must be positive", c.SnapshotStepBytes)

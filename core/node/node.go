@@ -42,6 +42,11 @@ type Node struct {
 	// snap is the state snapshot being written, nil if none (snapshot.go).
 	snap             *snapshotJob
 	snapshotsAborted uint64
+	// snapshotSizeBytes is the newest snapshot's size, and
+	// logBytesSinceSnapshot what entries applied since it was started
+	// carried: together they pace snapshots (Config.SnapshotSizeRatioMax).
+	snapshotSizeBytes     int64
+	logBytesSinceSnapshot int64
 	// applied holds the ids of recently applied requests, so a proposal
 	// that reached the log twice is applied once (replicated state).
 	applied appliedIDs
@@ -271,6 +276,8 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	}
 	n.appliedIndex = index
 	n.snapshotIndex = index
+	n.snapshotSizeBytes = int64(len(snap.GetData()))
+	n.logBytesSinceSnapshot = 0
 	n.hub.Resync()
 	return nil
 }

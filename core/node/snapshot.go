@@ -24,6 +24,14 @@ import (
 // everything works from the previous snapshot, and a crash mid-way leaves
 // only debris that the WAL removes on open.
 //
+// Snapshots are paced by the log as well as by SnapshotEntries: each
+// rewrites the whole state, so at a million keys one every 10000 small
+// writes would write ~100 bytes of snapshot per byte logged. A snapshot
+// waits until the entries applied since the last one add up to
+// 1/SnapshotSizeRatioMax of its size, which bounds snapshot writing to
+// SnapshotSizeRatioMax times log writing, and the raft log kept in memory
+// to a fraction of the state.
+//
 // A job is abandoned, and a new one starts at the next Process, when a
 // compaction outdates what the encoder still had to read; a snapshot
 // received from the leader replaces it outright.
@@ -48,6 +56,8 @@ type snapshotJob struct {
 	st  state
 	enc *mvcc.SnapshotEncoder
 
+	// sizeBytes is the whole snapshot's, known once measured.
+	sizeBytes int64
 	// sink is nil while the encoder measures; cw sums what went into it.
 	sink snapshotSink
 	cw   crcWriter
@@ -67,7 +77,8 @@ func (j *snapshotJob) step(stepBytes int, begin func(md *raftpb.SnapshotMetadata
 		mvccBytes := j.enc.SizeBytes()
 		head, tail := j.st.frame(mvccBytes)
 		md := &raftpb.SnapshotMetadata{Index: proto.Uint64(j.index), Term: proto.Uint64(j.term), ConfState: j.confState}
-		sink, err := begin(md, int64(len(head)+mvccBytes+len(tail)+4))
+		j.sizeBytes = int64(len(head) + mvccBytes + len(tail) + 4)
+		sink, err := begin(md, j.sizeBytes)
 		if err != nil {
 			return false, err
 		}
@@ -95,6 +106,17 @@ func (j *snapshotJob) step(stepBytes int, begin func(md *raftpb.SnapshotMetadata
 	return err == nil, err
 }
 
+// snapshotDue reports whether a snapshot should start: SnapshotEntries
+// applied since the last one, and — so that a large state is not rewritten
+// every few thousand small writes — entries worth at least
+// 1/SnapshotSizeRatioMax of the last snapshot's size.
+func (n *Node) snapshotDue() bool {
+	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
+		return false
+	}
+	return n.logBytesSinceSnapshot*int64(n.cfg.SnapshotSizeRatioMax) >= n.snapshotSizeBytes
+}
+
 // SnapshotInProgress reports whether a state snapshot is being written:
 // the caller should call Process again soon even when nothing else is
 // pending, so the snapshot finishes and the raft log can be compacted.
@@ -104,13 +126,14 @@ func (n *Node) SnapshotInProgress() bool { return n.snap != nil }
 // running one by a step, and installs it when its file is complete.
 func (n *Node) advanceSnapshot() error {
 	if n.snap == nil {
-		if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
+		if !n.snapshotDue() {
 			return nil
 		}
 		term, err := n.storage.Term(n.appliedIndex)
 		if err != nil {
 			return fmt.Errorf("term of applied index %d for a snapshot: %w", n.appliedIndex, err)
 		}
+		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
 			index: n.appliedIndex, term: term, confState: n.confState,
 			st:  state{lease: n.lessor.Snapshot(), members: cloneMap(n.members), attrs: cloneMap(n.attrs), applied: n.applied.ordered()},
@@ -140,6 +163,7 @@ func (n *Node) advanceSnapshot() error {
 		return fmt.Errorf("create snapshot at %d: %w", j.index, err)
 	}
 	n.snapshotIndex = j.index
+	n.snapshotSizeBytes = j.sizeBytes
 	if j.index <= n.cfg.SnapshotCatchUpEntries {
 		return nil
 	}

@@ -89,3 +89,38 @@ func TestCompactionAbortsARunningSnapshot(t *testing.T) {
 		t.Fatalf("restarted member compacted at %d, want %d", got, rev)
 	}
 }
+
+// A large state is not rewritten after every SnapshotEntries small writes:
+// the next snapshot waits until the log since the last one carried
+// 1/SnapshotSizeRatioMax of its size.
+func TestSnapshotsArePacedByTheLog(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 2
+	})
+	l := c.waitLeader()
+	big := strings.Repeat("v", 2000)
+	for i := range 20 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
+	}
+	c.settleOnce()
+	first := c.nodes[l].Status().SnapshotIndex
+	if first == 0 {
+		t.Fatal("no snapshot after 20 writes with SnapshotEntries 10")
+	}
+	// ~40 KB of state; 100 tiny writes log a few KB, far below half of it.
+	for i := range 100 {
+		mustOK(t, c.do(l, put("small", fmt.Sprint(i))))
+	}
+	c.settleOnce()
+	if got := c.nodes[l].Status().SnapshotIndex; got != first {
+		t.Fatalf("snapshot retaken at %d after small writes worth a fraction of the state (first at %d)", got, first)
+	}
+	// Rewriting the big values logs more than half the state's size.
+	for i := range 20 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
+	}
+	c.settleOnce()
+	if got := c.nodes[l].Status().SnapshotIndex; got == first {
+		t.Fatalf("no new snapshot after logging more than half the state (still at %d)", got)
+	}
+}
