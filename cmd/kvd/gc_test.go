@@ -8,10 +8,11 @@ func TestGCPercentBoundsHeadroom(t *testing.T) {
 		want      int
 	}{
 		{0, gcPercentMax},
-		{10 << 20, gcPercentMax},        // small store: Go's default
-		{gcHeadroomBytes, gcPercentMax}, // headroom equals live
-		{2 * gcHeadroomBytes, 50},       // 1M keys of 100 B is about here
-		{4 * gcHeadroomBytes, gcPercentMin},
+		{4 << 20, gcPercentMax},             // tiny store: the cap
+		{16 << 20, 400},                     // small store: 64 MiB of headroom
+		{gcHeadroomBytes, 100},              // headroom equals live: Go's default
+		{2 * gcHeadroomBytes, 50},           //
+		{5 * gcHeadroomBytes, gcPercentMin}, // 1M keys of 100 B is about here
 		{100 * gcHeadroomBytes, gcPercentMin},
 	} {
 		if got := gcPercentFor(tt.liveBytes); got != tt.want {
