@@ -94,19 +94,22 @@ func (m *Member) config() node.Config {
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger
 	}
-	// As kvd: a steady leader's messages leave before its own fsync.
-	cfg.SendBeforePersist = m.sendBeforePersist
+	// As kvd: a steady leader's messages, and answers for entries already
+	// committed, leave before the member's own fsync.
+	cfg.BeforePersist = m.beforePersist
 	return cfg
 }
 
-// sendBeforePersist puts a steady leader's messages on the network before
-// the round's disk cost, after anything earlier rounds still have waiting:
-// no output overtakes another.
-func (m *Member) sendBeforePersist(msgs []*raftpb.Message) {
+// beforePersist puts output the node lets leave before its fsync on the
+// network before the round's disk cost, after anything earlier rounds
+// still have waiting: no output overtakes another.
+func (m *Member) beforePersist(out node.Output) {
 	w := m.c.w
 	now := w.Elapsed()
+	// Numbered now, in the order the node produced them (see process).
+	watches := m.watchDeliveries(out)
 	if m.outputAtElapsed <= now && m.outputsQueued == 0 {
-		m.send(node.Output{Messages: msgs}, nil)
+		m.send(out, watches)
 		return
 	}
 	m.outputsQueued++
@@ -116,7 +119,7 @@ func (m *Member) sendBeforePersist(msgs []*raftpb.Message) {
 			return
 		}
 		m.outputsQueued--
-		m.send(node.Output{Messages: msgs}, nil)
+		m.send(out, watches)
 	})
 }
 

@@ -96,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
 	// The transport queues without blocking, so the leader's appends leave
 	// while it fsyncs the same entries.
-	nc.SendBeforePersist = s.tr.Send
+	nc.BeforePersist = s.deliver
 	// Every member writes the same bootstrap entries, so their contexts may
 	// hold only what every member knows from --initial-cluster: name and
 	// peer URLs. Client URLs are published through raft once running.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,12 @@ type testCluster struct {
 	duplicate func(*raftpb.Message) bool
 	// drop, when set, picks messages the network loses.
 	drop func(*raftpb.Message) bool
+	// early holds what each member's BeforePersist received during the
+	// Process running now; it goes out ahead of what Process returns.
+	early map[uint64][]Output
+	// events, when not nil, records process boundaries, fsyncs and
+	// results in the order they happened.
+	events *[]string
 }
 
 func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
@@ -49,6 +56,7 @@ func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
 		watch:   map[uint64][]watch.Delivery{},
 		cut:     map[uint64]map[uint64]bool{},
 		mutate:  mutate,
+		early:   map[uint64][]Output{},
 	}
 	for i := 1; i <= size; i++ {
 		c.ids = append(c.ids, uint64(i))
@@ -62,6 +70,11 @@ func newTestCluster(t testing.TB, size int, mutate func(*Config)) *testCluster {
 
 func (c *testCluster) config(id uint64) Config {
 	cfg := Config{ID: id, ClusterID: 0xc1, Peers: c.ids, FS: c.fs[id], Dir: "member"}
+	// As kvd and the simulator run members.
+	cfg.BeforePersist = func(out Output) {
+		c.early[id] = append(c.early[id], out)
+		c.event("results %d early", id, len(out.Results))
+	}
 	if c.mutate != nil {
 		c.mutate(&cfg)
 	}
@@ -103,63 +116,83 @@ func (c *testCluster) setCut(from, to uint64, cut bool) {
 
 // settle processes every member and delivers messages until none are left.
 func (c *testCluster) settle() {
+	for round := 0; c.step(); round++ {
+		if round > 10000 {
+			c.t.Fatalf("cluster did not settle")
+		}
+	}
+}
+
+// step processes every member once and delivers what they sent, reporting
+// whether anything was sent.
+func (c *testCluster) step() bool {
 	var queue []*raftpb.Message
 	collect := func(id uint64) {
 		n := c.nodes[id]
+		c.event("process %d", id, 0)
 		out, err := n.Process()
 		if err != nil {
 			c.t.Fatalf("member %d process: %v", id, err)
 		}
-		queue = append(queue, out.Messages...)
-		for _, r := range out.Results {
-			if _, dup := c.results[r.ID]; dup {
-				c.t.Fatalf("request %x completed twice", r.ID)
-			}
-			c.results[r.ID] = r
-		}
-		c.watch[id] = append(c.watch[id], out.Watch...)
-	}
-	for round := 0; ; round++ {
-		if round > 10000 {
-			c.t.Fatalf("cluster did not settle")
-		}
-		for _, id := range c.ids {
-			if c.nodes[id] != nil {
-				collect(id)
-			}
-		}
-		if len(queue) == 0 {
-			return
-		}
-		batch := queue
-		queue = nil
-		if c.duplicate != nil {
-			var copies []*raftpb.Message
-			for _, m := range batch {
-				copies = append(copies, m)
-				if c.duplicate(m) {
-					copies = append(copies, m)
+		c.event("results %d", id, len(out.Results))
+		for _, o := range append(c.early[id], out) {
+			queue = append(queue, o.Messages...)
+			for _, r := range o.Results {
+				if _, dup := c.results[r.ID]; dup {
+					c.t.Fatalf("request %x completed twice", r.ID)
 				}
+				c.results[r.ID] = r
 			}
-			batch = copies
+			c.watch[id] = append(c.watch[id], o.Watch...)
 		}
+		delete(c.early, id)
+	}
+	for _, id := range c.ids {
+		if c.nodes[id] != nil {
+			collect(id)
+		}
+	}
+	if len(queue) == 0 {
+		return false
+	}
+	batch := queue
+	queue = nil
+	if c.duplicate != nil {
+		var copies []*raftpb.Message
 		for _, m := range batch {
-			to := c.nodes[m.GetTo()]
-			if to == nil || c.cut[m.GetFrom()][m.GetTo()] || (c.drop != nil && c.drop(m)) {
-				if m.GetType() == raftpb.MsgSnap && c.nodes[m.GetFrom()] != nil {
-					c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), false)
-				}
-				continue
-			}
-			if err := to.Receive(m); err != nil {
-				c.t.Fatalf("member %d receive %v: %v", m.GetTo(), m.GetType(), err)
-			}
-			if m.GetType() == raftpb.MsgSnap {
-				c.snapsSent++
-				c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), true)
+			copies = append(copies, m)
+			if c.duplicate(m) {
+				copies = append(copies, m)
 			}
 		}
+		batch = copies
 	}
+	for _, m := range batch {
+		to := c.nodes[m.GetTo()]
+		if to == nil || c.cut[m.GetFrom()][m.GetTo()] || (c.drop != nil && c.drop(m)) {
+			if m.GetType() == raftpb.MsgSnap && c.nodes[m.GetFrom()] != nil {
+				c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), false)
+			}
+			continue
+		}
+		if err := to.Receive(m); err != nil {
+			c.t.Fatalf("member %d receive %v: %v", m.GetTo(), m.GetType(), err)
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			c.snapsSent++
+			c.nodes[m.GetFrom()].ReportSnapshot(m.GetTo(), true)
+		}
+	}
+	return true
+}
+
+// event records what happened when events are being recorded; results
+// events with no results are left out.
+func (c *testCluster) event(format string, id uint64, results int) {
+	if c.events == nil || (strings.HasPrefix(format, "results") && results == 0) {
+		return
+	}
+	*c.events = append(*c.events, fmt.Sprintf(format, id))
 }
 
 // settleOnce is settle, which processes every member at least once: for

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.etcd.io/raft/v3/raftpb"
-
 	"github.com/kvdlabs/kvd/core/disk"
 )
 
@@ -74,14 +72,17 @@ type Config struct {
 	// InflightMessagesMax bounds in-flight appends per follower; default 256.
 	InflightMessagesMax int
 
-	// SendBeforePersist, if set, receives a steady leader's messages
-	// (appends, heartbeats, read-index answers) before the leader persists
-	// the entries they carry, so replication overlaps the leader's own fsync
-	// (raft thesis §10.2.1; etcd does the same). It is called synchronously
-	// from Process. Nil: every message comes out of Process after the fsync.
-	// Never used for a Ready that changes term or vote or carries a snapshot:
-	// those must be durable before anyone hears of them.
-	SendBeforePersist func([]*raftpb.Message)
+	// BeforePersist, if set, receives output that may leave before the
+	// round's fsync, called synchronously from Process:
+	//   - a steady leader's messages (appends, heartbeats, read-index
+	//     answers), so replication overlaps the leader's own fsync (raft
+	//     thesis §10.2.1) — never for a Ready that changes term or vote or
+	//     carries a snapshot, which must be durable before anyone hears of it;
+	//   - the results and watch events of entries committed by then: they are
+	//     durable on a quorum already, so they are applied and answered
+	//     while this member persists the entries that arrived with them.
+	// etcd does both. Nil: everything comes out of Process after the fsync.
+	BeforePersist func(Output)
 
 	// Unsafe switches on known-unsafe protocol variants so the simulator can
 	// prove it catches them. Never set in production.

@@ -174,6 +174,14 @@ func Open(cfg Config) (*Node, error) {
 			n.wal.Close()
 			return nil, fmt.Errorf("node %x: bootstrap %v: %w", cfg.ID, cfg.Peers, err)
 		}
+		// Persist the membership now: a member that crashed before its
+		// first Process would otherwise restart from a WAL without it and
+		// never take part in an election. A fresh member has nothing to
+		// send or answer yet.
+		if _, err := n.Process(); err != nil {
+			n.wal.Close()
+			return nil, fmt.Errorf("node %x: persist bootstrap %v: %w", cfg.ID, cfg.Peers, err)
+		}
 	}
 	if cfg.Unsafe.FollowerLeaseExpiry {
 		n.lessor.Promote(0)
@@ -444,8 +452,20 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		hs = nil
 	}
 	early := n.sendsBeforePersist(rd, hs)
-	if early {
-		n.cfg.SendBeforePersist(rd.Messages)
+	if n.cfg.BeforePersist != nil {
+		// Committed entries are durable on a quorum: apply and answer them
+		// while this member's own fsync of the new entries runs.
+		for _, e := range rd.CommittedEntries {
+			n.apply(e)
+		}
+		out := Output{Results: n.out.Results, Watch: n.hub.Drain()}
+		n.out.Results = nil
+		if early {
+			out.Messages = rd.Messages
+		}
+		if len(out.Messages) > 0 || len(out.Results) > 0 || len(out.Watch) > 0 {
+			n.cfg.BeforePersist(out)
+		}
 	}
 	if hs != nil || len(rd.Entries) > 0 {
 		if err := n.wal.Save(hs, rd.Entries); err != nil {
@@ -467,8 +487,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	for _, rs := range rd.ReadStates {
 		n.reads.indexKnown(rs.RequestCtx, rs.Index)
 	}
-	for _, e := range rd.CommittedEntries {
-		n.apply(e)
+	if n.cfg.BeforePersist == nil {
+		for _, e := range rd.CommittedEntries {
+			n.apply(e)
+		}
 	}
 	return nil
 }
@@ -477,7 +499,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 // durable: only a leader's, and only when rd neither changes term or vote
 // nor installs a snapshot.
 func (n *Node) sendsBeforePersist(rd raft.Ready, hs *raftpb.HardState) bool {
-	if n.cfg.SendBeforePersist == nil || !n.isLeader || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+	if n.cfg.BeforePersist == nil || !n.isLeader || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
 		return false
 	}
 	if hs == nil {
