@@ -45,6 +45,7 @@ func (n *Node) apply(e *raftpb.Entry) {
 	}
 	n.appliedIndex = index
 	n.logBytesSinceSnapshot += int64(len(e.GetData()))
+	n.appliedBytesRound += int64(len(e.GetData()))
 }
 
 func (n *Node) applyNormal(e *raftpb.Entry) {

@@ -48,9 +48,11 @@ type Config struct {
 	// 1/SnapshotSizeRatioMax of that snapshot's size, so snapshots write
 	// at most this many times the bytes the log does; default 4.
 	SnapshotSizeRatioMax int
-	// SnapshotStepBytes bounds how much of a state snapshot one Process
-	// encodes and writes: a snapshot of a large store is streamed into the
-	// WAL over many rounds instead of stalling one; default 256 KiB.
+	// SnapshotStepBytes is how much of a state snapshot one Process encodes
+	// and writes at least: a snapshot of a large store is streamed into the
+	// WAL over many rounds instead of stalling one. A round that applied
+	// many entries writes more, in proportion (see snapshot.go); default
+	// 64 KiB.
 	SnapshotStepBytes int
 
 	// RequestBytesMax bounds one client request; default 1.5 MiB (etcd's
@@ -123,7 +125,7 @@ func (c *Config) EnsureDefaults() {
 		c.SnapshotSizeRatioMax = 4
 	}
 	if c.SnapshotStepBytes == 0 {
-		c.SnapshotStepBytes = 256 << 10
+		c.SnapshotStepBytes = 64 << 10
 	}
 	if c.RequestBytesMax == 0 {
 		c.RequestBytesMax = 1536 * 1024

@@ -47,6 +47,9 @@ type Node struct {
 	// carried: together they pace snapshots (Config.SnapshotSizeRatioMax).
 	snapshotSizeBytes     int64
 	logBytesSinceSnapshot int64
+	// appliedBytesRound is what this Process applied: snapshot steps grow
+	// with it.
+	appliedBytesRound int64
 	// applied holds the ids of recently applied requests, so a proposal
 	// that reached the log twice is applied once (replicated state).
 	applied appliedIDs
@@ -392,6 +395,7 @@ func (n *Node) Process() (Output, error) {
 	if n.failed != nil {
 		return Output{}, n.failed
 	}
+	n.appliedBytesRound = 0
 	n.flushReads()
 	for n.raw.HasReady() {
 		rd := n.raw.Ready()

@@ -17,8 +17,8 @@ import (
 // it is not encoded in one go: a snapshot job captures the state at one
 // applied index (the small parts copied, the mvcc store through an encoder
 // that reads it as of that revision) and each Process then measures or
-// encodes at most SnapshotStepBytes of it and writes that into the WAL's
-// snapshot file. Requests keep being served between steps; no round
+// encodes a step of it — SnapshotStepBytes, more in a round that applied
+// much — and writes that into the WAL's snapshot file. Requests keep being served between steps; no round
 // stalls for the whole snapshot. Only once the file is committed does raft
 // storage learn of the snapshot and the log get compacted, so until then
 // everything works from the previous snapshot, and a crash mid-way leaves
@@ -117,6 +117,21 @@ func (n *Node) snapshotDue() bool {
 	return n.logBytesSinceSnapshot*int64(n.cfg.SnapshotSizeRatioMax) >= n.snapshotSizeBytes
 }
 
+// snapshotStepBytesMax bounds one round's snapshot step however much the
+// round applied.
+const snapshotStepBytesMax = 4 << 20
+
+// snapshotStepBytes is this round's share of the running snapshot: at
+// least SnapshotStepBytes, and 2*SnapshotSizeRatioMax bytes per byte the
+// round applied. A snapshot starts once the log since the last one reached
+// 1/SnapshotSizeRatioMax of the state, so at that rate it is done before
+// the log has grown by half as much again, however heavy the load — and
+// each round pays in proportion to its own work, never a stall.
+func (n *Node) snapshotStepBytes() int {
+	paced := 2 * int64(n.cfg.SnapshotSizeRatioMax) * n.appliedBytesRound
+	return int(max(int64(n.cfg.SnapshotStepBytes), min(paced, snapshotStepBytesMax)))
+}
+
 // SnapshotInProgress reports whether a state snapshot is being written:
 // the caller should call Process again soon even when nothing else is
 // pending, so the snapshot finishes and the raft log can be compacted.
@@ -141,7 +156,7 @@ func (n *Node) advanceSnapshot() error {
 		}
 	}
 	j := n.snap
-	done, err := j.step(n.cfg.SnapshotStepBytes, func(md *raftpb.SnapshotMetadata, sizeBytes int64) (snapshotSink, error) {
+	done, err := j.step(n.snapshotStepBytes(), func(md *raftpb.SnapshotMetadata, sizeBytes int64) (snapshotSink, error) {
 		return n.wal.BeginSnapshot(md, sizeBytes)
 	})
 	if errors.Is(err, mvcc.ErrSnapshotStale) {
