@@ -58,8 +58,9 @@
 // synced, so a segment under its final name always has a durable header.
 // SaveSnapshot writes the snapshot file (temporary name, sync, rename,
 // directory sync) before appending and syncing its marker, so a marker
-// always names a whole file; SaveSnapshotFrom does the same with the data
-// streamed in by the caller, the file's checksum trailing it. A write or sync error marks the WAL failed:
+// always names a whole file; BeginSnapshot, Write and Commit do the same
+// with data the caller streams in over many calls, the file's checksum
+// trailing it. A write or sync error marks the WAL failed:
 // every later write returns ErrFailed, since the kernel may have dropped the
 // dirty pages and what is on disk is unknown until Open reads it back. The
 // member must stop acknowledging and reopen.

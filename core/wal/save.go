@@ -87,13 +87,6 @@ func (w *WAL) SaveSnapshot(snap *raftpb.Snapshot) error {
 	})
 }
 
-// SaveSnapshotFrom is SaveSnapshot for a snapshot whose data writeData
-// streams into the file — exactly dataSizeBytes of it, else it panics — so
-// a member never holds its whole state machine encoded in memory.
-func (w *WAL) SaveSnapshotFrom(md *raftpb.SnapshotMetadata, dataSizeBytes int64, writeData func(io.Writer) error) error {
-	return w.saveSnapshot(md, snapshotData{sizeBytes: dataSizeBytes, write: writeData})
-}
-
 func (w *WAL) saveSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) error {
 	if err := w.writable(); err != nil {
 		return err
