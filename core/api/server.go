@@ -31,7 +31,8 @@ type Server struct {
 	n   *node.Node
 	tr  *transport.Transport
 
-	calls    chan *call
+	calls    *callQueue
+	callBuf  []*call
 	controls chan func()
 	donec    chan struct{} // closed when Run returns
 	runErr   error         // valid once donec is closed
@@ -82,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		tr:        cfg.Transport,
-		calls:     make(chan *call, cfg.SubmitQueueMax),
+		calls:     newCallQueue(cfg.SubmitQueueMax),
 		controls:  make(chan func(), cfg.SubmitQueueMax),
 		donec:     make(chan struct{}),
 		waiting:   map[uint64]*call{},
@@ -197,8 +198,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			s.receive(m)
 		case r := <-s.tr.Reports():
 			s.report(r)
-		case c := <-s.calls:
-			s.submit(c)
+		case <-s.calls.wake:
 		case f := <-s.controls:
 			f()
 		}
@@ -217,14 +217,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 // drain takes what is already waiting, up to BatchMax inputs, so one
 // Process (one fsync) serves them all.
 func (s *Server) drain() {
+	calls := s.calls.take(s.callBuf)
+	for i, c := range calls {
+		s.submit(c)
+		calls[i] = nil
+	}
+	s.callBuf = calls
 	for range s.cfg.BatchMax {
 		select {
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
 			s.report(r)
-		case c := <-s.calls:
-			s.submit(c)
 		case f := <-s.controls:
 			f()
 		default:
@@ -393,12 +397,8 @@ func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool
 		}
 	}
 	c := &call{req: req, write: write, done: make(chan node.Result, 1)}
-	select {
-	case s.calls <- c:
-	case <-ctx.Done():
-		return nil, ctxErr(ctx)
-	case <-s.donec:
-		return nil, rpctypes.ErrGRPCStopped
+	if err := s.calls.push(ctx, s.donec, c); err != nil {
+		return nil, err
 	}
 	select {
 	case r := <-c.done:
