@@ -37,13 +37,15 @@ func runCampaignSeed(t *testing.T, wl Workload, seed uint64, profile string) {
 	w.RunFor(20 * time.Second)
 }
 
-// Seed 94 of the default campaign (register under every fault kind) left
-// 55 timed-out writes that nobody read back: porcupine searched their
-// subsets for its whole 30 s budget and said unknown. Read against the
-// committed history, the run is judged at once.
-func TestRegisterSeed94IsDecided(t *testing.T) {
+// Seed 1 of the default campaign (register under every fault kind) leaves
+// dozens of timed-out writes that nobody read back: porcupine searches
+// their subsets until its budget runs out and says unknown. Read against
+// the committed history, the run is judged at once. (The seed was 94 until
+// members began answering committed entries before their fsync, which
+// changed every run's course; a scan of seeds 1-10 finds 1, 2 and 10.)
+func TestRegisterSeedWithUnreadWritesIsDecided(t *testing.T) {
 	wl := NewRegister(RegisterOptions{})
-	runCampaignSeed(t, wl, 94, "all")
+	runCampaignSeed(t, wl, 1, "all")
 	lin := outcomes(wl.Check(30 * time.Second))[linearizability.CheckerKVLinearizable]
 	if lin.Outcome != linearizability.OK || lin.CheckDuration > 5*time.Second {
 		t.Fatalf("kv-linearizable: %s in %v: %s", lin.Outcome, lin.CheckDuration, lin.Detail)
