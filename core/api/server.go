@@ -31,11 +31,13 @@ type Server struct {
 	n   *node.Node
 	tr  *transport.Transport
 
-	calls    *callQueue
-	callBuf  []*call
-	controls chan func()
-	donec    chan struct{} // closed when Run returns
-	runErr   error         // valid once donec is closed
+	calls *callQueue
+	// membersEpoch is the node's MembersEpoch when view.members was built.
+	membersEpoch uint64
+	callBuf      []*call
+	controls     chan func()
+	donec        chan struct{} // closed when Run returns
+	runErr       error         // valid once donec is closed
 
 	view    atomic.Pointer[view]
 	dbSize  atomic.Int64
@@ -309,7 +311,13 @@ func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
 // into the transport.
 func (s *Server) publish() {
 	st := s.n.Status()
-	v := &view{header: s.n.Header(), status: st, members: s.n.Members()}
+	var members []node.Member
+	if prev := s.view.Load(); prev != nil && s.n.MembersEpoch() == s.membersEpoch {
+		members = prev.members // unchanged: handlers may share it, nobody writes it
+	} else {
+		members, s.membersEpoch = s.n.Members(), s.n.MembersEpoch()
+	}
+	v := &view{header: s.n.Header(), status: st, members: members}
 	s.view.Store(v)
 	if st.Leader != s.lastLeader {
 		if st.Leader != 0 {

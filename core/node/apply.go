@@ -103,6 +103,7 @@ func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
 }
 
 func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
+	n.membersEpoch++
 	n.confState = n.raw.ApplyConfChange(cc)
 	for _, c := range cc.AsV2().GetChanges() {
 		switch c.GetType() {
@@ -130,5 +131,6 @@ func (n *Node) applyMemberAttrs(r *membershippb.ClusterMemberAttrSetRequest) err
 		return rpctypes.ErrGRPCMemberNotFound
 	}
 	n.attrs[r.Member_ID] = proto.Clone(r.GetMemberAttributes()).(*membershippb.Attributes)
+	n.membersEpoch++
 	return nil
 }

@@ -462,10 +462,20 @@ func TestWatchThroughNode(t *testing.T) {
 func TestMemberAttributesReplicateAndSurviveRestart(t *testing.T) {
 	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 10, 2 })
 	l := c.waitLeader()
+	epoch := c.nodes[l].MembersEpoch()
 	for _, id := range c.ids {
 		mustOK(t, c.do(id, &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
 			Member_ID: id, MemberAttributes: &membershippb.Attributes{Name: fmt.Sprintf("m%d", id), ClientUrls: []string{fmt.Sprintf("http://127.0.0.1:%d", 2379+id)}},
 		}}))
+		if next := c.nodes[l].MembersEpoch(); next == epoch {
+			t.Fatalf("members epoch still %d after member %d published its attributes", epoch, id)
+		} else {
+			epoch = next
+		}
+	}
+	mustOK(t, c.do(l, put("unrelated", "v")))
+	if got := c.nodes[l].MembersEpoch(); got != epoch {
+		t.Fatalf("members epoch moved from %d to %d on a put", epoch, got)
 	}
 	r := c.do(l, &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{Member_ID: 99, MemberAttributes: &membershippb.Attributes{Name: "ghost"}}})
 	if r.Err != rpctypes.ErrGRPCMemberNotFound {

@@ -78,8 +78,10 @@ type Config struct {
 	// round's fsync, called synchronously from Process:
 	//   - a steady leader's messages (appends, heartbeats, read-index
 	//     answers), so replication overlaps the leader's own fsync (raft
-	//     thesis §10.2.1) — never for a Ready that changes term or vote or
-	//     carries a snapshot, which must be durable before anyone hears of it;
+	//     thesis §10.2.1), and a follower's heartbeat answers and read-index
+	//     requests, which promise nothing about its log — never for a Ready
+	//     that changes term or vote or carries a snapshot, which must be
+	//     durable before anyone hears of it;
 	//   - the results and watch events of entries committed by then: they are
 	//     durable on a quorum already, so they are applied and answered
 	//     while this member persists the entries that arrived with them.

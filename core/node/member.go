@@ -103,6 +103,10 @@ type Member struct {
 	ClientURLs []string
 }
 
+// MembersEpoch changes whenever Members would return something new, so a
+// caller can keep its copy until then instead of rebuilding it per round.
+func (n *Node) MembersEpoch() uint64 { return n.membersEpoch }
+
 // Members lists the members in id order.
 func (n *Node) Members() []Member {
 	ids := make([]uint64, 0, len(n.members))

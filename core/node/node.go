@@ -36,7 +36,9 @@ type Node struct {
 	members   map[uint64][]byte
 	// attrs are the members' published attributes (name, client URLs),
 	// replicated through raft as etcd's ClusterMemberAttrSet.
-	attrs         map[uint64]*membershippb.Attributes
+	attrs map[uint64]*membershippb.Attributes
+	// membersEpoch counts changes to members and attrs (MembersEpoch).
+	membersEpoch  uint64
 	appliedIndex  uint64
 	snapshotIndex uint64
 	// snap is the state snapshot being written, nil if none (snapshot.go).
@@ -279,6 +281,7 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
 	n.attrs = st.attrs
+	n.membersEpoch++
 	n.applied = applied
 	n.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
 	index := snap.GetMetadata().GetIndex()
@@ -455,18 +458,15 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if raft.IsEmptyHardState(hs) {
 		hs = nil
 	}
-	early := n.sendsBeforePersist(rd, hs)
+	early, late := n.splitBeforePersist(rd, hs)
 	if n.cfg.BeforePersist != nil {
 		// Committed entries are durable on a quorum: apply and answer them
 		// while this member's own fsync of the new entries runs.
 		for _, e := range rd.CommittedEntries {
 			n.apply(e)
 		}
-		out := Output{Results: n.out.Results, Watch: n.hub.Drain()}
+		out := Output{Messages: early, Results: n.out.Results, Watch: n.hub.Drain()}
 		n.out.Results = nil
-		if early {
-			out.Messages = rd.Messages
-		}
 		if len(out.Messages) > 0 || len(out.Results) > 0 || len(out.Watch) > 0 {
 			n.cfg.BeforePersist(out)
 		}
@@ -485,9 +485,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 		n.term = hs.GetTerm()
 	}
-	if !early {
-		n.out.Messages = append(n.out.Messages, rd.Messages...)
-	}
+	n.out.Messages = append(n.out.Messages, late...)
 	for _, rs := range rd.ReadStates {
 		n.reads.indexKnown(rs.RequestCtx, rs.Index)
 	}
@@ -499,21 +497,39 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	return nil
 }
 
-// sendsBeforePersist reports whether rd's messages may leave before rd is
-// durable: only a leader's, and only when rd neither changes term or vote
-// nor installs a snapshot.
-func (n *Node) sendsBeforePersist(rd raft.Ready, hs *raftpb.HardState) bool {
-	if n.cfg.BeforePersist == nil || !n.isLeader || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
-		return false
+// splitBeforePersist divides rd's messages into those that may leave
+// before rd is durable and those that must wait for the fsync. Only in a
+// steady Ready — one that neither changes term or vote nor installs a
+// snapshot, which must be durable before anyone hears of it — and only
+// with BeforePersist set: then a leader's messages all go early (raft
+// thesis §10.2.1), and a follower's heartbeat answers and read-index
+// requests do, since they promise nothing about its log. A follower's
+// append answers always wait: they promise the entries are on its disk.
+func (n *Node) splitBeforePersist(rd raft.Ready, hs *raftpb.HardState) (early, late []*raftpb.Message) {
+	if n.cfg.BeforePersist == nil || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return nil, rd.Messages
 	}
-	if hs == nil {
-		return true
+	if hs != nil {
+		prev, _, err := n.storage.InitialState()
+		if err != nil {
+			panic(fmt.Sprintf("node %x: memory storage initial state: %v", n.cfg.ID, err))
+		}
+		if hs.GetTerm() != prev.GetTerm() || hs.GetVote() != prev.GetVote() {
+			return nil, rd.Messages
+		}
 	}
-	prev, _, err := n.storage.InitialState()
-	if err != nil {
-		panic(fmt.Sprintf("node %x: memory storage initial state: %v", n.cfg.ID, err))
+	if n.isLeader {
+		return rd.Messages, nil
 	}
-	return hs.GetTerm() == prev.GetTerm() && hs.GetVote() == prev.GetVote()
+	for _, m := range rd.Messages {
+		switch m.GetType() {
+		case raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex:
+			early = append(early, m)
+		default:
+			late = append(late, m)
+		}
+	}
+	return early, late
 }
 
 func (n *Node) onSoftState(ss *raft.SoftState) {

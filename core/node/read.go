@@ -24,12 +24,23 @@ type pendingRead struct {
 type readBatch struct {
 	ctx   uint64
 	reads []pendingRead
-	index uint64
-	known bool
+	// startedTick is when the round was asked for (see retryLostRounds).
+	startedTick uint64
+	index       uint64
+	known       bool
 }
 
-// readBatchesMax bounds ReadIndex rounds in flight; reads beyond it wait in
-// the queue for a later round.
+// readRoundsInflightMax bounds the ReadIndex rounds a member has waiting
+// for raft's answer; reads arriving meanwhile queue for the next round, as
+// in etcd's read loop. Each round costs a heartbeat to every follower and
+// their answers (plus a request and an answer when a follower asks the
+// leader): with a round per Process, under a read load nearly every read
+// was a round of its own, four to six messages per read. One round in
+// flight gathers everything that arrives during its round trip.
+const readRoundsInflightMax = 1
+
+// readBatchesMax bounds the batches held, answered or not: answered ones
+// wait only for the apply of their index.
 const readBatchesMax = 64
 
 func (q *readQueue) len() int {
@@ -100,7 +111,8 @@ func (q *readQueue) expire(deadlineTick uint64) []uint64 {
 // flushReads starts one ReadIndex round for every read queued since the last.
 func (n *Node) flushReads() {
 	q := &n.reads
-	if len(q.queued) == 0 || len(q.batches) >= readBatchesMax {
+	n.retryLostRounds()
+	if len(q.queued) == 0 || len(q.batches) >= readBatchesMax || n.readRoundsInflight() >= readRoundsInflightMax {
 		return
 	}
 	if n.lead == 0 {
@@ -111,10 +123,47 @@ func (n *Node) flushReads() {
 		return
 	}
 	q.nextCtx++
-	b := &readBatch{ctx: q.nextCtx, reads: q.queued}
+	b := &readBatch{ctx: q.nextCtx, reads: q.queued, startedTick: n.ticks}
 	q.queued = nil
 	q.batches = append(q.batches, b)
 	n.raw.ReadIndex(binary.BigEndian.AppendUint64(nil, b.ctx))
+}
+
+// retryLostRounds puts the reads of rounds unanswered for half an election
+// timeout back at the front of the queue, for the next round: the request
+// or its answer was lost (a dropped message, a leader that stepped down),
+// and with one round in flight every later read would wait behind it.
+// etcd's read loop retries after 500 ms the same way. A late answer to the
+// abandoned round finds no batch and is ignored.
+func (n *Node) retryLostRounds() {
+	q := &n.reads
+	retryTicks := uint64(max(1, n.cfg.ElectionTicks/2))
+	var lost []pendingRead
+	kept := q.batches[:0]
+	for _, b := range q.batches {
+		if !b.known && b.startedTick+retryTicks <= n.ticks {
+			lost = append(lost, b.reads...)
+			continue
+		}
+		kept = append(kept, b)
+	}
+	if lost == nil {
+		return
+	}
+	clear(q.batches[len(kept):])
+	q.batches = kept
+	q.queued = append(lost, q.queued...)
+}
+
+// readRoundsInflight counts the batches still waiting for raft's answer.
+func (n *Node) readRoundsInflight() int {
+	count := 0
+	for _, b := range n.reads.batches {
+		if !b.known {
+			count++
+		}
+	}
+	return count
 }
 
 // serveReads answers every batch whose read index has been applied.
