@@ -37,27 +37,32 @@ func runCampaignSeed(t *testing.T, wl Workload, seed uint64, profile string) {
 	w.RunFor(20 * time.Second)
 }
 
-// Seed 1 of the default campaign (register under every fault kind) leaves
-// dozens of timed-out writes that nobody read back: porcupine searches
-// their subsets until its budget runs out and says unknown. Read against
-// the committed history, the run is judged at once. (The seed was 94 until
-// members began answering committed entries before their fsync, which
-// changed every run's course; a scan of seeds 1-10 finds 1, 2 and 10.)
+// Campaign seeds of register under every fault kind leave dozens of
+// timed-out writes that nobody read back: porcupine searches their subsets
+// until its budget runs out and says unknown. Read against the committed
+// history, every run is judged at once. Which seeds show the blow-up moves
+// with every change to the members' rounds (it was seed 94, then 1), so
+// the test scans for one rather than pinning it.
 func TestRegisterSeedWithUnreadWritesIsDecided(t *testing.T) {
-	wl := NewRegister(RegisterOptions{})
-	runCampaignSeed(t, wl, 1, "all")
-	lin := outcomes(wl.Check(30 * time.Second))[linearizability.CheckerKVLinearizable]
-	if lin.Outcome != linearizability.OK || lin.CheckDuration > 5*time.Second {
-		t.Fatalf("kv-linearizable: %s in %v: %s", lin.Outcome, lin.CheckDuration, lin.Detail)
+	const seedsMax = 30
+	for seed := uint64(1); seed <= seedsMax; seed++ {
+		wl := NewRegister(RegisterOptions{})
+		runCampaignSeed(t, wl, seed, "all")
+		lin := outcomes(wl.Check(30 * time.Second))[linearizability.CheckerKVLinearizable]
+		if lin.Outcome != linearizability.OK || lin.CheckDuration > 5*time.Second {
+			t.Fatalf("seed %d: kv-linearizable: %s in %v: %s", seed, lin.Outcome, lin.CheckDuration, lin.Detail)
+		}
+		// The same history without the committed history: the search
+		// that never ends, on the seeds that show the blow-up.
+		v := linearizability.CheckKV(wl.History(), linearizability.KVCheckOptions{Timeout: time.Second})
+		if v.Outcome != linearizability.Unknown {
+			continue
+		}
+		if !strings.Contains(lin.Detail, "committed history") || strings.Contains(lin.Detail, " 0 dropped") {
+			t.Fatalf("seed %d: kv-linearizable did not drop writes by the committed history: %s", seed, lin.Detail)
+		}
+		t.Logf("seed %d: %s in %v over %d operations: %s; unknown without the committed history", seed, lin.Outcome, lin.CheckDuration, lin.Operations, lin.Detail)
+		return
 	}
-	if !strings.Contains(lin.Detail, "committed history") || strings.Contains(lin.Detail, " 0 dropped") {
-		t.Fatalf("kv-linearizable did not drop writes by the committed history: %s", lin.Detail)
-	}
-	t.Logf("%s in %v over %d operations: %s", lin.Outcome, lin.CheckDuration, lin.Operations, lin.Detail)
-	// The same history without the committed history is the search that
-	// never ended.
-	v := linearizability.CheckKV(wl.History(), linearizability.KVCheckOptions{Timeout: time.Second})
-	if v.Outcome != linearizability.Unknown {
-		t.Fatalf("without the committed history: %s in %v (the run no longer shows the blow-up): %s", v.Outcome, v.CheckDuration, v.Detail)
-	}
+	t.Fatalf("no seed in 1-%d left writes that porcupine alone cannot judge in 1 s: the test lost its subject", seedsMax)
 }
