@@ -18,7 +18,15 @@
 // state of a Ready are written to the WAL and synced, then messages are
 // handed out, then committed entries are applied in log order, then the
 // RawNode is advanced. Everything a Ready asks for is done in one Process
-// call, so many submitted requests share one fsync.
+// call, so many submitted requests share one fsync. With Config.BeforePersist
+// set (kvd and the simulator), what need not wait for the fsync leaves before
+// it, as in etcd: a steady leader's messages, a follower's heartbeat answers
+// and read-index requests, and the answers for entries already committed —
+// durable on a quorum — which are applied first.
+//
+// A state snapshot is taken when the log since the last one is long enough
+// (SnapshotEntries, and a quarter of the last snapshot's size) and written a
+// step per Process, never in one stall (snapshot.go).
 //
 // Writes are proposed as one raft entry carrying an etcdserverpb
 // InternalRaftRequest with a request id; the member that proposed it
@@ -29,9 +37,9 @@
 // its leader completes with etcd's leader-changed error, one that waits too
 // long with the timeout error: both mean "indeterminate", never "failed".
 //
-// Linearizable reads use ReadIndex (raft.ReadOnlySafe): reads queued between
-// two Process calls share one ReadIndex round, and are served once the
-// applied index reaches the read index. Serializable reads are served from
+// Linearizable reads use ReadIndex (raft.ReadOnlySafe): a member has one
+// round in flight, reads arriving meanwhile share the next one, and they are
+// served once the applied index reaches the read index (read.go). Serializable reads are served from
 // the local state at once.
 //
 // Only the leader tracks lease expiry; it proposes a revoke for each expired
