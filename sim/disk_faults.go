@@ -109,6 +109,20 @@ func (d *Disk) FlipBit(name string, offsetBytes int64) error {
 	return nil
 }
 
+// flipRandomBit is FlipBit reporting which bit it flipped.
+func (d *Disk) flipRandomBit(name string, offsetBytes int64) (bit int, err error) {
+	n, err := d.lookup("flipbit", name)
+	if err != nil {
+		return 0, err
+	}
+	if n.dir || offsetBytes < 0 || offsetBytes >= int64(len(n.durable())) {
+		return 0, d.FlipBit(name, offsetBytes) // its error says why
+	}
+	bit = d.rand.IntN(8)
+	d.flipBitAt(name, offsetBytes, bit)
+	return bit, nil
+}
+
 // flipBitAt flips one chosen bit of durable data; the caller has checked
 // that name is a file holding offsetBytes.
 func (d *Disk) flipBitAt(name string, offsetBytes int64, bit int) {

@@ -40,11 +40,13 @@ type faultState struct {
 	flipped map[*activeFault][]flip
 }
 
+// flip is one flipped bit. Repair flips it again: flips commute, so faults
+// overlapping on one member, even on one byte, repair in any order.
 type flip struct {
 	m      *Member
 	name   string
 	offset int64
-	before byte
+	bit    int
 }
 
 type randSource interface{ IntN(int) int }
@@ -310,8 +312,8 @@ func (c *Cluster) flipBits(a *activeFault) string {
 				continue
 			}
 			offset := int64(c.faults.rand.IntN(len(data)))
-			if m.disk.FlipBit(name, offset) == nil {
-				done = append(done, flip{m: m, name: name, offset: offset, before: data[offset]})
+			if bit, err := m.disk.flipRandomBit(name, offset); err == nil {
+				done = append(done, flip{m: m, name: name, offset: offset, bit: bit})
 			}
 		}
 		// Restart it unless another fault holds it down (this one is not
@@ -333,8 +335,9 @@ func (c *Cluster) flipBits(a *activeFault) string {
 // to start, as an operator restoring the damaged file would, and restarts
 // them. A member that started (the damage was cut as a torn tail) is left.
 func (c *Cluster) repairBits(a *activeFault) {
-	// Undo the last flip first: two flips of one byte each remember the
-	// byte as it was before them.
+	// Each flip is undone by flipping its bit again. Comparing with the
+	// byte as it was failed when two overlapping faults flipped bits of
+	// one byte and healed in the other order: the member stayed damaged.
 	flips := c.faults.flipped[a]
 	for i := len(flips) - 1; i >= 0; i-- {
 		fl := flips[i]
@@ -345,11 +348,7 @@ func (c *Cluster) repairBits(a *activeFault) {
 		if err != nil || fl.offset >= int64(len(data)) {
 			continue
 		}
-		for bit := range 8 {
-			if data[fl.offset]^byte(1<<bit) == fl.before {
-				fl.m.disk.flipBitAt(fl.name, fl.offset, bit)
-			}
-		}
+		fl.m.disk.flipBitAt(fl.name, fl.offset, fl.bit)
 	}
 	delete(c.faults.flipped, a)
 }

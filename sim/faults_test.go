@@ -147,39 +147,60 @@ func TestNetworkFaultActsFromItsStart(t *testing.T) {
 	}
 }
 
-// Two flips in one byte are undone last first, leaving the file as it was.
+// Flips of one byte, by one fault or by two overlapping faults healing in
+// either order, are all undone, leaving the file as it was. (Repair once
+// restored "the byte before the flip", which failed when two faults flipped
+// one byte and the earlier one healed first: the member stayed damaged.)
 func TestRepairUndoesFlipsOfOneByte(t *testing.T) {
-	restore := InstallCryptoRand(1)
-	defer restore()
-	w := New(1, Options{})
-	c := NewCluster(w, ClusterOptions{Members: 3})
-	w.RunFor(3 * time.Second)
-	m := c.Member(1)
-	m.Crash()
-	names, err := m.Disk().List("member")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	for _, n := range names {
-		if strings.HasSuffix(n, ".wal") {
-			name = "member/" + n
-		}
-	}
-	before, err := m.Disk().ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	original := slices.Clone(before)
-	a := &activeFault{f: nemesis.Fault{Kind: nemesis.DiskBitFlip, Targets: []uint64{1}}, targets: []uint64{1}}
-	for _, bit := range []int{0, 3} {
-		data, _ := m.Disk().ReadFile(name)
-		c.faults.flipped[a] = append(c.faults.flipped[a], flip{m: m, name: name, offset: 0, before: data[0]})
-		m.Disk().flipBitAt(name, 0, bit)
-	}
-	c.repairBits(a)
-	after, _ := m.Disk().ReadFile(name)
-	if !bytes.Equal(after, original) {
-		t.Fatalf("byte 0 is %08b after repair, was %08b", after[0], original[0])
+	for _, tc := range []struct {
+		name  string
+		flips [][2]int // fault index, bit — in the order flipped
+		heal  []int    // fault indexes in the order healed
+	}{
+		{"one fault, two bits", [][2]int{{0, 0}, {0, 3}}, []int{0}},
+		{"two faults, earlier heals first", [][2]int{{0, 0}, {1, 7}}, []int{0, 1}},
+		{"two faults, later heals first", [][2]int{{0, 0}, {1, 7}}, []int{1, 0}},
+		{"two faults, same bit", [][2]int{{0, 5}, {1, 5}}, []int{0, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restore := InstallCryptoRand(1)
+			defer restore()
+			w := New(1, Options{})
+			c := NewCluster(w, ClusterOptions{Members: 3})
+			w.RunFor(3 * time.Second)
+			m := c.Member(1)
+			m.Crash()
+			names, err := m.Disk().List("member")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var name string
+			for _, n := range names {
+				if strings.HasSuffix(n, ".wal") {
+					name = "member/" + n
+				}
+			}
+			original, err := m.Disk().ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			original = slices.Clone(original)
+			faults := []*activeFault{
+				{f: nemesis.Fault{Kind: nemesis.DiskBitFlip, Targets: []uint64{1}}, targets: []uint64{1}},
+				{f: nemesis.Fault{Kind: nemesis.DiskBitFlip, Targets: []uint64{1}}, targets: []uint64{1}},
+			}
+			for _, fb := range tc.flips {
+				a := faults[fb[0]]
+				c.faults.flipped[a] = append(c.faults.flipped[a], flip{m: m, name: name, offset: 0, bit: fb[1]})
+				m.Disk().flipBitAt(name, 0, fb[1])
+			}
+			for _, i := range tc.heal {
+				c.repairBits(faults[i])
+			}
+			after, _ := m.Disk().ReadFile(name)
+			if !bytes.Equal(after, original) {
+				t.Fatalf("byte 0 is %08b after repair, was %08b", after[0], original[0])
+			}
+		})
 	}
 }
