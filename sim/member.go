@@ -104,19 +104,30 @@ func (m *Member) config() node.Config {
 // network before the round's disk cost, after anything earlier rounds
 // still have waiting: no output overtakes another.
 func (m *Member) beforePersist(out node.Output) {
+	m.emit(out, 0)
+}
+
+// emit sends out cost from now — later if an earlier output still waits:
+// no output overtakes another. Watch responses are numbered at once, in
+// the order the node produced them, while the streams they belong to are
+// the current ones.
+func (m *Member) emit(out node.Output, cost time.Duration) {
 	w := m.c.w
-	now := w.Elapsed()
-	// Numbered now, in the order the node produced them (see process).
 	watches := m.watchDeliveries(out)
-	if m.outputAtElapsed <= now && m.outputsQueued == 0 {
+	now := w.Elapsed()
+	at := max(now+cost, m.outputAtElapsed)
+	m.outputAtElapsed = at
+	if at == now && m.outputsQueued == 0 {
 		m.send(out, watches)
 		return
 	}
+	// Queued even at the same instant when an earlier output still waits
+	// there: events at one instant run in the order queued.
 	m.outputsQueued++
 	incarnation := m.incarnation
-	w.After(m.outputAtElapsed-now, func() {
+	w.After(at-now, func() {
 		if m.node == nil || m.incarnation != incarnation {
-			return
+			return // crashed before the fsync finished: nothing leaves
 		}
 		m.outputsQueued--
 		m.send(out, watches)
@@ -244,27 +255,7 @@ func (m *Member) process() {
 	if err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
-	// Watch responses are numbered now, in the order the node produced
-	// them, while the streams they belong to are the current ones.
-	watches := m.watchDeliveries(out)
-	now := w.Elapsed()
-	at := max(now+cost, m.outputAtElapsed)
-	m.outputAtElapsed = at
-	if at > now || m.outputsQueued > 0 {
-		// Queued even at the same instant when an earlier round still
-		// waits there: events at one instant run in the order queued.
-		m.outputsQueued++
-		incarnation := m.incarnation
-		w.After(at-now, func() {
-			if m.node == nil || m.incarnation != incarnation {
-				return // crashed before the fsync finished: nothing leaves
-			}
-			m.outputsQueued--
-			m.send(out, watches)
-		})
-	} else {
-		m.send(out, watches)
-	}
+	m.emit(out, cost)
 	if err != nil {
 		// A failed disk stops the member for good, as kvd exits.
 		m.damaged = err

@@ -96,11 +96,21 @@ func (r *record) push(v version) {
 // find returns the version visible at rev (the last one with modRev <= rev),
 // or nil. A tombstone is returned as such: the key is deleted at rev.
 func (r *record) find(rev int64) *version {
+	n := r.countThrough(rev)
+	if n == 0 {
+		return nil
+	}
+	return r.at(n - 1)
+}
+
+// countThrough is how many of r's versions (they ascend) are at or below
+// rev.
+func (r *record) countThrough(rev int64) int {
 	if r.latest.modRev <= rev {
-		return &r.latest
+		return r.count()
 	}
 	if r.older == nil {
-		return nil
+		return 0
 	}
 	old := *r.older
 	lo, hi := 0, len(old) // first index with modRev > rev
@@ -112,10 +122,7 @@ func (r *record) find(rev int64) *version {
 			hi = m
 		}
 	}
-	if lo == 0 {
-		return nil
-	}
-	return &old[lo-1]
+	return lo
 }
 
 // live returns the live version at rev, or nil when the key does not exist

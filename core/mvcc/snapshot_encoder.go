@@ -148,7 +148,7 @@ func (e *SnapshotEncoder) scan(visit func(rec *record, n int) bool) (finished bo
 		if e.started && key == e.after {
 			return true // Ascend starts at the pivot itself
 		}
-		n := versionsThrough(rec, e.rev)
+		n := rec.countThrough(e.rev)
 		if n == 0 {
 			return true // created after the snapshot's revision
 		}
@@ -165,26 +165,4 @@ func (e *SnapshotEncoder) scan(visit func(rec *record, n int) bool) (finished bo
 		e.s.tree.Scan(iter)
 	}
 	return finished
-}
-
-// versionsThrough is how many of rec's versions (they ascend) are at or
-// below rev.
-func versionsThrough(rec *record, rev int64) int {
-	if rec.latest.modRev <= rev {
-		return rec.count()
-	}
-	if rec.older == nil {
-		return 0
-	}
-	old := *rec.older
-	lo, hi := 0, len(old)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if old[m].modRev <= rev {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
 }

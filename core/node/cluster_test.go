@@ -339,6 +339,14 @@ func TestRestartRecoversFromDisk(t *testing.T) {
 		mustOK(t, c.do(l, put(fmt.Sprintf("k%d", i%30), fmt.Sprintf("v%d", i))))
 	}
 	c.tick(2)
+	c.restartAllKeepsState(l, "k0")
+}
+
+// restartAllKeepsState stops and restarts every member, and demands the
+// state leader l had is what the new leader serves (read through key, so
+// a leader exists and applied), with every member converged on it.
+func (c *testCluster) restartAllKeepsState(l uint64, key string) {
+	c.t.Helper()
 	before, _ := c.nodes[l].HashKV(0)
 	for _, id := range c.ids {
 		c.stop(id)
@@ -347,10 +355,10 @@ func TestRestartRecoversFromDisk(t *testing.T) {
 		c.start(id)
 	}
 	l = c.waitLeader()
-	mustOK(t, c.do(l, get("k0", false)))
+	mustOK(c.t, c.do(l, get(key, false)))
 	after, _ := c.nodes[l].HashKV(before.Header.Revision)
 	if after.Hash != before.Hash {
-		t.Fatalf("hash at rev %d after restart %x, before %x", before.Header.Revision, after.Hash, before.Hash)
+		c.t.Fatalf("hash at rev %d after restart %x, before %x", before.Header.Revision, after.Hash, before.Hash)
 	}
 	c.converged()
 }

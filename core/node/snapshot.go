@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -151,7 +152,7 @@ func (n *Node) advanceSnapshot() error {
 		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
 			index: n.appliedIndex, term: term, confState: n.confState,
-			st:  state{lease: n.lessor.Snapshot(), members: cloneMap(n.members), attrs: cloneMap(n.attrs), applied: n.applied.ordered()},
+			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), attrs: maps.Clone(n.attrs), applied: n.applied.ordered()},
 			enc: n.kv.NewSnapshotEncoder(),
 		}
 	}
@@ -207,12 +208,4 @@ func (n *Node) abortSnapshot() error {
 		return fmt.Errorf("abort snapshot at %d: %w", j.index, err)
 	}
 	return nil
-}
-
-func cloneMap[V any](m map[uint64]V) map[uint64]V {
-	c := make(map[uint64]V, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }

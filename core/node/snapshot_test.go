@@ -38,20 +38,7 @@ func TestSnapshotSpansRoundsWhileServing(t *testing.T) {
 	if st.SnapshotIndex < 50 {
 		t.Fatalf("leader's newest snapshot at index %d after %d applied entries", st.SnapshotIndex, st.AppliedIndex)
 	}
-	before, _ := c.nodes[l].HashKV(0)
-	for _, id := range c.ids {
-		c.stop(id)
-	}
-	for _, id := range c.ids {
-		c.start(id)
-	}
-	l = c.waitLeader()
-	mustOK(t, c.do(l, get("k000", false)))
-	after, _ := c.nodes[l].HashKV(before.Header.Revision)
-	if after.Hash != before.Hash {
-		t.Fatalf("hash at rev %d after restart %x, before %x", before.Header.Revision, after.Hash, before.Hash)
-	}
-	c.converged()
+	c.restartAllKeepsState(l, "k000")
 }
 
 // A compaction applied while a snapshot is being encoded may drop history

@@ -3,7 +3,6 @@ package wal
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -79,30 +78,19 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 // commits past the last durable index as corruption, and the snapshot is
 // what makes its index durable.
 func (w *WAL) SaveSnapshot(snap *raftpb.Snapshot) error {
-	data := snap.GetData()
-	return w.saveSnapshot(snap.GetMetadata(), snapshotData{
-		absent:    data == nil,
-		sizeBytes: int64(len(data)),
-		write:     func(f io.Writer) error { _, err := f.Write(data); return err },
-	})
-}
-
-func (w *WAL) saveSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) error {
 	if err := w.writable(); err != nil {
 		return err
 	}
+	md, data := snap.GetMetadata(), snap.GetData()
 	if md.GetIndex() == 0 {
 		return nil
 	}
-	sf, err := w.beginSnapshot(md, data)
+	sf, err := w.beginSnapshot(md, int64(len(data)), data == nil)
 	if err != nil {
 		return err
 	}
-	if !data.absent {
-		if err := data.write(sf); err != nil {
-			_ = sf.Abort()
-			return w.fail(err)
-		}
+	if _, err := sf.Write(data); err != nil {
+		return err // Write failed the WAL and closed the file
 	}
 	return sf.Commit()
 }

@@ -95,14 +95,6 @@ func (c *checksumWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// snapshotData is a snapshot's data as the file writer takes it: exactly
-// sizeBytes written by write, or no data field at all when absent.
-type snapshotData struct {
-	absent    bool
-	sizeBytes int64
-	write     func(io.Writer) error
-}
-
 // SnapshotFile is a snapshot being written a step at a time, so a member
 // can stream its state into the file between rounds of serving requests:
 // BeginSnapshot, Write the data in any number of calls, then Commit — or
@@ -127,10 +119,12 @@ type SnapshotFile struct {
 // must not run while one is open. An error fails the WAL, as any write
 // error does.
 func (w *WAL) BeginSnapshot(md *raftpb.SnapshotMetadata, dataSizeBytes int64) (*SnapshotFile, error) {
-	return w.beginSnapshot(md, snapshotData{sizeBytes: dataSizeBytes})
+	return w.beginSnapshot(md, dataSizeBytes, false)
 }
 
-func (w *WAL) beginSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) (*SnapshotFile, error) {
+// beginSnapshot is BeginSnapshot; absent leaves the data field out of the
+// file altogether, as a raft snapshot with nil data has none.
+func (w *WAL) beginSnapshot(md *raftpb.SnapshotMetadata, dataSizeBytes int64, absent bool) (*SnapshotFile, error) {
 	if err := w.writable(); err != nil {
 		return nil, err
 	}
@@ -142,13 +136,13 @@ func (w *WAL) beginSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) (*Sn
 		return nil, fmt.Errorf("wal: encode snapshot metadata at index %d: %w", md.GetIndex(), err)
 	}
 	var prefix, tail []byte
-	if !data.absent {
+	if !absent {
 		prefix = protowire.AppendTag(prefix, 1, protowire.BytesType)
-		prefix = protowire.AppendVarint(prefix, uint64(data.sizeBytes))
+		prefix = protowire.AppendVarint(prefix, uint64(dataSizeBytes))
 	}
 	tail = protowire.AppendTag(tail, 2, protowire.BytesType)
 	tail = protowire.AppendBytes(tail, mdBytes)
-	payloadBytes := int64(len(prefix)) + data.sizeBytes + int64(len(tail))
+	payloadBytes := int64(len(prefix)) + dataSizeBytes + int64(len(tail))
 	if n := int64(snapshotHeaderBytes) + payloadBytes + 4; n > w.opts.SnapshotSizeBytesMax {
 		return nil, fmt.Errorf("wal: snapshot at index %d is %d bytes, above the limit %d", md.GetIndex(), n, w.opts.SnapshotSizeBytesMax)
 	}
@@ -159,7 +153,7 @@ func (w *WAL) beginSnapshot(md *raftpb.SnapshotMetadata, data snapshotData) (*Sn
 		return nil, w.fail(fmt.Errorf("wal: save snapshot at index %d: %w", md.GetIndex(), err))
 	}
 	sf := &SnapshotFile{w: w, md: md, f: f, temp: temp, final: final, cw: checksumWriter{w: f}, tail: tail,
-		dataBytes: data.sizeBytes, dataStart: int64(len(prefix))}
+		dataBytes: dataSizeBytes, dataStart: int64(len(prefix))}
 	head := binary.LittleEndian.AppendUint64(append([]byte{}, snapshotMagic...), uint64(payloadBytes))
 	if _, err := f.Write(head); err != nil {
 		return nil, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", temp, err))
