@@ -24,6 +24,12 @@ const (
 	// own receive limit, so an oversize request reaches the member and gets
 	// etcd's request-too-large error rather than a transport error.
 	grpcOverheadBytes = 512 * 1024
+	// grpcStreamWorkers is how many goroutines gRPC keeps to run calls.
+	// Without them every call starts on a fresh goroutine whose stack grows
+	// (copied, frame by frame) while it decodes the request: 4-7% of a
+	// member's CPU under a read load. Calls wait in the member loop, so the
+	// pool is sized for many in flight; past it gRPC starts goroutines.
+	grpcStreamWorkers = 256
 )
 
 // Config wires a Server. Zero fields take the documented defaults

@@ -120,9 +120,14 @@ func TestHeadersStatusAndHTTP(t *testing.T) {
 			t.Errorf("/health on %s: %d %s", m.clientURL, code, body)
 		}
 	}
+	// A failed call is counted under its own code, beside the cached OK series.
+	if _, err := c.client(c.members[0].clientURL).Get(ctx(t), "h", clientv3.WithRev(1<<40)); err == nil {
+		t.Fatal("get at a future revision succeeded")
+	}
 	body, _ := httpGet(t, c.members[0].clientURL+"/metrics")
 	for _, want := range []string{
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="/etcdserverpb.KV/Put"} 1`,
+		`grpc_server_handled_total{grpc_code="OutOfRange",grpc_method="/etcdserverpb.KV/Range"} 1`,
 		"etcd_server_has_leader 1", "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total",
 		"etcd_server_proposals_pending", "etcd_server_proposals_failed_total", "etcd_server_leader_changes_seen_total 1",
 		"kvd_raft_term", "etcd_disk_wal_fsync_duration_seconds_count", "etcd_debugging_mvcc_keys_total 1",

@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -19,6 +21,15 @@ type metrics struct {
 	pending         prometheus.Gauge
 	walFsync        prometheus.Histogram
 	process         prometheus.Histogram
+	// methods caches each method's series for the common outcome (code OK):
+	// resolving label values hashes them under a lock, on every call.
+	methods sync.Map // full method name -> *methodSeries
+}
+
+// methodSeries are one method's series for a call that succeeded.
+type methodSeries struct {
+	handledOK prometheus.Counter
+	handling  prometheus.Observer
 }
 
 func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
@@ -79,8 +90,24 @@ func b2f(b bool) float64 {
 }
 
 func (m *metrics) observe(method string, start time.Time, err error) {
-	m.handled.WithLabelValues(method, status.Code(err).String()).Inc()
-	m.handling.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	ms := m.seriesOf(method)
+	if err == nil {
+		ms.handledOK.Inc()
+	} else {
+		m.handled.WithLabelValues(method, status.Code(err).String()).Inc()
+	}
+	ms.handling.Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) seriesOf(method string) *methodSeries {
+	if ms, ok := m.methods.Load(method); ok {
+		return ms.(*methodSeries)
+	}
+	ms, _ := m.methods.LoadOrStore(method, &methodSeries{
+		handledOK: m.handled.WithLabelValues(method, codes.OK.String()),
+		handling:  m.handling.WithLabelValues(method),
+	})
+	return ms.(*methodSeries)
 }
 
 func (m *metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
