@@ -46,6 +46,11 @@ type Options struct {
 	// was live then. The callee may keep but must not mutate the slice or
 	// the events.
 	OnCommit func(rev int64, events []*mvccpb.Event)
+	// WantEvents, when set, is asked as each write txn begins whether
+	// OnCommit needs that txn's events; if not, they are never built and
+	// OnCommit gets nil. Building them was a twentieth of a member's
+	// allocation under writes that nobody watched. Nil means always.
+	WantEvents func() bool
 }
 
 // EnsureDefaults fills zero fields with their documented defaults.

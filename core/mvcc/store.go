@@ -32,7 +32,9 @@ type Store struct {
 type writeTxn struct {
 	open    bool
 	changes int32
-	events  []*mvccpb.Event // only collected when opts.OnCommit is set
+	// wantEvents is whether this txn collects events (see Options.WantEvents).
+	wantEvents bool
+	events     []*mvccpb.Event
 }
 
 // New returns an empty store at revision 1. It panics when opts are invalid
@@ -112,7 +114,7 @@ func (s *Store) readRev() int64 {
 
 func (s *Store) begin() {
 	assert(!s.tx.open, "write txns do not nest")
-	s.tx = writeTxn{open: true}
+	s.tx = writeTxn{open: true, wantEvents: s.opts.OnCommit != nil && (s.opts.WantEvents == nil || s.opts.WantEvents())}
 }
 
 // end commits the write txn: bump the revision when it changed something and
@@ -162,7 +164,7 @@ func (s *Store) put(key, value []byte, lease int64) {
 		rec.push(v)
 	}
 	var event *mvccpb.Event
-	if s.opts.OnCommit != nil {
+	if s.tx.wantEvents {
 		event = s.event(rec, &rec.latest)
 	}
 	s.logChange(rec, rev, event)
@@ -185,7 +187,7 @@ func (s *Store) del(rec *record) {
 	oldLease := prev.lease
 	rec.push(v)
 	var event *mvccpb.Event
-	if s.opts.OnCommit != nil {
+	if s.tx.wantEvents {
 		event = s.event(rec, &rec.latest)
 	}
 	s.liveKeys--

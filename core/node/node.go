@@ -209,6 +209,9 @@ func (n *Node) mvccOptions() mvcc.Options {
 		TxnOpsMax: n.cfg.TxnOpsMax,
 		Lessor:    n.lessor,
 		OnCommit:  n.onCommit,
+		// Only synced watchers use the events Notify gets; watchers that
+		// start later read history instead.
+		WantEvents: func() bool { return n.hub.WatcherCount() > 0 },
 	}
 }
 
