@@ -2,10 +2,13 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kvdlabs/kvd/core/disk"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // syncRecordingFS notes every fsync of a member in the cluster's events.
@@ -100,4 +103,59 @@ func TestRestartRightAfterBootstrapElects(t *testing.T) {
 		c.start(id)
 	}
 	c.waitLeader()
+}
+
+// A follower's messages that promise nothing about its log leave before its
+// fsync; its append answers and anything in a Ready that changes its vote
+// wait for it.
+func TestFollowerSendsOnlyPromiseFreeMessagesEarly(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	var f uint64
+	for _, id := range c.ids {
+		if id != l {
+			f = id
+		}
+	}
+	n := c.nodes[f]
+	msgs := func(types ...raftpb.MessageType) []*raftpb.Message {
+		var ms []*raftpb.Message
+		for _, typ := range types {
+			ms = append(ms, &raftpb.Message{Type: typ.Enum(), From: &f, To: &l})
+		}
+		return ms
+	}
+	typesOf := func(ms []*raftpb.Message) []raftpb.MessageType {
+		var ts []raftpb.MessageType
+		for _, m := range ms {
+			ts = append(ts, m.GetType())
+		}
+		return ts
+	}
+	hs, _, err := n.storage.InitialState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTerm := hs.GetTerm() + 1
+	for _, tt := range []struct {
+		name        string
+		hs          *raftpb.HardState
+		early, late []raftpb.MessageType
+	}{
+		{"steady", nil,
+			[]raftpb.MessageType{raftpb.MsgProp, raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex},
+			[]raftpb.MessageType{raftpb.MsgAppResp}},
+		{"new term", &raftpb.HardState{Term: &newTerm, Vote: hs.Vote, Commit: hs.Commit},
+			nil,
+			[]raftpb.MessageType{raftpb.MsgProp, raftpb.MsgAppResp, raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex}},
+	} {
+		rd := raft.Ready{Messages: msgs(raftpb.MsgProp, raftpb.MsgAppResp, raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex)}
+		early, late := n.splitBeforePersist(rd, tt.hs)
+		if got := typesOf(early); !slices.Equal(got, tt.early) {
+			t.Errorf("%s: early %v, want %v", tt.name, got, tt.early)
+		}
+		if got := typesOf(late); !slices.Equal(got, tt.late) {
+			t.Errorf("%s: late %v, want %v", tt.name, got, tt.late)
+		}
+	}
 }

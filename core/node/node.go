@@ -505,9 +505,11 @@ func (n *Node) handleReady(rd raft.Ready) error {
 // steady Ready — one that neither changes term or vote nor installs a
 // snapshot, which must be durable before anyone hears of it — and only
 // with BeforePersist set: then a leader's messages all go early (raft
-// thesis §10.2.1), and a follower's heartbeat answers and read-index
-// requests do, since they promise nothing about its log. A follower's
-// append answers always wait: they promise the entries are on its disk.
+// thesis §10.2.1), and a follower's heartbeat answers, read-index requests
+// and forwarded proposals do, since they promise nothing about its log: a
+// forwarded write waited for the follower's fsync of unrelated entries
+// before it even reached the leader. A follower's append answers always
+// wait: they promise the entries are on its disk.
 func (n *Node) splitBeforePersist(rd raft.Ready, hs *raftpb.HardState) (early, late []*raftpb.Message) {
 	if n.cfg.BeforePersist == nil || len(rd.Messages) == 0 || !raft.IsEmptySnap(rd.Snapshot) {
 		return nil, rd.Messages
@@ -526,7 +528,7 @@ func (n *Node) splitBeforePersist(rd raft.Ready, hs *raftpb.HardState) (early, l
 	}
 	for _, m := range rd.Messages {
 		switch m.GetType() {
-		case raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex:
+		case raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex, raftpb.MsgProp:
 			early = append(early, m)
 		default:
 			late = append(late, m)
