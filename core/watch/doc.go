@@ -33,8 +33,12 @@
 // no progress response below a watcher's start revision - 1 (clients resume
 // from a progress revision + 1),
 // and the NOPUT/NODELETE filters and prev_kv. Fragmented responses are not
-// produced: a response carries one revision per Notify and at most one
-// catch-up batch, which Options.CatchUpEventsMax bounds.
+// produced: a response carries at most one catch-up batch, which
+// Options.CatchUpEventsMax bounds, or the events of the revisions notified
+// between two Drains, up to 1 MiB and 1000 events. Those revisions share a
+// response only while no response without events (created, canceled,
+// progress) was queued on the stream after it, so such responses keep
+// their place among the events.
 //
 // Responses share *mvccpb.Event values between watchers and with the store;
 // every receiver must treat them as read-only.

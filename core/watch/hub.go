@@ -49,6 +49,10 @@ type stream struct {
 	// progressDeferred records a RequestProgress that arrived while some
 	// watcher was unsynced; it is answered once all are synced.
 	progressDeferred bool
+	// enqueued numbers the responses queued for the stream; lastControl is
+	// the number of the last one that carried no events (created, canceled,
+	// progress). Events never merge across it (see mergeable).
+	enqueued, lastControl uint64
 }
 
 // Hub keeps every stream's watchers and queues their responses. It is not
@@ -76,6 +80,9 @@ type Hub struct {
 	queue []Delivery
 	// dirty lists streams with pendingResponses > 0, for Drain to reset.
 	dirty []*stream
+	// drains counts Drain calls: a response queued before the last one has
+	// left the hub and may no longer change.
+	drains uint64
 }
 
 // New returns a hub reading history from h. Invalid options panic: they are
@@ -213,6 +220,7 @@ func (h *Hub) CloseStream(streamID int64) {
 func (h *Hub) Drain() []Delivery {
 	out := h.queue
 	h.queue = nil
+	h.drains++
 	for _, s := range h.dirty {
 		s.pendingResponses = 0
 	}
@@ -266,6 +274,10 @@ func (h *Hub) enqueue(s *stream, resp *pb.WatchResponse) {
 		h.dirty = append(h.dirty, s)
 	}
 	s.pendingResponses++
+	s.enqueued++
+	if len(resp.Events) == 0 {
+		s.lastControl = s.enqueued
+	}
 	h.queue = append(h.queue, Delivery{StreamID: s.id, Response: resp})
 }
 

@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -379,8 +381,10 @@ func TestPendingResponsesMaxMovesWatchersToUnsynced(t *testing.T) {
 	_, err = h.Watch(2, watchReq("a", "", 0))
 	must.NoError(t, err)
 	h.Drain()
+	// Values too large for two to share a response: one response each.
+	big := strings.Repeat("v", mergedResponseBytesMax/2+1)
 	for i := range 6 {
-		f.put("a", string(rune('0'+i))) // revs 2..7
+		f.put("a", string(rune('0'+i))+big) // revs 2..7
 	}
 	ds := h.Drain()
 	var perStream [3]int
@@ -397,6 +401,44 @@ func TestPendingResponsesMaxMovesWatchersToUnsynced(t *testing.T) {
 	}
 	f.put("a", "x")
 	must.Len(t, h.Drain(), 2, "both watchers are synced again")
+}
+
+// Revisions notified between two Drains reach a watcher in one response,
+// unless a response without events was queued on its stream in between.
+func TestEventsOfSeveralRevisionsShareAResponse(t *testing.T) {
+	h, f := newFakeHub(Options{})
+	_, err := h.Watch(1, watchReq("a", "\x00", 0))
+	must.NoError(t, err)
+	_, err = h.Watch(2, watchReq("a", "", 0))
+	must.NoError(t, err)
+	h.Drain()
+	f.put("a", "1")
+	f.put("b", "1")
+	rev := f.put("a", "2")
+	ds := h.Drain()
+	must.Len(t, ds, 2, "one response per watcher: %v", ds)
+	for _, d := range ds {
+		must.Equal(t, rev, d.Response.Header.Revision, "the header carries the last revision")
+	}
+	must.Equal(t, []string{"PUT a", "PUT b", "PUT a", "PUT a", "PUT a"}, eventKeys(ds))
+
+	f.put("a", "3")
+	h.RequestProgress(1) // all synced: answered at once, and nothing may pass it
+	f.put("a", "4")
+	_, err = h.Watch(2, watchReq("c", "", 0)) // a created response on stream 2
+	must.NoError(t, err)
+	f.put("a", "5")
+	var got []string
+	for _, d := range h.Drain() {
+		var revs []int64
+		for _, ev := range d.Response.Events {
+			revs = append(revs, ev.Kv.ModRevision)
+		}
+		got = append(got, fmt.Sprintf("%d/%d %v", d.StreamID, d.Response.WatchId, revs))
+	}
+	must.Equal(t, []string{
+		"1/0 [5]", "2/0 [5 6]", "1/-1 []", "1/0 [6 7]", "2/1 []", "2/0 [7]",
+	}, got)
 }
 
 func TestCloseStream(t *testing.T) {

@@ -59,11 +59,6 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 	// shared by every watcher that did not ask for prev_kv.
 	var stripped []*mvccpb.Event
 	for i, w := range matched {
-		if h.full(w.stream) {
-			h.markUnsynced(w, rev)
-			w.resetBatch()
-			continue
-		}
 		start := len(slab)
 		slab = append(slab, w.batch...)
 		batch := slab[start:len(slab):len(slab)]
@@ -71,16 +66,63 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 		if !w.prevKV {
 			stripPrevKV(batch, events, &stripped)
 		}
+		size := eventsSizeBytes(batch)
+		merge := h.mergeable(w) && w.openBytes+size <= mergedResponseBytesMax &&
+			len(w.open.Events)+len(batch) <= mergedResponseEventsMax
+		if !merge && h.full(w.stream) {
+			h.markUnsynced(w, rev)
+			continue
+		}
 		w.recordDelivery(batch)
+		if merge {
+			w.open.Events = append(w.open.Events, batch...)
+			w.open.Header.Revision = rev
+			w.openBytes += size
+			continue
+		}
 		headers[i].Revision = rev
 		r := &responses[i]
 		r.Header, r.WatchId, r.Events = &headers[i], w.id, batch
 		h.enqueue(w.stream, r)
+		w.open, w.openDrains, w.openSeq, w.openBytes = r, h.drains, w.stream.enqueued, size
 	}
 	clear(matched)
 	h.matched = matched[:0]
 	// After this revision's events: the answer promises them.
 	h.answerDeferredProgressAll()
+}
+
+// mergedResponseBytesMax and mergedResponseEventsMax bound a response that
+// gathers several revisions' events (see Hub.mergeable): etcd's own limit on
+// a client request is 1.5 MiB, and it sends at most 1000 revisions at once
+// to a watcher catching up.
+const (
+	mergedResponseBytesMax  = 1 << 20
+	mergedResponseEventsMax = 1000
+)
+
+// mergeable reports whether w's events of the revision being notified may
+// join its last response instead of a new one: that response is still
+// queued (no Drain since), and nothing but event responses were queued on
+// the stream after it, so no created, canceled or progress response
+// changes place relative to any event. One member Process applies many
+// revisions under load; one response per watcher per revision was one gRPC
+// send each, which etcd clients do not need (they take events of several
+// revisions in one response, as etcd sends to watchers catching up).
+func (h *Hub) mergeable(w *watcher) bool {
+	return w.open != nil && w.openDrains == h.drains && w.stream.lastControl < w.openSeq
+}
+
+// eventsSizeBytes is roughly what events take on the wire.
+func eventsSizeBytes(events []*mvccpb.Event) int {
+	n := 0
+	for _, ev := range events {
+		n += len(ev.Kv.Key) + len(ev.Kv.Value)
+		if ev.PrevKv != nil {
+			n += len(ev.PrevKv.Key) + len(ev.PrevKv.Value)
+		}
+	}
+	return n
 }
 
 // stripPrevKV replaces, in batch, the events that carry a PrevKv by shared

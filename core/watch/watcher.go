@@ -39,6 +39,14 @@ type watcher struct {
 	// notifyGen and batch collect this watcher's events during one Notify.
 	notifyGen uint64
 	batch     []*mvccpb.Event
+
+	// open is this watcher's last event response from Notify, while later
+	// revisions may still join it (see Hub.mergeable): openDrains and
+	// openSeq say when it was queued, openBytes how much it carries.
+	open       *pb.WatchResponse
+	openDrains uint64
+	openSeq    uint64
+	openBytes  int
 }
 
 // batchCapMax bounds the scratch buffer a watcher keeps between Notify
