@@ -1,12 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -52,10 +54,7 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 	if len(e.GetData()) == 0 {
 		return // the empty entry a new leader appends
 	}
-	var r pb.InternalRaftRequest
-	if err := proto.Unmarshal(e.GetData(), &r); err != nil {
-		panic(fmt.Sprintf("node %x: entry %d: decode request: %v", n.cfg.ID, e.GetIndex(), err))
-	}
+	r := n.decodeRequest(e)
 	if n.applied.contains(r.ID) {
 		// A second copy of a proposal the network delivered twice: the
 		// first was applied, and its proposer has its answer.
@@ -66,12 +65,42 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		n.cfg.Logger.Debug("skipped a repeated proposal", "index", e.GetIndex(), "request", r.ID)
 		return
 	}
-	resp, err := n.applyRequest(&r)
+	resp, err := n.applyRequest(r)
 	n.applied.add(r.ID)
 	if _, waiting := n.proposals[r.ID]; waiting {
 		delete(n.proposals, r.ID)
 		n.complete(r.ID, resp, err)
 	}
+}
+
+// decodeRequest returns the request entry e carries. The leader applies
+// mostly entries it proposed itself, and decoding them again was a third of
+// its apply time under a write load: an entry whose bytes are exactly those
+// of a proposal still waiting here gives that proposal's request (requests
+// are not changed after Submit; Submit's callers hand them over).
+func (n *Node) decodeRequest(e *raftpb.Entry) *pb.InternalRaftRequest {
+	data := e.GetData()
+	if id, ok := leadingRequestID(data); ok {
+		if p := n.proposals[id]; p != nil && bytes.Equal(p.data, data) {
+			return p.req
+		}
+	}
+	var r pb.InternalRaftRequest
+	if err := proto.Unmarshal(data, &r); err != nil {
+		panic(fmt.Sprintf("node %x: entry %d: decode request: %v", n.cfg.ID, e.GetIndex(), err))
+	}
+	return &r
+}
+
+// leadingRequestID reads InternalRaftRequest.ID (field 1, a varint) when it
+// is the first field of data, as proto.Marshal writes it.
+func leadingRequestID(data []byte) (uint64, bool) {
+	num, typ, n := protowire.ConsumeTag(data)
+	if n < 0 || num != 1 || typ != protowire.VarintType {
+		return 0, false
+	}
+	id, m := protowire.ConsumeVarint(data[n:])
+	return id, m >= 0
 }
 
 // applyRequest runs one replicated request against the state machine. Every

@@ -76,6 +76,11 @@ type Node struct {
 
 type proposal struct {
 	submittedTick uint64
+	// req and data are the request and the entry bytes this member
+	// proposed; applying that very entry, it takes req instead of decoding
+	// data again (see decodeRequest).
+	req  *pb.InternalRaftRequest
+	data []byte
 }
 
 // Result completes one submitted request: Response is the etcdserverpb
@@ -382,7 +387,7 @@ func (n *Node) propose(id uint64, r *pb.InternalRaftRequest) {
 		n.complete(id, nil, rpctypes.ErrGRPCNoLeader)
 		return
 	}
-	n.proposals[id] = &proposal{submittedTick: n.ticks}
+	n.proposals[id] = &proposal{submittedTick: n.ticks, req: r, data: data}
 	n.proposalOrder = append(n.proposalOrder, id)
 }
 
