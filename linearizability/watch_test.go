@@ -93,6 +93,23 @@ func TestCheckWatchPrevKV(t *testing.T) {
 	if v := CheckWatch(h); v.Outcome != OK {
 		t.Fatalf("right prev_kv flagged: %s", v.Detail)
 	}
+	// Revision 3 unknown (its writer timed out, no watcher saw it): it may
+	// have deleted /a, so a put at 4 without prev_kv is not judged; a
+	// prev_kv older than the known put still is.
+	h = WatchHistory{Writes: []WatchWrite{
+		{Revision: 2, Events: []*mvccpb.Event{put("/a", "1", 2, 2, 1)}},
+		{Revision: 4, Events: []*mvccpb.Event{put("/a", "3", 4, 4, 1)}},
+	}}
+	w = watcherOf(WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(put("/a", "3", 4, 4, 1))}})
+	w.PrevKV = true
+	h.Watchers = []Watcher{w}
+	if v := CheckWatch(h); v.Outcome != OK {
+		t.Fatalf("missing prev_kv after an unknown revision flagged: %s", v.Detail)
+	}
+	h.Writes = append(h.Writes, WatchWrite{Revision: 3, Events: []*mvccpb.Event{put("/b", "x", 3, 3, 1)}})
+	if v := CheckWatch(h); v.Outcome != Violation || !strings.Contains(v.Detail, "lacks prev_kv") {
+		t.Fatalf("missing prev_kv with every revision known not caught: %s %s", v.Outcome, v.Detail)
+	}
 }
 
 // A watcher that missed the event at a compaction boundary is caught by
