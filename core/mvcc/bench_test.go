@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
@@ -42,6 +43,30 @@ func BenchmarkPut(b *testing.B) {
 					if _, err := s.Compact(s.Rev()); err != nil {
 						b.Fatal(err)
 					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPutRandomKey overwrites keys in random order, as clients do:
+// BenchmarkPut's sequential keys keep the tree's search path in cache.
+func BenchmarkPutRandomKey(b *testing.B) {
+	for _, keys := range []int{10000, 1000000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			value := make([]byte, benchValueSizeBytes)
+			s := New(Options{})
+			fill(b, s, keys, value)
+			rng := rand.New(rand.NewPCG(1, 2))
+			reqs := make([]*pb.PutRequest, 1<<16)
+			for i := range reqs {
+				reqs[i] = &pb.PutRequest{Key: benchKey(rng.IntN(keys)), Value: value}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := s.Put(reqs[i%len(reqs)]); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -29,8 +29,7 @@ func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
 			continue
 		}
 		if rec.compact(rev) {
-			removed, ok := s.tree.Delete(rec)
-			assert(ok && removed == rec, "compacted record not in the tree")
+			s.remove(rec)
 			rec.latest.ver = removedVer
 			rec.older = nil
 		}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 )
 
 // Snapshot format, version 1 (all integers little-endian or varint):
@@ -141,6 +142,8 @@ func Restore(data []byte, opts Options) (*Store, error) {
 		}
 		prevKey = rec.key()
 		s.tree.Load(rec)
+		s.byKey[strings.Clone(rec.key())] = rec
+		assert(s.tree.Len() == len(s.byKey), "restored tree and index hold different records")
 		if !rec.latest.isTombstone() {
 			s.liveKeys++
 		}
