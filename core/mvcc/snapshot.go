@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strings"
 )
 
 // Snapshot format, version 1 (all integers little-endian or varint):
@@ -142,8 +141,7 @@ func Restore(data []byte, opts Options) (*Store, error) {
 		}
 		prevKey = rec.key()
 		s.tree.Load(rec)
-		s.byKey[strings.Clone(rec.key())] = rec
-		assert(s.tree.Len() == len(s.byKey), "restored tree and index hold different records")
+		s.byKey.add(rec)
 		if !rec.latest.isTombstone() {
 			s.liveKeys++
 		}

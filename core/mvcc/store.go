@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"fmt"
-	"strings"
 	"unsafe"
 
 	"github.com/tidwall/btree"
@@ -16,17 +15,11 @@ const btreeDegree = 32
 // Store is an in-memory etcd v3 MVCC key-value store. It is not safe for
 // concurrent use: the caller serializes every call.
 type Store struct {
-	opts Options
-	tree *btree.BTreeG[*record]
-	// byKey finds a record by its exact key, next to tree, which keeps
-	// them ordered for ranges. Point lookups (every put, delete of one key,
-	// txn compare and single-key read) were the member loop's largest cost
-	// after its fsync: a tree search compares about fifteen keys, each
-	// behind two pointers. Keys are copies: a record's own key lives in a
-	// version, which compaction may drop. It has exactly the tree's records.
-	byKey      map[string]*record
-	rev        int64 // revision of the last committed write txn; 1 when empty
-	compactRev int64 // 0 until the first Compact
+	opts       Options
+	tree       *btree.BTreeG[*record]
+	byKey      hashIndex // see hashIndex
+	rev        int64     // revision of the last committed write txn; 1 when empty
+	compactRev int64     // 0 until the first Compact
 	liveKeys   int
 	log        revLog
 
@@ -60,7 +53,7 @@ func newStore(opts Options) *Store {
 		opts: opts,
 		tree: btree.NewBTreeGOptions(func(a, b *record) bool { return a.key() < b.key() },
 			btree.Options{Degree: btreeDegree, NoLocks: true}),
-		byKey: make(map[string]*record),
+		byKey: newHashIndex(),
 		rev:   1,
 	}
 }
@@ -87,26 +80,28 @@ func (s *Store) firstRev() int64 {
 
 // lookup returns the record of key, or nil.
 func (s *Store) lookup(key []byte) *record {
-	return s.byKey[string(key)]
+	rec, ask := s.byKey.get(unsafe.String(unsafe.SliceData(key), len(key)))
+	if !ask {
+		return rec
+	}
+	rec, ok := s.tree.Get(s.pivot(key))
+	if !ok {
+		return nil
+	}
+	return rec
 }
 
 // insert adds a record for a key the store does not hold.
 func (s *Store) insert(rec *record) {
-	key := strings.Clone(rec.key())
-	_, dup := s.byKey[key]
-	assert(!dup, "insert of a key already held")
-	s.byKey[key] = rec
+	s.byKey.add(rec)
 	s.tree.Set(rec)
-	assert(s.tree.Len() == len(s.byKey), "tree and index hold different records")
 }
 
-// remove drops rec, which the store holds, from the tree and the index.
+// remove drops rec, which the store holds.
 func (s *Store) remove(rec *record) {
 	removed, ok := s.tree.Delete(rec)
 	assert(ok && removed == rec, "removed record not in the tree")
-	assert(s.byKey[rec.key()] == rec, "removed record not in the index")
-	delete(s.byKey, rec.key())
-	assert(s.tree.Len() == len(s.byKey), "tree and index hold different records")
+	s.byKey.remove(rec)
 }
 
 // pivot is a search key for the tree, reused to keep lookups free of
