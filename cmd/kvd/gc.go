@@ -11,24 +11,31 @@ import (
 // 100 lets the heap grow to twice the live data before collecting: a member
 // holding 1M keys of 100 B sat near twice its live heap in resident memory,
 // while a small store collected every few MB allocated, a cycle every few
-// hundred requests. tuneGC instead keeps the collector's headroom near
-// gcHeadroomBytes whatever the live heap: GOGC up to gcPercentMax while it
-// is small, lower as it grows, never below gcPercentMin. An explicit GOGC
-// environment variable turns the tuner off.
+// hundred requests, each one slowing the member loop while it ran. tuneGC
+// instead gives the collector a headroom that shrinks as the store grows:
+// gcHeadroomMaxBytes minus the live heap, never less than
+// gcHeadroomMinBytes, and GOGC within [gcPercentMin, gcPercentMax]. A small
+// store may so reach about 256 MiB before a collection; a large one stays
+// within a quarter of its live size. An explicit GOGC environment variable
+// turns the tuner off.
 const (
-	gcHeadroomBytes = 64 << 20
-	gcPercentMin    = 25
-	gcPercentMax    = 800
-	gcTuneEvery     = time.Second
+	gcHeadroomMaxBytes = 256 << 20
+	gcHeadroomMinBytes = 64 << 20
+	gcPercentMin       = 25
+	gcPercentMax       = 3200
+	gcTuneEvery        = time.Second
 )
 
-// gcPercentFor is the GOGC giving about gcHeadroomBytes of headroom over
-// liveBytes, clamped to [gcPercentMin, gcPercentMax].
+// gcPercentFor is the GOGC giving the headroom above for liveBytes.
 func gcPercentFor(liveBytes uint64) int {
 	if liveBytes == 0 {
 		return gcPercentMax
 	}
-	return int(min(max(uint64(gcHeadroomBytes)*100/liveBytes, gcPercentMin), gcPercentMax))
+	headroom := uint64(gcHeadroomMinBytes)
+	if liveBytes < gcHeadroomMaxBytes-gcHeadroomMinBytes {
+		headroom = gcHeadroomMaxBytes - liveBytes
+	}
+	return int(min(max(headroom*100/liveBytes, gcPercentMin), gcPercentMax))
 }
 
 // tuneGC adjusts GOGC to the live heap once every gcTuneEvery until ctx ends.
