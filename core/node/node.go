@@ -360,10 +360,23 @@ func (n *Node) TransferLeadership(to uint64) { n.raw.TransferLeader(to) }
 func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 	id := n.ids.next()
 	r.ID = id
+	// A write is encoded once, here: its size is that of the bytes raft
+	// carries, and the proposal keeps them (see decodeRequest).
+	var data []byte
+	var sizeBytes int
+	if r.Range == nil {
+		var err error
+		if data, err = proto.Marshal(r); err != nil {
+			panic(fmt.Sprintf("node %x: marshal request %d: %v", n.cfg.ID, id, err))
+		}
+		sizeBytes = len(data)
+	} else {
+		sizeBytes = proto.Size(r)
+	}
 	switch {
 	case n.failed != nil:
 		n.complete(id, nil, rpctypes.ErrGRPCStopped)
-	case proto.Size(r) > n.cfg.RequestBytesMax:
+	case sizeBytes > n.cfg.RequestBytesMax:
 		n.complete(id, nil, rpctypes.ErrGRPCRequestTooLarge)
 	case len(n.proposals)+n.reads.len() >= n.cfg.PendingRequestsMax:
 		n.complete(id, nil, rpctypes.ErrGRPCRequestTooManyRequests)
@@ -373,16 +386,13 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 	case r.Range != nil:
 		n.reads.enqueue(id, r.Range, n.ticks)
 	default:
-		n.propose(id, r)
+		n.propose(id, r, data)
 	}
 	return id
 }
 
-func (n *Node) propose(id uint64, r *pb.InternalRaftRequest) {
-	data, err := proto.Marshal(r)
-	if err != nil {
-		panic(fmt.Sprintf("node %x: marshal request %d: %v", n.cfg.ID, id, err))
-	}
+// propose hands r, encoded as data, to raft.
+func (n *Node) propose(id uint64, r *pb.InternalRaftRequest, data []byte) {
 	if err := n.raw.Propose(data); err != nil {
 		n.complete(id, nil, rpctypes.ErrGRPCNoLeader)
 		return
