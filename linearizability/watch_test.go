@@ -54,15 +54,19 @@ func TestCheckWatch(t *testing.T) {
 			WatchAttempt{Member: 1, StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1))}},
 			WatchAttempt{Member: 2, StartRevision: 4}), "resumed at revision 4"},
 		{"progress runs ahead", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, Progress: true}}}), "ran ahead"},
-		{"compacted though not", watcherOf(WatchAttempt{StartRevision: 4, Responses: []WatchResponse{{CompactRevision: 3}}}), "was not compacted"},
-		// A live watcher owed revision 3 on a member that restores a
+		{"compacted though not", watcherOf(WatchAttempt{StartRevision: 4, Responses: []WatchResponse{{CompactRevision: 3}}}), "which etcd still serves"},
+		// etcd serves a watcher owed the compaction revision itself, live
+		// or started there (its syncWatchers compacts only below it).
+		{"compacted while owed the compaction revision", watcherOf(
+			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, CompactRevision: 3}}}), "which etcd still serves"},
+		{"compacted while live, after the compaction was delivered", watcherOf(
+			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), {Revision: 4, CompactRevision: 3}}}), "which etcd still serves"},
+		// A live watcher owed revision 2 on a member that restores a
 		// snapshot compacted at 3 is canceled as compacted, as in etcd
 		// (kvsim --workload watch seed 205).
 		{"compacted while live", watcherOf(
-			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1)), {Revision: 4, CompactRevision: 3}}},
+			WatchAttempt{StartRevision: 2, Responses: []WatchResponse{{Revision: 4, CompactRevision: 3}}},
 			WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(del("/a", 4))}}), ""},
-		{"compacted while live, after the compaction was delivered", watcherOf(
-			WatchAttempt{StartRevision: 0, Responses: []WatchResponse{events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), {Revision: 4, CompactRevision: 3}}}), "was not compacted"},
 		{"compacted from now before anything was heard", watcherOf(WatchAttempt{StartRevision: 0, Responses: []WatchResponse{{Revision: 4, CompactRevision: 3}}}), ""},
 		{"compacted right", watcherOf(WatchAttempt{StartRevision: 2, Responses: []WatchResponse{{CompactRevision: 3}}}, WatchAttempt{StartRevision: 4, Responses: []WatchResponse{events(del("/a", 4))}}), ""},
 	}
@@ -79,8 +83,29 @@ func TestCheckWatch(t *testing.T) {
 	}
 }
 
+// TestCheckWatchFromACompactionRevision: a watcher reading a compaction
+// revision after the compaction gets only what compaction kept of it (its
+// puts, without prev_kv), as etcd serves it; any other revision must be
+// whole.
+func TestCheckWatchFromACompactionRevision(t *testing.T) {
+	h := watchBase()
+	h.Writes = append(h.Writes, WatchWrite{Revision: 5, Events: []*mvccpb.Event{put("/a", "3", 5, 5, 1)}})
+	h.Compactions = []int64{3, 4}
+	w := watcherOf(WatchAttempt{StartRevision: 3, Responses: []WatchResponse{events(put("/a", "2", 3, 2, 2)), events(put("/a", "3", 5, 5, 1))}})
+	w.PrevKV = true
+	h.Watchers = []Watcher{w}
+	if v := CheckWatch(h); v.Outcome != OK {
+		t.Fatalf("the kept view of compaction revisions 3 and 4 flagged: %s", v.Detail)
+	}
+	h.Compactions = []int64{3}
+	if v := CheckWatch(h); v.Outcome != Violation || !strings.Contains(v.Detail, "gap") {
+		t.Fatalf("the delete at 4 (not a compaction revision) missing not caught: %s %s", v.Outcome, v.Detail)
+	}
+}
+
 func TestCheckWatchPrevKV(t *testing.T) {
 	h := watchBase()
+	h.Compactions = nil // after a compaction at 3 a missing prev_kv there is etcd's answer
 	w := watcherOf(WatchAttempt{StartRevision: 3, Responses: []WatchResponse{events(put("/a", "2", 3, 2, 2))}})
 	w.PrevKV = true
 	h.Watchers = []Watcher{w}

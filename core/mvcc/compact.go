@@ -34,7 +34,9 @@ func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
 			rec.older = nil
 		}
 	}
-	s.log.trimThrough(rev)
+	// The log keeps rev's own changes: a watcher may start at the
+	// compaction revision, as in etcd (Events).
+	s.log.trimThrough(rev - 1)
 	s.compactRev = rev
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }

@@ -17,11 +17,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // revisions only and stops after the revision in which eventsMax is reached
 // or exceeded; eventsMax <= 0 means no limit. nextRev is the revision to pass
 // next time: the last returned revision + 1, or max(fromRev, Rev()+1) when
-// everything was returned. fromRev <= CompactRev() fails with
+// everything was returned. fromRev below CompactRev() (or below 1) fails with
 // ErrGRPCCompacted. PrevKv is the key's kv at revision-1 when it was live
 // then (always still stored, since reads above the compaction work).
+//
+// From CompactRev() itself, as in etcd, the events are what compaction kept
+// of that revision: the puts still visible there, without their PrevKv (older
+// versions are gone); its deletes are gone with the tombstones.
 func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []*mvccpb.Event, nextRev int64, err error) {
-	if fromRev <= s.compactRev {
+	if fromRev < max(s.compactRev, 1) {
 		return nil, 0, rpctypes.ErrGRPCCompacted
 	}
 	match := keyMatcher(key, end)
@@ -39,6 +43,12 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 			sub++
 		}
 		if !match(e.rec.key()) {
+			continue
+		}
+		if e.rev <= s.compactRev {
+			if v := e.rec.keptAt(e.rev); v != nil {
+				events = append(events, newEvent(v, nil))
+			}
 			continue
 		}
 		events = append(events, newEvent(e.rec.exact(e.rev, sub), e.rec.live(e.rev-1)))
@@ -81,7 +91,9 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	var sub int32
 	var cur int64 = -1
 	n := s.log.search(rev + 1)
-	for i := range n {
+	// The log also holds the compaction revision's own changes (for
+	// watchers starting there); the hash covers only what is above it.
+	for i := s.log.search(s.compactRev + 1); i < n; i++ {
 		e := s.log.at(i)
 		if e.rev != cur {
 			cur, sub = e.rev, 0

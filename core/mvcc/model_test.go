@@ -307,13 +307,21 @@ func (m *model) Compact(rev int64) (*pb.CompactionResponse, error) {
 }
 
 // Events is every change since fromRev on the whole key space, unbounded.
+// From the compaction revision itself come only its puts, without PrevKv:
+// all compaction kept of it, as etcd's watch from that revision sees.
 func (m *model) Events(fromRev int64) ([]*mvccpb.Event, error) {
-	if fromRev <= m.compactRev {
+	if fromRev < max(m.compactRev, 1) {
 		return nil, rpctypes.ErrGRPCCompacted
 	}
 	var evs []*mvccpb.Event
 	for _, c := range m.changes {
 		if c.v.mod < fromRev {
+			continue
+		}
+		if c.v.mod == m.compactRev {
+			if !c.v.tomb {
+				evs = append(evs, &mvccpb.Event{Type: mvccpb.PUT, Kv: c.v.kv()})
+			}
 			continue
 		}
 		ev := &mvccpb.Event{Type: mvccpb.PUT, Kv: c.v.kv()}

@@ -135,6 +135,20 @@ func (r *record) live(rev int64) *version {
 	return v
 }
 
+// keptAt returns the version written at main revision rev when it is still
+// stored and is not a tombstone: what compaction at rev left of the key's
+// change there. A key has at most one version per main revision.
+func (r *record) keptAt(rev int64) *version {
+	if r.latest.ver == removedVer {
+		return nil
+	}
+	v := r.find(rev)
+	if v == nil || v.modRev != rev || v.isTombstone() {
+		return nil
+	}
+	return v
+}
+
 // exact returns the version written at (rev, sub); it must exist.
 func (r *record) exact(rev int64, sub int32) *version {
 	n := r.count()

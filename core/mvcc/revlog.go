@@ -14,7 +14,9 @@ type logEntry struct {
 }
 
 // revLog is every change with revision above the compaction revision, in
-// (revision, sub-revision) order.
+// (revision, sub-revision) order, and what of the compaction revision's own
+// changes was there when it was compacted (Events reads those through
+// record.keptAt, since compaction may have dropped their versions).
 type revLog struct {
 	chunks [][]logEntry // all full except the last
 	head   int          // index of the first live entry in chunks[0]

@@ -146,7 +146,7 @@ func Restore(data []byte, opts Options) (*Store, error) {
 			s.liveKeys++
 		}
 		for j := range rec.count() {
-			if v := rec.at(j); v.modRev > s.compactRev {
+			if v := rec.at(j); v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0) {
 				entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
 			}
 		}
@@ -179,6 +179,15 @@ func (s *Store) restoreLog(entries []restoredEntry) error {
 		return cmp.Compare(int64(a.sub), int64(b.sub))
 	})
 	want := max(s.compactRev, 1) + 1
+	// The compaction revision's kept changes come first; compaction may
+	// have left gaps in their sub-revisions, so only their order is whole.
+	for len(entries) > 0 && entries[0].rev < want {
+		if entries[0].rev != s.compactRev {
+			return fmt.Errorf("revision %d stored below the compaction revision %d", entries[0].rev, s.compactRev)
+		}
+		s.log.append(logEntry{rec: entries[0].rec, rev: entries[0].rev})
+		entries = entries[1:]
+	}
 	var sub int32
 	for i, e := range entries {
 		if i > 0 && e.rev == entries[i-1].rev {

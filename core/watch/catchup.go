@@ -11,8 +11,9 @@ import (
 
 // CatchUp moves every unsynced watcher forward by at most one batch of
 // Options.CatchUpEventsMax events read from History, in (stream id, watch
-// id) order. A watcher whose next revision is at or below CompactRev()
-// gets etcd's compacted response (CompactRevision = CompactRev(), Canceled)
+// id) order. A watcher whose next revision is below CompactRev() (etcd
+// serves a watch from the compaction revision itself) gets etcd's compacted
+// response (CompactRevision = CompactRev(), Canceled)
 // and is removed. A watcher that reached the current revision becomes
 // synced. Watchers of a stream at PendingResponsesMax wait for a Drain.
 // It reports whether any watcher is still unsynced; a caller looping on it
@@ -26,8 +27,8 @@ func (h *Hub) CatchUp() (more bool) {
 	compactRev := h.hist.CompactRev()
 	for _, w := range h.sortedUnsynced() {
 		s := w.stream
-		if w.nextRev <= compactRev {
-			h.compacted(w, rev, compactRev)
+		if w.nextRev < compactRev {
+			h.compacted(w, compactRev)
 			continue
 		}
 		if h.full(s) {
@@ -47,7 +48,7 @@ func (h *Hub) catchUp(w *watcher, rev int64) {
 	}
 	events, nextRev, err := h.hist.Events(w.key, w.end, fromRev, h.opts.CatchUpEventsMax)
 	if errors.Is(err, rpctypes.ErrGRPCCompacted) {
-		h.compacted(w, rev, h.hist.CompactRev())
+		h.compacted(w, h.hist.CompactRev())
 		return
 	}
 	if err != nil {
@@ -78,7 +79,7 @@ func (h *Hub) catchUp(w *watcher, rev int64) {
 	if len(batch) > 0 {
 		w.recordDelivery(batch)
 		// etcd stamps catch-up responses with the current revision too.
-		h.enqueue(w.stream, &pb.WatchResponse{Header: header(rev), WatchId: w.id, Events: batch})
+		h.enqueueEvents(w, &pb.WatchResponse{Header: header(rev), WatchId: w.id, Events: batch})
 	}
 	if nextRev == rev+1 {
 		h.markSynced(w)
@@ -87,10 +88,12 @@ func (h *Hub) catchUp(w *watcher, rev int64) {
 
 // compacted cancels w because the history it needs is gone, with etcd's
 // response: CompactRevision set and Canceled; etcd leaves CancelReason
-// empty here and clients map CompactRevision to ErrCompacted.
-func (h *Hub) compacted(w *watcher, rev, compactRev int64) {
+// empty here and clients map CompactRevision to ErrCompacted. Its header
+// carries revision 0, as etcd's (the compacted response names no revision
+// of the store).
+func (h *Hub) compacted(w *watcher, compactRev int64) {
 	s := w.stream
 	h.remove(w)
-	h.enqueue(s, &pb.WatchResponse{Header: header(rev), WatchId: w.id, Canceled: true, CompactRevision: compactRev})
+	h.enqueue(s, &pb.WatchResponse{Header: header(0), WatchId: w.id, Canceled: true, CompactRevision: compactRev})
 	h.answerDeferredProgress(s)
 }

@@ -1,6 +1,10 @@
 package watch
 
-import "errors"
+import (
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+)
 
 // Errors of Watch and Cancel. The messages of the first three are etcd's own
 // (storage/mvcc), because a rejected create carries the message to the client
@@ -15,6 +19,9 @@ var (
 	// ErrTooManyWatchers: the stream holds Options.WatchersPerStreamMax
 	// watchers already.
 	ErrTooManyWatchers = errors.New("watch: too many watchers on the stream")
-	// ErrInvalidWatchRequest: a negative watch id or start revision.
+	// ErrInvalidWatchRequest: a nil create request or a negative watch id.
 	ErrInvalidWatchRequest = errors.New("watch: invalid watch request")
+	// ErrStartRevisionNegative: a negative start revision, which etcd
+	// refuses as compacted, with the compacted error's message as reason.
+	ErrStartRevisionNegative = rpctypes.ErrCompacted
 )

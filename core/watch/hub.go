@@ -19,8 +19,9 @@ type History interface {
 	CompactRev() int64
 	// Events returns the events with mod revision >= fromRev on [key, end),
 	// whole revisions only, stopping once eventsMax is reached; nextRev is
-	// where to continue. fromRev <= CompactRev() fails with
-	// rpctypes.ErrGRPCCompacted.
+	// where to continue. fromRev < CompactRev() fails with
+	// rpctypes.ErrGRPCCompacted; from CompactRev() come the puts compaction
+	// kept of that revision.
 	Events(key, end []byte, fromRev int64, eventsMax int) (events []*mvccpb.Event, nextRev int64, err error)
 }
 
@@ -28,6 +29,10 @@ type History interface {
 type Delivery struct {
 	StreamID int64
 	Response *pb.WatchResponse
+	// Fragment: the response carries events of a watcher that asked for
+	// fragments, so the sender splits it with Fragments once its header
+	// is complete, as etcd's send loop does.
+	Fragment bool
 }
 
 // progressWatchID is the watch id of a progress response answering
@@ -118,7 +123,7 @@ func (h *Hub) Watch(streamID int64, req *pb.WatchCreateRequest) (watchID int64, 
 	id, err := h.watch(streamID, req, rev)
 	if err != nil {
 		reason := err
-		for _, sentinel := range []error{ErrWatcherDuplicateID, ErrEmptyWatcherRange, ErrTooManyWatchers, ErrInvalidWatchRequest} {
+		for _, sentinel := range []error{ErrWatcherDuplicateID, ErrEmptyWatcherRange, ErrTooManyWatchers, ErrInvalidWatchRequest, ErrStartRevisionNegative} {
 			if errors.Is(err, sentinel) {
 				reason = sentinel
 			}
@@ -144,7 +149,7 @@ func (h *Hub) watch(streamID int64, req *pb.WatchCreateRequest, rev int64) (int6
 		return 0, fmt.Errorf("watch: stream %d: watch id %d: %w", streamID, req.WatchId, ErrInvalidWatchRequest)
 	}
 	if req.StartRevision < 0 {
-		return 0, fmt.Errorf("watch: stream %d: start revision %d: %w", streamID, req.StartRevision, ErrInvalidWatchRequest)
+		return 0, fmt.Errorf("watch: stream %d: start revision %d: %w", streamID, req.StartRevision, ErrStartRevisionNegative)
 	}
 	s := h.stream(streamID)
 	if len(s.watchers) >= h.opts.WatchersPerStreamMax {
@@ -270,6 +275,15 @@ func (h *Hub) markSynced(w *watcher) {
 }
 
 func (h *Hub) enqueue(s *stream, resp *pb.WatchResponse) {
+	h.enqueueFor(s, resp, false)
+}
+
+// enqueueEvents queues an event response of w.
+func (h *Hub) enqueueEvents(w *watcher, resp *pb.WatchResponse) {
+	h.enqueueFor(w.stream, resp, w.fragment)
+}
+
+func (h *Hub) enqueueFor(s *stream, resp *pb.WatchResponse, fragment bool) {
 	if s.pendingResponses == 0 {
 		h.dirty = append(h.dirty, s)
 	}
@@ -278,7 +292,7 @@ func (h *Hub) enqueue(s *stream, resp *pb.WatchResponse) {
 	if len(resp.Events) == 0 {
 		s.lastControl = s.enqueued
 	}
-	h.queue = append(h.queue, Delivery{StreamID: s.id, Response: resp})
+	h.queue = append(h.queue, Delivery{StreamID: s.id, Response: resp, Fragment: fragment})
 }
 
 // full reports whether the stream may not take another event response.

@@ -79,18 +79,26 @@ func inRange(k, key, end []byte) bool {
 }
 
 // events answers History.Events from the log.
+// From the compaction revision itself it gives what compaction kept: each
+// key's last change there when it is a put, without PrevKv.
 func (m *model) events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccpb.Event, int64, error) {
-	if fromRev <= m.compactRev {
+	if fromRev < max(m.compactRev, 1) {
 		return nil, 0, rpctypes.ErrGRPCCompacted
 	}
 	var out []*mvccpb.Event
 	stopRev := int64(0) // the revision in which eventsMax was reached
-	for _, ev := range m.log {
+	for i, ev := range m.log {
 		if stopRev != 0 && ev.Kv.ModRevision > stopRev {
 			return out, stopRev + 1, nil
 		}
 		if ev.Kv.ModRevision < fromRev || !inRange(ev.Kv.Key, key, end) {
 			continue
+		}
+		if ev.Kv.ModRevision == m.compactRev {
+			if ev.Type != mvccpb.PUT || m.changedLaterIn(i) {
+				continue
+			}
+			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
 		}
 		out = append(out, ev)
 		if len(out) >= eventsMax && stopRev == 0 {
@@ -98,6 +106,20 @@ func (m *model) events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccpb
 		}
 	}
 	return out, m.rev + 1, nil
+}
+
+// changedLaterIn reports whether log[i]'s key changes again in its revision.
+func (m *model) changedLaterIn(i int) bool {
+	ev := m.log[i]
+	for _, later := range m.log[i+1:] {
+		if later.Kv.ModRevision != ev.Kv.ModRevision {
+			return false
+		}
+		if bytes.Equal(later.Kv.Key, ev.Kv.Key) {
+			return true
+		}
+	}
+	return false
 }
 
 // fakeHistory is a History over a model that calls onCommit like mvcc's

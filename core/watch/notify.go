@@ -83,7 +83,7 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 		headers[i].Revision = rev
 		r := &responses[i]
 		r.Header, r.WatchId, r.Events = &headers[i], w.id, batch
-		h.enqueue(w.stream, r)
+		h.enqueueEvents(w, r)
 		w.open, w.openDrains, w.openSeq, w.openBytes = r, h.drains, w.stream.enqueued, size
 	}
 	clear(matched)

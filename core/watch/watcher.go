@@ -25,6 +25,9 @@ type watcher struct {
 	noPut          bool
 	noDelete       bool
 	progressNotify bool
+	// fragment: the client takes a response too large for one message in
+	// fragments (Delivery.Fragment).
+	fragment bool
 
 	// synced watchers get events straight from Notify; their next revision
 	// is implicit (Hub.notifiedRev+1 or startRev, whichever is larger).
@@ -126,6 +129,7 @@ func newWatcher(s *stream, req *pb.WatchCreateRequest, startRev int64) (*watcher
 		startRev:       startRev,
 		prevKV:         req.PrevKv,
 		progressNotify: req.ProgressNotify,
+		fragment:       req.Fragment,
 	}
 	if w.isRange() && !w.fromKey() && bytes.Compare(key, end) >= 0 {
 		return nil, fmt.Errorf("watch: key %q range_end %q: %w", key, end, ErrEmptyWatcherRange)
