@@ -18,7 +18,11 @@ type clusterServer struct {
 
 func (c *clusterServer) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb.MemberListResponse, error) {
 	v := c.s.view.Load()
-	resp := &pb.MemberListResponse{Header: c.s.header()}
+	// etcd's Cluster service answers with ids and term only: membership
+	// is not a store revision.
+	hdr := c.s.header()
+	hdr.Revision = 0
+	resp := &pb.MemberListResponse{Header: hdr}
 	for _, m := range v.members {
 		info, err := DecodeMemberInfo(m.Context)
 		if err != nil {

@@ -21,6 +21,29 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	return resp.(*pb.RangeResponse), nil
 }
 
+// RangeStream is etcd 3.7's chunked Range (RangeStreamer): every chunk is
+// one node read, the first as the client asked, the rest pinned to its
+// revision.
+func (k *kvServer) RangeStream(r *pb.RangeRequest, rs pb.KV_RangeStreamServer) error {
+	st, err := NewRangeStreamer(r, k.s.cfg.Node.RequestBytesMax)
+	if err != nil {
+		return err
+	}
+	ctx := rs.Context()
+	for req := st.Request(); req != nil; req = st.Request() {
+		resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Range: req}, false)
+		if err != nil {
+			return err
+		}
+		if chunk, _ := st.Feed(resp.(*pb.RangeResponse)); chunk != nil {
+			if err := rs.Send(chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
 	if k.s.nospace.Load() {
 		return nil, rpctypes.ErrGRPCNoSpace

@@ -297,14 +297,22 @@ func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
 		resp.Header = &pb.ResponseHeader{Revision: hdr.Revision}
 	}
 	resp.Header.ClusterId, resp.Header.MemberId, resp.Header.RaftTerm = hdr.ClusterId, hdr.MemberId, hdr.RaftTerm
-	select {
-	case ws.out <- resp:
-	default:
-		// The client stopped reading: cut it off rather than stall the
-		// member; clientv3 reconnects and resumes from its last revision.
-		s.n.CloseWatchStream(d.StreamID)
-		delete(s.streams, d.StreamID)
-		close(ws.overflow)
+	parts := []*pb.WatchResponse{resp}
+	if d.Fragment {
+		// etcd splits at its request limit plus gRPC's overhead.
+		parts = watch.Fragments(resp, s.cfg.Node.RequestBytesMax+grpcOverheadBytes)
+	}
+	for _, part := range parts {
+		select {
+		case ws.out <- part:
+		default:
+			// The client stopped reading: cut it off rather than stall the
+			// member; clientv3 reconnects and resumes from its last revision.
+			s.n.CloseWatchStream(d.StreamID)
+			delete(s.streams, d.StreamID)
+			close(ws.overflow)
+			return
+		}
 	}
 }
 
