@@ -266,7 +266,15 @@ func (b *Bank) next(idx int, cl *sim.Client) {
 	}
 	b.ops++
 	serializable := b.env.Rand.IntN(100) < 20
-	b.rec.do(cl, idx, b.readAll(serializable), func(c sim.Call) {
+	// A quarter of the reads are RangeStreams (etcd 3.7): several chunks
+	// that must still add up to one revision's total.
+	read := b.rec.do
+	if b.env.Rand.IntN(100) < 25 {
+		read = func(cl *sim.Client, client int, req *pb.InternalRaftRequest, then func(sim.Call)) {
+			b.rec.doRangeStream(cl, client, req, b.opts.CallTimeout, then)
+		}
+	}
+	read(cl, idx, b.readAll(serializable), func(c sim.Call) {
 		then := func() { w.After(thinkTime(b.env, b.opts.ThinkDurationMax), func() { b.next(idx, cl) }) }
 		resp, ok := c.Response.(*pb.RangeResponse)
 		if c.Err != nil || c.TimedOut || !ok || len(resp.Kvs) < 2 || serializable || b.ops >= b.env.OpsMax {

@@ -25,7 +25,7 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 // one node read, the first as the client asked, the rest pinned to its
 // revision.
 func (k *kvServer) RangeStream(r *pb.RangeRequest, rs pb.KV_RangeStreamServer) error {
-	st, err := NewRangeStreamer(r, k.s.cfg.Node.RequestBytesMax)
+	st, err := NewRangeStreamer(r, RangeStreamOptions{ChunkBytesTarget: k.s.cfg.Node.RequestBytesMax})
 	if err != nil {
 		return err
 	}

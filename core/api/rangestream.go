@@ -12,10 +12,28 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// rangeStreamFirstChunkKeys is how many keys the first chunk of a
-// RangeStream asks for, as etcd 3.7 does; later chunks double or halve
-// toward the chunk size target.
-const rangeStreamFirstChunkKeys = 10
+// RangeStreamOptions shape a RangeStream's chunks.
+type RangeStreamOptions struct {
+	// ChunkBytesTarget is the size chunks aim at: a chunk's key limit
+	// doubles after an answer under half of it and halves after one over
+	// twice it. Default (0): RequestBytesMaxDefault, as etcd aims at
+	// --max-request-bytes.
+	ChunkBytesTarget int
+	// FirstChunkKeys is the first chunk's key limit. Default (0): 10, as
+	// etcd 3.7. The simulator uses fewer, so small ranges take several
+	// chunks.
+	FirstChunkKeys int64
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *RangeStreamOptions) EnsureDefaults() {
+	if o.ChunkBytesTarget == 0 {
+		o.ChunkBytesTarget = RequestBytesMaxDefault
+	}
+	if o.FirstChunkKeys == 0 {
+		o.FirstChunkKeys = 10
+	}
+}
 
 // RangeStreamer is etcd 3.7's RangeStream as a value with no I/O: the
 // caller runs each Range it asks for (Request) on the member and hands back
@@ -45,10 +63,11 @@ var (
 
 // NewRangeStreamer checks r as etcd does (the Range checks, then no custom
 // sort order and no revision filters) and prepares its first Range.
-// chunkBytesTarget is the size chunks aim at (etcd: --max-request-bytes).
-func NewRangeStreamer(r *pb.RangeRequest, chunkBytesTarget int) (*RangeStreamer, error) {
-	if chunkBytesTarget <= 0 {
-		panic(fmt.Sprintf("api: range stream chunk target %d bytes, must be positive", chunkBytesTarget))
+func NewRangeStreamer(r *pb.RangeRequest, opts RangeStreamOptions) (*RangeStreamer, error) {
+	opts.EnsureDefaults()
+	if opts.ChunkBytesTarget <= 0 || opts.FirstChunkKeys <= 0 {
+		// Options are the programmer's: a wrong one is a bug.
+		panic(fmt.Sprintf("api: range stream options %+v: chunk target and first chunk keys must be positive", opts))
 	}
 	if len(r.Key) == 0 {
 		return nil, rpctypes.ErrGRPCEmptyKey
@@ -65,7 +84,7 @@ func NewRangeStreamer(r *pb.RangeRequest, chunkBytesTarget int) (*RangeStreamer,
 	if r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0 {
 		return nil, ErrRangeStreamFiltered
 	}
-	s := &RangeStreamer{next: proto.Clone(r).(*pb.RangeRequest), targetSize: chunkBytesTarget}
+	s := &RangeStreamer{next: proto.Clone(r).(*pb.RangeRequest), targetSize: opts.ChunkBytesTarget}
 	if r.CountOnly {
 		return s, nil
 	}
@@ -75,7 +94,7 @@ func NewRangeStreamer(r *pb.RangeRequest, chunkBytesTarget int) (*RangeStreamer,
 	}
 	// A negative limit stays negative, so the store serves everything in
 	// one chunk, as etcd's arithmetic does.
-	s.next.Limit = min(int64(rangeStreamFirstChunkKeys), s.totalLimit)
+	s.next.Limit = min(opts.FirstChunkKeys, s.totalLimit)
 	return s, nil
 }
 

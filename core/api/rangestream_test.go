@@ -37,7 +37,10 @@ func TestRangeStreamerMergesToRange(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		st, err := NewRangeStreamer(req, rapid.IntRange(1, 4000).Draw(rt, "chunkBytesTarget"))
+		st, err := NewRangeStreamer(req, RangeStreamOptions{
+			ChunkBytesTarget: rapid.IntRange(1, 4000).Draw(rt, "chunkBytesTarget"),
+			FirstChunkKeys:   rapid.Int64Range(0, 12).Draw(rt, "firstChunkKeys"),
+		})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -87,7 +90,7 @@ func TestRangeStreamerRefusesWhatEtcdRefuses(t *testing.T) {
 		{"max create revision", &pb.RangeRequest{Key: []byte("a"), MaxCreateRevision: 2}, ErrRangeStreamFiltered},
 	}
 	for _, c := range cases {
-		if _, err := NewRangeStreamer(c.req, 1024); !errors.Is(err, c.want) {
+		if _, err := NewRangeStreamer(c.req, RangeStreamOptions{}); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -97,7 +100,7 @@ func TestRangeStreamerRefusesWhatEtcdRefuses(t *testing.T) {
 		{Key: []byte("a"), SortOrder: pb.RangeRequest_ASCEND},
 		{Key: []byte("a"), SortTarget: pb.RangeRequest_MOD},
 	} {
-		if _, err := NewRangeStreamer(r, 1024); err != nil {
+		if _, err := NewRangeStreamer(r, RangeStreamOptions{}); err != nil {
 			t.Errorf("%v: %v", r, err)
 		}
 	}
