@@ -1,0 +1,341 @@
+package parity
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Binaries built once for the package: kvd from this tree, etcd and etcdctl
+// v3.7.3 from the Go module proxy (tools/build.sh, as make etcd does).
+var kvdBin, etcdBin, etcdctlBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kvd-parity-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+		kvdBin = filepath.Join(dir, "kvd")
+		etcdBin = filepath.Join(dir, "etcd")
+		etcdctlBin = filepath.Join(dir, "etcdctl")
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		build := func(i int, cmd *exec.Cmd) {
+			defer wg.Done()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
+			}
+		}
+		kvd := exec.Command("go", "build", "-o", kvdBin, "./cmd/kvd")
+		kvd.Dir = root
+		wg.Add(3)
+		go build(0, kvd)
+		go build(1, exec.Command(filepath.Join(root, "tools", "build.sh"), "etcd", etcdBin))
+		go build(2, exec.Command(filepath.Join(root, "tools", "build.sh"), "etcdctl", etcdctlBin))
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "build:", err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// member is one single-member cluster of one system, as a process on
+// loopback that this test started (and alone stops).
+type member struct {
+	system     string
+	clientURL  string
+	peerURL    string
+	cmd        *exec.Cmd
+	log        *lockedBuffer
+	exited     chan struct{}
+	cli        *clientv3.Client
+	clusterID  uint64
+	memberID   uint64
+	clientPort string
+	peerPort   string
+}
+
+// startMember starts bin with etcd's flags as a one-member cluster named
+// "parity" and waits until it answers a linearizable read.
+func startMember(t *testing.T, system, bin string) *member {
+	t.Helper()
+	ports := freePorts(t, 2)
+	m := &member{
+		system:     system,
+		clientPort: strconv.Itoa(ports[0]),
+		peerPort:   strconv.Itoa(ports[1]),
+		log:        &lockedBuffer{},
+		exited:     make(chan struct{}),
+	}
+	m.clientURL = "http://127.0.0.1:" + m.clientPort
+	m.peerURL = "http://127.0.0.1:" + m.peerPort
+	args := []string{
+		"--name", "parity", "--data-dir", filepath.Join(t.TempDir(), system+".etcd"),
+		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
+		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
+		"--initial-cluster", "parity=" + m.peerURL, "--initial-cluster-token", "parity",
+		"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
+		"--log-level", "error",
+	}
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", system, err)
+	}
+	go func() { m.cmd.Wait(); close(m.exited) }()
+	t.Cleanup(func() {
+		if m.cli != nil {
+			m.cli.Close()
+		}
+		m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+		case <-time.After(10 * time.Second):
+			m.cmd.Process.Kill()
+			<-m.exited
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", system, m.log.String())
+		}
+	})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("%s client: %v", system, err)
+	}
+	m.cli = cli
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := cli.Get(ctx, "parity-ready-probe")
+		cancel()
+		if err == nil {
+			m.clusterID, m.memberID = resp.Header.ClusterId, resp.Header.MemberId
+			return m
+		}
+		select {
+		case <-m.exited:
+			t.Fatalf("%s exited before it served: %v\n%s", system, m.cmd.ProcessState, m.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not serve within 30s: %v", system, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freePorts reserves n loopback ports by listening and closing.
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// lockedBuffer is a bytes.Buffer a child process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// etcdctl runs the real etcdctl against m and returns what it printed
+// (stdout, then stderr) and its exit status, so failures compare too.
+func (m *member) etcdctl(stdin string, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, etcdctlBin, append([]string{"--endpoints", m.clientURL, "--command-timeout", "10s"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return fmt.Sprintf("etcdctl did not run: %v", err)
+	}
+	out := stdout.String()
+	if stderr.Len() > 0 {
+		out += "[stderr]\n" + etcdctlLogLine.ReplaceAllString(stderr.String(), "")
+	}
+	if code != 0 {
+		out += fmt.Sprintf("[exit %d]\n", code)
+	}
+	return out
+}
+
+// etcdctlLogLine matches the JSON log lines the client library writes to
+// stderr on its own (retries, with timestamps): not part of the answer.
+var etcdctlLogLine = regexp.MustCompile(`(?m)^\{"level".*\n`)
+
+// normalizer rewrites what must differ between two systems answering the
+// same script: cluster and member ids, ports, and ids the server chose
+// (leases). Nothing else is touched.
+type normalizer struct {
+	m *member
+	// ids are server-chosen ids seen so far, in order of first sight; the
+	// same script gives both systems' ids the same placeholders.
+	ids []uint64
+}
+
+// learnID records a server-chosen id (a lease granted without one).
+func (n *normalizer) learnID(id int64) {
+	if id == 0 || slices.Contains(n.ids, uint64(id)) {
+		return
+	}
+	n.ids = append(n.ids, uint64(id))
+}
+
+// text normalizes an answer already rendered as text.
+func (n *normalizer) text(s string) string {
+	type rep struct{ from, to string }
+	var reps []rep
+	add := func(v uint64, name string) {
+		reps = append(reps,
+			rep{strconv.FormatUint(v, 10), name},
+			rep{fmt.Sprintf("%016x", v), name},
+			rep{strconv.FormatUint(v, 16), name},
+			rep{strconv.FormatInt(int64(v), 10), name})
+	}
+	add(n.m.clusterID, "<cluster-id>")
+	add(n.m.memberID, "<member-id>")
+	for i, id := range n.ids {
+		add(id, fmt.Sprintf("<id-%d>", i+1))
+	}
+	reps = append(reps, rep{"127.0.0.1:" + n.m.clientPort, "<client-addr>"}, rep{"127.0.0.1:" + n.m.peerPort, "<peer-addr>"})
+	// Longest first, so no replacement cuts into a longer one.
+	sort.SliceStable(reps, func(i, j int) bool { return len(reps[i].from) > len(reps[j].from) })
+	for _, r := range reps {
+		s = strings.ReplaceAll(s, r.from, r.to)
+	}
+	s = etcdctlTook.ReplaceAllString(s, "took = <duration>")
+	return s
+}
+
+var etcdctlTook = regexp.MustCompile(`took = [0-9.]+[µnm]?s`)
+
+// answer renders one call's result as indented JSON with bytes fields
+// decoded, so a difference prints readably.
+func (n *normalizer) answer(v any) string {
+	return n.text(render(v))
+}
+
+// render turns protos, errors, strings and lists of them into stable text.
+func render(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return v
+	case error:
+		st, _ := status.FromError(v)
+		return fmt.Sprintf("error code=%s message=%q", st.Code(), st.Message())
+	case proto.Message:
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(v)
+		if err != nil {
+			return fmt.Sprintf("unrenderable %T: %v", v, err)
+		}
+		var tree any
+		if err := json.Unmarshal(b, &tree); err != nil {
+			return fmt.Sprintf("unrenderable %T: %v", v, err)
+		}
+		out, _ := json.MarshalIndent(decodeBytes(tree, ""), "", "  ")
+		return string(out)
+	case []any:
+		var parts []string
+		for i, e := range v {
+			parts = append(parts, fmt.Sprintf("[%d] %s", i, render(e)))
+		}
+		return strings.Join(parts, "\n")
+	default:
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return fmt.Sprintf("%#v", v)
+		}
+		return string(b)
+	}
+}
+
+// bytesFields are the proto fields that hold bytes (base64 in protojson).
+var bytesFields = map[string]bool{"key": true, "value": true, "range_end": true}
+
+func decodeBytes(v any, field string) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = decodeBytes(e, k)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = decodeBytes(e, field)
+		}
+		return v
+	case string:
+		if bytesFields[field] {
+			if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+				if utf8.Valid(b) {
+					return string(b)
+				}
+				return fmt.Sprintf("bytes:%x", b)
+			}
+		}
+		return v
+	default:
+		return v
+	}
+}
