@@ -36,7 +36,7 @@ func (r *clientRequest) desc() string {
 	case r.timeToLive != 0:
 		return fmt.Sprintf("call seq=%d ttl lease=%d", r.seq, r.timeToLive)
 	case r.watch != nil:
-		return fmt.Sprintf("call seq=%d watch key=%q end=%q start=%d generation=%d", r.seq, r.watch.Key, r.watch.RangeEnd, r.watch.StartRevision, r.watchGeneration)
+		return fmt.Sprintf("call seq=%d watch key=%q end=%q start=%d generation=%d prev_kv=%v fragment=%v", r.seq, r.watch.Key, r.watch.RangeEnd, r.watch.StartRevision, r.watchGeneration, r.watch.PrevKv, r.watch.Fragment)
 	default:
 		return fmt.Sprintf("call seq=%d watch-cancel id=%d", r.seq, r.watchCancel)
 	}
@@ -84,6 +84,9 @@ func (d *watchDelivery) desc() string {
 	case r.Canceled:
 		b = append(b, " canceled"...)
 	}
+	if r.Fragment {
+		b = append(b, " fragment"...)
+	}
 	if n := len(r.Events); n > 0 {
 		b = fmt.Appendf(b, " events=%d revisions=%d..%d", n, r.Events[0].GetKv().GetModRevision(), r.Events[n-1].GetKv().GetModRevision())
 	}
@@ -103,6 +106,29 @@ type watchIn struct {
 	// held are responses that arrived ahead of next, by sequence number;
 	// looked up, never iterated.
 	held map[uint64]*pb.WatchResponse
+	// joining gathers the fragments of one response (Fragment set on all
+	// but the last), as clientv3 joins them before its watcher sees any.
+	joining *pb.WatchResponse
+}
+
+// join takes the connection's next response and returns what the client's
+// watcher sees: nil while fragments are still coming, then the whole.
+func (in *watchIn) join(resp *pb.WatchResponse) *pb.WatchResponse {
+	if in.joining != nil {
+		if in.joining.WatchId != resp.WatchId {
+			panic(fmt.Sprintf("sim: watch fragments of watcher %d interrupted by a response of watcher %d", in.joining.WatchId, resp.WatchId))
+		}
+		whole := proto.Clone(in.joining).(*pb.WatchResponse)
+		whole.Events = append(whole.Events, resp.Events...)
+		whole.Fragment = resp.Fragment
+		resp = whole
+	}
+	if resp.Fragment {
+		in.joining = resp
+		return nil
+	}
+	in.joining = nil
+	return resp
 }
 
 // Call is one completed client call, as a checker sees it.
@@ -311,7 +337,9 @@ func (cl *Client) receiveWatch(d *watchDelivery) {
 		}
 		return
 	}
-	cl.deliverWatch(d.member, d.d.Response)
+	if whole := in.join(d.d.Response); whole != nil {
+		cl.deliverWatch(d.member, whole)
+	}
 	in.next++
 	for {
 		resp, ok := in.held[in.next]
@@ -319,7 +347,9 @@ func (cl *Client) receiveWatch(d *watchDelivery) {
 			return
 		}
 		delete(in.held, in.next)
-		cl.deliverWatch(d.member, resp)
+		if whole := in.join(resp); whole != nil {
+			cl.deliverWatch(d.member, whole)
+		}
 		in.next++
 	}
 }

@@ -29,6 +29,16 @@ type ClusterOptions struct {
 	RestartDelay time.Duration
 	// PausedMessagesMax bounds what a paused member buffers; default 4096.
 	PausedMessagesMax int
+	// WatchFragmentBytes is the size at which a member splits the response
+	// of a watcher that asked for fragments (etcd: --max-request-bytes plus
+	// gRPC overhead); default 512, so the simulator's small events still
+	// make catch-up responses of several fragments.
+	WatchFragmentBytes int
+	// UnsafeRangeStreamUnpinned reads every RangeStream chunk after the
+	// first at the then current revision instead of the stream's own: a
+	// known-unsafe variant the bank checker must catch (a total that
+	// never existed at any one revision).
+	UnsafeRangeStreamUnpinned bool
 	// UnsafeAckBeforeFsync makes every member's disk acknowledge Sync
 	// without making anything durable: a known-unsafe variant the checkers
 	// must catch (acknowledged writes lost in a crash).
@@ -54,6 +64,9 @@ func (o *ClusterOptions) EnsureDefaults() {
 	}
 	if o.PausedMessagesMax == 0 {
 		o.PausedMessagesMax = 4096
+	}
+	if o.WatchFragmentBytes == 0 {
+		o.WatchFragmentBytes = 512
 	}
 	o.Node.EnsureDefaults()
 }
@@ -123,6 +136,9 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 
 // World returns the world the cluster runs in.
 func (c *Cluster) World() *World { return c.w }
+
+// Options are the cluster's options, defaults filled in.
+func (c *Cluster) Options() ClusterOptions { return c.opts }
 
 // IDs returns the member ids in order.
 func (c *Cluster) IDs() []uint64 { return slices.Clone(c.ids) }

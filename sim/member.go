@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
+	"github.com/kvdlabs/kvd/core/watch"
 )
 
 // Member is one simulated cluster member: a core/node driven by the World,
@@ -439,11 +440,18 @@ func (m *Member) watchDeliveries(out node.Output) []*watchDelivery {
 		if !ok {
 			continue
 		}
-		conn.seqSent++
-		ds = append(ds, &watchDelivery{
-			member: m.id, client: conn.client, incarnation: m.incarnation,
-			generation: conn.generation, seq: conn.seqSent, d: d,
-		})
+		parts := []*pb.WatchResponse{d.Response}
+		if d.Fragment {
+			parts = watch.Fragments(d.Response, m.c.opts.WatchFragmentBytes)
+		}
+		for _, part := range parts {
+			conn.seqSent++
+			ds = append(ds, &watchDelivery{
+				member: m.id, client: conn.client, incarnation: m.incarnation,
+				generation: conn.generation, seq: conn.seqSent,
+				d: watch.Delivery{StreamID: d.StreamID, Response: part},
+			})
+		}
 	}
 	return ds
 }

@@ -68,13 +68,14 @@ func (wl *Watch) Start(env Env) {
 		at := time.Duration(2+3*i) * time.Second
 		key := []byte(fmt.Sprintf("%sk%d", watchPrefix, i))
 		wl.watch(fmt.Sprintf("key-%d-old", i), key, nil, i%2 == 0, at, 5+int64(i)*5)
-		wl.watch(fmt.Sprintf("prefix-%d-old", i), watchPrefix, prefixEnd(watchPrefix), i%2 == 1, at, 30)
+		// The last two prefix watchers catch up 30 revisions in fragments.
+		wl.watch(fmt.Sprintf("prefix-%d-old", i), watchPrefix, prefixEnd(watchPrefix), i%2 == 1, at, 30).fragment = i >= 2
 	}
 }
 
 // watch starts a watcher at virtual time +at, back lag revisions from the
 // latest acknowledged one (lag 0: from now).
-func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Duration, lag int64) {
+func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Duration, lag int64) *resumingWatch {
 	rw := newResumingWatch(wl.env.Cluster, name, key, end, prevKV)
 	wl.watches = append(wl.watches, rw)
 	wl.env.Cluster.World().After(at, func() {
@@ -84,6 +85,7 @@ func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Durati
 		}
 		rw.start(start)
 	})
+	return rw
 }
 
 func (wl *Watch) write(cl *sim.Client, client int) {

@@ -32,6 +32,9 @@ type resumingWatch struct {
 	rec     *linearizability.Watcher
 	// pinned watchers stay on their member (history collection).
 	pinned bool
+	// fragment: the watcher takes large responses in fragments, which
+	// the simulated client joins before the watcher sees them.
+	fragment bool
 	// onResponse sees every accepted response (after recording).
 	onResponse func(r linearizability.WatchResponse)
 
@@ -78,7 +81,7 @@ func (rw *resumingWatch) open(startRev int64) {
 	attempt := rw.attempt
 	rw.client.Watch(&pb.WatchCreateRequest{
 		Key: rw.rec.Key, RangeEnd: rw.rec.RangeEnd, StartRevision: startRev,
-		PrevKv: rw.rec.PrevKV, ProgressNotify: true,
+		PrevKv: rw.rec.PrevKV, ProgressNotify: true, Fragment: rw.fragment,
 	}, func(call sim.Call) {
 		if attempt != rw.attempt {
 			return
