@@ -24,7 +24,9 @@ var simRangeStream = api.RangeStreamOptions{ChunkBytesTarget: 1, FirstChunkKeys:
 // first failure). A stream that outlives the client's timeout stops there
 // as timed out, so it never outlasts two timeouts (kvRecorder.whenIdle).
 func (r *kvRecorder) doRangeStream(cl *sim.Client, client int, req *pb.InternalRaftRequest, timeout time.Duration, then func(sim.Call)) {
-	st, err := api.NewRangeStreamer(req.Range, simRangeStream)
+	opts := simRangeStream
+	opts.UnsafeUnpinned = r.env.Cluster.Options().UnsafeRangeStreamUnpinned
+	st, err := api.NewRangeStreamer(req.Range, opts)
 	if err != nil {
 		panic(fmt.Sprintf("workloads: client %d range stream %v: %v", client, req.Range, err))
 	}

@@ -48,6 +48,12 @@ var variants = []variant{
 		workload: "lease", nemesis: "clock", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
+		name:     "range-stream-unpinned",
+		about:    "RangeStream chunks after the first read at the current revision, not the stream's",
+		apply:    func(o *sim.ClusterOptions) bool { o.UnsafeRangeStreamUnpinned = true; return true },
+		workload: "bank", nemesis: "none", duration: 20 * time.Second, seedsBudget: 20,
+	},
+	{
 		name:     "watch-skip",
 		about:    "a watch event dropped at a compaction boundary",
 		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.WatchSkip = true; return true },

@@ -23,6 +23,10 @@ type RangeStreamOptions struct {
 	// etcd 3.7. The simulator uses fewer, so small ranges take several
 	// chunks.
 	FirstChunkKeys int64
+	// UnsafeUnpinned reads every chunk after the first at the then
+	// current revision: a known-unsafe variant for the simulator's
+	// checkers to catch. Never set it outside a simulation.
+	UnsafeUnpinned bool
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -50,8 +54,9 @@ type RangeStreamer struct {
 	targetSize int
 	// final is the last chunk, waiting for the count of what lies beyond
 	// the limit (one count-only Range) when the limit cut the range short.
-	final *pb.RangeResponse
-	done  bool
+	final    *pb.RangeResponse
+	done     bool
+	unpinned bool // RangeStreamOptions.UnsafeUnpinned
 }
 
 // ErrRangeStreamSorted and ErrRangeStreamFiltered are etcd's answers to a
@@ -84,7 +89,7 @@ func NewRangeStreamer(r *pb.RangeRequest, opts RangeStreamOptions) (*RangeStream
 	if r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0 {
 		return nil, ErrRangeStreamFiltered
 	}
-	s := &RangeStreamer{next: proto.Clone(r).(*pb.RangeRequest), targetSize: opts.ChunkBytesTarget}
+	s := &RangeStreamer{next: proto.Clone(r).(*pb.RangeRequest), targetSize: opts.ChunkBytesTarget, unpinned: opts.UnsafeUnpinned}
 	if r.CountOnly {
 		return s, nil
 	}
@@ -129,7 +134,7 @@ func (s *RangeStreamer) Feed(resp *pb.RangeResponse) (chunk *pb.RangeStreamRespo
 		// Every chunk reads the store as of the revision the stream
 		// started at: writes committed meanwhile are not seen.
 		s.headerRev = resp.Header.GetRevision()
-		if s.next.Revision == 0 {
+		if s.next.Revision == 0 && !s.unpinned {
 			s.next.Revision = s.headerRev
 		}
 		s.next.Serializable = true

@@ -55,6 +55,9 @@ func TestKVDAnswersAsEtcd(t *testing.T) {
 	}
 	wg.Wait()
 	if dir := os.Getenv("PARITY_ANSWERS_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		// Every answer of both systems, for reading beside the script.
 		for i, m := range []*member{etcd, kvd} {
 			var b strings.Builder
