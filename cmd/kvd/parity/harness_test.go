@@ -263,10 +263,15 @@ func (n *normalizer) text(s string) string {
 		s = strings.ReplaceAll(s, r.from, r.to)
 	}
 	s = etcdctlTook.ReplaceAllString(s, "took = <duration>")
+	// A lease's remaining TTL is a clock reading (see remainingTTL).
+	s = etcdctlRemaining.ReplaceAllString(s, "remaining(<ttl>)")
 	return s
 }
 
-var etcdctlTook = regexp.MustCompile(`took = [0-9.]+[µnm]?s`)
+var (
+	etcdctlTook      = regexp.MustCompile(`took = [0-9.]+[µnm]?s`)
+	etcdctlRemaining = regexp.MustCompile(`remaining\([0-9]+s\)`)
+)
 
 // answer renders one call's result as indented JSON with bytes fields
 // decoded, so a difference prints readably.

@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/protobuf/proto"
 )
 
 // env is what a step sees of one system.
@@ -475,6 +476,68 @@ func script() []step {
 		return answer(e.lease.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: leaseFixedID}))
 	})
 
+	// ---- More txn and lease shapes.
+	add("txn ops with range options", txn(&pb.TxnRequest{Success: []*pb.RequestOp{
+		{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("/s/"), RangeEnd: []byte("/s0"), CountOnly: true}}},
+		{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("/s/"), RangeEnd: []byte("/s0"), KeysOnly: true, Limit: 3, SortOrder: pb.RangeRequest_DESCEND}}},
+		{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("/s/"), RangeEnd: []byte("/s0"), MinModRevision: 1, Limit: 2}}},
+	}}))
+	add("txn nested failure branch with deletes", txn(&pb.TxnRequest{
+		Compare: []*pb.Compare{cmpValue("/s/00", pb.Compare_EQUAL, "")},
+		Success: []*pb.RequestOp{opTxn(&pb.TxnRequest{
+			Compare: []*pb.Compare{cmpInt("/s/01", pb.Compare_LESS, pb.Compare_VERSION, 1)},
+			Success: []*pb.RequestOp{opPut("/s/never", "x")},
+			Failure: []*pb.RequestOp{opDel("/s/20", "/s/22"), opRange("/s/19", "/s/23")},
+		})},
+	}))
+	add("txn compare lease not equal", txn(&pb.TxnRequest{
+		Compare: []*pb.Compare{cmpInt("/s/02", pb.Compare_NOT_EQUAL, pb.Compare_LEASE, 0)},
+		Success: []*pb.RequestOp{opRange("/s/02", "")},
+		Failure: []*pb.RequestOp{opRange("/s/03", "")},
+	}))
+	add("txn compare mod revision over a prefix", txn(&pb.TxnRequest{
+		Compare: []*pb.Compare{{Key: []byte("/s/"), RangeEnd: []byte("/s0"), Result: pb.Compare_LESS, Target: pb.Compare_MOD, TargetUnion: &pb.Compare_ModRevision{ModRevision: 1}}},
+		Success: []*pb.RequestOp{opPut("/s/all-old", "x")},
+		Failure: []*pb.RequestOp{opRange("/s/2", "/s/3")},
+	}))
+	add("txn compare from key", txn(&pb.TxnRequest{
+		Compare: []*pb.Compare{{Key: []byte("/s/24"), RangeEnd: []byte{0}, Result: pb.Compare_GREATER, Target: pb.Compare_CREATE, TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}}},
+		Success: []*pb.RequestOp{opRange("/s/24", "\x00")},
+	}))
+	add("lease grant ttl zero", func(ctx context.Context, e *env) any {
+		resp, err := e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID + 1, TTL: 0})
+		if err != nil {
+			return err
+		}
+		return resp
+	})
+	add("lease grant negative ttl", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID + 2, TTL: -5}))
+	})
+	add("lease grant negative id", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: -7, TTL: 30}))
+	})
+	add("put with lease then revoke, in one watch", watchSteps(4,
+		watchCreate(&pb.WatchCreateRequest{Key: []byte("/lw/"), RangeEnd: []byte("/lw0"), PrevKv: true}),
+		func(ctx context.Context, e *env, w *watchSession) {
+			e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID + 3, TTL: 60})
+			e.kv.Put(ctx, &pb.PutRequest{Key: []byte("/lw/a"), Value: []byte("1"), Lease: leaseFixedID + 3})
+			e.kv.Put(ctx, &pb.PutRequest{Key: []byte("/lw/b"), Value: []byte("2"), Lease: leaseFixedID + 3})
+			e.lease.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: leaseFixedID + 3})
+			w.await(watchSettle)
+		}))
+	add("lease keep alive revoked", func(ctx context.Context, e *env) any {
+		return keepAliveOnce(ctx, e, leaseFixedID+3)
+	})
+	add("put with revoked lease", put("/lw/c", "3", func(r *pb.PutRequest) { r.Lease = leaseFixedID + 3 }))
+	add("watch both filters and a from-key range", watchSteps(2,
+		watchCreate(&pb.WatchCreateRequest{Key: []byte("/lw/"), RangeEnd: []byte{0}, Filters: []pb.WatchCreateRequest_FilterType{pb.WatchCreateRequest_NOPUT, pb.WatchCreateRequest_NODELETE}}),
+		doPut("/lw/d", "4"), doDel("/lw/d", ""),
+		watchSend(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}})))
+	add("watch prev_kv of a delete range", watchSteps(3,
+		watchCreate(&pb.WatchCreateRequest{Key: []byte("/s/0"), RangeEnd: []byte("/s/03"), PrevKv: true}),
+		doDel("/s/0", "/s/03")))
+
 	// ---- Errors and bounds.
 	add("put over max request bytes", put("/b/big", strings.Repeat("x", 1536*1024+1)))
 	add("put over grpc message limit", put("/b/big", strings.Repeat("x", 3<<20)))
@@ -639,6 +702,40 @@ func script() []step {
 	ctl("member list -w json", "", "member", "list", "-w", "json")
 	ctl("alarm list", "", "alarm", "list")
 	ctl("lock runs a command", "", "lock", "/ctl/lock", "echo", "under-lock")
+	ctl("put --ignore-value missing", "", "put", "/ctl/none", "--ignore-value")
+	ctl("put then get -w fields", "", "put", "/ctl/k", "v1")
+	ctl("put --ignore-value", "", "put", "/ctl/k", "--ignore-value", "--prev-kv")
+	ctl("get --rev --print-value-only", "", "get", "/ctl/k", "--print-value-only", "--rev", "0")
+	add("etcdctl get -w protobuf", func(ctx context.Context, e *env) any {
+		// The raw bytes carry the ids: compare them decoded.
+		out := e.m.etcdctl("", "get", "/ctl/k", "-w", "protobuf")
+		var resp pb.RangeResponse
+		if err := proto.Unmarshal([]byte(out), &resp); err != nil {
+			return fmt.Sprintf("not a RangeResponse (%v): %q", err, out)
+		}
+		return &resp
+	})
+	ctl("del --from-key", "", "del", "/ctl/", "--from-key", "--prev-kv")
+	ctl("del missing", "", "del", "/ctl/none")
+	ctl("put with a missing lease", "", "put", "/ctl/l", "v", "--lease", "1234abcd")
+	add("etcdctl lease lifecycle", func(ctx context.Context, e *env) any {
+		id := fmt.Sprintf("%x", leaseFixedID+10)
+		grant, err := e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID + 10, TTL: 100})
+		if err != nil {
+			return err
+		}
+		return []any{
+			grant,
+			e.m.etcdctl("", "lease", "timetolive", id, "--keys"),
+			e.m.etcdctl("", "put", "/ctl/leased", "v", "--lease", id),
+			e.m.etcdctl("", "lease", "keep-alive", "--once", id),
+			e.m.etcdctl("", "lease", "revoke", id),
+			e.m.etcdctl("", "lease", "timetolive", id),
+			e.m.etcdctl("", "get", "/ctl/leased"),
+		}
+	})
+	ctl("watch bad revision", "", "watch", "/ctl/", "--rev", "-1")
+	ctl("compaction compacted", "", "compaction", "2")
 	add("etcdctl watch --rev", func(ctx context.Context, e *env) any {
 		resp, err := e.kv.Range(ctx, &pb.RangeRequest{Key: []byte("/config/"), CountOnly: true})
 		if err != nil {
@@ -818,6 +915,9 @@ func runWatch(ctx context.Context, e *env, minItems int, actions ...watchAction)
 	return mergeWatch(w.got)
 }
 
+// Within one revision, etcd hands events to a stream's watchers in the
+// order of a Go map: responses of one revision to different watchers are
+// sorted by watch id.
 func mergeWatch(rs []*pb.WatchResponse) []any {
 	var out []*pb.WatchResponse
 	for _, r := range rs {
@@ -828,6 +928,20 @@ func mergeWatch(rs []*pb.WatchResponse) []any {
 			continue
 		}
 		out = append(out, r)
+	}
+	lastRev := func(r *pb.WatchResponse) int64 {
+		if len(r.Events) == 0 || r.Fragment {
+			return 0
+		}
+		return r.Events[len(r.Events)-1].Kv.ModRevision
+	}
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && lastRev(out[i]) != 0 && lastRev(out[j]) == lastRev(out[i]) && len(out[j].Events) == 1 && len(out[i].Events) == 1 {
+			j++
+		}
+		slices.SortStableFunc(out[i:j], func(a, b *pb.WatchResponse) int { return int(a.WatchId - b.WatchId) })
+		i = j
 	}
 	var any []any
 	for _, r := range out {
