@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/kvdlabs/kvd/cmd/internal/procs"
 )
 
 // ClusterSettings are what both systems get, flag for flag (etcd's names).
@@ -49,27 +50,6 @@ const (
 	memberStopTimeout   = 15 * time.Second
 )
 
-// freeLoopbackPorts reserves n ports by listening and closing at once; the
-// kernel does not hand out a just-closed ephemeral port again soon.
-func freeLoopbackPorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("reserve a loopback port: %w", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // memberArgs are etcd's flags for member i; kvd accepts the same names.
 func memberArgs(s ClusterSettings, system, dir string, i int, peerURLs, clientURLs []string) []string {
 	var initial []string
@@ -98,7 +78,7 @@ func memberArgs(s ClusterSettings, system, dir string, i int, peerURLs, clientUR
 // startCluster starts s.Members processes of bin under dir and waits until
 // every member answers and a write commits.
 func startCluster(ctx context.Context, system, bin, dir string, s ClusterSettings) (*cluster, error) {
-	ports, err := freeLoopbackPorts(2 * s.Members)
+	ports, err := procs.FreeLoopbackPorts(2 * s.Members)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvdlabs/kvd/cmd/internal/procs"
 )
 
 // etcdctl runs the real etcdctl against the cluster's endpoints.
@@ -29,7 +29,7 @@ func TestEtcdctlSeedCommands(t *testing.T) {
 	c.leader(c.client(), nil)
 
 	// etcdctl watch /config/database/ --prefix, running through the writes.
-	var watchOut lockedBuffer
+	var watchOut procs.Output
 	watch := exec.Command(etcdctlBin, "--endpoints", strings.Join(c.endpoints(), ","), "watch", "/config/database/", "--prefix")
 	watch.Stdout, watch.Stderr = &watchOut, &watchOut
 	if err := watch.Start(); err != nil {
@@ -110,28 +110,4 @@ func TestEtcdctlSeedCommands(t *testing.T) {
 	if out := c.etcdctl("", "member", "list"); strings.Count(out, "started") != 3 {
 		t.Fatalf("member list: %q", out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a child process writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kvdlabs/kvd/cmd/internal/procs"
 )
 
 // Binaries built once for the package's tests.
@@ -53,7 +54,7 @@ type proc struct {
 	args      []string
 	clientURL string
 	cmd       *exec.Cmd
-	log       *lockedBuffer
+	log       *procs.Output
 	exited    chan struct{}
 }
 
@@ -62,22 +63,11 @@ type procCluster struct {
 	procs []*proc
 }
 
-// freePorts reserves n loopback ports by listening and closing; the window
-// before kvd binds them again is short and the kernel does not reuse
-// ephemeral ports at once.
+// freePorts reserves n loopback ports for a test's processes.
 func freePorts(t *testing.T, n int) []int {
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
+	ports, err := procs.FreeLoopbackPorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -116,7 +106,7 @@ func startProcCluster(t *testing.T, size int, extraArgs ...string) *procCluster 
 }
 
 func (c *procCluster) start(p *proc) {
-	p.log = &lockedBuffer{}
+	p.log = &procs.Output{}
 	p.cmd = exec.Command(kvdBin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/cmd/internal/procs"
 )
 
 // Binaries built once for the package: kvd from this tree, etcd and etcdctl
@@ -78,7 +79,7 @@ type member struct {
 	clientURL  string
 	peerURL    string
 	cmd        *exec.Cmd
-	log        *lockedBuffer
+	log        *procs.Output
 	exited     chan struct{}
 	cli        *clientv3.Client
 	clusterID  uint64
@@ -96,7 +97,7 @@ func startMember(t *testing.T, system, bin string) *member {
 		system:     system,
 		clientPort: strconv.Itoa(ports[0]),
 		peerPort:   strconv.Itoa(ports[1]),
-		log:        &lockedBuffer{},
+		log:        &procs.Output{},
 		exited:     make(chan struct{}),
 	}
 	m.clientURL = "http://127.0.0.1:" + m.clientPort
@@ -156,40 +157,13 @@ func startMember(t *testing.T, system, bin string) *member {
 	}
 }
 
-// freePorts reserves n loopback ports by listening and closing.
+// freePorts reserves n loopback ports for a member.
 func freePorts(t *testing.T, n int) []int {
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
+	ports, err := procs.FreeLoopbackPorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
-}
-
-// lockedBuffer is a bytes.Buffer a child process writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // etcdctl runs the real etcdctl against m and returns what it printed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/cmd/internal/procs"
 )
 
 // env is what a step sees of one system.
@@ -966,8 +969,8 @@ func sortEvents(evs []*mvccpb.Event) {
 func (m *member) etcdctlWatch(args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out := &lockedBuffer{}
-	cmd := execCommand(ctx, etcdctlBin, append([]string{"--endpoints", m.clientURL}, args...)...)
+	out := &procs.Output{}
+	cmd := exec.CommandContext(ctx, etcdctlBin, append([]string{"--endpoints", m.clientURL}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return err.Error()
