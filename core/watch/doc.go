@@ -28,17 +28,21 @@
 // Responses follow etcd's watch API (go.etcd.io/etcd/server/etcdserver/api/v3rpc
 // and storage/mvcc): the created response (also for a rejected create, with
 // Canceled and CancelReason), the cancel response, the compacted response
-// (CompactRevision set, Canceled true), progress responses with WatchId -1
+// (CompactRevision set, Canceled true, a header without a revision; a
+// watcher starting at the compaction revision itself is served what
+// compaction kept of it), progress responses with WatchId -1
 // (clientv3.InvalidWatchID) only once every watcher of the stream is synced,
 // no progress response below a watcher's start revision - 1 (clients resume
 // from a progress revision + 1),
-// and the NOPUT/NODELETE filters and prev_kv. Fragmented responses are not
-// produced: a response carries at most one catch-up batch, which
+// and the NOPUT/NODELETE filters and prev_kv. A response carries at most
+// one catch-up batch, which
 // Options.CatchUpEventsMax bounds, or the events of the revisions notified
 // between two Drains, up to 1 MiB and 1000 events. Those revisions share a
 // response only while no response without events (created, canceled,
 // progress) was queued on the stream after it, so such responses keep
-// their place among the events.
+// their place among the events. For a watcher that asked for fragments, the
+// sender splits a response over its size limit with Fragments once the
+// header is complete (Delivery.Fragment), as etcd's send loop does.
 //
 // Responses share *mvccpb.Event values between watchers and with the store;
 // every receiver must treat them as read-only.
