@@ -16,7 +16,8 @@ import (
 )
 
 // forwarder sends lease calls a follower cannot answer to the leader's
-// client URL, keeping one connection per URL.
+// client URL, keeping one connection per URL. The answer goes back to the
+// client with the follower's header ids, as etcd's does.
 type forwarder struct {
 	s     *Server
 	mu    sync.Mutex
@@ -94,6 +95,9 @@ func (f *forwarder) timeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest
 		resp, err = pb.NewLeaseClient(c).LeaseTimeToLive(ctx, r)
 		return toRPCErr(err)
 	})
+	if err == nil {
+		resp.Header = f.s.ownHeader(resp.Header)
+	}
 	return resp, err
 }
 
@@ -111,6 +115,9 @@ func (f *forwarder) keepAlive(ctx context.Context, id int64) (resp *pb.LeaseKeep
 		resp, err = stream.Recv()
 		return toRPCErr(err)
 	})
+	if err == nil {
+		resp.Header = f.s.ownHeader(resp.Header)
+	}
 	return resp, err
 }
 

@@ -471,6 +471,17 @@ func (s *Server) control(ctx context.Context, f func()) error {
 	}
 }
 
+// ownHeader makes h this member's, as etcd's v3rpc header.fill does for an
+// answer that came from elsewhere (the leader, for a forwarded lease call):
+// ids and term are this member's, a revision already set stays.
+func (s *Server) ownHeader(h *pb.ResponseHeader) *pb.ResponseHeader {
+	own := s.header()
+	if h != nil && h.Revision != 0 {
+		own.Revision = h.Revision
+	}
+	return own
+}
+
 // header is a response header for the member's last published state.
 func (s *Server) header() *pb.ResponseHeader {
 	return proto.Clone(s.view.Load().header).(*pb.ResponseHeader)

@@ -72,68 +72,97 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// member is one single-member cluster of one system, as a process on
+// member is one member of a cluster of one system, as a process on
 // loopback that this test started (and alone stops).
 type member struct {
 	system     string
+	name       string
 	clientURL  string
 	peerURL    string
 	cmd        *exec.Cmd
 	log        *procs.Output
 	exited     chan struct{}
-	cli        *clientv3.Client
+	cli        *clientv3.Client // talks to this member only
 	clusterID  uint64
 	memberID   uint64
 	clientPort string
 	peerPort   string
+	// peers are every member of the cluster, this one included, in
+	// name order.
+	peers []*member
 }
 
-// startMember starts bin with etcd's flags as a one-member cluster named
-// "parity" and waits until it answers a linearizable read.
-func startMember(t *testing.T, system, bin string) *member {
+// startCluster starts size processes of bin with etcd's flags as one
+// cluster (members named "parity" alone, else member-a, member-b, ...), and waits
+// until each answers a linearizable read.
+func startCluster(t *testing.T, system, bin string, size int) []*member {
 	t.Helper()
-	ports := freePorts(t, 2)
-	m := &member{
-		system:     system,
-		clientPort: strconv.Itoa(ports[0]),
-		peerPort:   strconv.Itoa(ports[1]),
-		log:        &procs.Output{},
-		exited:     make(chan struct{}),
-	}
-	m.clientURL = "http://127.0.0.1:" + m.clientPort
-	m.peerURL = "http://127.0.0.1:" + m.peerPort
-	args := []string{
-		"--name", "parity", "--data-dir", filepath.Join(t.TempDir(), system+".etcd"),
-		"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
-		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
-		"--initial-cluster", "parity=" + m.peerURL, "--initial-cluster-token", "parity",
-		"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
-		"--log-level", "error",
-	}
-	m.cmd = exec.Command(bin, args...)
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", system, err)
-	}
-	go func() { m.cmd.Wait(); close(m.exited) }()
-	t.Cleanup(func() {
-		if m.cli != nil {
-			m.cli.Close()
+	ports := freePorts(t, 2*size)
+	dir := t.TempDir()
+	var ms []*member
+	var initial []string
+	for i := range size {
+		m := &member{
+			system: system, name: "parity",
+			clientPort: strconv.Itoa(ports[2*i]), peerPort: strconv.Itoa(ports[2*i+1]),
+			log: &procs.Output{}, exited: make(chan struct{}),
 		}
-		m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(10 * time.Second):
-			m.cmd.Process.Kill()
-			<-m.exited
+		if size > 1 {
+			m.name = fmt.Sprintf("member-%c", 'a'+i)
 		}
-		if t.Failed() {
-			t.Logf("%s log:\n%s", system, m.log.String())
+		m.clientURL = "http://127.0.0.1:" + m.clientPort
+		m.peerURL = "http://127.0.0.1:" + m.peerPort
+		initial = append(initial, m.name+"="+m.peerURL)
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		m.peers = ms
+		args := []string{
+			"--name", m.name, "--data-dir", filepath.Join(dir, m.name+".etcd"),
+			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "parity",
+			"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
+			"--log-level", "error",
 		}
-	})
+		m.cmd = exec.Command(bin, args...)
+		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+		if err := m.cmd.Start(); err != nil {
+			t.Fatalf("start %s %s: %v", system, m.name, err)
+		}
+		go func() { m.cmd.Wait(); close(m.exited) }()
+		t.Cleanup(func() { m.stop(t) })
+	}
+	for _, m := range ms {
+		m.waitServing(t)
+	}
+	return ms
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 10 s).
+func (m *member) stop(t *testing.T) {
+	if m.cli != nil {
+		m.cli.Close()
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.exited
+	}
+	if t.Failed() {
+		t.Logf("%s %s log:\n%s", m.system, m.name, m.log.String())
+	}
+}
+
+// waitServing connects m's client and waits until m answers a linearizable
+// read, which also tells its cluster and member ids.
+func (m *member) waitServing(t *testing.T) {
+	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 5 * time.Second})
 	if err != nil {
-		t.Fatalf("%s client: %v", system, err)
+		t.Fatalf("%s client: %v", m.system, err)
 	}
 	m.cli = cli
 	deadline := time.Now().Add(30 * time.Second)
@@ -143,15 +172,15 @@ func startMember(t *testing.T, system, bin string) *member {
 		cancel()
 		if err == nil {
 			m.clusterID, m.memberID = resp.Header.ClusterId, resp.Header.MemberId
-			return m
+			return
 		}
 		select {
 		case <-m.exited:
-			t.Fatalf("%s exited before it served: %v\n%s", system, m.cmd.ProcessState, m.log.String())
+			t.Fatalf("%s %s exited before it served: %v\n%s", m.system, m.name, m.cmd.ProcessState, m.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not serve within 30s: %v", system, err)
+			t.Fatalf("%s %s did not serve within 30s: %v", m.system, m.name, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -204,6 +233,28 @@ type normalizer struct {
 	// ids are server-chosen ids seen so far, in order of first sight; the
 	// same script gives both systems' ids the same placeholders.
 	ids []uint64
+	// roles name each member of a cluster by what it is to the script
+	// ("self" the member it talks to, "leader", "other"): which member
+	// an election makes leader must differ between two clusters.
+	roles map[*member]string
+}
+
+// roleOf is role of the member called name.
+func (n *normalizer) roleOf(name string) string {
+	for _, p := range n.m.peers {
+		if p.name == name {
+			return n.role(p)
+		}
+	}
+	return name
+}
+
+// role is how answers name p: its role in a cluster, its name alone.
+func (n *normalizer) role(p *member) string {
+	if r, ok := n.roles[p]; ok {
+		return r
+	}
+	return p.name
 }
 
 // learnID records a server-chosen id (a lease granted without one).
@@ -226,11 +277,19 @@ func (n *normalizer) text(s string) string {
 			rep{strconv.FormatInt(int64(v), 10), name})
 	}
 	add(n.m.clusterID, "<cluster-id>")
-	add(n.m.memberID, "<member-id>")
+	for _, p := range n.m.peers {
+		// A lone member keeps the short names of the one-member script.
+		suffix := ""
+		if len(n.m.peers) > 1 {
+			suffix = " " + n.role(p)
+			reps = append(reps, rep{p.name, "<name " + n.role(p) + ">"})
+		}
+		add(p.memberID, "<member-id"+suffix+">")
+		reps = append(reps, rep{"127.0.0.1:" + p.clientPort, "<client-addr" + suffix + ">"}, rep{"127.0.0.1:" + p.peerPort, "<peer-addr" + suffix + ">"})
+	}
 	for i, id := range n.ids {
 		add(id, fmt.Sprintf("<id-%d>", i+1))
 	}
-	reps = append(reps, rep{"127.0.0.1:" + n.m.clientPort, "<client-addr>"}, rep{"127.0.0.1:" + n.m.peerPort, "<peer-addr>"})
 	// Longest first, so no replacement cuts into a longer one.
 	sort.SliceStable(reps, func(i, j int) bool { return len(reps[i].from) > len(reps[j].from) })
 	for _, r := range reps {

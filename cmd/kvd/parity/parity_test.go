@@ -31,21 +31,35 @@ func TestKVDAnswersAsEtcd(t *testing.T) {
 	if len(steps) < callsMin {
 		t.Fatalf("the script makes %d distinct calls, want at least %d", len(steps), callsMin)
 	}
-	var etcd, kvd *member
+	compare(t, steps, 1, "")
+}
+
+// TestKVDClusterAnswersAsEtcd runs clusterScript through a follower of a
+// three-member etcd and of a three-member kvd.
+func TestKVDClusterAnswersAsEtcd(t *testing.T) {
+	compare(t, clusterScript(), 3, "-cluster")
+}
+
+// compare starts a cluster of size members of each system, runs steps on
+// both side by side through the member pick chooses, and fails on every
+// answer that differs. tag names the answer files.
+func compare(t *testing.T, steps []step, size int, tag string) {
+	var etcd, kvd []*member
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); etcd = startMember(t, "etcd", etcdBin) }()
-	go func() { defer wg.Done(); kvd = startMember(t, "kvd", kvdBin) }()
+	go func() { defer wg.Done(); etcd = startCluster(t, "etcd", etcdBin, size) }()
+	go func() { defer wg.Done(); kvd = startCluster(t, "kvd", kvdBin, size) }()
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
 	answers := make([][]string, 2)
-	for i, m := range []*member{etcd, kvd} {
+	systems := [][]*member{etcd, kvd}
+	for i, ms := range systems {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = runScript(m, steps)
+			answers[i] = runScript(t, ms, steps)
 		}()
 	}
 	wg.Wait()
@@ -54,12 +68,12 @@ func TestKVDAnswersAsEtcd(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Every answer of both systems, for reading beside the script.
-		for i, m := range []*member{etcd, kvd} {
+		for i, ms := range systems {
 			var b strings.Builder
 			for j, s := range steps {
 				fmt.Fprintf(&b, "=== %d %s\n%s\n", j, s.name, answers[i][j])
 			}
-			if err := os.WriteFile(filepath.Join(dir, m.system+".txt"), []byte(b.String()), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, ms[0].system+tag+".txt"), []byte(b.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -74,10 +88,25 @@ func TestKVDAnswersAsEtcd(t *testing.T) {
 	t.Logf("%d calls compared, %d differ", len(steps), diffs)
 }
 
-func runScript(m *member, steps []step) []string {
+// runScript runs steps through one member: the one member of a lone
+// cluster, else a follower (what a client meets most often, and where
+// forwarding differs), with the others at hand in env.
+func runScript(t *testing.T, ms []*member, steps []step) []string {
+	m := ms[0]
+	n := &normalizer{m: m}
+	if len(ms) > 1 {
+		var leader *member
+		m, leader = follower(t, ms)
+		n = &normalizer{m: m, roles: map[*member]string{m: "self", leader: "leader"}}
+		for _, p := range ms {
+			if p != m && p != leader {
+				n.roles[p] = "other"
+			}
+		}
+	}
 	conn := m.cli.ActiveConnection()
 	e := &env{
-		m: m, n: &normalizer{m: m},
+		m: m, n: n,
 		kv: pb.NewKVClient(conn), lease: pb.NewLeaseClient(conn),
 		clu: pb.NewClusterClient(conn), mt: pb.NewMaintenanceClient(conn),
 		vars: map[string]any{},
@@ -98,6 +127,32 @@ func runScript(m *member, steps []step) []string {
 		out = append(out, e.n.answer(got))
 	}
 	return out
+}
+
+// follower is a member that is not the leader, and the leader, once the
+// cluster agrees on one.
+func follower(t *testing.T, ms []*member) (f, leader *member) {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := ms[0].cli.Status(ctx, ms[0].clientURL)
+		cancel()
+		if err == nil && st.Leader != 0 {
+			for _, m := range ms {
+				if m.memberID == st.Leader {
+					leader = m
+				} else if f == nil {
+					f = m
+				}
+			}
+			if leader != nil {
+				return f, leader
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%s: no leader within 15s", ms[0].system)
+	return ms[0], ms[1]
 }
 
 func stringOf(v any) string {

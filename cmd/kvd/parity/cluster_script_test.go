@@ -1,0 +1,114 @@
+package parity
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// clusterScript is what differs once there are peers: calls through a
+// follower (forwarded or read-indexed), and the cluster's view of itself.
+func clusterScript() []step {
+	var s []step
+	add := func(name string, run func(context.Context, *env) any) { s = append(s, step{name, run}) }
+	sortedLines := func(out string) string {
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		slices.Sort(lines)
+		return strings.Join(lines, "\n")
+	}
+
+	add("member list through a follower", func(ctx context.Context, e *env) any {
+		resp, err := e.clu.MemberList(ctx, &pb.MemberListRequest{Linearizable: true})
+		if err != nil {
+			return err
+		}
+		// etcd lists members by id; ids must differ between systems.
+		slices.SortFunc(resp.Members, func(a, b *pb.Member) int { return strings.Compare(e.n.roleOf(a.Name), e.n.roleOf(b.Name)) })
+		return resp
+	})
+	add("status of every member", func(ctx context.Context, e *env) any {
+		var out []string
+		var leaders []uint64
+		for _, p := range e.m.peers {
+			st, err := e.m.cli.Status(ctx, p.clientURL)
+			if err != nil {
+				return err
+			}
+			leaders = append(leaders, st.Leader)
+			out = append(out, fmt.Sprintf("%s: isLearner=%v errors=%v", e.n.role(p), st.IsLearner, st.Errors))
+		}
+		slices.Sort(out)
+		// Which member leads is an election's outcome; that all agree is not.
+		agreed := leaders[0] != 0 && slices.IndexFunc(leaders, func(l uint64) bool { return l != leaders[0] }) < 0
+		return strings.Join(append(out, fmt.Sprintf("one leader agreed by all: %v", agreed)), "\n")
+	})
+	add("put through a follower", put("/c/a", "1", func(r *pb.PutRequest) { r.PrevKv = true }))
+	add("linearizable get through a follower", rng("/c/a", ""))
+	add("serializable get through a follower", rng("/c/a", "", func(r *pb.RangeRequest) { r.Serializable = true }))
+	add("txn through a follower", txn(&pb.TxnRequest{
+		Compare: []*pb.Compare{cmpValue("/c/a", pb.Compare_EQUAL, "1")},
+		Success: []*pb.RequestOp{opPut("/c/b", "2"), opRange("/c/", "/c0")},
+	}))
+	add("delete through a follower", del("/c/b", "", true))
+	add("range stream through a follower", rangeStream(&pb.RangeRequest{Key: []byte("/c/"), RangeEnd: []byte("/c0")}))
+	add("lease grant through a follower", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID, TTL: 60}))
+	})
+	add("put with the lease through a follower", put("/c/l", "leased", func(r *pb.PutRequest) { r.Lease = leaseFixedID }))
+	add("lease time to live through a follower", func(ctx context.Context, e *env) any {
+		resp, err := e.lease.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: leaseFixedID, Keys: true})
+		if err != nil {
+			return err
+		}
+		return remainingTTL(resp)
+	})
+	add("lease keep alive through a follower", func(ctx context.Context, e *env) any { return keepAliveOnce(ctx, e, leaseFixedID) })
+	add("lease leases through a follower", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseLeases(ctx, &pb.LeaseLeasesRequest{}))
+	})
+	add("lease revoke through a follower", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: leaseFixedID}))
+	})
+	add("lease time to live revoked through a follower", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: leaseFixedID}))
+	})
+	add("lease keep alive unknown through a follower", func(ctx context.Context, e *env) any { return keepAliveOnce(ctx, e, leaseFixedID) })
+	add("watch through a follower", watchSteps(3,
+		watchCreate(&pb.WatchCreateRequest{Key: []byte("/c/w"), PrevKv: true}),
+		doPut("/c/w", "1"), doPut("/c/w", "2")))
+	add("compact through a follower", func(ctx context.Context, e *env) any {
+		resp, err := e.kv.Range(ctx, &pb.RangeRequest{Key: []byte("/c/"), CountOnly: true})
+		if err != nil {
+			return err
+		}
+		return answer(e.kv.Compact(ctx, &pb.CompactionRequest{Revision: resp.Header.Revision - 1, Physical: true}))
+	})
+	add("mutex through a follower", func(ctx context.Context, e *env) any {
+		sess, err := concurrency.NewSession(e.m.cli, concurrency.WithTTL(30))
+		if err != nil {
+			return err
+		}
+		e.n.learnID(int64(sess.Lease()))
+		defer sess.Close()
+		mu := concurrency.NewMutex(sess, "/c/lock")
+		if err := mu.Lock(ctx); err != nil {
+			return err
+		}
+		return []any{mu.Key(), mu.Header()}
+	})
+	add("etcdctl member list", func(ctx context.Context, e *env) any {
+		// Lines come in id order (ids differ), and health checks run at once.
+		return sortedLines(e.n.text(e.m.etcdctl("", "member", "list")))
+	})
+	add("etcdctl endpoint health --cluster", func(ctx context.Context, e *env) any {
+		return sortedLines(e.n.text(e.m.etcdctl("", "endpoint", "health", "--cluster")))
+	})
+	add("etcdctl put and get through a follower", func(ctx context.Context, e *env) any {
+		return []any{e.m.etcdctl("", "put", "/c/ctl", "v", "--prev-kv"), e.m.etcdctl("", "get", "/c/", "--prefix", "-w", "json")}
+	})
+	return s
+}
