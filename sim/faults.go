@@ -181,7 +181,9 @@ func (c *Cluster) doFault(a *activeFault) string {
 		if l == 0 {
 			return "no leader to transfer from"
 		}
-		c.members[l].node.TransferLeadership(a.targets[0])
+		if err := c.members[l].node.MoveLeader(a.targets[0]); err != nil {
+			return "not carried out: " + err.Error()
+		}
 	case nemesis.MembershipChange:
 		return "not carried out: the member does not support configuration changes yet"
 	default:

@@ -83,7 +83,7 @@ func transferAndJump(c *sim.Cluster) {
 	step = func() {
 		if lead := c.Leader(); lead != 0 {
 			to := lead%3 + 1
-			c.Member(lead).Node().TransferLeadership(to)
+			c.Member(lead).Node().MoveLeader(to)
 			w.After(600*time.Millisecond, func() {
 				if n := c.Member(lead).Node(); n != nil && !n.Status().IsLeader {
 					c.Member(lead).Clock().Jump(3 * time.Second)

@@ -2,15 +2,20 @@ package api
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Version is the etcd API version kvd speaks, reported by Status.
 const Version = "3.7.3"
 
-// maintenanceServer is etcd's Maintenance service: Status, Hash, HashKV and
-// Alarm. Defragment, Snapshot, MoveLeader and Downgrade answer Unimplemented.
+// maintenanceServer is etcd's Maintenance service: Status, Hash, HashKV,
+// Alarm and MoveLeader. Defragment, Snapshot and Downgrade answer
+// Unimplemented.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	s *Server
@@ -86,4 +91,43 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 		resp.Alarms = []*pb.AlarmMember{{MemberID: id, Alarm: pb.AlarmType_NOSPACE}}
 	}
 	return resp, nil
+}
+
+// errLeaderTransferTimeout is etcd's answer when the target did not take
+// over in time: rpctypes has no value for it, so it reaches the client as
+// etcd's own error text with code Unknown.
+var errLeaderTransferTimeout = status.Error(codes.Unknown, "etcdserver: request timed out, leader transfer took too long")
+
+// moveLeaderWaitElections bounds how long MoveLeader waits for the new
+// leader, in election timeouts: raft abandons a transfer after one, so
+// waiting longer only holds the call (etcd waits for the client's deadline).
+const moveLeaderWaitElections = 3
+
+// MoveLeader hands leadership to the target member and answers once the
+// member sees it lead, as etcd's: on a follower ErrGRPCNotLeader, to a
+// non-member ErrGRPCBadLeaderTransferee, and ErrGRPCTimeoutLeaderTransfer
+// when the target does not take over in time. etcd's answer carries no
+// header.
+func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	var err error
+	if cerr := m.s.control(ctx, func() { err = m.s.n.MoveLeader(r.TargetID) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	tick := m.s.cfg.Node.TickInterval
+	deadline := time.After(tick * time.Duration(moveLeaderWaitElections*m.s.cfg.Node.ElectionTicks))
+	for m.s.view.Load().status.Leader != r.TargetID {
+		select {
+		case <-ctx.Done():
+			return nil, errLeaderTransferTimeout
+		case <-deadline:
+			return nil, errLeaderTransferTimeout
+		case <-m.s.donec:
+			return nil, rpctypes.ErrGRPCStopped
+		case <-time.After(tick):
+		}
+	}
+	return &pb.MoveLeaderResponse{}, nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -553,4 +554,44 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("accepted a non-canonical state")
 		}
 	})
+}
+
+// TestMoveLeader checks etcd's MoveLeader rules on the node: only the
+// leader may move leadership, only to a member; the named follower then
+// leads, and writes go on.
+func TestMoveLeader(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	var to, other uint64
+	for _, id := range c.ids {
+		switch {
+		case id == l:
+		case to == 0:
+			to = id
+		default:
+			other = id
+		}
+	}
+	if err := c.nodes[to].MoveLeader(other); !errors.Is(err, rpctypes.ErrGRPCNotLeader) {
+		t.Fatalf("MoveLeader on follower %d: %v, want not leader", to, err)
+	}
+	if err := c.nodes[l].MoveLeader(99); !errors.Is(err, rpctypes.ErrGRPCBadLeaderTransferee) {
+		t.Fatalf("MoveLeader to a stranger: %v, want bad leader transferee", err)
+	}
+	if err := c.nodes[l].MoveLeader(l); err != nil {
+		t.Fatalf("MoveLeader to itself: %v", err)
+	}
+	if err := c.nodes[l].MoveLeader(to); err != nil {
+		t.Fatalf("MoveLeader to %d: %v", to, err)
+	}
+	for range 50 {
+		if c.leader() == to {
+			break
+		}
+		c.tick(1)
+	}
+	if got := c.leader(); got != to {
+		t.Fatalf("leader %d after moving it to %d", got, to)
+	}
+	mustOK(t, c.do(other, put("after", "move")))
 }

@@ -352,8 +352,24 @@ func (n *Node) ReportSnapshot(id uint64, ok bool) {
 // Campaign makes this member start an election now (tests, leader transfer).
 func (n *Node) Campaign() error { return n.raw.Campaign() }
 
-// TransferLeadership asks the leader to hand leadership to another member.
-func (n *Node) TransferLeadership(to uint64) { n.raw.TransferLeader(to) }
+// MoveLeader asks raft to hand this member's leadership to target, as
+// etcd's MoveLeader: only the leader may (rpctypes.ErrGRPCNotLeader), and
+// only to a member of the cluster (rpctypes.ErrGRPCBadLeaderTransferee).
+// Raft then catches target up and tells it to campaign at once; it gives up
+// after an election timeout, so a caller that waits for the new leader
+// must bound its wait. Moving to itself is accepted and changes nothing.
+// The gRPC MoveLeader and the simulator's leader-transfer fault both come
+// here.
+func (n *Node) MoveLeader(target uint64) error {
+	if n.raw.BasicStatus().Lead != n.cfg.ID {
+		return rpctypes.ErrGRPCNotLeader
+	}
+	if _, ok := n.members[target]; !ok {
+		return rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	n.raw.TransferLeader(target)
+	return nil
+}
 
 // Submit queues one client request and returns its id; its Result comes out
 // of a later Process. Exactly one request field of r must be set.

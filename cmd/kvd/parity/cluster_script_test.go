@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -110,5 +111,46 @@ func clusterScript() []step {
 	add("etcdctl put and get through a follower", func(ctx context.Context, e *env) any {
 		return []any{e.m.etcdctl("", "put", "/c/ctl", "v", "--prev-kv"), e.m.etcdctl("", "get", "/c/", "--prefix", "-w", "json")}
 	})
+
+	// Leadership moves last: the roles name the members as they were.
+	leaderStatus := func(ctx context.Context, e *env) any {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var leads []string
+			for _, p := range e.m.peers {
+				st, err := e.m.cli.Status(ctx, p.clientURL)
+				if err != nil {
+					return err
+				}
+				leads = append(leads, fmt.Sprintf("%x", st.Leader))
+			}
+			slices.Sort(leads)
+			if leads[0] == leads[len(leads)-1] || time.Now().After(deadline) {
+				return e.n.text(strings.Join(leads, " "))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	maintenance := func(e *env, role string) pb.MaintenanceClient {
+		return pb.NewMaintenanceClient(e.n.byRole(role).cli.ActiveConnection())
+	}
+	add("move leader on a follower", func(ctx context.Context, e *env) any {
+		return answer(e.mt.MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: e.n.byRole("other").memberID}))
+	})
+	add("move leader to a stranger", func(ctx context.Context, e *env) any {
+		return answer(maintenance(e, "leader").MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: 12345}))
+	})
+	add("move leader to itself", func(ctx context.Context, e *env) any {
+		return answer(maintenance(e, "leader").MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: e.n.byRole("leader").memberID}))
+	})
+	add("move leader to a follower", func(ctx context.Context, e *env) any {
+		return answer(maintenance(e, "leader").MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: e.n.byRole("other").memberID}))
+	})
+	add("leader after the move", leaderStatus)
+	add("etcdctl move-leader", func(ctx context.Context, e *env) any {
+		return etcdctlAt(e.m.peers, "", "move-leader", fmt.Sprintf("%x", e.m.memberID))
+	})
+	add("leader after etcdctl move-leader", leaderStatus)
+	add("put through the new leader", put("/c/after-move", "1"))
 	return s
 }

@@ -198,9 +198,18 @@ func freePorts(t *testing.T, n int) []int {
 // etcdctl runs the real etcdctl against m and returns what it printed
 // (stdout, then stderr) and its exit status, so failures compare too.
 func (m *member) etcdctl(stdin string, args ...string) string {
+	return etcdctlAt([]*member{m}, stdin, args...)
+}
+
+// etcdctlAt runs etcdctl with the endpoints of ms.
+func etcdctlAt(ms []*member, stdin string, args ...string) string {
+	var eps []string
+	for _, m := range ms {
+		eps = append(eps, m.clientURL)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, etcdctlBin, append([]string{"--endpoints", m.clientURL, "--command-timeout", "10s"}, args...)...)
+	cmd := exec.CommandContext(ctx, etcdctlBin, append([]string{"--endpoints", strings.Join(eps, ","), "--command-timeout", "10s"}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -247,6 +256,16 @@ func (n *normalizer) roleOf(name string) string {
 		}
 	}
 	return name
+}
+
+// byRole is the member with that role in a cluster.
+func (n *normalizer) byRole(role string) *member {
+	for p, r := range n.roles {
+		if r == role {
+			return p
+		}
+	}
+	panic("parity: no member with role " + role)
 }
 
 // role is how answers name p: its role in a cluster, its name alone.
