@@ -204,7 +204,7 @@ func TestGeneratePanicsOnInvalidOptions(t *testing.T) {
 
 func TestProfilesSortedAndKnown(t *testing.T) {
 	names := Profiles()
-	want := []string{"all", "clock", "crash", "disk", "network", "none"}
+	want := []string{"all", "clock", "crash", "disk", "network", "none", "operations"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Profiles() = %v, want %v", names, want)
 	}

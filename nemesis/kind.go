@@ -114,6 +114,12 @@ const (
 	// down from At to Until. Targets: one member; empty means a follower
 	// chosen at execution time.
 	MembershipChange Kind = "membership-change"
+	// AlarmNoSpace raises the target's NOSPACE alarm through raft at At and
+	// disarms it at Until, as a member over its quota and then an operator
+	// would: meanwhile every member refuses puts, txns that put and lease
+	// grants, and serves reads and deletes. Not budgeted: nothing goes
+	// down. Targets: one member; empty means the leader at execution time.
+	AlarmNoSpace Kind = "alarm-nospace"
 )
 
 // Parameter names used in Fault.Params. Values are float64; units are in
@@ -290,6 +296,8 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6},
 	{Kind: MembershipChange, Windowed: true, TakesDown: true, Targets: TargetsOne, NodesMin: 3,
 		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 2, WindowMin: time.Second, WindowMax: 15 * time.Second},
+	{Kind: AlarmNoSpace, Windowed: true, Targets: TargetsOne, NodesMin: 1,
+		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 8 * time.Second},
 }
 
 // catalogueIndex maps a kind to its place in catalogue. Only looked up,

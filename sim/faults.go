@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"github.com/kvdlabs/kvd/nemesis"
 )
 
@@ -186,6 +188,8 @@ func (c *Cluster) doFault(a *activeFault) string {
 		}
 	case nemesis.MembershipChange:
 		return "not carried out: the member does not support configuration changes yet"
+	case nemesis.AlarmNoSpace:
+		return c.proposeAlarm(pb.AlarmRequest_ACTIVATE, a.targets[0])
 	default:
 		panic(fmt.Sprintf("sim: fault kind %q has no executor", f.Kind))
 	}
@@ -222,10 +226,57 @@ func (c *Cluster) healFault(a *activeFault) {
 		for _, id := range a.targets {
 			c.members[id].clock.SetDrift(0)
 		}
+	case nemesis.AlarmNoSpace:
+		c.disarmAlarm(a.targets[0], 0)
 	}
 	for _, id := range a.targets {
 		c.reconcile(id)
 	}
+}
+
+// alarmRetryInterval and alarmQuietChecks pace disarming: the alarm is
+// proposed away every interval while a running member holds it, and
+// watched until that many checks in a row find none, since its raise may
+// still be in a log and commit late.
+const (
+	alarmRetryInterval = 500 * time.Millisecond
+	alarmQuietChecks   = 20
+)
+
+// proposeAlarm submits an alarm change for target's NOSPACE through the
+// leader, or another running member if none is known; the answer goes
+// nowhere (the fault, not a client, asked). Returns a note when no member
+// could take it.
+func (c *Cluster) proposeAlarm(action pb.AlarmRequest_AlarmAction, target uint64) string {
+	via := c.Leader()
+	if via == 0 {
+		up := c.Up()
+		if len(up) == 0 {
+			return "not carried out: no member running"
+		}
+		via = up[0]
+	}
+	c.members[via].node.Submit(&pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: action, MemberID: target, Alarm: pb.AlarmType_NOSPACE}})
+	return ""
+}
+
+// disarmAlarm takes target's NOSPACE alarm away once no alarm fault holds
+// it any more, as an operator keeps disarming until it is gone.
+func (c *Cluster) disarmAlarm(target uint64, quiet int) {
+	if c.stillFaulted(target, nemesis.AlarmNoSpace) || quiet >= alarmQuietChecks {
+		return // a later window owns the alarm now, or it is surely gone
+	}
+	held := false
+	for _, id := range c.Up() {
+		held = held || slices.ContainsFunc(c.members[id].node.Alarms(), func(a *pb.AlarmMember) bool {
+			return a.MemberID == target && a.Alarm == pb.AlarmType_NOSPACE
+		})
+	}
+	if held {
+		c.proposeAlarm(pb.AlarmRequest_DEACTIVATE, target)
+		quiet = -1
+	}
+	c.w.After(alarmRetryInterval, func() { c.disarmAlarm(target, quiet+1) })
 }
 
 // reconcile brings a member back to what the faults still active on it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/nemesis"
@@ -286,14 +287,37 @@ func (r *run) checkConverged(bound time.Duration) (divergence string, lag []stri
 		if div := hashesAt(c, up, lo); div != "" {
 			return div, nil
 		}
-		if lo == hi {
+		alarms := alarmsDisagree(c, up)
+		if lo == hi && alarms == "" {
 			return "", nil
+		}
+		if lo == hi && !w.Now().Before(deadline) {
+			// Alarms are replicated state: at one revision, after the
+			// settle bound, members must hold the same ones.
+			return alarms, nil
 		}
 		if !w.Now().Before(deadline) {
 			return "", []string{fmt.Sprintf("members did not reach one revision within %v: revisions %v of members %v", bound, revs, up)}
 		}
 		w.RunFor(100 * time.Millisecond)
 	}
+}
+
+// alarmsDisagree says how two members' active alarms differ, "" if all
+// hold the same.
+func alarmsDisagree(c *sim.Cluster, ids []uint64) string {
+	var want []*pb.AlarmMember
+	for i, id := range ids {
+		got := c.Member(id).Node().Alarms()
+		if i == 0 {
+			want = got
+			continue
+		}
+		if !slices.EqualFunc(got, want, func(a, b *pb.AlarmMember) bool { return proto.Equal(a, b) }) {
+			return fmt.Sprintf("members disagree on alarms: member %d holds %v, member %d holds %v", ids[0], want, id, got)
+		}
+	}
+	return ""
 }
 
 // hashesAt compares the members' KV hashes at rev. A member that cannot

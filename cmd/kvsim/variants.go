@@ -54,6 +54,12 @@ var variants = []variant{
 		workload: "bank", nemesis: "none", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
+		name:     "alarm-ignored-by-followers",
+		about:    "followers apply the writes an active NOSPACE alarm refuses",
+		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.FollowerIgnoresAlarms = true; return true },
+		workload: "register", nemesis: "operations", duration: 20 * time.Second, seedsBudget: 20,
+	},
+	{
 		name:     "watch-skip",
 		about:    "a watch event dropped at a compaction boundary",
 		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.WatchSkip = true; return true },

@@ -31,7 +31,7 @@ const (
 
 // mixedProfiles are the profiles a "mixed" nemesis draws from; "none" is
 // left out, a baseline is asked for by name.
-var mixedProfiles = []string{"all", "clock", "crash", "disk", "network"}
+var mixedProfiles = []string{"all", "clock", "crash", "disk", "network", "operations"}
 
 func workloadNames() []string {
 	names := make([]string, 0, len(workloadMakers))

@@ -59,8 +59,14 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		h = healthBody{Health: "false", Reason: "SERVER STOPPED"}
 	case s.view.Load().status.Leader == 0:
 		h = healthBody{Health: "false", Reason: "RAFT NO LEADER"}
-	case s.nospace.Load() && r.URL.Query().Get("exclude") != "NOSPACE":
-		h = healthBody{Health: "false", Reason: "ALARM NOSPACE"}
+	default:
+		// Alarms are the cluster's, as in etcd; ?exclude=TYPE skips one.
+		for _, a := range s.view.Load().alarms {
+			if a.Alarm.String() != r.URL.Query().Get("exclude") {
+				h = healthBody{Health: "false", Reason: "ALARM " + a.Alarm.String()}
+				break
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if h.Health != "true" {

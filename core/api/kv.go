@@ -4,7 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/kvdlabs/kvd/core/node"
 )
 
 // kvServer is etcd's KV service: every call is one node request.
@@ -45,8 +46,8 @@ func (k *kvServer) RangeStream(r *pb.RangeRequest, rs pb.KV_RangeStreamServer) e
 }
 
 func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
-	if k.s.nospace.Load() {
-		return nil, rpctypes.ErrGRPCNoSpace
+	if err := k.s.refusesWrite(); err != nil {
+		return nil, err
 	}
 	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Put: r}, true)
 	if err != nil {
@@ -64,8 +65,10 @@ func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*
 }
 
 func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if k.s.nospace.Load() && txnHasPut(r) {
-		return nil, rpctypes.ErrGRPCNoSpace
+	if node.TxnPuts(r) {
+		if err := k.s.refusesWrite(); err != nil {
+			return nil, err
+		}
 	}
 	resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Txn: r}, true)
 	if err != nil {
@@ -80,20 +83,4 @@ func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 		return nil, err
 	}
 	return resp.(*pb.CompactionResponse), nil
-}
-
-// txnHasPut reports whether a txn could write a value: under the NOSPACE
-// alarm etcd refuses those and serves read-only and delete-only txns.
-func txnHasPut(r *pb.TxnRequest) bool {
-	for _, ops := range [][]*pb.RequestOp{r.Success, r.Failure} {
-		for _, op := range ops {
-			switch {
-			case op.GetRequestPut() != nil:
-				return true
-			case op.GetRequestTxn() != nil && txnHasPut(op.GetRequestTxn()):
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -17,8 +17,8 @@ type leaseServer struct {
 }
 
 func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-	if l.s.nospace.Load() {
-		return nil, rpctypes.ErrGRPCNoSpace
+	if err := l.s.refusesWrite(); err != nil {
+		return nil, err
 	}
 	resp, err := l.s.do(ctx, &pb.InternalRaftRequest{LeaseGrant: r}, true)
 	if err != nil {

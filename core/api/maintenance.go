@@ -35,8 +35,11 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 		RaftAppliedIndex: v.status.AppliedIndex,
 		DbSizeQuota:      m.s.cfg.QuotaBackendBytes,
 	}
-	if m.s.nospace.Load() {
-		resp.Errors = append(resp.Errors, "memberID:"+formatID(m.s.cfg.Node.ID)+" alarm:NOSPACE ")
+	if v.status.Leader == 0 {
+		resp.Errors = append(resp.Errors, "etcdserver: no leader")
+	}
+	for _, a := range v.alarms {
+		resp.Errors = append(resp.Errors, a.String()) // etcd's text of the alarm
 	}
 	return resp, nil
 }
@@ -65,32 +68,19 @@ func (m *maintenanceServer) hashKV(ctx context.Context, rev int64) (*pb.HashKVRe
 	return resp, err
 }
 
-// Alarm lists, raises or disarms this member's NOSPACE alarm. Disarming
-// succeeds only once the data is back under the quota; otherwise the alarm
-// stays, as etcd re-raises it on the next write.
+// Alarm lists, raises or disarms alarms through raft, as etcd does: the
+// alarms are replicated state (node alarms), so every member answers the
+// same and refuses the same writes. Disarming NOSPACE while a member is
+// still over its quota lasts until that member measures again and raises
+// it anew, as etcd's next write would.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	s := m.s
-	id := s.cfg.Node.ID
-	applies := (r.MemberID == 0 || r.MemberID == id) && (r.Alarm == pb.AlarmType_NOSPACE || r.Alarm == pb.AlarmType_NONE)
-	switch r.Action {
-	case pb.AlarmRequest_ACTIVATE:
-		if applies && r.Alarm == pb.AlarmType_NOSPACE {
-			s.nospace.Store(true)
-		}
-	case pb.AlarmRequest_DEACTIVATE:
-		if applies {
-			size := dirSizeBytes(s.cfg.DataDir)
-			s.dbSize.Store(size)
-			if s.cfg.QuotaBackendBytes <= 0 || size <= s.cfg.QuotaBackendBytes {
-				s.nospace.Store(false)
-			}
-		}
+	resp, err := m.s.do(ctx, &pb.InternalRaftRequest{Alarm: r}, true)
+	if err != nil {
+		return nil, err
 	}
-	resp := &pb.AlarmResponse{Header: s.header()}
-	if s.nospace.Load() && (r.Action == pb.AlarmRequest_GET || applies) {
-		resp.Alarms = []*pb.AlarmMember{{MemberID: id, Alarm: pb.AlarmType_NOSPACE}}
-	}
-	return resp, nil
+	ar := resp.(*pb.AlarmResponse)
+	ar.Header = m.s.ownHeader(ar.Header)
+	return ar, nil
 }
 
 // errLeaderTransferTimeout is etcd's answer when the target did not take

@@ -57,6 +57,53 @@ func TestQuotaRaisesNoSpace(t *testing.T) {
 	}
 }
 
+// TestAlarmsAcrossMembers: a NOSPACE alarm raised through one member is
+// the whole cluster's, as in etcd: every member lists it, refuses puts,
+// fails /health and reports it in Status; disarmed through a third member,
+// writes pass everywhere again.
+func TestAlarmsAcrossMembers(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3})
+	a, b, third := c.members[0], c.members[1], c.members[2]
+	cliA, cliB, cliThird := c.client(a.clientURL), c.client(b.clientURL), c.client(third.clientURL)
+	raised, err := pb.NewMaintenanceClient(cliA.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: a.srv.ID(), Alarm: pb.AlarmType_NOSPACE})
+	if err != nil || len(raised.Alarms) != 1 || raised.Header.GetMemberId() != a.srv.ID() {
+		t.Fatalf("activate: %v, %v", raised, err)
+	}
+	for _, m := range c.members {
+		cli := c.client(m.clientURL)
+		list, err := cli.AlarmList(ctx(t))
+		if err != nil || len(list.Alarms) != 1 || list.Alarms[0].MemberID != a.srv.ID() || list.Alarms[0].Alarm != pb.AlarmType_NOSPACE {
+			t.Fatalf("alarms listed by %s: %v, %v", m.clientURL, list, err)
+		}
+		if _, err := cli.Put(ctx(t), "k", "v"); !errors.Is(err, rpctypes.ErrNoSpace) {
+			t.Fatalf("put through %s under a NOSPACE alarm of another member: %v", m.clientURL, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			body, code := httpGet(t, m.clientURL+"/health")
+			st, err := cli.Status(ctx(t), m.clientURL)
+			if code == http.StatusServiceUnavailable && body == `{"health":"false","reason":"ALARM NOSPACE"}` && err == nil && len(st.Errors) == 1 && strings.Contains(st.Errors[0], "NOSPACE") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /health %d %s, status %v %v", m.clientURL, code, body, st, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if body, code := httpGet(t, m.clientURL+"/health?exclude=NOSPACE"); code != http.StatusOK {
+			t.Fatalf("%s: /health?exclude=NOSPACE %d %s", m.clientURL, code, body)
+		}
+	}
+	if _, err := cliThird.AlarmDisarm(ctx(t), &clientv3.AlarmMember{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cli := range []*clientv3.Client{cliA, cliB, cliThird} {
+		if _, err := cli.Put(ctx(t), "k", "after disarm"); err != nil {
+			t.Fatalf("put after disarm: %v", err)
+		}
+	}
+}
+
 func httpGet(t *testing.T, url string) (string, int) {
 	t.Helper()
 	resp, err := http.Get(url)

@@ -39,9 +39,12 @@ type Server struct {
 	donec        chan struct{} // closed when Run returns
 	runErr       error         // valid once donec is closed
 
-	view    atomic.Pointer[view]
-	dbSize  atomic.Int64
-	nospace atomic.Bool
+	view   atomic.Pointer[view]
+	dbSize atomic.Int64
+	// overQuota: this member's data was over QuotaBackendBytes when last
+	// measured; writes are refused (etcd's quota check) and the NOSPACE
+	// alarm is raised through raft until the cluster shows it.
+	overQuota atomic.Bool
 
 	nextStreamID atomic.Int64
 	grpc         *grpc.Server
@@ -73,6 +76,24 @@ type view struct {
 	header  *pb.ResponseHeader
 	status  node.Status
 	members []node.Member
+	// alarms are the cluster's active alarms (replicated), nil if none.
+	alarms []*pb.AlarmMember
+}
+
+// alarmed reports whether an alarm of type t is active anywhere in the
+// cluster (NONE: any alarm).
+func (v *view) alarmed(t pb.AlarmType) bool {
+	return slices.ContainsFunc(v.alarms, func(a *pb.AlarmMember) bool { return t == pb.AlarmType_NONE || a.Alarm == t })
+}
+
+// refusesWrite is etcd's answer to a write that would store more data while
+// the cluster is out of space or this member over its quota: NOSPACE. The
+// members' apply refuses the same writes once the alarm is in the log.
+func (s *Server) refusesWrite() error {
+	if s.overQuota.Load() || s.view.Load().alarmed(pb.AlarmType_NOSPACE) {
+		return rpctypes.ErrGRPCNoSpace
+	}
+	return nil
 }
 
 // New opens the member (recovering it from Node.Dir, or bootstrapping it) and
@@ -326,7 +347,7 @@ func (s *Server) publish() {
 	} else {
 		members, s.membersEpoch = s.n.Members(), s.n.MembersEpoch()
 	}
-	v := &view{header: s.n.Header(), status: st, members: members}
+	v := &view{header: s.n.Header(), status: st, members: members, alarms: s.n.Alarms()}
 	s.view.Store(v)
 	if st.Leader != s.lastLeader {
 		if st.Leader != 0 {
@@ -376,10 +397,20 @@ func (s *Server) setPeer(id uint64, url string) bool {
 func (s *Server) measureSize() {
 	size := dirSizeBytes(s.cfg.DataDir)
 	s.dbSize.Store(size)
-	if q := s.cfg.QuotaBackendBytes; q > 0 && size > q && !s.nospace.Load() {
-		s.nospace.Store(true)
-		s.cfg.Logger.Warn("backend quota exceeded: NOSPACE alarm raised", "sizeBytes", size, "quotaBytes", q)
+	q := s.cfg.QuotaBackendBytes
+	over := q > 0 && size > q
+	s.overQuota.Store(over)
+	if !over || s.view.Load().status.Leader == 0 {
+		return // under the quota, or no leader to take the proposal yet
 	}
+	id := s.cfg.Node.ID
+	if slices.ContainsFunc(s.view.Load().alarms, func(a *pb.AlarmMember) bool { return a.MemberID == id && a.Alarm == pb.AlarmType_NOSPACE }) {
+		return
+	}
+	// Raised through raft, so every member refuses the same writes; asked
+	// again each measurement until the cluster shows it.
+	s.cfg.Logger.Warn("backend quota exceeded: raising the NOSPACE alarm", "sizeBytes", size, "quotaBytes", q)
+	s.n.Submit(&pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: pb.AlarmType_NOSPACE}})
 }
 
 // shutdown fails everything still waiting and closes the node.

@@ -106,6 +106,9 @@ func leadingRequestID(data []byte) (uint64, bool) {
 // applyRequest runs one replicated request against the state machine. Every
 // member computes the same response, errors included.
 func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
+	if err := n.alarms.refuses(r); err != nil && !(n.cfg.Unsafe.FollowerIgnoresAlarms && !n.Status().IsLeader) {
+		return nil, err
+	}
 	switch {
 	case r.Put != nil:
 		return n.kv.Put(r.Put)
@@ -126,6 +129,8 @@ func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
 		return n.kv.Range(r.Range)
 	case r.ClusterMemberAttrSet != nil:
 		return nil, n.applyMemberAttrs(r.ClusterMemberAttrSet)
+	case r.Alarm != nil:
+		return n.alarms.apply(r.Alarm), nil
 	default:
 		return nil, fmt.Errorf("node %x: request %d has no operation this member applies", n.cfg.ID, r.ID)
 	}

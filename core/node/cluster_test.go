@@ -2,8 +2,10 @@ package node
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/clock"
 	"github.com/kvdlabs/kvd/core/disk"
@@ -526,6 +529,7 @@ func TestStateRoundTrip(t *testing.T) {
 		members: map[uint64][]byte{1: []byte("a"), 2: nil},
 		attrs:   map[uint64]*membershippb.Attributes{1: {Name: "a", ClientUrls: []string{"http://x"}}},
 		applied: []uint64{7, 3, 9},
+		alarms:  alarms{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_CORRUPT}},
 	}
 	b := encodeState(in)
 	out, err := decodeState(b)
@@ -533,8 +537,18 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil ||
-		!slices.Equal(out.applied, in.applied) {
+		!slices.Equal(out.applied, in.applied) || !slices.EqualFunc(out.alarms, in.alarms, func(a, b *pb.AlarmMember) bool { return proto.Equal(a, b) }) {
 		t.Fatalf("round trip changed the state: %+v", out)
+	}
+	// A version 3 state (before alarms were replicated) still reads, with
+	// no alarms: an upgraded member opens its old data directory.
+	in.alarms = nil
+	v4 := encodeState(in)
+	v3 := slices.Clone(v4[:len(v4)-8]) // without the alarm count and the checksum
+	binary.BigEndian.PutUint32(v3[len(stateMagic):], stateVersionNoAlarms)
+	v3 = binary.BigEndian.AppendUint32(v3, crc32.Checksum(v3, castagnoli))
+	if old, err := decodeState(v3); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
+		t.Fatalf("version 3 state: %+v, %v", old, err)
 	}
 	for i := range b {
 		bad := slices.Clone(b)
@@ -550,7 +564,8 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add([]byte(stateMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeState(b)
-		if err == nil && !bytes.Equal(encodeState(s), b) {
+		// A version 3 state is read and written back as the current one.
+		if err == nil && binary.BigEndian.Uint32(b[len(stateMagic):]) == stateVersion && !bytes.Equal(encodeState(s), b) {
 			t.Fatalf("accepted a non-canonical state")
 		}
 	})
@@ -594,4 +609,68 @@ func TestMoveLeader(t *testing.T) {
 		t.Fatalf("leader %d after moving it to %d", got, to)
 	}
 	mustOK(t, c.do(other, put("after", "move")))
+}
+
+// TestAlarmsAreReplicated: an alarm raised through one member is active on
+// every member at the same index, so each refuses what etcd's capped or
+// corrupt applier refuses, also for writes proposed before it showed; it
+// survives a restart (WAL replay) and disarming lets writes through again.
+func TestAlarmsAreReplicated(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	alarm := func(id uint64, action pb.AlarmRequest_AlarmAction, at pb.AlarmType) *pb.AlarmResponse {
+		t.Helper()
+		r := mustOK(t, c.do(id, &pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: action, MemberID: f, Alarm: at}}))
+		return r.Response.(*pb.AlarmResponse)
+	}
+	if got := alarm(f, pb.AlarmRequest_ACTIVATE, pb.AlarmType_NOSPACE); len(got.Alarms) != 1 || got.Alarms[0].MemberID != f {
+		t.Fatalf("activate answered %v", got)
+	}
+	c.tick(2)
+	for _, id := range c.ids {
+		if as := c.nodes[id].Alarms(); len(as) != 1 || as[0].Alarm != pb.AlarmType_NOSPACE || as[0].MemberID != f {
+			t.Fatalf("member %d holds alarms %v", id, as)
+		}
+	}
+	if r := c.do(l, put("k", "v")); !errors.Is(r.Err, rpctypes.ErrGRPCNoSpace) {
+		t.Fatalf("put under NOSPACE: %v", r.Err)
+	}
+	grant := &pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{ID: 5, TTL: 10}}
+	if r := c.do(f, grant); !errors.Is(r.Err, rpctypes.ErrGRPCNoSpace) {
+		t.Fatalf("lease grant under NOSPACE: %v", r.Err)
+	}
+	del := &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("k")}}}}}}
+	mustOK(t, c.do(f, del))
+	if got := alarm(l, pb.AlarmRequest_GET, pb.AlarmType_NONE); len(got.Alarms) != 1 {
+		t.Fatalf("get answered %v", got)
+	}
+
+	// CORRUPT refuses deletes too; NONE is never raised.
+	alarm(l, pb.AlarmRequest_ACTIVATE, pb.AlarmType_CORRUPT)
+	if r := c.do(f, del); !errors.Is(r.Err, rpctypes.ErrGRPCCorrupt) {
+		t.Fatalf("delete under CORRUPT: %v", r.Err)
+	}
+	if got := alarm(l, pb.AlarmRequest_ACTIVATE, pb.AlarmType_NONE); len(got.Alarms) != 0 {
+		t.Fatalf("activating NONE answered %v", got)
+	}
+	alarm(l, pb.AlarmRequest_DEACTIVATE, pb.AlarmType_CORRUPT)
+
+	// Restarted from its log, a member holds the alarm still.
+	c.stop(f)
+	c.start(f)
+	c.tick(20)
+	if as := c.nodes[f].Alarms(); len(as) != 1 || as[0].Alarm != pb.AlarmType_NOSPACE {
+		t.Fatalf("restarted member %d holds alarms %v", f, as)
+	}
+	if got := alarm(l, pb.AlarmRequest_DEACTIVATE, pb.AlarmType_NOSPACE); len(got.Alarms) != 1 {
+		t.Fatalf("deactivate answered %v", got)
+	}
+	if got := alarm(l, pb.AlarmRequest_DEACTIVATE, pb.AlarmType_NOSPACE); len(got.Alarms) != 0 {
+		t.Fatalf("deactivating an inactive alarm answered %v", got)
+	}
+	mustOK(t, c.do(f, put("k", "after")))
 }

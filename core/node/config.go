@@ -101,6 +101,9 @@ type Unsafe struct {
 	FollowerLeaseExpiry bool
 	// WatchSkip drops a watch event at a compaction boundary.
 	WatchSkip bool
+	// FollowerIgnoresAlarms makes followers apply the writes an active
+	// alarm refuses, so members diverge while the leader refuses them.
+	FollowerIgnoresAlarms bool
 }
 
 // EnsureDefaults fills every zero field with its documented default.

@@ -67,6 +67,8 @@ type Node struct {
 	// timeouts are found from the front without iterating the map.
 	proposalOrder []uint64
 	reads         readQueue
+	// alarms are the replicated active alarms (alarms.go).
+	alarms alarms
 	// revoking maps a lease id to the tick its revoke was proposed at.
 	revoking map[int64]uint64
 
@@ -289,6 +291,7 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
 	n.attrs = st.attrs
+	n.alarms = st.alarms
 	n.membersEpoch++
 	n.applied = applied
 	n.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"google.golang.org/protobuf/proto"
 
@@ -23,13 +24,18 @@ import (
 //	leaseLen u64 lease[leaseLen]
 //	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen], attrLen u32, attr[attrLen] }*
 //	appliedCount u32 { requestID u64 }*
+//	alarmCount u32 { memberID u64, alarm u32 }*      (version 4 on)
 //	crc32c u32 (over everything before it)
 //
 // attr is the member's published membershippb.Attributes, empty if none. The
-// request ids are the applied-id window (dedupe.go), oldest first.
+// request ids are the applied-id window (dedupe.go), oldest first; the
+// alarms are the active ones (alarms.go) in (member, alarm) order. Version 3,
+// written before alarms were replicated, is read as having none.
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 3
+	stateVersion = 4
+	// stateVersionNoAlarms is the last version without the alarms.
+	stateVersionNoAlarms = 3
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
 )
@@ -49,6 +55,8 @@ type state struct {
 	attrs   map[uint64]*membershippb.Attributes
 	// applied is the applied-id window, oldest first.
 	applied []uint64
+	// alarms are the active alarms in (member, alarm) order.
+	alarms alarms
 }
 
 func encodeState(s state) []byte {
@@ -117,6 +125,11 @@ func (s state) frame(mvccBytes int) (head, tail []byte) {
 	for _, id := range s.applied {
 		b = binary.BigEndian.AppendUint64(b, id)
 	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.alarms)))
+	for _, a := range s.alarms {
+		b = binary.BigEndian.AppendUint64(b, a.MemberID)
+		b = binary.BigEndian.AppendUint32(b, uint32(a.Alarm))
+	}
 	return head, b
 }
 
@@ -133,8 +146,9 @@ func decodeState(b []byte) (state, error) {
 		return s, fmt.Errorf("%w: magic %q", ErrBadState, body[:len(stateMagic)])
 	}
 	r := stateReader{b: body[len(stateMagic):]}
-	if v := r.u32(); v != stateVersion {
-		return s, fmt.Errorf("%w: version %d, want %d", ErrBadState, v, stateVersion)
+	version := r.u32()
+	if version != stateVersion && version != stateVersionNoAlarms {
+		return s, fmt.Errorf("%w: version %d, want %d or %d", ErrBadState, version, stateVersionNoAlarms, stateVersion)
 	}
 	s.mvcc = r.bytes(r.u64())
 	s.lease = r.bytes(r.u64())
@@ -162,6 +176,22 @@ func decodeState(b []byte) (state, error) {
 	ids := make([]uint64, 0, count)
 	for range count {
 		ids = append(ids, r.u64())
+	}
+	if version > stateVersionNoAlarms {
+		n := r.u32()
+		if n > alarmsMax {
+			return state{}, fmt.Errorf("%w: %d alarms exceed %d", ErrBadState, n, alarmsMax)
+		}
+		for range n {
+			a := &pb.AlarmMember{MemberID: r.u64(), Alarm: pb.AlarmType(r.u32())}
+			if _, known := pb.AlarmType_name[int32(a.Alarm)]; r.err == nil && (!known || a.Alarm == pb.AlarmType_NONE) {
+				return state{}, fmt.Errorf("%w: alarm type %d of member %x", ErrBadState, a.Alarm, a.MemberID)
+			}
+			if k := len(s.alarms); k > 0 && compareAlarms(s.alarms[k-1], a) >= 0 {
+				return state{}, fmt.Errorf("%w: alarm %v not after %v", ErrBadState, a, s.alarms[k-1])
+			}
+			s.alarms = append(s.alarms, a)
+		}
 	}
 	if r.err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)
