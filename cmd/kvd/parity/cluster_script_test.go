@@ -112,6 +112,43 @@ func clusterScript() []step {
 		return []any{e.m.etcdctl("", "put", "/c/ctl", "v", "--prev-kv"), e.m.etcdctl("", "get", "/c/", "--prefix", "-w", "json")}
 	})
 
+	// Alarms are replicated: raised through one member, every member has
+	// them.
+	alarm := func(action pb.AlarmRequest_AlarmAction, role string, t pb.AlarmType) func(context.Context, *env) any {
+		return func(ctx context.Context, e *env) any {
+			return answer(e.mt.Alarm(ctx, &pb.AlarmRequest{Action: action, MemberID: e.n.byRole(role).memberID, Alarm: t}))
+		}
+	}
+	add("alarm activate NOSPACE of the leader", alarm(pb.AlarmRequest_ACTIVATE, "leader", pb.AlarmType_NOSPACE))
+	add("alarm activate NOSPACE again", alarm(pb.AlarmRequest_ACTIVATE, "leader", pb.AlarmType_NOSPACE))
+	add("alarm activate NONE", alarm(pb.AlarmRequest_ACTIVATE, "other", pb.AlarmType_NONE))
+	add("alarm get", alarm(pb.AlarmRequest_GET, "other", pb.AlarmType_NONE))
+	add("put under NOSPACE", put("/c/nospace", "x"))
+	add("txn delete under NOSPACE", txn(&pb.TxnRequest{Success: []*pb.RequestOp{opDel("/c/nospace", "")}}))
+	add("lease grant under NOSPACE", func(ctx context.Context, e *env) any {
+		return answer(e.lease.LeaseGrant(ctx, &pb.LeaseGrantRequest{ID: leaseFixedID + 1, TTL: 60}))
+	})
+	add("status errors of every member under NOSPACE", func(ctx context.Context, e *env) any {
+		var out []string
+		for _, p := range e.m.peers {
+			st, err := e.m.cli.Status(ctx, p.clientURL)
+			if err != nil {
+				return err
+			}
+			// The alarm's text is protobuf's, whose spacing varies by build.
+			out = append(out, e.n.role(p)+": "+strings.Join(strings.Fields(strings.Join(st.Errors, " | ")), " "))
+		}
+		slices.Sort(out)
+		return strings.Join(out, "\n")
+	})
+	add("etcdctl alarm list", func(ctx context.Context, e *env) any { return e.m.etcdctl("", "alarm", "list") })
+	add("etcdctl endpoint health under NOSPACE", func(ctx context.Context, e *env) any {
+		return sortedLines(e.n.text(e.m.etcdctl("", "endpoint", "health", "--cluster")))
+	})
+	add("etcdctl alarm disarm", func(ctx context.Context, e *env) any { return e.m.etcdctl("", "alarm", "disarm") })
+	add("alarm deactivate inactive", alarm(pb.AlarmRequest_DEACTIVATE, "leader", pb.AlarmType_NOSPACE))
+	add("put after disarm", put("/c/nospace", "y"))
+
 	// Leadership moves last: the roles name the members as they were.
 	leaderStatus := func(ctx context.Context, e *env) any {
 		deadline := time.Now().Add(5 * time.Second)
