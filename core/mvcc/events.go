@@ -3,6 +3,7 @@ package mvcc
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"unsafe"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -32,6 +33,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 	i := s.log.search(fromRev)
 	var sub int32
 	var cur int64 = -1
+	var keptRecs []*record // records given an event at the compaction revision
 	for ; i < s.log.len(); i++ {
 		e := s.log.at(i)
 		if e.rev != cur {
@@ -46,7 +48,10 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 			continue
 		}
 		if e.rev <= s.compactRev {
-			if v := e.rec.keptAt(e.rev); v != nil {
+			// What compaction kept: one version per key, however many
+			// times the revision changed it.
+			if v := e.rec.keptAt(e.rev); v != nil && !slices.ContainsFunc(keptRecs, func(r *record) bool { return r == e.rec }) {
+				keptRecs = append(keptRecs, e.rec)
 				events = append(events, newEvent(v, nil))
 			}
 			continue

@@ -306,6 +306,17 @@ func (m *model) Compact(rev int64) (*pb.CompactionResponse, error) {
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: m.rev}}, nil
 }
 
+// lastChangeAt reports whether c is its key's last change in its revision.
+func (m *model) lastChangeAt(c mchange) bool {
+	last := c
+	for _, d := range m.changes {
+		if d.v.mod == c.v.mod && d.v.key == c.v.key {
+			last = d
+		}
+	}
+	return last.v == c.v
+}
+
 // Events is every change since fromRev on the whole key space, unbounded.
 // From the compaction revision itself come only its puts, without PrevKv:
 // all compaction kept of it, as etcd's watch from that revision sees.
@@ -319,7 +330,8 @@ func (m *model) Events(fromRev int64) ([]*mvccpb.Event, error) {
 			continue
 		}
 		if c.v.mod == m.compactRev {
-			if !c.v.tomb {
+			// Compaction kept each key's last change there, if a put.
+			if !c.v.tomb && m.lastChangeAt(c) {
 				evs = append(evs, &mvccpb.Event{Type: mvccpb.PUT, Kv: c.v.kv()})
 			}
 			continue
