@@ -80,17 +80,13 @@ type view struct {
 	alarms []*pb.AlarmMember
 }
 
-// alarmed reports whether an alarm of type t is active anywhere in the
-// cluster (NONE: any alarm).
-func (v *view) alarmed(t pb.AlarmType) bool {
-	return slices.ContainsFunc(v.alarms, func(a *pb.AlarmMember) bool { return t == pb.AlarmType_NONE || a.Alarm == t })
-}
-
-// refusesWrite is etcd's answer to a write that would store more data while
-// the cluster is out of space or this member over its quota: NOSPACE. The
-// members' apply refuses the same writes once the alarm is in the log.
+// refusesWrite is etcd's quota check: a write that would store more data
+// is refused with NOSPACE while this member's data is over its quota. An
+// active alarm is not checked here: apply refuses such writes on every
+// member in log order, and this member's view may still show an alarm
+// that a disarm ahead of the write in the log has lifted.
 func (s *Server) refusesWrite() error {
-	if s.overQuota.Load() || s.view.Load().alarmed(pb.AlarmType_NOSPACE) {
+	if s.overQuota.Load() {
 		return rpctypes.ErrGRPCNoSpace
 	}
 	return nil
