@@ -120,6 +120,12 @@ const (
 	// grants, and serves reads and deletes. Not budgeted: nothing goes
 	// down. Targets: one member; empty means the leader at execution time.
 	AlarmNoSpace Kind = "alarm-nospace"
+	// Defragment asks the target to rewrite its files compactly at At
+	// (a state snapshot now, and the release of what it makes redundant),
+	// as an operator's etcdctl defrag does, while it keeps serving.
+	// Instantaneous: Until is 0. Targets: one member; empty means the
+	// leader at execution time.
+	Defragment Kind = "defragment"
 )
 
 // Parameter names used in Fault.Params. Values are float64; units are in
@@ -298,6 +304,8 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 2, WindowMin: time.Second, WindowMax: 15 * time.Second},
 	{Kind: AlarmNoSpace, Windowed: true, Targets: TargetsOne, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 8 * time.Second},
+	{Kind: Defragment, Targets: TargetsOne, NodesMin: 1,
+		FaultsPerMinuteMin: 1, FaultsPerMinuteMax: 8},
 }
 
 // catalogueIndex maps a kind to its place in catalogue. Only looked up,

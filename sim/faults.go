@@ -190,6 +190,12 @@ func (c *Cluster) doFault(a *activeFault) string {
 		return "not carried out: the member does not support configuration changes yet"
 	case nemesis.AlarmNoSpace:
 		return c.proposeAlarm(pb.AlarmRequest_ACTIVATE, a.targets[0])
+	case nemesis.Defragment:
+		m := c.members[a.targets[0]]
+		if m.node == nil {
+			return "not carried out: the member is down"
+		}
+		m.node.Defragment()
 	default:
 		panic(fmt.Sprintf("sim: fault kind %q has no executor", f.Kind))
 	}

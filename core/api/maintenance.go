@@ -14,7 +14,7 @@ import (
 const Version = "3.7.3"
 
 // maintenanceServer is etcd's Maintenance service: Status, Hash, HashKV,
-// Alarm and MoveLeader. Defragment, Snapshot and Downgrade answer
+// Alarm, MoveLeader and Defragment. Snapshot and Downgrade answer
 // Unimplemented.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
@@ -23,17 +23,22 @@ type maintenanceServer struct {
 
 func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	v := m.s.view.Load()
-	size := m.s.dbSize.Load()
+	// Measured now: a few files, and a caller comparing sizes around a
+	// Defragment or a compaction must not read last second's figure.
+	size := dirSizeBytes(m.s.cfg.DataDir)
+	m.s.dbSize.Store(size)
 	resp := &pb.StatusResponse{
 		Header:           m.s.header(),
 		Version:          Version,
 		DbSize:           size,
-		DbSizeInUse:      size,
 		Leader:           v.status.Leader,
 		RaftIndex:        v.status.CommitIndex,
 		RaftTerm:         v.status.Term,
 		RaftAppliedIndex: v.status.AppliedIndex,
-		DbSizeQuota:      m.s.cfg.QuotaBackendBytes,
+		// What the newest snapshot and the log since it hold: what the
+		// files would shrink to if defragmented now.
+		DbSizeInUse: min(size, v.status.SnapshotSizeBytes+v.status.LogBytesSinceSnapshot),
+		DbSizeQuota: m.s.cfg.QuotaBackendBytes,
 	}
 	if v.status.Leader == 0 {
 		resp.Errors = append(resp.Errors, "etcdserver: no leader")
@@ -120,4 +125,30 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 		}
 	}
 	return &pb.MoveLeaderResponse{}, nil
+}
+
+// Defragment rewrites this member's files compactly (node Defragment: a
+// snapshot now, and the release of the WAL and snapshots it makes
+// redundant) and answers once the snapshot is saved, with the sizes
+// measured anew. The member serves meanwhile. etcd's answer carries no
+// header.
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	s := m.s
+	var index uint64
+	if err := s.control(ctx, func() { index = s.n.Defragment() }); err != nil {
+		return nil, err
+	}
+	for s.view.Load().status.SnapshotIndex < index {
+		select {
+		case <-ctx.Done():
+			return nil, ctxErr(ctx)
+		case <-s.donec:
+			return nil, rpctypes.ErrGRPCStopped
+		case <-time.After(s.cfg.Node.TickInterval):
+		}
+	}
+	if err := s.control(ctx, s.measureSize); err != nil {
+		return nil, err
+	}
+	return &pb.DefragmentResponse{}, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -260,4 +261,48 @@ func TestWatchStreamManyWatchesProgressCancel(t *testing.T) {
 		t.Fatalf("create with an empty range: %+v, want created and canceled with a reason", r)
 	}
 	stream.CloseSend()
+}
+
+// TestDefragmentShrinksInUse: after overwrites and a compaction, Defragment
+// leaves the member's in-use size at its live data, and the member serves
+// the same keys after it.
+func TestDefragmentShrinksInUse(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 1})
+	m := c.members[0]
+	cli := c.client()
+	value := strings.Repeat("v", 4<<10)
+	var rev int64
+	for round := range 5 {
+		for k := range 20 {
+			resp, err := cli.Put(ctx(t), fmt.Sprintf("k%02d", k), fmt.Sprintf("%d%s", round, value))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev = resp.Header.Revision
+		}
+	}
+	if _, err := cli.Compact(ctx(t), rev); err != nil {
+		t.Fatal(err)
+	}
+	before, err := cli.Status(ctx(t), m.clientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Defragment(ctx(t), m.clientURL); err != nil {
+		t.Fatal(err)
+	}
+	after, err := cli.Status(ctx(t), m.clientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 puts of 4 KiB were in use before; 20 live keys after.
+	if before.DbSizeInUse < 300<<10 || after.DbSizeInUse > 120<<10 || after.DbSize == 0 {
+		t.Fatalf("in use %d bytes before, %d after (db %d then %d): want at least 300 KiB, then at most the 80 live KiB and a little",
+			before.DbSizeInUse, after.DbSizeInUse, before.DbSize, after.DbSize)
+	}
+	t.Logf("db size %d -> %d bytes, in use %d -> %d", before.DbSize, after.DbSize, before.DbSizeInUse, after.DbSizeInUse)
+	got, err := cli.Get(ctx(t), "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || got.Count != 20 {
+		t.Fatalf("after defragment: %v, %v", got, err)
+	}
 }

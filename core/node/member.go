@@ -71,6 +71,10 @@ type Status struct {
 	// SnapshotsAborted counts snapshot jobs dropped part-way (a compaction
 	// outdated them, or the leader's snapshot replaced them).
 	SnapshotsAborted uint64
+	// SnapshotSizeBytes is the newest snapshot's size, and
+	// LogBytesSinceSnapshot what the entries applied since it carried:
+	// the data a member holds at the least (Defragment).
+	SnapshotSizeBytes, LogBytesSinceSnapshot int64
 }
 
 // Status reports the member's state.
@@ -89,8 +93,10 @@ func (n *Node) Status() Status {
 		Leases:       n.lessor.Len(),
 		Watchers:     n.hub.WatcherCount(),
 
-		SnapshotIndex:    n.snapshotIndex,
-		SnapshotsAborted: n.snapshotsAborted,
+		SnapshotIndex:         n.snapshotIndex,
+		SnapshotSizeBytes:     n.snapshotSizeBytes,
+		LogBytesSinceSnapshot: n.logBytesSinceSnapshot,
+		SnapshotsAborted:      n.snapshotsAborted,
 	}
 }
 

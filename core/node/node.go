@@ -49,6 +49,9 @@ type Node struct {
 	// carried: together they pace snapshots (Config.SnapshotSizeRatioMax).
 	snapshotSizeBytes     int64
 	logBytesSinceSnapshot int64
+	// defragIndex is the applied index a Defragment asked a snapshot of;
+	// one is due, whatever the pacing, until snapshotIndex reaches it.
+	defragIndex uint64
 	// appliedBytesRound is what this Process applied: snapshot steps grow
 	// with it.
 	appliedBytesRound int64

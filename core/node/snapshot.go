@@ -112,6 +112,9 @@ func (j *snapshotJob) step(stepBytes int, begin func(md *raftpb.SnapshotMetadata
 // every few thousand small writes — entries worth at least
 // 1/SnapshotSizeRatioMax of the last snapshot's size.
 func (n *Node) snapshotDue() bool {
+	if n.defragIndex > n.snapshotIndex {
+		return true
+	}
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
 		return false
 	}
@@ -132,6 +135,23 @@ func (n *Node) snapshotStepBytes() int {
 	paced := 2 * int64(n.cfg.SnapshotSizeRatioMax) * n.appliedBytesRound
 	return int(max(int64(n.cfg.SnapshotStepBytes), min(paced, snapshotStepBytesMax)))
 }
+
+// Defragment is etcd's Defragment for this member's files: it asks for a
+// state snapshot at the applied index now, whatever the pacing, so the
+// member's data is rewritten as compactly as the store now is (history up
+// to the last compaction gone) and the WAL segments and snapshots it makes
+// redundant are released, as every snapshot releases them. The member
+// keeps serving: the snapshot is written in steps like any other. It
+// returns the index the snapshot covers; Defragmented reports when it is
+// saved. With nothing applied since the newest snapshot there is nothing to
+// rewrite, and it is saved already.
+func (n *Node) Defragment() (index uint64) {
+	n.defragIndex = max(n.defragIndex, n.appliedIndex)
+	return n.defragIndex
+}
+
+// Defragmented reports whether a snapshot at or past index is saved.
+func (n *Node) Defragmented(index uint64) bool { return n.snapshotIndex >= index }
 
 // SnapshotInProgress reports whether a state snapshot is being written:
 // the caller should call Process again soon even when nothing else is

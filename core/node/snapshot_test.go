@@ -111,3 +111,54 @@ func TestSnapshotsArePacedByTheLog(t *testing.T) {
 		t.Fatalf("no new snapshot after logging more than half the state (still at %d)", got)
 	}
 }
+
+// TestDefragmentRewritesCompactly: Defragment takes a snapshot now,
+// whatever the pacing, so a store compacted since holds no more than its
+// live data, and the member keeps its state over a restart from it.
+func TestDefragmentRewritesCompactly(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.SnapshotEntries = 1 << 20 // no snapshot of its own
+		cfg.SnapshotCatchUpEntries = 10
+	})
+	id := c.waitLeader()
+	value := strings.Repeat("v", 1<<10)
+	for round := range 4 {
+		for k := range 100 {
+			mustOK(t, c.do(id, put(fmt.Sprintf("k%03d", k), fmt.Sprintf("%d%s", round, value))))
+		}
+	}
+	rev := c.nodes[id].Status().Revision
+	mustOK(t, c.do(id, &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}))
+	before := c.nodes[id].Status()
+	if before.SnapshotIndex != 0 || before.LogBytesSinceSnapshot < 400<<10 {
+		t.Fatalf("before: snapshot at %d, %d log bytes since; want none and 400 KiB of log", before.SnapshotIndex, before.LogBytesSinceSnapshot)
+	}
+
+	index := c.nodes[id].Defragment()
+	if index != before.AppliedIndex || c.nodes[id].Defragmented(index) {
+		t.Fatalf("Defragment asked for index %d (applied %d), done already: %v", index, before.AppliedIndex, c.nodes[id].Defragmented(index))
+	}
+	for range 200 {
+		if c.nodes[id].Defragmented(index) {
+			break
+		}
+		c.tick(1)
+	}
+	after := c.nodes[id].Status()
+	if !c.nodes[id].Defragmented(index) || after.SnapshotIndex < index {
+		t.Fatalf("no snapshot at %d after 200 ticks: %+v", index, after)
+	}
+	// The live data: 100 keys of 1 KiB; the history of 400 puts is gone.
+	if after.SnapshotSizeBytes > 200<<10 || after.LogBytesSinceSnapshot > 4<<10 {
+		t.Fatalf("after: snapshot %d bytes and %d log bytes since, want the 100 live KiB", after.SnapshotSizeBytes, after.LogBytesSinceSnapshot)
+	}
+	if again := c.nodes[id].Defragment(); !c.nodes[id].Defragmented(again) {
+		t.Fatalf("a second Defragment with nothing new applied is not done at once")
+	}
+	c.stop(id)
+	c.start(id)
+	c.waitLeader()
+	if st := c.nodes[id].Status(); st.Revision < rev || st.Keys != 100 {
+		t.Fatalf("restarted: revision %d (want %d or more), %d keys", st.Revision, rev, st.Keys)
+	}
+}

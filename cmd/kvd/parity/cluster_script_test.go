@@ -148,6 +148,10 @@ func clusterScript() []step {
 	add("etcdctl alarm disarm", func(ctx context.Context, e *env) any { return e.m.etcdctl("", "alarm", "disarm") })
 	add("alarm deactivate inactive", alarm(pb.AlarmRequest_DEACTIVATE, "leader", pb.AlarmType_NOSPACE))
 	add("put after disarm", put("/c/nospace", "y"))
+	add("etcdctl defrag --cluster", func(ctx context.Context, e *env) any {
+		return sortedLines(e.n.text(e.m.etcdctl("", "defrag", "--cluster")))
+	})
+	add("get after defrag", rng("/c/", "/c0", func(r *pb.RangeRequest) { r.KeysOnly = true }))
 
 	// Leadership moves last: the roles name the members as they were.
 	leaderStatus := func(ctx context.Context, e *env) any {

@@ -314,14 +314,14 @@ func (n *normalizer) text(s string) string {
 	for _, r := range reps {
 		s = strings.ReplaceAll(s, r.from, r.to)
 	}
-	s = etcdctlTook.ReplaceAllString(s, "took = <duration>")
+	s = etcdctlTook.ReplaceAllString(s, "took <duration>")
 	// A lease's remaining TTL is a clock reading (see remainingTTL).
 	s = etcdctlRemaining.ReplaceAllString(s, "remaining(<ttl>)")
 	return s
 }
 
 var (
-	etcdctlTook      = regexp.MustCompile(`took = [0-9.]+[µnm]?s`)
+	etcdctlTook      = regexp.MustCompile(`took =? ?[0-9.]+[µnm]?s`)
 	etcdctlRemaining = regexp.MustCompile(`remaining\([0-9]+s\)`)
 )
 
