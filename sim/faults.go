@@ -242,8 +242,9 @@ func (c *Cluster) healFault(a *activeFault) {
 
 // alarmRetryInterval and alarmQuietChecks pace disarming: the alarm is
 // proposed away every interval while a running member holds it, and
-// watched until that many checks in a row find none, since its raise may
-// still be in a log and commit late.
+// watched until that many checks in a row, with no fault active, find none:
+// its raise may sit uncommitted in a leader's log while a partition or a
+// delay lasts, and commit once it heals.
 const (
 	alarmRetryInterval = 500 * time.Millisecond
 	alarmQuietChecks   = 20
@@ -253,14 +254,12 @@ const (
 // leader, or another running member if none is known; the answer goes
 // nowhere (the fault, not a client, asked). Returns a note when no member
 // could take it.
+// Only the leader takes it, straight into its log: a proposal forwarded by
+// a follower could wander the network and land after the disarm.
 func (c *Cluster) proposeAlarm(action pb.AlarmRequest_AlarmAction, target uint64) string {
 	via := c.Leader()
 	if via == 0 {
-		up := c.Up()
-		if len(up) == 0 {
-			return "not carried out: no member running"
-		}
-		via = up[0]
+		return "not carried out: no leader"
 	}
 	c.members[via].node.Submit(&pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: action, MemberID: target, Alarm: pb.AlarmType_NOSPACE}})
 	return ""
@@ -278,8 +277,10 @@ func (c *Cluster) disarmAlarm(target uint64, quiet int) {
 			return a.MemberID == target && a.Alarm == pb.AlarmType_NOSPACE
 		})
 	}
-	if held {
-		c.proposeAlarm(pb.AlarmRequest_DEACTIVATE, target)
+	if held || len(c.faults.active) > 0 {
+		if held {
+			c.proposeAlarm(pb.AlarmRequest_DEACTIVATE, target)
+		}
 		quiet = -1
 	}
 	c.w.After(alarmRetryInterval, func() { c.disarmAlarm(target, quiet+1) })

@@ -204,6 +204,14 @@ func (n *Node) advanceSnapshot() error {
 		return nil
 	}
 	compactIndex := j.index - n.cfg.SnapshotCatchUpEntries
+	if first, err := n.storage.FirstIndex(); err != nil {
+		return fmt.Errorf("first index for a snapshot at %d: %w", j.index, err)
+	} else if compactIndex < first {
+		// The log starts later already: a leader's snapshot was installed
+		// since the last one of ours, and a Defragment soon after it
+		// leaves less than SnapshotCatchUpEntries behind it.
+		return nil
+	}
 	if err := n.storage.Compact(compactIndex); err != nil {
 		return fmt.Errorf("compact raft log to %d: %w", compactIndex, err)
 	}

@@ -162,3 +162,53 @@ func TestDefragmentRewritesCompactly(t *testing.T) {
 		t.Fatalf("restarted: revision %d (want %d or more), %d keys", st.Revision, rev, st.Keys)
 	}
 }
+
+// TestDefragmentAfterAnInstalledSnapshot: a member that just installed
+// the leader's snapshot has its log starting there; a Defragment soon
+// after leaves less than SnapshotCatchUpEntries behind its own snapshot,
+// and must not try to compact what is gone (kvsim seed 1621 stopped a
+// member on "requested index is unavailable due to compaction").
+func TestDefragmentAfterAnInstalledSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotEntries = 50
+		cfg.SnapshotCatchUpEntries = 20
+	})
+	l := c.waitLeader()
+	f := c.ids[0]
+	if f == l {
+		f = c.ids[1]
+	}
+	c.isolate(f)
+	// Write until the leader has saved a snapshot well past what the
+	// follower holds, and stop right there: the follower then installs it
+	// with fewer than SnapshotCatchUpEntries entries after it.
+	for i := 0; c.nodes[l].Status().SnapshotIndex < 150; i++ {
+		if i > 1000 {
+			t.Fatalf("leader saved no snapshot past 150 in 1000 writes: %+v", c.nodes[l].Status())
+		}
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%d", i%10), "v")))
+	}
+	c.heal()
+	for range 100 {
+		if c.nodes[f].Status().AppliedIndex >= c.nodes[l].Status().AppliedIndex {
+			break
+		}
+		c.tick(1)
+	}
+	st := c.nodes[f].Status()
+	if st.SnapshotIndex == 0 || st.AppliedIndex != c.nodes[l].Status().AppliedIndex {
+		t.Fatalf("follower %d did not catch up by snapshot: %+v", f, st)
+	}
+	mustOK(t, c.do(l, put("after", "v")))
+	index := c.nodes[f].Defragment()
+	for range 100 {
+		if c.nodes[f].Defragmented(index) {
+			break
+		}
+		c.tick(1)
+	}
+	if !c.nodes[f].Defragmented(index) {
+		t.Fatalf("follower %d did not save the snapshot at %d: %+v", f, index, c.nodes[f].Status())
+	}
+	mustOK(t, c.do(f, put("after-defrag", "v")))
+}
