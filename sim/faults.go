@@ -102,7 +102,8 @@ func (c *Cluster) startFault(f nemesis.Fault) {
 	})
 }
 
-// resolveTargets turns empty Targets into members, as each kind documents.
+// resolveTargets turns empty Targets into members, as each kind documents
+// (its executor's targets; the leader when it has none).
 func (c *Cluster) resolveTargets(f nemesis.Fault) []uint64 {
 	if len(f.Targets) > 0 {
 		return slices.Clone(f.Targets)
@@ -112,128 +113,23 @@ func (c *Cluster) resolveTargets(f nemesis.Fault) []uint64 {
 		leader = c.ids[0]
 	}
 	others := slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == leader })
-	switch f.Kind {
-	case nemesis.PartitionHalves:
-		n := len(c.ids)/2 - 1
-		return append([]uint64{leader}, others[:n]...)
-	case nemesis.PartitionBridge:
-		return append([]uint64{leader}, others[:len(others)/2]...)
-	case nemesis.PartitionRing:
-		return slices.Clone(c.ids)
-	case nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder, nemesis.DiskLatency:
-		return slices.Clone(c.ids)
-	case nemesis.LeaderTransfer, nemesis.MembershipChange:
-		return []uint64{others[c.faults.rand.IntN(len(others))]}
-	default:
-		return []uint64{leader}
+	if ex := mustExecutor(f.Kind); ex.targets != nil {
+		return ex.targets(c, leader, others)
 	}
+	return []uint64{leader}
 }
 
 // doFault starts a fault; it returns a note when something was not done
 // as the fault asked.
 func (c *Cluster) doFault(a *activeFault) string {
-	f := a.f
-	switch f.Kind {
-	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader, nemesis.PartitionBridge,
-		nemesis.PartitionRing, nemesis.PartitionOneWay,
-		nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder:
-		c.rebuildNetwork()
-	case nemesis.CrashRestart, nemesis.CrashLoseUnsynced:
-		// The simulated disk keeps nothing unsynced across a crash, so a
-		// process crash is modelled as the harder machine crash.
-		for _, id := range a.targets {
-			c.members[id].Crash()
-		}
-	case nemesis.DiskTornWrite:
-		for _, id := range a.targets {
-			m := c.members[id]
-			m.disk.SetTornWrites(true)
-			m.Crash()
-			m.disk.SetTornWrites(false)
-		}
-		if f.Param(nemesis.ParamKeptFraction) != 0 {
-			return "kept_fraction ignored: the disk keeps a random prefix of the unsynced tail"
-		}
-	case nemesis.DiskBitFlip:
-		return c.flipBits(a)
-	case nemesis.DiskEIOWrite, nemesis.DiskEIOSync:
-		c.armEIO(a)
-	case nemesis.DiskFull:
-		for _, id := range a.targets {
-			c.members[id].disk.SetFull(true)
-		}
-	case nemesis.DiskLatency:
-		for _, id := range a.targets {
-			c.members[id].disk.SetSlow(time.Duration(f.Param(nemesis.ParamLatencyMs) * float64(time.Millisecond)))
-		}
-	case nemesis.ClockJump, nemesis.ClockSkew:
-		for _, id := range a.targets {
-			c.members[id].clock.Jump(time.Duration(f.Param(nemesis.ParamOffsetMs) * float64(time.Millisecond)))
-		}
-	case nemesis.ClockDrift:
-		for _, id := range a.targets {
-			c.members[id].clock.SetDrift(int64((f.Param(nemesis.ParamRate) - 1) * 1_000_000))
-		}
-	case nemesis.Pause:
-		for _, id := range a.targets {
-			c.members[id].Pause()
-		}
-	case nemesis.LeaderTransfer:
-		l := c.Leader()
-		if l == 0 {
-			return "no leader to transfer from"
-		}
-		if err := c.members[l].node.MoveLeader(a.targets[0]); err != nil {
-			return "not carried out: " + err.Error()
-		}
-	case nemesis.MembershipChange:
-		return "not carried out: the member does not support configuration changes yet"
-	case nemesis.AlarmNoSpace:
-		return c.proposeAlarm(pb.AlarmRequest_ACTIVATE, a.targets[0])
-	case nemesis.Defragment:
-		m := c.members[a.targets[0]]
-		if m.node == nil {
-			return "not carried out: the member is down"
-		}
-		m.node.Defragment()
-	default:
-		panic(fmt.Sprintf("sim: fault kind %q has no executor", f.Kind))
-	}
-	return ""
+	return mustExecutor(a.f.Kind).start(c, a)
 }
 
+// healFault undoes a fault at its Until and brings its targets back to
+// what the faults still active on them allow.
 func (c *Cluster) healFault(a *activeFault) {
-	f := a.f
-	switch f.Kind {
-	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader, nemesis.PartitionBridge,
-		nemesis.PartitionRing, nemesis.PartitionOneWay,
-		nemesis.PacketLoss, nemesis.PacketDuplicate, nemesis.PacketDelay, nemesis.PacketReorder:
-		c.rebuildNetwork()
-	case nemesis.DiskBitFlip:
-		c.repairBits(a)
-	case nemesis.DiskEIOWrite, nemesis.DiskEIOSync:
-		for _, id := range a.targets {
-			c.members[id].disk.InjectWriteError(nil)
-			c.members[id].disk.InjectSyncError(nil)
-		}
-	case nemesis.DiskFull:
-		for _, id := range a.targets {
-			c.members[id].disk.SetFull(false)
-		}
-	case nemesis.DiskLatency:
-		for _, id := range a.targets {
-			c.members[id].disk.SetSlow(0)
-		}
-	case nemesis.ClockSkew:
-		for _, id := range a.targets {
-			c.members[id].clock.Jump(-time.Duration(f.Param(nemesis.ParamOffsetMs) * float64(time.Millisecond)))
-		}
-	case nemesis.ClockDrift:
-		for _, id := range a.targets {
-			c.members[id].clock.SetDrift(0)
-		}
-	case nemesis.AlarmNoSpace:
-		c.disarmAlarm(a.targets[0], 0)
+	if heal := mustExecutor(a.f.Kind).heal; heal != nil {
+		heal(c, a)
 	}
 	for _, id := range a.targets {
 		c.reconcile(id)
@@ -446,87 +342,30 @@ func (c *Cluster) rebuildNetwork() {
 }
 
 func (c *Cluster) applyNetworkFault(a *activeFault, endpoints []uint64, links map[[2]uint64]LinkOptions) {
+	ex := mustExecutor(a.f.Kind)
+	if ex.partition != nil {
+		ex.partition(c, a)
+		return
+	}
+	// Every other active fault passes its targets' links through here,
+	// shaped by its kind (most leave them at the default).
 	net := c.w.network
-	f := a.f
 	in := func(id uint64) bool { return slices.Contains(a.targets, id) }
-	members := c.ids
-	isMember := func(id uint64) bool { return slices.Contains(members, id) }
-	switch f.Kind {
-	case nemesis.PartitionHalves, nemesis.PartitionIsolateLeader:
-		for _, x := range members {
-			for _, y := range members {
-				if in(x) != in(y) {
-					net.Block(x, y)
-				}
+	def := net.opts.Link
+	for _, from := range endpoints {
+		for _, to := range endpoints {
+			if from == to || !(in(from) || in(to)) {
+				continue
 			}
-		}
-	case nemesis.PartitionBridge:
-		bridge, sideA := a.targets[0], a.targets[1:]
-		for _, x := range members {
-			for _, y := range members {
-				if x == bridge || y == bridge || x == y {
-					continue
-				}
-				if slices.Contains(sideA, x) != slices.Contains(sideA, y) {
-					net.Block(x, y)
-				}
+			k := [2]uint64{from, to}
+			lo, ok := links[k]
+			if !ok {
+				lo = def
 			}
-		}
-	case nemesis.PartitionRing:
-		ring := a.targets
-		pos := map[uint64]int{}
-		for i, id := range ring {
-			pos[id] = i
-		}
-		n := len(ring)
-		for _, x := range ring {
-			for _, y := range ring {
-				d := (pos[x] - pos[y] + n) % n
-				if x != y && d != 1 && d != n-1 {
-					net.Block(x, y)
-				}
+			if ex.shapeLink != nil {
+				ex.shapeLink(c, a.f, from, to, &lo)
 			}
-		}
-	case nemesis.PartitionOneWay:
-		for _, x := range members {
-			for _, y := range members {
-				if in(x) && !in(y) {
-					net.Block(x, y)
-				}
-			}
-		}
-	default:
-		def := net.opts.Link
-		for _, from := range endpoints {
-			for _, to := range endpoints {
-				if from == to || !(in(from) || in(to)) {
-					continue
-				}
-				k := [2]uint64{from, to}
-				lo, ok := links[k]
-				if !ok {
-					lo = def
-				}
-				switch f.Kind {
-				case nemesis.PacketLoss:
-					lo.DropProbability = max(lo.DropProbability, f.Param(nemesis.ParamProbability))
-				case nemesis.PacketDuplicate:
-					// A client's call is one gRPC stream over TCP, which never
-					// delivers it twice; only peer messages are duplicated (raft
-					// must tolerate that). A duplicated call would be a second
-					// write the client never sent.
-					if isMember(from) && isMember(to) {
-						lo.DuplicateProbability = max(lo.DuplicateProbability, f.Param(nemesis.ParamProbability))
-					}
-				case nemesis.PacketDelay:
-					lo.LatencyBase += time.Duration(f.Param(nemesis.ParamDelayMs) * float64(time.Millisecond))
-					lo.LatencyJitter += time.Duration(f.Param(nemesis.ParamJitterMs) * float64(time.Millisecond))
-				case nemesis.PacketReorder:
-					lo.ReorderProbability = max(lo.ReorderProbability, f.Param(nemesis.ParamProbability))
-					lo.ReorderDelayMax = max(lo.ReorderDelayMax, time.Duration(f.Param(nemesis.ParamDelayMaxMs)*float64(time.Millisecond)))
-				}
-				links[k] = lo
-			}
+			links[k] = lo
 		}
 	}
 }
