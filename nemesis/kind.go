@@ -194,6 +194,11 @@ type KindInfo struct {
 	Targets TargetRule
 	// NodesMin is the smallest cluster the kind makes sense for.
 	NodesMin int
+	// Manual kinds are catalogued for schedules written by hand and never
+	// generated: the simulator cannot carry them out yet, and a generated
+	// fault nobody executes would spend the budget and draw a window in
+	// reports while doing nothing.
+	Manual bool
 	// Params lists every parameter; each is required, no other is allowed.
 	Params []ParamSpec
 	// FaultsPerMinuteMin/Max bound the rate Generate picks for the kind.
@@ -300,7 +305,7 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
 	{Kind: LeaderTransfer, Targets: TargetsOne, NodesMin: 2,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6},
-	{Kind: MembershipChange, Windowed: true, TakesDown: true, Targets: TargetsOne, NodesMin: 3,
+	{Kind: MembershipChange, Windowed: true, TakesDown: true, Targets: TargetsOne, NodesMin: 3, Manual: true,
 		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 2, WindowMin: time.Second, WindowMax: 15 * time.Second},
 	{Kind: AlarmNoSpace, Windowed: true, Targets: TargetsOne, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 8 * time.Second},
@@ -319,6 +324,18 @@ var catalogueIndex = func() map[Kind]int {
 	}
 	return m
 }()
+
+// GeneratedKinds returns the kinds Generate may pick, in catalogue order:
+// all but the Manual ones.
+func GeneratedKinds() []Kind {
+	var kinds []Kind
+	for _, info := range catalogue {
+		if !info.Manual {
+			kinds = append(kinds, info.Kind)
+		}
+	}
+	return kinds
+}
 
 // Kinds returns every kind in catalogue order.
 func Kinds() []Kind {

@@ -33,7 +33,7 @@ var profileDefs = []struct {
 	name, summary string
 	kinds         []Kind
 }{
-	{"all", "every fault in the catalogue", Kinds()},
+	{"all", "every fault the simulator carries out", GeneratedKinds()},
 	{"clock", "clock jumps, skew and drift", []Kind{ClockJump, ClockSkew, ClockDrift}},
 	{"crash", "crashes, unsynced data loss and pauses",
 		[]Kind{CrashRestart, CrashLoseUnsynced, Pause}},
@@ -56,6 +56,7 @@ var profiles = func() []Profile {
 		p := Profile{Name: def.name, Summary: def.summary}
 		for j, k := range def.kinds {
 			info := mustInfo(k)
+			assert(!info.Manual, "profile "+def.name+" lists the manual kind "+string(k))
 			assert(j == 0 || catalogueIndex[def.kinds[j-1]] < catalogueIndex[k],
 				"profile "+def.name+" must list kinds in catalogue order")
 			p.Kinds = append(p.Kinds, KindIntensity{
