@@ -271,7 +271,7 @@ func (c *watchChecker) expected(w Watcher, from, to int64) []*mvccpb.Event {
 // event, and prev_kv where the watcher asked for it.
 func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, at string) error {
 	got = sortedWithinRevision(got)
-	want, keptRevs := c.asRead(want, got)
+	keptRevs := c.compactionRevisions(want)
 	for i := range max(len(want), len(got)) {
 		switch {
 		case i >= len(got):
@@ -294,48 +294,22 @@ func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, at strin
 	return nil
 }
 
-// asRead allows, for each compaction revision, what etcd serves a watcher
-// that reads that revision after its compaction: only its puts (compaction
-// dropped the tombstones), without prev_kv (older versions are gone). Where
-// got holds exactly those puts for such a revision, want does too, and the
-// revision is reported in kept.
-func (c *watchChecker) asRead(want, got []*mvccpb.Event) (out []*mvccpb.Event, kept map[int64]bool) {
-	atRev := func(evs []*mvccpb.Event, rev int64) []*mvccpb.Event {
-		var in []*mvccpb.Event
-		for _, e := range evs {
-			if e.GetKv().GetModRevision() == rev {
-				in = append(in, e)
-			}
-		}
-		return in
-	}
-	for i := 0; i < len(want); {
-		rev := want[i].GetKv().GetModRevision()
-		j := i
-		for j < len(want) && want[j].GetKv().GetModRevision() == rev {
-			j++
-		}
-		full := want[i:j]
-		i = j
+// compactionRevisions reports, of the revisions want covers, those a
+// compaction was requested at: a watcher that reads one of them after its
+// compaction gets each key's change there without prev_kv (the older
+// versions are gone), as etcd serves it.
+func (c *watchChecker) compactionRevisions(want []*mvccpb.Event) map[int64]bool {
+	var kept map[int64]bool
+	for _, e := range want {
+		rev := e.GetKv().GetModRevision()
 		if _, compacted := slices.BinarySearch(c.compactions, rev); compacted {
 			if kept == nil {
 				kept = map[int64]bool{}
 			}
 			kept[rev] = true
-			var puts []*mvccpb.Event
-			for _, e := range full {
-				if e.GetType() == mvccpb.PUT {
-					puts = append(puts, e)
-				}
-			}
-			if len(puts) < len(full) && slices.EqualFunc(atRev(got, rev), puts, sameEvent) {
-				out = append(out, puts...)
-				continue
-			}
 		}
-		out = append(out, full...)
 	}
-	return out, kept
+	return kept
 }
 
 // checkPrevKV holds an event's prev_kv against the latest committed event

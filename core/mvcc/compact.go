@@ -10,7 +10,8 @@ import (
 const removedVer = -1
 
 // Compact discards history: each key keeps its latest version at or below
-// rev (none if that is a tombstone) and everything newer. Reads below rev
+// rev (none if that is a tombstone below rev; a tombstone at rev stays, as
+// in etcd) and everything newer. Reads below rev
 // then fail with ErrGRPCCompacted. Compacting at the current revision is
 // allowed, as in etcd.
 func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
@@ -23,8 +24,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // then (always still stored, since reads above the compaction work).
 //
 // From CompactRev() itself, as in etcd, the events are what compaction kept
-// of that revision: the puts still visible there, without their PrevKv (older
-// versions are gone); its deletes are gone with the tombstones.
+// of that revision: each key's last change there, puts and deletes alike,
+// without PrevKv (older versions are gone).
 func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []*mvccpb.Event, nextRev int64, err error) {
 	if fromRev < max(s.compactRev, 1) {
 		return nil, 0, rpctypes.ErrGRPCCompacted
@@ -33,7 +34,26 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 	i := s.log.search(fromRev)
 	var sub int32
 	var cur int64 = -1
-	var keptRecs []*record // records given an event at the compaction revision
+	if fromRev == s.compactRev {
+		// What compaction kept of its revision: one version per key,
+		// however often the revision changed it, in (revision,
+		// sub-revision) order as etcd reads its backend.
+		var kept []*version
+		for ; i < s.log.len() && s.log.at(i).rev == fromRev; i++ {
+			e := s.log.at(i)
+			if !match(e.rec.key()) {
+				continue
+			}
+			if v := e.rec.keptAt(e.rev); v != nil && !slices.Contains(kept, v) {
+				kept = append(kept, v)
+			}
+		}
+		slices.SortFunc(kept, func(a, b *version) int { return cmp.Compare(a.sub, b.sub) })
+		for _, v := range kept {
+			events = append(events, newEvent(v, nil))
+		}
+		cur = fromRev
+	}
 	for ; i < s.log.len(); i++ {
 		e := s.log.at(i)
 		if e.rev != cur {
@@ -45,15 +65,6 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 			sub++
 		}
 		if !match(e.rec.key()) {
-			continue
-		}
-		if e.rev <= s.compactRev {
-			// What compaction kept: one version per key, however many
-			// times the revision changed it.
-			if v := e.rec.keptAt(e.rev); v != nil && !slices.ContainsFunc(keptRecs, func(r *record) bool { return r == e.rec }) {
-				keptRecs = append(keptRecs, e.rec)
-				events = append(events, newEvent(v, nil))
-			}
 			continue
 		}
 		events = append(events, newEvent(e.rec.exact(e.rev, sub), e.rec.live(e.rev-1)))

@@ -49,8 +49,8 @@ func TestWantEventsSkipsUnwatchedTxns(t *testing.T) {
 
 // TestEventsFromTheCompactionRevision checks etcd's edge: a watcher may
 // start at the compaction revision itself and gets what compaction kept of
-// it (its puts, without PrevKv), never its deletes; below it is compacted.
-// A store restored from a snapshot answers the same.
+// it (each key's change there, a delete too, without PrevKv); below it is
+// compacted. A store restored from a snapshot answers the same.
 func TestEventsFromTheCompactionRevision(t *testing.T) {
 	s := New(Options{Lessor: newFakeLessor()})
 	write := func(r *pb.TxnRequest) int64 {
@@ -89,13 +89,14 @@ func TestEventsFromTheCompactionRevision(t *testing.T) {
 		t.Fatalf("Events below the compaction revision: %v, want compacted", err)
 	}
 
-	// A delete at the compaction revision is gone with its tombstone.
+	// A delete at the compaction revision keeps its tombstone, as in etcd:
+	// the watcher starting there gets it (without PrevKv).
 	del := write(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a")}}}, opPut("d", "1")}})
 	write(&pb.TxnRequest{Success: []*pb.RequestOp{opPut("c", "2")}})
 	if _, err := s.Compact(del); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{fmt.Sprintf("PUT d@%d=1", del), fmt.Sprintf("PUT c@%d=2", del+1)}
+	want := []string{fmt.Sprintf("DELETE a@%d=", del), fmt.Sprintf("PUT d@%d=1", del), fmt.Sprintf("PUT c@%d=2", del+1)}
 	check(s, del, want...)
 	r, err := Restore(s.Snapshot(), Options{Lessor: newFakeLessor()})
 	if err != nil {

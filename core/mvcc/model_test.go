@@ -293,7 +293,7 @@ func (m *model) Compact(rev int64) (*pb.CompactionResponse, error) {
 		if keep < 0 {
 			continue
 		}
-		if vs[keep].tomb {
+		if vs[keep].tomb && vs[keep].mod < rev { // a tombstone at rev stays, as in etcd
 			keep++
 		}
 		if keep == len(vs) {
@@ -318,7 +318,7 @@ func (m *model) lastChangeAt(c mchange) bool {
 }
 
 // Events is every change since fromRev on the whole key space, unbounded.
-// From the compaction revision itself come only its puts, without PrevKv:
+// From the compaction revision itself come each key's last change, without PrevKv:
 // all compaction kept of it, as etcd's watch from that revision sees.
 func (m *model) Events(fromRev int64) ([]*mvccpb.Event, error) {
 	if fromRev < max(m.compactRev, 1) {
@@ -330,9 +330,13 @@ func (m *model) Events(fromRev int64) ([]*mvccpb.Event, error) {
 			continue
 		}
 		if c.v.mod == m.compactRev {
-			// Compaction kept each key's last change there, if a put.
-			if !c.v.tomb && m.lastChangeAt(c) {
-				evs = append(evs, &mvccpb.Event{Type: mvccpb.PUT, Kv: c.v.kv()})
+			// Compaction kept each key's last change there.
+			if m.lastChangeAt(c) {
+				ev := &mvccpb.Event{Type: mvccpb.PUT, Kv: c.v.kv()}
+				if c.v.tomb {
+					ev = &mvccpb.Event{Type: mvccpb.DELETE, Kv: &mvccpb.KeyValue{Key: []byte(c.v.key), ModRevision: c.v.mod}}
+				}
+				evs = append(evs, ev)
 			}
 			continue
 		}

@@ -136,14 +136,14 @@ func (r *record) live(rev int64) *version {
 }
 
 // keptAt returns the version written at main revision rev when it is still
-// stored and is not a tombstone: what compaction at rev left of the key's
-// change there. A key has at most one version per main revision.
+// stored: what compaction at rev left of the key's change there (its last
+// one in that revision, a tombstone too).
 func (r *record) keptAt(rev int64) *version {
 	if r.latest.ver == removedVer {
 		return nil
 	}
 	v := r.find(rev)
-	if v == nil || v.modRev != rev || v.isTombstone() {
+	if v == nil || v.modRev != rev {
 		return nil
 	}
 	return v
@@ -168,8 +168,10 @@ func (r *record) exact(rev int64, sub int32) *version {
 }
 
 // compact drops what no read at or above rev can see: everything older than
-// the version visible at rev, and that version too when it is a tombstone.
-// It reports whether the record is now empty and must leave the tree.
+// the version visible at rev, and that version too when it is a tombstone
+// below rev. A tombstone at rev itself stays, as etcd (3.5.16 on) keeps it:
+// a watcher starting at the compaction revision is owed that delete. It
+// reports whether the record is now empty and must leave the tree.
 func (r *record) compact(rev int64) (empty bool) {
 	n := r.count()
 	keep := -1 // index of the version visible at rev
@@ -182,7 +184,7 @@ func (r *record) compact(rev int64) (empty bool) {
 	if keep < 0 {
 		return false
 	}
-	if r.at(keep).isTombstone() {
+	if v := r.at(keep); v.isTombstone() && v.modRev < rev {
 		keep++
 	}
 	if keep == n {

@@ -338,7 +338,8 @@ func checkVersion(v, prev *version, first bool, rev, compactRev int64) error {
 		if v.createRev != 0 || v.lease != 0 || len(v.value()) != 0 {
 			return fmt.Errorf("tombstone at %d carries data", v.modRev)
 		}
-		if prev == nil || prev.isTombstone() {
+		// Compaction keeps a tombstone at its own revision alone.
+		if (prev == nil && v.modRev != compactRev) || (prev != nil && prev.isTombstone()) {
 			return fmt.Errorf("tombstone at %d ends no generation", v.modRev)
 		}
 		return nil

@@ -80,7 +80,7 @@ func inRange(k, key, end []byte) bool {
 
 // events answers History.Events from the log.
 // From the compaction revision itself it gives what compaction kept: each
-// key's last change there when it is a put, without PrevKv.
+// key's last change there, a delete too, without PrevKv.
 func (m *model) events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccpb.Event, int64, error) {
 	if fromRev < max(m.compactRev, 1) {
 		return nil, 0, rpctypes.ErrGRPCCompacted
@@ -95,7 +95,7 @@ func (m *model) events(key, end []byte, fromRev int64, eventsMax int) ([]*mvccpb
 			continue
 		}
 		if ev.Kv.ModRevision == m.compactRev {
-			if ev.Type != mvccpb.PUT || m.changedLaterIn(i) {
+			if m.changedLaterIn(i) {
 				continue
 			}
 			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}

@@ -426,7 +426,7 @@ func (s *propState) asRead(rec *watchRec, got, want []*mvccpb.Event) []*mvccpb.E
 }
 
 // keptView is what rec sees of revision rev after a compaction at rev:
-// the puts that were each key's last change in rev, without PrevKv.
+// each key's last change in rev (a delete too), without PrevKv.
 func (s *propState) keptView(rec *watchRec, rev int64) []*mvccpb.Event {
 	last := map[string]int{}
 	var evs []*mvccpb.Event
@@ -438,7 +438,8 @@ func (s *propState) keptView(rec *watchRec, rev int64) []*mvccpb.Event {
 	}
 	var out []*mvccpb.Event
 	for i, ev := range evs {
-		if last[string(ev.Kv.Key)] != i || ev.Type != mvccpb.PUT || rec.noPut || !inRange(ev.Kv.Key, rec.key, rec.end) {
+		if last[string(ev.Kv.Key)] != i || !inRange(ev.Kv.Key, rec.key, rec.end) ||
+			(ev.Type == mvccpb.PUT && rec.noPut) || (ev.Type == mvccpb.DELETE && rec.noDe) {
 			continue
 		}
 		out = append(out, &mvccpb.Event{Type: ev.Type, Kv: ev.Kv})
