@@ -3,12 +3,13 @@ package mvcc
 import (
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"slices"
-	"unsafe"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/protobuf/proto"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -35,23 +36,8 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 	var sub int32
 	var cur int64 = -1
 	if fromRev == s.compactRev {
-		// What compaction kept of its revision: one version per key,
-		// however often the revision changed it, in (revision,
-		// sub-revision) order as etcd reads its backend.
-		var kept []*version
-		for ; i < s.log.len() && s.log.at(i).rev == fromRev; i++ {
-			e := s.log.at(i)
-			if !match(e.rec.key()) {
-				continue
-			}
-			if v := e.rec.keptAt(e.rev); v != nil && !slices.Contains(kept, v) {
-				kept = append(kept, v)
-			}
-		}
-		slices.SortFunc(kept, func(a, b *version) int { return cmp.Compare(a.sub, b.sub) })
-		for _, v := range kept {
-			events = append(events, newEvent(v, nil))
-		}
+		// In (revision, sub-revision) order, as etcd reads its backend.
+		i = s.eachKeptAtCompaction(i, match, func(_ *record, v *version) { events = append(events, newEvent(v, nil)) })
 		cur = fromRev
 	}
 	for ; i < s.log.len(); i++ {
@@ -86,13 +72,19 @@ func keyMatcher(key, end []byte) func(k string) bool {
 	return func(k string) bool { return k >= k0 && k < e }
 }
 
-// HashKV hashes every stored version with compactRev < mod revision <= rev
-// (rev 0 = current) in (revision, sub-revision) order: CRC-32C over, per
-// version, little-endian key length, key, mod revision, sub-revision, create
-// revision, version, lease, value length, value. Two stores with the same
-// history and compaction revision give the same hash. rev below the
-// compaction revision fails with ErrGRPCCompacted, above the current one with
-// ErrGRPCFutureRev.
+// HashKV is etcd's HashKV of the store at rev (rev 0 = current): CRC-32C
+// over the bucket name "key" and then, for every stored version with mod
+// revision <= rev in (revision, sub-revision) order, the key etcd's backend
+// stores it under (8-byte big-endian main revision, '_', 8-byte sub, and 't'
+// for a tombstone) and its value (the mvccpb.KeyValue, only the key for a
+// tombstone). Hashed are every version above the compaction revision, and
+// of those compaction kept at or below it the ones still their key's
+// version at rev (not tombstones), as etcd's hash of its backend. So a kvd
+// member and an etcd member with the same history answer the same hash.
+// (etcd answers a past compaction revision from a hash it stored while
+// compacting, until it restarts; kvd computes it as for any revision.)
+// rev below the compaction revision fails with ErrGRPCCompacted, above the
+// current one with ErrGRPCFutureRev.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64, err error) {
 	if rev <= 0 {
 		rev = s.rev
@@ -103,33 +95,98 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	if rev < s.compactRev {
 		return 0, 0, 0, rpctypes.ErrGRPCCompacted
 	}
+	hash = crc32.Update(0, castagnoli, []byte("key"))
 	var buf []byte
+	// A version at or below the compaction revision counts only while it
+	// is its key's version at rev and not a tombstone: what a compaction
+	// at rev would keep (etcd's kvindex Keep).
+	write := func(rec *record, v *version) {
+		if v.modRev > rev || (v.modRev <= s.compactRev && (v.isTombstone() || rec.find(rev) != v)) {
+			return
+		}
+		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(v.modRev))
+		buf = append(buf, '_')
+		buf = binary.BigEndian.AppendUint64(buf, uint64(v.sub))
+		kv := &mvccpb.KeyValue{Key: []byte(v.key())}
+		if v.isTombstone() {
+			buf = append(buf, 't')
+		} else {
+			kv = v.keyValue(false)
+		}
+		var err error
+		if buf, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(buf, kv); err != nil {
+			panic(fmt.Sprintf("mvcc: marshal %q at %d: %v", v.key(), v.modRev, err))
+		}
+		hash = crc32.Update(hash, castagnoli, buf)
+	}
+	// The versions below the compaction revision are no longer in the log:
+	// compaction left at most one per key, found in the tree.
+	type recVersion struct {
+		rec *record
+		v   *version
+	}
+	var kept []recVersion
+	if s.compactRev > 0 {
+		s.tree.Scan(func(rec *record) bool {
+			if rec.latest.ver != removedVer {
+				if v := rec.find(s.compactRev - 1); v != nil {
+					kept = append(kept, recVersion{rec, v})
+				}
+			}
+			return true
+		})
+		slices.SortFunc(kept, func(a, b recVersion) int {
+			if c := cmp.Compare(a.v.modRev, b.v.modRev); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.v.sub, b.v.sub)
+		})
+	}
+	for _, k := range kept {
+		write(k.rec, k.v)
+	}
+	i := s.log.search(max(s.compactRev, 1))
+	if s.compactRev > 0 {
+		i = s.eachKeptAtCompaction(i, func(string) bool { return true }, write)
+	}
 	var sub int32
 	var cur int64 = -1
-	n := s.log.search(rev + 1)
-	// The log also holds the compaction revision's own changes (for
-	// watchers starting there); the hash covers only what is above it.
-	for i := s.log.search(s.compactRev + 1); i < n; i++ {
+	for n := s.log.search(rev + 1); i < n; i++ {
 		e := s.log.at(i)
 		if e.rev != cur {
 			cur, sub = e.rev, 0
 		} else {
 			sub++
 		}
-		v := e.rec.exact(e.rev, sub)
-		buf = buf[:0]
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(v.keyLen))
-		buf = append(buf, v.key()...)
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.modRev))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(v.sub))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.createRev))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.ver))
-		buf = binary.LittleEndian.AppendUint64(buf, uint64(v.lease))
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(v.kv)-int(v.keyLen)))
-		hash = crc32.Update(hash, castagnoli, buf)
-		if val := v.value(); len(val) > 0 {
-			hash = crc32.Update(hash, castagnoli, unsafe.Slice(unsafe.StringData(val), len(val)))
-		}
+		write(e.rec, e.rec.exact(e.rev, sub))
 	}
 	return hash, rev, s.compactRev, nil
+}
+
+// eachKeptAtCompaction calls fn, in sub-revision order, for what compaction
+// kept of the compaction revision's changes to keys match accepts: one
+// version per key, however often the revision changed it (a live log still
+// lists every change there, a restored one only the kept). i is the log
+// index of the revision's first entry; it returns the index after its last.
+func (s *Store) eachKeptAtCompaction(i int, match func(string) bool, fn func(rec *record, v *version)) int {
+	var kept []*version
+	var recs []*record
+	for ; i < s.log.len() && s.log.at(i).rev == s.compactRev; i++ {
+		e := s.log.at(i)
+		if !match(e.rec.key()) {
+			continue
+		}
+		if v := e.rec.keptAt(e.rev); v != nil && !slices.Contains(kept, v) {
+			kept, recs = append(kept, v), append(recs, e.rec)
+		}
+	}
+	order := make([]int, len(kept))
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(kept[a].sub, kept[b].sub) })
+	for _, j := range order {
+		fn(recs[j], kept[j])
+	}
+	return i
 }

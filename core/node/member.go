@@ -127,15 +127,15 @@ func (n *Node) Members() []Member {
 	return ms
 }
 
-// HashKV hashes the store at rev (0: current) so members can be compared.
+// HashKV hashes the store at rev (0: current) as etcd does (mvcc HashKV),
+// so members, and kvd and etcd members, can be compared.
 func (n *Node) HashKV(rev int64) (*pb.HashKVResponse, error) {
 	h, hashRev, compactRev, err := n.kv.HashKV(rev)
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.HashKVResponse{Header: n.Header(), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}
-	resp.Header.Revision = hashRev
-	return resp, nil
+	// The header names the store's current revision, as etcd's.
+	return &pb.HashKVResponse{Header: n.Header(), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
 }
 
 // LeaseKeepAlive renews a lease. Only the leader tracks expiry, so a

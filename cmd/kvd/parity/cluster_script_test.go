@@ -88,6 +88,11 @@ func clusterScript() []step {
 		}
 		return answer(e.kv.Compact(ctx, &pb.CompactionRequest{Revision: resp.Header.Revision - 1, Physical: true}))
 	})
+	// Before the mutex: its keys name a lease the server chose, so the
+	// histories (and hashes) differ from there on.
+	add("etcdctl endpoint hashkv --cluster", func(ctx context.Context, e *env) any {
+		return sortedLines(e.n.text(e.m.etcdctl("", "endpoint", "hashkv", "--cluster")))
+	})
 	add("mutex through a follower", func(ctx context.Context, e *env) any {
 		sess, err := concurrency.NewSession(e.m.cli, concurrency.WithTTL(30))
 		if err != nil {

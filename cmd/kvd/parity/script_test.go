@@ -315,6 +315,15 @@ func script() []step {
 	add("watch from below the compaction revision", func(ctx context.Context, e *env) any {
 		return runWatch(ctx, e, 2, watchCreate(&pb.WatchCreateRequest{Key: []byte("/w/"), RangeEnd: []byte("/w0"), StartRevision: e.rev("compact2") - 1}))
 	})
+	add("hashkv now", func(ctx context.Context, e *env) any {
+		return answer(e.mt.HashKV(ctx, &pb.HashKVRequest{}))
+	})
+	add("hashkv below the compaction revision", func(ctx context.Context, e *env) any {
+		return answer(e.mt.HashKV(ctx, &pb.HashKVRequest{Revision: e.rev("compact2") - 1}))
+	})
+	add("hashkv future", func(ctx context.Context, e *env) any {
+		return answer(e.mt.HashKV(ctx, &pb.HashKVRequest{Revision: 100000}))
+	})
 	add("compact at a delete", func(ctx context.Context, e *env) any {
 		e.kv.Put(ctx, &pb.PutRequest{Key: []byte("/wt/gone"), Value: []byte("x")})
 		resp, err := e.kv.DeleteRange(ctx, &pb.DeleteRangeRequest{Key: []byte("/wt/gone")})
@@ -328,6 +337,10 @@ func script() []step {
 	add("watch from a compaction revision that deleted", func(ctx context.Context, e *env) any {
 		return runWatch(ctx, e, 2, watchCreate(&pb.WatchCreateRequest{Key: []byte("/wt/"), RangeEnd: []byte("/wt0"), StartRevision: e.rev("compact3"), PrevKv: true}))
 	})
+	add("hashkv after a tombstone at the compaction revision", func(ctx context.Context, e *env) any {
+		return answer(e.mt.HashKV(ctx, &pb.HashKVRequest{}))
+	})
+	add("etcdctl endpoint hashkv", func(ctx context.Context, e *env) any { return e.m.etcdctl("", "endpoint", "hashkv") })
 	add("watch from a negative revision", watchSteps(1, watchCreate(&pb.WatchCreateRequest{Key: []byte("/w/"), StartRevision: -5})))
 	add("watch from a future revision", func(ctx context.Context, e *env) any {
 		resp, err := e.kv.Range(ctx, &pb.RangeRequest{Key: []byte("/w/"), CountOnly: true})
