@@ -31,18 +31,13 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		kvdBin = filepath.Join(dir, "kvd")
-		if out, err := exec.Command("go", "build", "-o", kvdBin, ".").CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build kvd: %v\n%s", err, out)
-			return 1
-		}
 		_, file, _, _ := runtime.Caller(0)
-		build := filepath.Join(filepath.Dir(file), "..", "..", "tools", "build.sh")
-		etcdctlBin = filepath.Join(dir, "etcdctl")
-		if out, err := exec.Command(build, "etcdctl", etcdctlBin).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build etcdctl with %s: %v\n%s", build, err, out)
+		bins, err := procs.Build(filepath.Join(filepath.Dir(file), "..", ".."), dir, "kvd", "etcdctl")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		kvdBin, etcdctlBin = bins[0], bins[1]
 		return m.Run()
 	}()
 	os.Exit(code)

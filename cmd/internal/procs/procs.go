@@ -1,12 +1,16 @@
 // Package procs holds what the commands and their tests need to run server
-// processes on loopback: free ports to give them, and a buffer their output
-// can be written to while someone reads it.
+// processes on loopback: the binaries, free ports to give them, and a
+// buffer their output can be written to while someone reads it.
 package procs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -57,4 +61,37 @@ func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.String()
+}
+
+// Build builds the named programs into dir, side by side, and returns
+// their paths in the same order: "kvd" from this tree (root is the
+// repository), and etcd's own "etcd" and "etcdctl" v3.7.3 from the Go module
+// proxy with tools/build.sh, as make etcd does. A failure names the command
+// and carries its output.
+func Build(root, dir string, programs ...string) ([]string, error) {
+	paths := make([]string, len(programs))
+	errs := make([]error, len(programs))
+	var wg sync.WaitGroup
+	for i, name := range programs {
+		paths[i] = filepath.Join(dir, name)
+		var cmd *exec.Cmd
+		switch name {
+		case "kvd":
+			cmd = exec.Command("go", "build", "-o", paths[i], "./cmd/kvd")
+			cmd.Dir = root
+		case "etcd", "etcdctl":
+			cmd = exec.Command(filepath.Join(root, "tools", "build.sh"), name, paths[i])
+		default:
+			return nil, fmt.Errorf("procs: no way to build %q (kvd, etcd, etcdctl)", name)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("build %s (%s): %w\n%s", name, strings.Join(cmd.Args, " "), err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	return paths, errors.Join(errs...)
 }

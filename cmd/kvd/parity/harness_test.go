@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,30 +42,12 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		kvdBin = filepath.Join(dir, "kvd")
-		etcdBin = filepath.Join(dir, "etcd")
-		etcdctlBin = filepath.Join(dir, "etcdctl")
-		var wg sync.WaitGroup
-		errs := make([]error, 3)
-		build := func(i int, cmd *exec.Cmd) {
-			defer wg.Done()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
-			}
+		bins, err := procs.Build(root, dir, "kvd", "etcd", "etcdctl")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
-		kvd := exec.Command("go", "build", "-o", kvdBin, "./cmd/kvd")
-		kvd.Dir = root
-		wg.Add(3)
-		go build(0, kvd)
-		go build(1, exec.Command(filepath.Join(root, "tools", "build.sh"), "etcd", etcdBin))
-		go build(2, exec.Command(filepath.Join(root, "tools", "build.sh"), "etcdctl", etcdctlBin))
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "build:", err)
-				return 1
-			}
-		}
+		kvdBin, etcdBin, etcdctlBin = bins[0], bins[1], bins[2]
 		return m.Run()
 	}()
 	os.Exit(code)
