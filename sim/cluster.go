@@ -29,6 +29,12 @@ type ClusterOptions struct {
 	RestartDelay time.Duration
 	// PausedMessagesMax bounds what a paused member buffers; default 4096.
 	PausedMessagesMax int
+	// CorruptCheckInterval is how often the leader runs etcd's periodic
+	// corruption check (node.JudgeHashes) over the running members, as a
+	// kvd leader does with --corrupt-check-time; default 5 s, negative
+	// off. A member it finds corrupt gets the CORRUPT alarm, which refuses
+	// every write: a false finding fails the run's final writes.
+	CorruptCheckInterval time.Duration
 	// WatchFragmentBytes is the size at which a member splits the response
 	// of a watcher that asked for fragments (etcd: --max-request-bytes plus
 	// gRPC overhead); default 512, so the simulator's small events still
@@ -67,6 +73,9 @@ func (o *ClusterOptions) EnsureDefaults() {
 	}
 	if o.WatchFragmentBytes == 0 {
 		o.WatchFragmentBytes = 512
+	}
+	if o.CorruptCheckInterval == 0 {
+		o.CorruptCheckInterval = 5 * time.Second
 	}
 	o.Node.EnsureDefaults()
 }
@@ -130,6 +139,9 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 	}
 	for _, id := range c.ids {
 		c.members[id].start()
+	}
+	if opts.CorruptCheckInterval > 0 {
+		c.w.After(opts.CorruptCheckInterval, c.checkCorruption)
 	}
 	return c
 }

@@ -104,14 +104,15 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 			RequestBytesMax:        int(f.maxRequestBytes),
 			TxnOpsMax:              int(f.maxTxnOps),
 		},
-		Transport:         tr,
-		Self:              api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},
-		Bootstrap:         infos,
-		QuotaBackendBytes: f.quotaBackendBytes,
-		DataDir:           f.dataDir,
-		Registry:          reg,
-		Logger:            log,
-		EnablePprof:       f.enablePprof,
+		Transport:            tr,
+		Self:                 api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},
+		Bootstrap:            infos,
+		QuotaBackendBytes:    f.quotaBackendBytes,
+		CorruptCheckInterval: f.corruptCheckTime,
+		DataDir:              f.dataDir,
+		Registry:             reg,
+		Logger:               log,
+		EnablePprof:          f.enablePprof,
 	})
 	if err != nil {
 		return err

@@ -42,6 +42,8 @@ type clusterOpts struct {
 	quotaBackendBytes int64
 	requestBytesMax   int
 	txnOpsMax         int
+	corruptCheck      time.Duration
+	unsafe            node.Unsafe
 }
 
 func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
@@ -93,12 +95,14 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 				FS: disk.OSFS{}, Dir: dataDir,
 				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 				RequestBytesMax: o.requestBytesMax, TxnOpsMax: o.txnOpsMax,
+				Unsafe: o.unsafe,
 			},
-			Transport:         tr,
-			Self:              infos[id],
-			Bootstrap:         bootstrap,
-			QuotaBackendBytes: o.quotaBackendBytes,
-			Logger:            testLogger(),
+			Transport:            tr,
+			Self:                 infos[id],
+			Bootstrap:            bootstrap,
+			QuotaBackendBytes:    o.quotaBackendBytes,
+			CorruptCheckInterval: o.corruptCheck,
+			Logger:               testLogger(),
 		})
 		if err != nil {
 			t.Fatal(err)

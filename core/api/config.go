@@ -70,6 +70,10 @@ type Config struct {
 	// LeaseForwardTimeout bounds one keepalive or TimeToLive forwarded to the
 	// leader; default 5 s.
 	LeaseForwardTimeout time.Duration
+	// CorruptCheckInterval is how often the leader compares every member's
+	// HashKV and raises CORRUPT for one that differs (etcd's
+	// --corrupt-check-time); default 0, off, as etcd.
+	CorruptCheckInterval time.Duration
 
 	// EnablePprof serves Go's /debug/pprof on the client and metrics
 	// ports, as etcd's --enable-pprof; default off.
@@ -154,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WatchProgressNotifyInterval <= 0 {
 		add("api: WatchProgressNotifyInterval %v must be positive", c.WatchProgressNotifyInterval)
+	}
+	if c.CorruptCheckInterval < 0 {
+		add("api: CorruptCheckInterval %v must not be negative (0: off)", c.CorruptCheckInterval)
 	}
 	if c.LeaseForwardTimeout <= 0 {
 		add("api: LeaseForwardTimeout %v must be positive", c.LeaseForwardTimeout)

@@ -12,6 +12,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kvdlabs/kvd/core/node"
 )
 
 // TestQuotaRaisesNoSpace fills a member past a small quota: the NOSPACE
@@ -304,5 +306,56 @@ func TestDefragmentShrinksInUse(t *testing.T) {
 	got, err := cli.Get(ctx(t), "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || got.Count != 20 {
 		t.Fatalf("after defragment: %v, %v", got, err)
+	}
+}
+
+// TestCorruptionCheckRaisesCorrupt: members made to diverge (followers
+// that apply puts a NOSPACE alarm refuses, a known-unsafe variant) are
+// found by the leader's periodic corruption check, which raises CORRUPT
+// for one of them; that member then serves no linearizable read.
+func TestCorruptionCheckRaisesCorrupt(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3, corruptCheck: 50 * time.Millisecond, unsafe: node.Unsafe{FollowerIgnoresAlarms: true}})
+	lead := c.waitLeader()
+	var leadURL string
+	for _, m := range c.members {
+		if m.srv.ID() == lead {
+			leadURL = m.clientURL
+		}
+	}
+	cli := c.client(leadURL) // the leader answers with its own refusal
+	if _, err := cli.Put(ctx(t), "k", "before"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: lead, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	// The leader refuses it; the unsafe followers apply it.
+	if _, err := cli.Put(ctx(t), "k", "diverged"); !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("put under NOSPACE: %v", err)
+	}
+	var corrupt *pb.AlarmMember
+	deadline := time.Now().Add(10 * time.Second)
+	for corrupt == nil && time.Now().Before(deadline) {
+		list, err := cli.AlarmList(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range list.Alarms {
+			if a.Alarm == pb.AlarmType_CORRUPT {
+				corrupt = a
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if corrupt == nil || corrupt.MemberID == lead {
+		t.Fatalf("corruption check raised %v, want CORRUPT for a diverged follower (leader %x)", corrupt, lead)
+	}
+	for _, m := range c.members {
+		if m.srv.ID() != corrupt.MemberID {
+			continue
+		}
+		if _, err := c.client(m.clientURL).Get(ctx(t), "k"); !errors.Is(err, rpctypes.ErrCorrupt) {
+			t.Fatalf("linearizable read on the corrupt member %x: %v", m.srv.ID(), err)
+		}
 	}
 }

@@ -185,6 +185,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	defer func() {
 		s.shutdown(err)
 	}()
+	go s.checkCorruption(ctx)
 	tick := time.NewTicker(s.cfg.Node.TickInterval)
 	defer tick.Stop()
 	sizeEvery := max(1, int(time.Second/s.cfg.Node.TickInterval))

@@ -405,6 +405,8 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 	case r.Range != nil && (r.Range.Serializable || n.cfg.Unsafe.StaleReads):
 		resp, err := n.kv.Range(r.Range)
 		n.complete(id, resp, err)
+	case r.Range != nil && n.corrupt():
+		n.complete(id, nil, errCorruptRead)
 	case r.Range != nil:
 		n.reads.enqueue(id, r.Range, n.ticks)
 	default:
