@@ -144,7 +144,12 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.name != "default" || f.dataDir != "default.etcd" || f.listenClientURLs[0] != "http://127.0.0.1:2379" ||
-		f.initialCluster != "default=http://127.0.0.1:2380" || f.maxTxnOps != 128 || f.maxRequestBytes != 1536*1024 {
+		f.initialCluster != "default=http://127.0.0.1:2380" || f.maxTxnOps != 128 || f.maxRequestBytes != 1536*1024 ||
+		f.corruptCheckTime != 0 || f.watchProgressNotify != 10*time.Minute {
 		t.Fatalf("defaults %+v differ from etcd's", f)
+	}
+	f, err = parseFlags([]string{"--corrupt-check-time", "2m", "--watch-progress-notify-interval", "5s"}, &stderr)
+	if err != nil || f.corruptCheckTime != 2*time.Minute || f.watchProgressNotify != 5*time.Second {
+		t.Fatalf("durations: %+v, %v", f, err)
 	}
 }

@@ -30,6 +30,7 @@ type flags struct {
 	snapshotCount            uint64
 	quotaBackendBytes        int64
 	corruptCheckTime         time.Duration
+	watchProgressNotify      time.Duration
 	maxRequestBytes          uint
 	maxTxnOps                uint
 	listenMetricsURLs        []string
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.Uint64Var(&f.snapshotCount, "snapshot-count", 10000, "number of committed entries to trigger a snapshot")
 	fs.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "raise the NOSPACE alarm when the data exceeds this size (0: 2 GiB)")
 	fs.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "duration of time between cluster corruption check passes (0: off)")
+	fs.DurationVar(&f.watchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "duration of periodical watch progress notification")
 	fs.UintVar(&f.maxRequestBytes, "max-request-bytes", api.RequestBytesMaxDefault, "maximum client request size in bytes")
 	fs.UintVar(&f.maxTxnOps, "max-txn-ops", api.TxnOpsMaxDefault, "maximum operations per txn request")
 	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")

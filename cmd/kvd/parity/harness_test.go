@@ -73,6 +73,9 @@ type member struct {
 	peers []*member
 }
 
+// watchProgressNotifyInterval is short, so a watch step sees one.
+const watchProgressNotifyInterval = 300 * time.Millisecond
+
 // startCluster starts size processes of bin with etcd's flags as one
 // cluster (members named "parity" alone, else member-a, member-b, ...), and waits
 // until each answers a linearizable read.
@@ -104,7 +107,7 @@ func startCluster(t *testing.T, system, bin string, size int) []*member {
 			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "parity",
 			"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
-			"--log-level", "error",
+			"--log-level", "error", "--watch-progress-notify-interval", watchProgressNotifyInterval.String(),
 		}
 		m.cmd = exec.Command(bin, args...)
 		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log

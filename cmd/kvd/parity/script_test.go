@@ -353,6 +353,28 @@ func script() []step {
 	add("watch progress request", watchSteps(2,
 		watchCreate(&pb.WatchCreateRequest{Key: []byte("/w/p")}),
 		watchSend(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}})))
+	add("watch progress notification", func(ctx context.Context, e *env) any {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		st, err := pb.NewWatchClient(e.m.cli.ActiveConnection()).Watch(ctx)
+		if err != nil {
+			return err
+		}
+		if err := st.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{Key: []byte("/w/quiet"), ProgressNotify: true}}}); err != nil {
+			return err
+		}
+		// The created response, then the first notification; how many
+		// more come is a matter of time.
+		var out []any
+		for range 2 {
+			resp, err := st.Recv()
+			if err != nil {
+				return append(out, err)
+			}
+			out = append(out, resp)
+		}
+		return out
+	})
 	add("watch cancel", watchSteps(2,
 		watchCreate(&pb.WatchCreateRequest{Key: []byte("/w/c")}),
 		watchSend(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: 0}}}),
