@@ -2,11 +2,13 @@ package workloads
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/sim"
 )
@@ -34,13 +36,16 @@ const (
 // keys start from now or from older revisions and resume from the last
 // revision seen + 1 after a failure.
 type Watch struct {
-	env       Env
-	ops       int
-	writes    []linearizability.WatchWrite
-	compacts  []int64
-	watches   []*resumingWatch
-	lastRev   int64
-	finishing bool
+	env      Env
+	ops      int
+	writes   []linearizability.WatchWrite
+	compacts []int64
+	// autoCompacts are the revisions the members' auto compaction
+	// proposed (TuneCluster): compactions the checker must know of too.
+	autoCompacts []int64
+	watches      []*resumingWatch
+	lastRev      int64
+	finishing    bool
 }
 
 // NewWatch returns the watch workload.
@@ -48,6 +53,23 @@ func NewWatch() *Watch { return &Watch{} }
 
 // Name implements Workload.
 func (wl *Watch) Name() string { return "watch" }
+
+// Auto compaction in the watch workload: the leader keeps the last
+// watchAutoCompactRevisions revisions, looking every
+// watchAutoCompactEvery, so watchers resume across compactions the client
+// did not ask for, as under etcd's --auto-compaction-mode revision.
+const (
+	watchAutoCompactRevisions = 60
+	watchAutoCompactEvery     = 3 * time.Second
+)
+
+// TuneCluster implements ClusterTuner: auto compaction by revisions.
+func (wl *Watch) TuneCluster(o *sim.ClusterOptions) {
+	o.Node.AutoCompaction = node.AutoCompaction{
+		Revisions: watchAutoCompactRevisions, CheckInterval: watchAutoCompactEvery,
+		OnPropose: func(rev int64) { wl.autoCompacts = append(wl.autoCompacts, rev) },
+	}
+}
 
 // Ops implements Workload.
 func (wl *Watch) Ops() int { return wl.ops }
@@ -151,7 +173,7 @@ func (wl *Watch) Finish() { wl.finishing = true }
 
 // Check implements Workload.
 func (wl *Watch) Check(timeout time.Duration) []linearizability.Verdict {
-	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: wl.compacts}
+	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: append(slices.Clone(wl.compacts), wl.autoCompacts...)}
 	for _, rw := range wl.watches {
 		rw.stop()
 		h.Watchers = append(h.Watchers, *rw.rec)

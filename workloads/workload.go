@@ -26,6 +26,12 @@ type Env struct {
 	End time.Time
 }
 
+// ClusterTuner is a workload that needs the simulated cluster set up its
+// way: TuneCluster runs on the options before the cluster starts.
+type ClusterTuner interface {
+	TuneCluster(o *sim.ClusterOptions)
+}
+
 // Workload drives simulated clients and judges what they saw.
 type Workload interface {
 	// Name is the workload's name on the command line.

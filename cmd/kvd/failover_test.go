@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kvdlabs/kvd/core/node"
 )
 
 // TestSIGKILLLeader kills the leader process mid-load: a new leader is
@@ -151,5 +155,62 @@ func TestFlags(t *testing.T) {
 	f, err = parseFlags([]string{"--corrupt-check-time", "2m", "--watch-progress-notify-interval", "5s"}, &stderr)
 	if err != nil || f.corruptCheckTime != 2*time.Minute || f.watchProgressNotify != 5*time.Second {
 		t.Fatalf("durations: %+v, %v", f, err)
+	}
+	// Auto compaction as etcd reads it: hours without a unit in periodic
+	// mode, a count in revision mode, "0" off.
+	for _, c := range []struct {
+		args []string
+		want node.AutoCompaction
+		bad  string
+	}{
+		{nil, node.AutoCompaction{}, ""},
+		{[]string{"--auto-compaction-retention", "1"}, node.AutoCompaction{Period: time.Hour}, ""},
+		{[]string{"--auto-compaction-retention", "30m"}, node.AutoCompaction{Period: 30 * time.Minute}, ""},
+		{[]string{"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000"}, node.AutoCompaction{Revisions: 1000}, ""},
+		{[]string{"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1h"}, node.AutoCompaction{}, "count of revisions"},
+		{[]string{"--auto-compaction-retention", "soon"}, node.AutoCompaction{}, "want a duration"},
+		{[]string{"--auto-compaction-mode", "weekly"}, node.AutoCompaction{}, "periodic or revision"},
+	} {
+		f, err := parseFlags(c.args, &stderr)
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("%v: %v, want an error about %q", c.args, err, c.bad)
+			}
+			continue
+		}
+		got, aerr := f.autoCompaction()
+		if err != nil || aerr != nil || got.Period != c.want.Period || got.Revisions != c.want.Revisions {
+			t.Errorf("%v: %+v (%v, %v), want %+v", c.args, got, err, aerr, c.want)
+		}
+	}
+}
+
+// TestAutoCompactionPeriodicProcess runs kvd with a one-second periodic
+// retention: after writes over a few seconds, the oldest revisions are
+// compacted away and the newest second's are still there.
+func TestAutoCompactionPeriodicProcess(t *testing.T) {
+	c := startProcCluster(t, 1, "--auto-compaction-retention", "1s")
+	cli := c.client()
+	c.leader(cli, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := cli.Put(ctxT(t, 5*time.Second), "k", "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := cli.Status(ctxT(t, 5*time.Second), c.procs[0].clientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.Get(ctxT(t, 5*time.Second), "k", clientv3.WithRev(2)); errors.Is(err, rpctypes.ErrCompacted) {
+			if _, err := cli.Get(ctxT(t, 5*time.Second), "k", clientv3.WithRev(resp.Header.Revision)); err != nil {
+				t.Fatalf("the newest revision %d is gone too: %v (status %+v)", resp.Header.Revision, err, st)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revision 2 still readable after 10 s of a 1 s periodic retention (store at %d)", resp.Header.Revision)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kvdlabs/kvd/core/api"
+	"github.com/kvdlabs/kvd/core/node"
 )
 
 // flags are etcd's flags that kvd supports, with etcd's defaults.
@@ -31,6 +33,8 @@ type flags struct {
 	quotaBackendBytes        int64
 	corruptCheckTime         time.Duration
 	watchProgressNotify      time.Duration
+	autoCompactionMode       string
+	autoCompactionRetention  string
 	maxRequestBytes          uint
 	maxTxnOps                uint
 	listenMetricsURLs        []string
@@ -61,6 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "raise the NOSPACE alarm when the data exceeds this size (0: 2 GiB)")
 	fs.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "duration of time between cluster corruption check passes (0: off)")
 	fs.DurationVar(&f.watchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "duration of periodical watch progress notification")
+	fs.StringVar(&f.autoCompactionMode, "auto-compaction-mode", "periodic", "interpret --auto-compaction-retention as periodic (a duration, hours if no unit) or revision (a count)")
+	fs.StringVar(&f.autoCompactionRetention, "auto-compaction-retention", "0", "auto compaction retention for the key-value store; 0 disables auto compaction")
 	fs.UintVar(&f.maxRequestBytes, "max-request-bytes", api.RequestBytesMaxDefault, "maximum client request size in bytes")
 	fs.UintVar(&f.maxTxnOps, "max-txn-ops", api.TxnOpsMaxDefault, "maximum operations per txn request")
 	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")
@@ -109,10 +115,39 @@ func splitURLs(s string) []string {
 	return out
 }
 
+// autoCompaction reads --auto-compaction-mode and -retention as etcd does:
+// periodic takes a duration, in hours when it has no unit; revision takes
+// a count of revisions; "0" is off in either.
+func (f *flags) autoCompaction() (node.AutoCompaction, error) {
+	r := strings.TrimSpace(f.autoCompactionRetention)
+	switch f.autoCompactionMode {
+	case "periodic":
+		if h, err := strconv.ParseInt(r, 10, 64); err == nil && h >= 0 {
+			return node.AutoCompaction{Period: time.Duration(h) * time.Hour}, nil
+		}
+		d, err := time.ParseDuration(r)
+		if err != nil || d < 0 {
+			return node.AutoCompaction{}, fmt.Errorf("--auto-compaction-retention %q: want a duration (e.g. 1h, 30m) or whole hours in periodic mode", r)
+		}
+		return node.AutoCompaction{Period: d}, nil
+	case "revision":
+		n, err := strconv.ParseInt(r, 10, 64)
+		if err != nil || n < 0 {
+			return node.AutoCompaction{}, fmt.Errorf("--auto-compaction-retention %q: want a count of revisions in revision mode", r)
+		}
+		return node.AutoCompaction{Revisions: n}, nil
+	default:
+		return node.AutoCompaction{}, fmt.Errorf("--auto-compaction-mode %q: want periodic or revision", f.autoCompactionMode)
+	}
+}
+
 // validate reports every problem with the flags at once.
 func (f *flags) validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, err := f.autoCompaction(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, group := range []struct {
 		flag string
 		urls []string

@@ -92,6 +92,11 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	}
 	defer tr.Close()
 
+	autoCompaction, err := f.autoCompaction() // validated with the flags
+	if err != nil {
+		return err
+	}
+	autoCompaction.OnPropose = func(rev int64) { log.Info("auto compaction", "revision", rev) }
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := api.New(api.Config{
@@ -103,6 +108,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 			SnapshotCatchUpEntries: min(5000, f.snapshotCount),
 			RequestBytesMax:        int(f.maxRequestBytes),
 			TxnOpsMax:              int(f.maxTxnOps),
+			AutoCompaction:         autoCompaction,
 		},
 		Transport:                   tr,
 		Self:                        api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},

@@ -127,7 +127,13 @@ func (r *run) simulate() {
 		Network:             sim.NetworkOptions{Link: sim.LinkOptions{LatencyBase: time.Millisecond, LatencyJitter: 2 * time.Millisecond}},
 	})
 	w := r.world
+	wl, err := newWorkload(cfg.Workload)
+	assertf(err == nil, "job validated: %v", err)
+	r.workload = wl
 	copts := sim.ClusterOptions{Members: cfg.Nodes}
+	if tuner, ok := wl.(workloads.ClusterTuner); ok {
+		tuner.TuneCluster(&copts)
+	}
 	if cfg.Unsafe != "" {
 		v, err := lookupVariant(cfg.Unsafe)
 		assertf(err == nil, "job validated: %v", err)
@@ -143,9 +149,6 @@ func (r *run) simulate() {
 	c.ApplySchedule(r.schedule)
 	c.Observe(func(call sim.Call) { r.calls = append(r.calls, call) })
 
-	wl, err := newWorkload(cfg.Workload)
-	assertf(err == nil, "job validated: %v", err)
-	r.workload = wl
 	epoch := w.Now()
 	duration := r.schedule.Duration
 	env := workloads.Env{

@@ -88,6 +88,11 @@ type Config struct {
 	// etcd does both. Nil: everything comes out of Process after the fsync.
 	BeforePersist func(Output)
 
+	// AutoCompaction makes the leader compact on its own, as etcd's
+	// --auto-compaction-mode and --auto-compaction-retention; the zero
+	// value is off (compactor.go).
+	AutoCompaction AutoCompaction
+
 	// Unsafe switches on known-unsafe protocol variants so the simulator can
 	// prove it catches them. Never set in production.
 	Unsafe Unsafe
@@ -194,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PendingRequestsMax <= 0 {
 		add("node: PendingRequestsMax %d must be positive", c.PendingRequestsMax)
+	}
+	if err := c.AutoCompaction.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RequestTimeoutTicks <= c.ElectionTicks {
 		add("node: RequestTimeoutTicks %d must exceed ElectionTicks %d", c.RequestTimeoutTicks, c.ElectionTicks)

@@ -72,6 +72,8 @@ type Node struct {
 	reads         readQueue
 	// alarms are the replicated active alarms (alarms.go).
 	alarms alarms
+	// compactor is the auto compaction state, nil when off (compactor.go).
+	compactor *compactor
 	// revoking maps a lease id to the tick its revoke was proposed at.
 	revoking map[int64]uint64
 
@@ -127,6 +129,7 @@ func Open(cfg Config) (*Node, error) {
 		confState: &raftpb.ConfState{},
 		proposals: map[uint64]*proposal{},
 		revoking:  map[int64]uint64{},
+		compactor: newCompactor(cfg.AutoCompaction, cfg.TickInterval),
 		applied:   newAppliedIDs(),
 	}
 	n.newStateMachine()
@@ -320,6 +323,7 @@ func (n *Node) Tick() {
 	// late as now, so a lease is never revoked before its TTL has passed.
 	n.expireLeases()
 	n.ticks++
+	n.tickCompactor()
 	n.raw.Tick()
 	n.expireRequests()
 }
