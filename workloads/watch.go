@@ -41,7 +41,7 @@ type Watch struct {
 	writes   []linearizability.WatchWrite
 	compacts []int64
 	// autoCompacts are the revisions the members' auto compaction
-	// proposed (TuneCluster): compactions the checker must know of too.
+	// proposed (TuneNode): compactions the checker must know of too.
 	autoCompacts []int64
 	watches      []*resumingWatch
 	lastRev      int64
@@ -63,9 +63,9 @@ const (
 	watchAutoCompactEvery     = 3 * time.Second
 )
 
-// TuneCluster implements ClusterTuner: auto compaction by revisions.
-func (wl *Watch) TuneCluster(o *sim.ClusterOptions) {
-	o.Node.AutoCompaction = node.AutoCompaction{
+// TuneNode implements NodeTuner: auto compaction by revisions.
+func (wl *Watch) TuneNode(c *node.Config) {
+	c.AutoCompaction = node.AutoCompaction{
 		Revisions: watchAutoCompactRevisions, CheckInterval: watchAutoCompactEvery,
 		OnPropose: func(rev int64) { wl.autoCompacts = append(wl.autoCompacts, rev) },
 	}

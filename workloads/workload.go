@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/sim"
 )
@@ -26,10 +27,11 @@ type Env struct {
 	End time.Time
 }
 
-// ClusterTuner is a workload that needs the simulated cluster set up its
-// way: TuneCluster runs on the options before the cluster starts.
-type ClusterTuner interface {
-	TuneCluster(o *sim.ClusterOptions)
+// NodeTuner is a workload that needs the members configured its way:
+// TuneNode runs on the members' node configuration before they start, on
+// the simulator's cluster or on real processes alike.
+type NodeTuner interface {
+	TuneNode(c *node.Config)
 }
 
 // Workload drives simulated clients and judges what they saw.

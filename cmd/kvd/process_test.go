@@ -24,22 +24,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kvd-bin")
+	_, file, _, _ := runtime.Caller(0)
+	bins, cleanup, err := procs.BuildInTemp(filepath.Join(filepath.Dir(file), "..", ".."), "kvd", "etcdctl")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		_, file, _, _ := runtime.Caller(0)
-		bins, err := procs.Build(filepath.Join(filepath.Dir(file), "..", ".."), dir, "kvd", "etcdctl")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		kvdBin, etcdctlBin = bins[0], bins[1]
-		return m.Run()
-	}()
+	kvdBin, etcdctlBin = bins[0], bins[1]
+	code := m.Run()
+	cleanup()
 	os.Exit(code)
 }
 

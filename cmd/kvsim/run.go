@@ -131,8 +131,8 @@ func (r *run) simulate() {
 	assertf(err == nil, "job validated: %v", err)
 	r.workload = wl
 	copts := sim.ClusterOptions{Members: cfg.Nodes}
-	if tuner, ok := wl.(workloads.ClusterTuner); ok {
-		tuner.TuneCluster(&copts)
+	if tuner, ok := wl.(workloads.NodeTuner); ok {
+		tuner.TuneNode(&copts.Node)
 	}
 	if cfg.Unsafe != "" {
 		v, err := lookupVariant(cfg.Unsafe)

@@ -121,10 +121,6 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	}
 	// The versions below the compaction revision are no longer in the log:
 	// compaction left at most one per key, found in the tree.
-	type recVersion struct {
-		rec *record
-		v   *version
-	}
 	var kept []recVersion
 	if s.compactRev > 0 {
 		s.tree.Scan(func(rec *record) bool {
@@ -135,12 +131,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 			}
 			return true
 		})
-		slices.SortFunc(kept, func(a, b recVersion) int {
-			if c := cmp.Compare(a.v.modRev, b.v.modRev); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.v.sub, b.v.sub)
-		})
+		slices.SortFunc(kept, compareRecVersions)
 	}
 	for _, k := range kept {
 		write(k.rec, k.v)
@@ -169,24 +160,34 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 // lists every change there, a restored one only the kept). i is the log
 // index of the revision's first entry; it returns the index after its last.
 func (s *Store) eachKeptAtCompaction(i int, match func(string) bool, fn func(rec *record, v *version)) int {
-	var kept []*version
-	var recs []*record
+	var kept []recVersion
 	for ; i < s.log.len() && s.log.at(i).rev == s.compactRev; i++ {
 		e := s.log.at(i)
 		if !match(e.rec.key()) {
 			continue
 		}
-		if v := e.rec.keptAt(e.rev); v != nil && !slices.Contains(kept, v) {
-			kept, recs = append(kept, v), append(recs, e.rec)
+		if v := e.rec.keptAt(e.rev); v != nil && !slices.ContainsFunc(kept, func(k recVersion) bool { return k.v == v }) {
+			kept = append(kept, recVersion{e.rec, v})
 		}
 	}
-	order := make([]int, len(kept))
-	for j := range order {
-		order[j] = j
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(kept[a].sub, kept[b].sub) })
-	for _, j := range order {
-		fn(recs[j], kept[j])
+	slices.SortFunc(kept, compareRecVersions)
+	for _, k := range kept {
+		fn(k.rec, k.v)
 	}
 	return i
+}
+
+// recVersion is a stored version with its record.
+type recVersion struct {
+	rec *record
+	v   *version
+}
+
+// compareRecVersions orders versions by (revision, sub-revision), as etcd's
+// backend keys them.
+func compareRecVersions(a, b recVersion) int {
+	if c := cmp.Compare(a.v.modRev, b.v.modRev); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.v.sub, b.v.sub)
 }

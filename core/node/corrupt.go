@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 // PeerHash is one member's HashKV answer to the leader's corruption check;
@@ -57,7 +56,3 @@ func (n *Node) corrupt() bool {
 	}
 	return false
 }
-
-// errCorruptRead is the answer to a linearizable read on a member named by
-// a CORRUPT alarm.
-var errCorruptRead = rpctypes.ErrGRPCCorrupt

@@ -410,7 +410,7 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 		resp, err := n.kv.Range(r.Range)
 		n.complete(id, resp, err)
 	case r.Range != nil && n.corrupt():
-		n.complete(id, nil, errCorruptRead)
+		n.complete(id, nil, rpctypes.ErrGRPCCorrupt)
 	case r.Range != nil:
 		n.reads.enqueue(id, r.Range, n.ticks)
 	default:

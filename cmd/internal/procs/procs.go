@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -94,4 +95,19 @@ func Build(root, dir string, programs ...string) ([]string, error) {
 	}
 	wg.Wait()
 	return paths, errors.Join(errs...)
+}
+
+// BuildInTemp is Build into a new temporary directory; cleanup removes it.
+// A test's TestMain builds its binaries with it once for the package.
+func BuildInTemp(root string, programs ...string) (paths []string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "kvd-test-bin")
+	if err != nil {
+		return nil, nil, fmt.Errorf("procs: directory for binaries: %w", err)
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if paths, err = Build(root, dir, programs...); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return paths, cleanup, nil
 }

@@ -33,23 +33,15 @@ import (
 var kvdBin, etcdBin, etcdctlBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kvd-parity-bin")
+	_, file, _, _ := runtime.Caller(0)
+	bins, cleanup, err := procs.BuildInTemp(filepath.Join(filepath.Dir(file), "..", "..", ".."), "kvd", "etcd", "etcdctl")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		bins, err := procs.Build(root, dir, "kvd", "etcd", "etcdctl")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		kvdBin, etcdBin, etcdctlBin = bins[0], bins[1], bins[2]
-		return m.Run()
-	}()
+	kvdBin, etcdBin, etcdctlBin = bins[0], bins[1], bins[2]
+	code := m.Run()
+	cleanup()
 	os.Exit(code)
 }
 
