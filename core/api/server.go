@@ -11,7 +11,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
@@ -58,16 +57,15 @@ type Server struct {
 	lastLeader uint64
 	// lastMembers is the membership peers were last set from.
 	lastMembers []node.Member
-	// attrsProposedTick is the tick this member last proposed its
-	// attributes (name, client URLs), 0 before the first time.
-	attrsProposedTick int
 }
 
 // call is one request waiting for its result; done has room for it.
 type call struct {
-	req   *pb.InternalRaftRequest
-	write bool
-	done  chan node.Result
+	req *pb.InternalRaftRequest
+	// member, when set instead of req, is a membership change.
+	member *node.MemberChange
+	write  bool
+	done   chan node.Result
 }
 
 // view is what the loop publishes after each Process for handlers, health
@@ -120,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	// Every member writes the same bootstrap entries, so their contexts may
 	// hold only what every member knows from --initial-cluster: name and
 	// peer URLs. Client URLs are published through raft once running.
+	nc.Name, nc.ClientURLs = cfg.Self.Name, cfg.Self.ClientURLs
 	nc.PeerContexts = map[uint64][]byte{nc.ID: cfg.Self.bootstrapContext()}
 	for id, m := range cfg.Bootstrap {
 		nc.PeerContexts[id] = m.bootstrapContext()
@@ -214,7 +213,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			if ticks%sizeEvery == 0 {
 				s.measureSize()
 			}
-			s.publishAttributes(ticks)
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
@@ -229,6 +227,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		s.metrics.process.Observe(time.Since(start).Seconds())
 		s.deliver(out)
 		if err != nil {
+			s.publish()
 			return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
 		}
 		s.publish()
@@ -276,7 +275,12 @@ func (s *Server) report(r transport.Report) {
 }
 
 func (s *Server) submit(c *call) {
-	id := s.n.Submit(c.req)
+	var id uint64
+	if c.member != nil {
+		id = s.n.ChangeMembership(*c.member)
+	} else {
+		id = s.n.Submit(c.req)
+	}
 	if _, dup := s.waiting[id]; dup {
 		panic(fmt.Sprintf("api: node handed out request id %x twice", id))
 	}
@@ -455,6 +459,26 @@ func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool
 	}
 }
 
+// changeMembers submits a membership change and waits for the membership
+// it produced.
+func (s *Server) changeMembers(ctx context.Context, mc node.MemberChange) ([]node.Member, error) {
+	if err := s.waitLeader(ctx); err != nil {
+		return nil, err
+	}
+	c := &call{member: &mc, write: true, done: make(chan node.Result, 1)}
+	if err := s.calls.push(ctx, s.donec, c); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-c.done:
+		return r.Members, r.Err
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	case <-s.donec:
+		return nil, rpctypes.ErrGRPCStopped
+	}
+}
+
 // waitLeader holds a request that needs raft while no leader is known, as
 // etcd's proposals wait, for at most four election timeouts (a randomized timeout plus a pre-vote round): a member just
 // started or in an election should not fail requests it can soon serve.
@@ -521,28 +545,4 @@ func ctxErr(ctx context.Context) error {
 		return rpctypes.ErrGRPCDeadlineExceeded
 	}
 	return rpctypes.ErrGRPCCanceled
-}
-
-// attrsRetryTicks is how long a proposal of this member's attributes is
-// given before it is proposed again.
-const attrsRetryTicks = 10
-
-// publishAttributes proposes this member's name and client URLs, as etcd's
-// ClusterMemberAttrSet, until the replicated membership shows them: other
-// members find the leader's client URL there to forward lease calls.
-func (s *Server) publishAttributes(ticks int) {
-	v := s.view.Load()
-	if v.status.Leader == 0 || (s.attrsProposedTick != 0 && ticks-s.attrsProposedTick < attrsRetryTicks) {
-		return
-	}
-	for _, m := range v.members {
-		if m.ID == s.cfg.Node.ID && m.Name == s.cfg.Self.Name && slices.Equal(m.ClientURLs, s.cfg.Self.ClientURLs) {
-			return
-		}
-	}
-	s.attrsProposedTick = ticks
-	s.n.Submit(&pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
-		Member_ID:        s.cfg.Node.ID,
-		MemberAttributes: &membershippb.Attributes{Name: s.cfg.Self.Name, ClientUrls: s.cfg.Self.ClientURLs},
-	}})
 }

@@ -34,13 +34,15 @@ func (n *Node) apply(e *raftpb.Entry) {
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			panic(fmt.Sprintf("node %x: entry %d: decode conf change: %v", n.cfg.ID, index, err))
 		}
-		n.applyConfChange(&cc)
+		n.applyConfChange(index, &cc)
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			panic(fmt.Sprintf("node %x: entry %d: decode conf change v2: %v", n.cfg.ID, index, err))
 		}
-		n.applyConfChange(&cc)
+		n.applyConfChange(index, &cc)
+	default:
+		panic(fmt.Sprintf("node %x: entry %d of unknown type %v", n.cfg.ID, index, e.GetType()))
 	}
 	if rev := n.kv.Rev(); rev < revBefore {
 		panic(fmt.Sprintf("node %x: entry %d moved revision back from %d to %d", n.cfg.ID, index, revBefore, rev))
@@ -134,29 +136,6 @@ func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
 	default:
 		return nil, fmt.Errorf("node %x: request %d has no operation this member applies", n.cfg.ID, r.ID)
 	}
-}
-
-func (n *Node) applyConfChange(cc raftpb.ConfChangeI) {
-	n.membersEpoch++
-	n.confState = n.raw.ApplyConfChange(cc)
-	for _, c := range cc.AsV2().GetChanges() {
-		switch c.GetType() {
-		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
-			if ctx := confChangeContext(cc); ctx != nil || n.members[c.GetNodeId()] == nil {
-				n.members[c.GetNodeId()] = ctx
-			}
-		case raftpb.ConfChangeRemoveNode:
-			delete(n.members, c.GetNodeId())
-			delete(n.attrs, c.GetNodeId())
-		}
-	}
-}
-
-func confChangeContext(cc raftpb.ConfChangeI) []byte {
-	if v1, ok := cc.(*raftpb.ConfChange); ok {
-		return v1.GetContext()
-	}
-	return cc.AsV2().GetContext()
 }
 
 // applyMemberAttrs records the attributes a member published about itself.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -135,7 +136,13 @@ func (c *testCluster) step() bool {
 		n := c.nodes[id]
 		c.event("process %d", id, 0)
 		out, err := n.Process()
-		if err != nil {
+		if errors.Is(err, ErrRemoved) {
+			// As kvd: what the last round sends leaves, then it stops.
+			if cerr := n.Close(); cerr != nil {
+				c.t.Fatalf("close removed member %d: %v", id, cerr)
+			}
+			delete(c.nodes, id)
+		} else if err != nil {
 			c.t.Fatalf("member %d process: %v", id, err)
 		}
 		c.event("results %d", id, len(out.Results))
@@ -161,6 +168,7 @@ func (c *testCluster) step() bool {
 	}
 	batch := queue
 	queue = nil
+
 	if c.duplicate != nil {
 		var copies []*raftpb.Message
 		for _, m := range batch {
@@ -530,24 +538,32 @@ func TestStateRoundTrip(t *testing.T) {
 		attrs:   map[uint64]*membershippb.Attributes{1: {Name: "a", ClientUrls: []string{"http://x"}}},
 		applied: []uint64{7, 3, 9},
 		alarms:  alarms{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_CORRUPT}},
+		removed: map[uint64]bool{5: true, 9: true},
 	}
 	b := encodeState(in)
 	out, err := decodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil ||
+	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil || !maps.Equal(out.removed, in.removed) ||
 		!slices.Equal(out.applied, in.applied) || !slices.EqualFunc(out.alarms, in.alarms, func(a, b *pb.AlarmMember) bool { return proto.Equal(a, b) }) {
 		t.Fatalf("round trip changed the state: %+v", out)
 	}
-	// A version 3 state (before alarms were replicated) still reads, with
-	// no alarms: an upgraded member opens its old data directory.
-	in.alarms = nil
-	v4 := encodeState(in)
-	v3 := slices.Clone(v4[:len(v4)-8]) // without the alarm count and the checksum
-	binary.BigEndian.PutUint32(v3[len(stateMagic):], stateVersionNoAlarms)
-	v3 = binary.BigEndian.AppendUint32(v3, crc32.Checksum(v3, castagnoli))
-	if old, err := decodeState(v3); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
+	// Older states still read: version 4 (before removed members were
+	// kept) with none removed, version 3 (before alarms were replicated)
+	// with no alarms either: an upgraded member opens its old data
+	// directory.
+	in.alarms, in.removed = nil, nil
+	v5 := encodeState(in)
+	older := func(version uint32, cut int) []byte {
+		b := slices.Clone(v5[:len(v5)-cut]) // without the trailing counts and the checksum
+		binary.BigEndian.PutUint32(b[len(stateMagic):], version)
+		return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	}
+	if old, err := decodeState(older(stateVersionNoRemoved, 8)); err != nil || len(old.removed) != 0 || !slices.Equal(old.applied, in.applied) {
+		t.Fatalf("version 4 state: %+v, %v", old, err)
+	}
+	if old, err := decodeState(older(stateVersionNoAlarms, 12)); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 3 state: %+v, %v", old, err)
 	}
 	for i := range b {

@@ -22,6 +22,16 @@ type Config struct {
 	// PeerContexts optionally carries opaque per-member data (kvd: name and
 	// URLs) into the bootstrap configuration changes, keyed by member id.
 	PeerContexts map[uint64][]byte
+	// Join starts a member added to a running cluster (etcd's
+	// --initial-cluster-state existing): with no WAL yet it bootstraps
+	// nothing, and the leader sends it the configuration and the log.
+	Join bool
+	// Name and ClientURLs are this member's attributes: once a leader is
+	// known the member proposes them (etcd's ClusterMemberAttrSet) until
+	// the replicated membership shows them. A member that has published
+	// counts as started for the strict reconfiguration checks.
+	Name       string
+	ClientURLs []string
 
 	// FS and Dir locate the durable state; both required.
 	FS  disk.FS
@@ -211,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.InflightMessagesMax <= 0 {
 		add("node: InflightMessagesMax %d must be positive", c.InflightMessagesMax)
+	}
+	if c.Join && len(c.Peers) > 0 {
+		add("node: Join starts with no configuration, yet Peers names %d members", len(c.Peers))
 	}
 	for _, p := range c.Peers {
 		if p == 0 {

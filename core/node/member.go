@@ -55,10 +55,12 @@ func (n *Node) Header() *pb.ResponseHeader {
 
 // Status is a member's view of the cluster.
 type Status struct {
-	ID           uint64
-	Leader       uint64
-	Term         uint64
-	IsLeader     bool
+	ID       uint64
+	Leader   uint64
+	Term     uint64
+	IsLeader bool
+	// IsLearner: this member is a learner (not yet promoted).
+	IsLearner    bool
 	AppliedIndex uint64
 	CommitIndex  uint64
 	Revision     int64
@@ -85,6 +87,7 @@ func (n *Node) Status() Status {
 		Leader:       bs.Lead,
 		Term:         bs.GetTerm(),
 		IsLeader:     bs.RaftState == raft.StateLeader,
+		IsLearner:    n.isLearner(n.cfg.ID),
 		AppliedIndex: n.appliedIndex,
 		CommitIndex:  bs.GetCommit(),
 		Revision:     n.kv.Rev(),
@@ -100,11 +103,14 @@ func (n *Node) Status() Status {
 	}
 }
 
-// Member is one voting member: the opaque context it joined with, and the
-// attributes it published since (empty until it has).
+// Member is one member: the context it joined with (etcd's member JSON;
+// PeerURLs read from it), whether it is a learner, and the attributes it
+// published since (empty until it has).
 type Member struct {
 	ID         uint64
 	Context    []byte
+	PeerURLs   []string
+	IsLearner  bool
 	Name       string
 	ClientURLs []string
 }
@@ -122,7 +128,10 @@ func (n *Node) Members() []Member {
 	slices.Sort(ids)
 	ms := make([]Member, len(ids))
 	for i, id := range ids {
-		ms[i] = Member{ID: id, Context: n.members[id], Name: n.attrs[id].GetName(), ClientURLs: slices.Clone(n.attrs[id].GetClientUrls())}
+		ms[i] = Member{
+			ID: id, Context: n.members[id], PeerURLs: decodeMemberContext(n.members[id]).PeerURLs, IsLearner: n.isLearner(id),
+			Name: n.attrs[id].GetName(), ClientURLs: slices.Clone(n.attrs[id].GetClientUrls()),
+		}
 	}
 	return ms
 }

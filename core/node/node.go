@@ -34,6 +34,11 @@ type Node struct {
 
 	confState *raftpb.ConfState
 	members   map[uint64][]byte
+	// removed holds the ids removed from the cluster: never to return
+	// (replicated; etcd's members_removed).
+	removed map[uint64]bool
+	// removedSelf: this member applied its own removal (ErrRemoved).
+	removedSelf bool
 	// attrs are the members' published attributes (name, client URLs),
 	// replicated through raft as etcd's ClusterMemberAttrSet.
 	attrs map[uint64]*membershippb.Attributes
@@ -49,9 +54,14 @@ type Node struct {
 	// carried: together they pace snapshots (Config.SnapshotSizeRatioMax).
 	snapshotSizeBytes     int64
 	logBytesSinceSnapshot int64
-	// defragIndex is the applied index a Defragment asked a snapshot of;
-	// one is due, whatever the pacing, until snapshotIndex reaches it.
-	defragIndex uint64
+	// snapshotDueIndex is an applied index a snapshot is due of, whatever
+	// the pacing, until snapshotIndex reaches it: a Defragment asked, or a
+	// member was added that the newest snapshot does not know.
+	snapshotDueIndex uint64
+	// addedIndex is the index of the latest member addition applied: a
+	// snapshot older than it cannot catch the new member up (raft refuses
+	// a snapshot whose configuration does not name the recipient).
+	addedIndex uint64
 	// appliedBytesRound is what this Process applied: snapshot steps grow
 	// with it.
 	appliedBytesRound int64
@@ -74,6 +84,9 @@ type Node struct {
 	alarms alarms
 	// compactor is the auto compaction state, nil when off (compactor.go).
 	compactor *compactor
+	// attrsProposedTick is the tick this member last proposed its
+	// attributes, 0 before the first time.
+	attrsProposedTick uint64
 	// revoking maps a lease id to the tick its revoke was proposed at.
 	revoking map[int64]uint64
 
@@ -97,6 +110,9 @@ type Result struct {
 	ID       uint64
 	Response proto.Message
 	Err      error
+	// Members is the membership after a membership change succeeded
+	// (ChangeMembership), in id order; nil for other requests.
+	Members []Member
 }
 
 // Output is what one Process call hands back to the caller.
@@ -125,6 +141,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg:       cfg,
 		storage:   raft.NewMemoryStorage(),
 		members:   map[uint64][]byte{},
+		removed:   map[uint64]bool{},
 		attrs:     map[uint64]*membershippb.Attributes{},
 		confState: &raftpb.ConfState{},
 		proposals: map[uint64]*proposal{},
@@ -136,7 +153,7 @@ func Open(cfg Config) (*Node, error) {
 
 	fresh := !wal.Exists(cfg.FS, cfg.Dir)
 	if fresh {
-		if len(cfg.Peers) == 0 {
+		if len(cfg.Peers) == 0 && !cfg.Join {
 			return nil, fmt.Errorf("node %x: no WAL in %q and no Peers to bootstrap", cfg.ID, cfg.Dir)
 		}
 		meta := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cfg.ClusterID), cfg.ID)
@@ -168,7 +185,7 @@ func Open(cfg Config) (*Node, error) {
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
 		HeartbeatTick:             cfg.HeartbeatTicks,
-		Storage:                   raftStorage{MemoryStorage: n.storage, wal: n.wal, log: cfg.Logger},
+		Storage:                   raftStorage{MemoryStorage: n.storage, wal: n.wal, log: cfg.Logger, n: n},
 		Applied:                   n.appliedIndex,
 		MaxSizePerMsg:             cfg.MessageBytesMax,
 		MaxInflightMsgs:           cfg.InflightMessagesMax,
@@ -183,7 +200,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node %x: start raft: %w", cfg.ID, err)
 	}
 	n.raw = raw
-	if fresh {
+	if fresh && !cfg.Join {
 		peers := make([]raft.Peer, 0, len(cfg.Peers))
 		for _, id := range slices.Sorted(slices.Values(cfg.Peers)) {
 			peers = append(peers, raft.Peer{ID: id, Context: cfg.PeerContexts[id]})
@@ -296,6 +313,7 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	n.kv = kv
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
+	n.removed = st.removed
 	n.attrs = st.attrs
 	n.alarms = st.alarms
 	n.membersEpoch++
@@ -324,6 +342,7 @@ func (n *Node) Tick() {
 	n.expireLeases()
 	n.ticks++
 	n.tickCompactor()
+	n.publishAttributes()
 	n.raw.Tick()
 	n.expireRequests()
 }
@@ -339,6 +358,9 @@ func (n *Node) Receive(m *raftpb.Message) error {
 	}
 	if raft.IsLocalMsg(m.GetType()) {
 		return fmt.Errorf("node %x: local message type %v from the network", n.cfg.ID, m.GetType())
+	}
+	if n.removed[m.GetFrom()] {
+		return nil // a removed member never comes back; drop it as etcd does
 	}
 	err := n.raw.Step(m)
 	if errors.Is(err, raft.ErrStepPeerNotFound) {
@@ -458,6 +480,13 @@ func (n *Node) Process() (Output, error) {
 		return n.stop(err)
 	}
 	n.hub.CatchUp()
+	if n.removedSelf {
+		// Removed: what this round sends still leaves (the leader's commit
+		// of the removal reaches the others), then the member stops.
+		n.failed = ErrRemoved
+		n.failAll(rpctypes.ErrGRPCStopped)
+		return n.takeOutput(), ErrRemoved
+	}
 	return n.takeOutput(), nil
 }
 

@@ -112,7 +112,7 @@ func (j *snapshotJob) step(stepBytes int, begin func(md *raftpb.SnapshotMetadata
 // every few thousand small writes — entries worth at least
 // 1/SnapshotSizeRatioMax of the last snapshot's size.
 func (n *Node) snapshotDue() bool {
-	if n.defragIndex > n.snapshotIndex {
+	if n.snapshotDueIndex > n.snapshotIndex {
 		return true
 	}
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
@@ -146,8 +146,8 @@ func (n *Node) snapshotStepBytes() int {
 // saved. With nothing applied since the newest snapshot there is nothing to
 // rewrite, and it is saved already.
 func (n *Node) Defragment() (index uint64) {
-	n.defragIndex = max(n.defragIndex, n.appliedIndex)
-	return n.defragIndex
+	n.snapshotDueIndex = max(n.snapshotDueIndex, n.appliedIndex)
+	return n.snapshotDueIndex
 }
 
 // Defragmented reports whether a snapshot at or past index is saved.
@@ -172,7 +172,7 @@ func (n *Node) advanceSnapshot() error {
 		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
 			index: n.appliedIndex, term: term, confState: n.confState,
-			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
+			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
 			enc: n.kv.NewSnapshotEncoder(),
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -25,19 +26,26 @@ import (
 //	memberCount u32 { id u64, ctxLen u32, ctx[ctxLen], attrLen u32, attr[attrLen] }*
 //	appliedCount u32 { requestID u64 }*
 //	alarmCount u32 { memberID u64, alarm u32 }*      (version 4 on)
+//	removedCount u32 { memberID u64 }*               (version 5 on)
 //	crc32c u32 (over everything before it)
 //
 // attr is the member's published membershippb.Attributes, empty if none. The
 // request ids are the applied-id window (dedupe.go), oldest first; the
-// alarms are the active ones (alarms.go) in (member, alarm) order. Version 3,
-// written before alarms were replicated, is read as having none.
+// alarms are the active ones (alarms.go) in (member, alarm) order; the
+// removed ids ascend. Version 3, written before alarms were replicated, is
+// read as having none; versions before 5 as having removed no member.
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 4
-	// stateVersionNoAlarms is the last version without the alarms.
-	stateVersionNoAlarms = 3
+	stateVersion = 5
+	// stateVersionNoAlarms is the last version without the alarms, and
+	// stateVersionNoRemoved the last without the removed members.
+	stateVersionNoAlarms  = 3
+	stateVersionNoRemoved = 4
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
+	// stateRemovedCountMax bounds the removed ids decoded: a cluster that
+	// replaced a member every day for a century stays far below it.
+	stateRemovedCountMax = 1 << 16
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -57,6 +65,8 @@ type state struct {
 	applied []uint64
 	// alarms are the active alarms in (member, alarm) order.
 	alarms alarms
+	// removed are the ids removed from the cluster.
+	removed map[uint64]bool
 }
 
 func encodeState(s state) []byte {
@@ -130,6 +140,11 @@ func (s state) frame(mvccBytes int) (head, tail []byte) {
 		b = binary.BigEndian.AppendUint64(b, a.MemberID)
 		b = binary.BigEndian.AppendUint32(b, uint32(a.Alarm))
 	}
+	removed := slices.Sorted(maps.Keys(s.removed))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(removed)))
+	for _, id := range removed {
+		b = binary.BigEndian.AppendUint64(b, id)
+	}
 	return head, b
 }
 
@@ -147,8 +162,8 @@ func decodeState(b []byte) (state, error) {
 	}
 	r := stateReader{b: body[len(stateMagic):]}
 	version := r.u32()
-	if version != stateVersion && version != stateVersionNoAlarms {
-		return s, fmt.Errorf("%w: version %d, want %d or %d", ErrBadState, version, stateVersionNoAlarms, stateVersion)
+	if version < stateVersionNoAlarms || version > stateVersion {
+		return s, fmt.Errorf("%w: version %d, want %d to %d", ErrBadState, version, stateVersionNoAlarms, stateVersion)
 	}
 	s.mvcc = r.bytes(r.u64())
 	s.lease = r.bytes(r.u64())
@@ -191,6 +206,21 @@ func decodeState(b []byte) (state, error) {
 				return state{}, fmt.Errorf("%w: alarm %v not after %v", ErrBadState, a, s.alarms[k-1])
 			}
 			s.alarms = append(s.alarms, a)
+		}
+	}
+	s.removed = map[uint64]bool{}
+	if version > stateVersionNoRemoved {
+		n := r.u32()
+		if n > stateRemovedCountMax {
+			return state{}, fmt.Errorf("%w: %d removed members exceed %d", ErrBadState, n, stateRemovedCountMax)
+		}
+		var prev uint64
+		for i := range n {
+			id := r.u64()
+			if r.err == nil && (id == 0 || (i > 0 && id <= prev)) {
+				return state{}, fmt.Errorf("%w: removed member %x not after %x", ErrBadState, id, prev)
+			}
+			s.removed[id], prev = true, id
 		}
 	}
 	if r.err != nil {

@@ -19,6 +19,7 @@ type raftStorage struct {
 	*raft.MemoryStorage
 	wal *wal.WAL
 	log *slog.Logger
+	n   *Node
 }
 
 // withoutData is snap's metadata alone, for the memory storage.
@@ -31,6 +32,13 @@ func (s raftStorage) Snapshot() (*raftpb.Snapshot, error) {
 	meta, err := s.MemoryStorage.Snapshot()
 	if err != nil || meta.GetMetadata().GetIndex() == 0 {
 		return meta, err
+	}
+	if index := meta.GetMetadata().GetIndex(); index < s.n.addedIndex {
+		// The newest snapshot predates a member added since: that member
+		// would refuse it (it is not in its configuration). Ask for a
+		// newer one; raft asks again later.
+		s.n.snapshotDueIndex = max(s.n.snapshotDueIndex, s.n.addedIndex)
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	snap, err := s.wal.ReadSnapshot()
 	if err != nil {
