@@ -14,8 +14,8 @@ import (
 const Version = "3.7.3"
 
 // maintenanceServer is etcd's Maintenance service: Status, Hash, HashKV,
-// Alarm, MoveLeader and Defragment. Snapshot and Downgrade answer
-// Unimplemented.
+// Alarm, MoveLeader, Defragment and Snapshot (snapshot.go). Downgrade
+// answers Unimplemented.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	s *Server

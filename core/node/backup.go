@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -30,8 +31,10 @@ type Backup struct {
 	// Revision and CompactRevision are the store's.
 	Revision, CompactRevision int64
 	Leases                    []lease.Granted
-	// Members in id order, with the contexts they joined with.
-	Members []Member
+	// Members in id order, with the contexts they joined with, and the
+	// ids removed from the cluster, ascending.
+	Members          []Member
+	RemovedMemberIDs []uint64
 	// Alarms are the active alarms.
 	Alarms []*pb.AlarmMember
 
@@ -49,7 +52,8 @@ func (n *Node) BeginBackup() *Backup {
 	return &Backup{
 		Index: n.appliedIndex, Term: term, ConfState: proto.Clone(n.confState).(*raftpb.ConfState),
 		Revision: n.kv.Rev(), CompactRevision: n.kv.CompactRev(),
-		Leases: n.lessor.Granted(), Members: n.Members(), Alarms: n.alarms.clone(),
+		Leases: n.lessor.Granted(), Members: n.Members(), RemovedMemberIDs: slices.Sorted(maps.Keys(n.removed)),
+		Alarms:  n.alarms.clone(),
 		history: n.kv.NewHistoryReader(),
 	}
 }
