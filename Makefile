@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign bench bench-vs-etcd lint kvd etcdctl etcd clean
+.PHONY: all build fmtcheck vet test fuzz sim campaign bench bench-vs-etcd lint kvd etcdctl etcdutl etcd clean
 
 all: build
 
@@ -61,6 +61,10 @@ kvd:
 # etcd's own etcdctl v3.7.3, built from the Go module proxy in its own module.
 etcdctl:
 	@tools/build.sh etcdctl $(BIN)/etcdctl
+
+# etcd's own etcdutl v3.7.3 (snapshot status and restore), built the same way.
+etcdutl:
+	@tools/build.sh etcdutl $(BIN)/etcdutl
 
 # etcd v3.7.3, built from the Go module proxy in its own module.
 etcd:
