@@ -40,6 +40,9 @@ const drainTimeout = 2 * time.Second
 // run is kvd's main: 0 after a graceful shutdown, 2 for bad flags, 1 for
 // any failure, a storage failure included.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "snapshot" {
+		return runSnapshot(args[1:], os.Stdout, stderr) // snapshot.go
+	}
 	f, err := parseFlags(args, stderr)
 	if errors.Is(err, errHelp) {
 		return 0
