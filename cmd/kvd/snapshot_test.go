@@ -418,3 +418,48 @@ func TestSnapshotRestoreRefusesDamagedFile(t *testing.T) {
 		t.Fatalf("restore over a data dir: %v, %q", err, out)
 	}
 }
+
+// kvd snapshot status prints what etcdutl snapshot status prints, in its
+// three formats; bad usage exits 2 and a damaged file 1.
+func TestSnapshotStatusFormats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := mvcc.New(mvcc.Options{})
+	s.Put(&pb.PutRequest{Key: []byte("a"), Value: []byte("1")})
+	history, _, _ := s.NewHistoryReader().Next(nil, 1<<20)
+	if err := backup.Write(path, &backup.Snapshot{Revision: s.Rev(), Versions: history}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := backup.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"simple": fmt.Sprintf("%x, 2, 1, %s, 3.7.0\n", st.Hash, siBytes(st.TotalSize)),
+		"json":   fmt.Sprintf(`{"hash":%d,"revision":2,"totalKey":1,"totalSize":%d,"version":"3.7.0"}`+"\n", st.Hash, st.TotalSize),
+	}
+	for format, w := range want {
+		var out, errOut strings.Builder
+		if code := runSnapshot([]string{"status", path, "-w", format}, &out, &errOut); code != 0 || out.String() != w {
+			t.Errorf("-w %s: exit %d, printed %q (stderr %q), want %q", format, code, out.String(), errOut.String(), w)
+		}
+	}
+	var out, errOut strings.Builder
+	if code := runSnapshot([]string{"status", "-w", "table", path}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "| TOTAL KEYS |") {
+		t.Errorf("-w table: exit %d, %q", code, out.String())
+	}
+	if code := runSnapshot([]string{"status"}, &out, &errOut); code != 2 {
+		t.Errorf("status without a file: exit %d", code)
+	}
+	if code := runSnapshot([]string{"restore", path, "--wal-dir", "x"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--wal-dir") {
+		t.Errorf("restore with an unsupported flag: exit %d, %q", code, errOut.String())
+	}
+	os.WriteFile(path, []byte("junk"), 0o600)
+	if code := runSnapshot([]string{"status", path}, &out, &errOut); code != 1 {
+		t.Errorf("status of a damaged file: exit %d", code)
+	}
+	for n, w := range map[int64]string{0: "0 B", 9: "9 B", 20480: "20 kB", 4096: "4.1 kB", 1 << 30: "1.1 GB"} {
+		if got := siBytes(n); got != w {
+			t.Errorf("siBytes(%d) = %q, want %q", n, got, w)
+		}
+	}
+}
