@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -53,7 +52,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	level, _ := f.level()
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := serve(ctx, f, log); err != nil {
+	if err := serve(ctx, f, log); errors.Is(err, node.ErrRemoved) {
+		// etcd's words: the member stops for good and says why.
+		log.Warn("the member has been permanently removed from the cluster", "err", err.Error())
+		return 0
+	} else if err != nil {
 		log.Error("kvd stopped", "err", err.Error())
 		return 1
 	}
@@ -62,34 +65,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, f *flags, log *slog.Logger) error {
-	members, _ := f.cluster() // validated by parseFlags
-	infos := map[uint64]api.MemberInfo{}
-	var ids []uint64
-	var selfID uint64
-	for _, name := range slices.Sorted(mapKeys(members)) {
-		id := api.MemberID(members[name], f.initialClusterToken)
-		if _, dup := infos[id]; dup {
-			return fmt.Errorf("--initial-cluster: members share the peer URLs %v", members[name])
-		}
-		info := api.MemberInfo{Name: name, PeerURLs: members[name]}
-		if name == f.name {
-			selfID = id
-			info.ClientURLs = f.advertiseClientURLs
-		}
-		infos[id] = info
-		ids = append(ids, id)
+	walDir := filepath.Join(f.dataDir, "member")
+	id, err := identify(ctx, f, walDir, log)
+	if err != nil {
+		return err
 	}
-	clusterID := api.ClusterID(ids)
+	selfID, clusterID, infos := id.self, id.cluster, id.infos
 	log = log.With("member", fmt.Sprintf("%x", selfID), "name", f.name)
 
-	walDir := filepath.Join(f.dataDir, "member")
-	if f.initialClusterState == "existing" {
-		if _, err := os.Stat(walDir); err != nil {
-			return fmt.Errorf("--initial-cluster-state existing needs an existing data dir %s (joining a running cluster needs MemberAdd, which kvd does not support yet): %w", f.dataDir, err)
-		}
-	}
-
-	tr, err := transport.New(transport.Options{ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport")})
+	var srv *api.Server // set before the peer listener serves
+	tr, err := transport.New(transport.Options{
+		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),
+		Members: func() []byte { return srv.MembershipJSON() },
+	})
 	if err != nil {
 		return err
 	}
@@ -102,9 +90,9 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	autoCompaction.OnPropose = func(rev int64) { log.Info("auto compaction", "revision", rev) }
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := api.New(api.Config{
+	srv, err = api.New(api.Config{
 		Node: node.Config{
-			ID: selfID, ClusterID: clusterID, Peers: ids,
+			ID: selfID, ClusterID: clusterID, Peers: id.peers, Join: id.join,
 			FS: disk.OSFS{}, Dir: walDir,
 			TickInterval: f.tickInterval(), ElectionTicks: f.electionTicks(), HeartbeatTicks: 1,
 			SnapshotEntries:        f.snapshotCount,

@@ -36,3 +36,47 @@ func DecodeMemberInfo(b []byte) (MemberInfo, error) {
 	}
 	return m, nil
 }
+
+// Membership is what a member tells one joining the cluster (etcd's peer
+// /members answer): the cluster id, and every member with its id, so the
+// joining member finds its own id by its peer URLs.
+type Membership struct {
+	ClusterID uint64           `json:"clusterID"`
+	Members   []MembershipItem `json:"members"`
+}
+
+// MembershipItem is one member in a Membership.
+type MembershipItem struct {
+	ID         uint64   `json:"id"`
+	Name       string   `json:"name,omitempty"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs,omitempty"`
+	IsLearner  bool     `json:"isLearner,omitempty"`
+}
+
+// MembershipJSON is this member's view of the membership, encoded for a
+// joining member (transport.Options.Members). Safe for concurrent use.
+func (s *Server) MembershipJSON() []byte {
+	v := s.view.Load()
+	m := Membership{ClusterID: v.header.ClusterId}
+	for _, mem := range v.members {
+		m.Members = append(m.Members, MembershipItem{ID: mem.ID, Name: mem.Name, PeerURLs: mem.PeerURLs, ClientURLs: mem.ClientURLs, IsLearner: mem.IsLearner})
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("api: encode membership %+v: %v", m, err)) // plain fields always encode
+	}
+	return b
+}
+
+// DecodeMembership parses what MembershipJSON wrote.
+func DecodeMembership(b []byte) (Membership, error) {
+	var m Membership
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Membership{}, fmt.Errorf("api: decode membership %q: %w", b, err)
+	}
+	if m.ClusterID == 0 || len(m.Members) == 0 {
+		return Membership{}, fmt.Errorf("api: membership %q names no cluster or no member", b)
+	}
+	return m, nil
+}

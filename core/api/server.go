@@ -373,10 +373,26 @@ func (s *Server) publish() {
 		}
 		allSet = s.setPeer(m.ID, info.PeerURLs[0]) && allSet
 	}
+	if len(v.members) > 0 {
+		// A removed member gets nothing more (a joining member knows no
+		// membership yet: it keeps the peers it started with).
+		for id := range s.peerAddrs {
+			if !slices.ContainsFunc(v.members, func(m node.Member) bool { return m.ID == id }) {
+				// Not at once: the leader's farewell to it (node.farewell)
+				// is still queued, and tells it to stop.
+				time.AfterFunc(removedPeerGrace, func() { s.tr.RemovePeer(id) })
+				delete(s.peerAddrs, id)
+			}
+		}
+	}
 	if allSet {
 		s.lastMembers = v.members // else retried after the next Process
 	}
 }
+
+// removedPeerGrace is how long a removed member's link outlives its
+// removal, so what was queued for it leaves.
+const removedPeerGrace = time.Second
 
 func sameMember(a, b node.Member) bool {
 	return a.ID == b.ID && a.Name == b.Name && bytes.Equal(a.Context, b.Context) && slices.Equal(a.ClientURLs, b.ClientURLs)

@@ -119,6 +119,11 @@ type Unsafe struct {
 	// FollowerIgnoresAlarms makes followers apply the writes an active
 	// alarm refuses, so members diverge while the leader refuses them.
 	FollowerIgnoresAlarms bool
+	// ConfChangeBeforeCommit makes the member that proposes a membership
+	// change switch its raft configuration at once, before the change
+	// commits: for a while it counts a quorum, and replicates, in a
+	// configuration the others do not hold.
+	ConfChangeBeforeCommit bool
 }
 
 // EnsureDefaults fills every zero field with its documented default.

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Membership changes go through raft as configuration changes
@@ -150,6 +151,9 @@ func (n *Node) ChangeMembership(c MemberChange) uint64 {
 	}
 	n.proposals[id] = &proposal{submittedTick: n.ticks}
 	n.proposalOrder = append(n.proposalOrder, id)
+	if n.cfg.Unsafe.ConfChangeBeforeCommit && n.validateConfChange(cc.Changes[0], ctx) == nil {
+		n.confState = n.raw.ApplyConfChange(cc)
+	}
 	return id
 }
 
@@ -328,8 +332,12 @@ func (n *Node) applyConfChange(index uint64, cc raftpb.ConfChangeI) {
 		return
 	}
 	n.membersEpoch++
-	n.confState = n.raw.ApplyConfChange(cc)
 	id := c.GetNodeId()
+	farewell := n.farewell(c)
+	n.confState = n.raw.ApplyConfChange(cc)
+	if farewell != nil {
+		n.out.Messages = append(n.out.Messages, farewell)
+	}
 	switch c.GetType() {
 	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
 		if !ctx.IsPromote {
@@ -357,6 +365,29 @@ func (n *Node) applyConfChange(index uint64, cc raftpb.ConfChangeI) {
 	n.cfg.Logger.Info("applied a membership change", "index", index, "type", c.GetType().String(),
 		"member", fmt.Sprintf("%x", id), "promote", ctx.IsPromote)
 	n.completeMembership(ctx.RequestID, nil)
+}
+
+// farewell is the leader's last heartbeat to a member being removed: once
+// the removal applies, raft sends that member nothing more, so without it
+// a member that holds the removal entry would never learn it committed,
+// and would run on outside the cluster. Its commit index is what raft's
+// own heartbeats carry (the member's match, at most the commit index), so
+// the member commits, applies its removal and stops (ErrRemoved). Nil when
+// this member does not lead or c removes no other member.
+func (n *Node) farewell(c *raftpb.ConfChangeSingle) *raftpb.Message {
+	id := c.GetNodeId()
+	if c.GetType() != raftpb.ConfChangeRemoveNode || !n.isLeader || id == n.cfg.ID {
+		return nil
+	}
+	st := n.raw.Status()
+	pr, ok := st.Progress[id]
+	if !ok {
+		return nil
+	}
+	return &raftpb.Message{
+		Type: raftpb.MsgHeartbeat.Enum(), To: &id, From: &n.cfg.ID,
+		Term: proto.Uint64(st.GetTerm()), Commit: proto.Uint64(min(pr.Match, st.GetCommit())),
+	}
 }
 
 // completeMembership answers the proposer of a membership change, if it is
@@ -396,6 +427,9 @@ func (n *Node) publishAttributes() {
 	if n.cfg.Name == "" || n.lead == raft.None || n.removedSelf {
 		return
 	}
+	if _, waiting := n.proposals[n.attrsRequest]; waiting && n.attrsRequest != 0 {
+		return // proposed and not answered yet: a slow disk is no reason to ask twice
+	}
 	if n.attrsProposedTick != 0 && n.ticks-n.attrsProposedTick < attrsRetryTicks {
 		return
 	}
@@ -406,7 +440,7 @@ func (n *Node) publishAttributes() {
 		return
 	}
 	n.attrsProposedTick = max(n.ticks, 1)
-	n.Submit(&pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+	n.attrsRequest = n.Submit(&pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
 		Member_ID:        n.cfg.ID,
 		MemberAttributes: &membershippb.Attributes{Name: n.cfg.Name, ClientUrls: n.cfg.ClientURLs},
 	}})

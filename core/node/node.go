@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/lease"
 	"github.com/kvdlabs/kvd/core/mvcc"
 	"github.com/kvdlabs/kvd/core/wal"
@@ -87,6 +88,8 @@ type Node struct {
 	// attrsProposedTick is the tick this member last proposed its
 	// attributes, 0 before the first time.
 	attrsProposedTick uint64
+	// attrsRequest is the request id of that proposal.
+	attrsRequest uint64
 	// revoking maps a lease id to the tick its revoke was proposed at.
 	revoking map[int64]uint64
 
@@ -168,6 +171,11 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node %x: recover WAL in %q: %w", cfg.ID, cfg.Dir, err)
 		}
 		n.wal = w
+		if m := rec.Metadata; len(m) == 16 && (binary.BigEndian.Uint64(m) != cfg.ClusterID || binary.BigEndian.Uint64(m[8:]) != cfg.ID) {
+			w.Close()
+			return nil, fmt.Errorf("node %x: the WAL in %q belongs to member %x of cluster %x, not to member %x of cluster %x",
+				cfg.ID, cfg.Dir, binary.BigEndian.Uint64(m[8:]), binary.BigEndian.Uint64(m), cfg.ID, cfg.ClusterID)
+		}
 		if err := n.recover(rec); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("node %x: recover state in %q: %w", cfg.ID, cfg.Dir, err)
@@ -222,6 +230,20 @@ func Open(cfg Config) (*Node, error) {
 		n.lessor.Promote(0)
 	}
 	return n, nil
+}
+
+// ReadIdentity returns the cluster id and member id a member's WAL in dir
+// was created with, without recovering it: a member that joined a running
+// cluster got its id from MemberAdd, so its flags cannot tell it again.
+func ReadIdentity(fs disk.FS, dir string) (clusterID, id uint64, err error) {
+	meta, err := wal.ReadMetadata(fs, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(meta) != 16 {
+		return 0, 0, fmt.Errorf("node: WAL in %q has %d bytes of metadata, want 16 (cluster id, member id)", dir, len(meta))
+	}
+	return binary.BigEndian.Uint64(meta), binary.BigEndian.Uint64(meta[8:]), nil
 }
 
 // newStateMachine makes an empty store, lessor and hub wired to each other.

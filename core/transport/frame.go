@@ -16,6 +16,9 @@ const helloMagic = "KVDPEER1"
 const (
 	kindStream   byte = 0
 	kindSnapshot byte = 1
+	// kindMembers asks for the cluster's membership (Options.Members): a
+	// member joining a running cluster does not know its cluster id yet.
+	kindMembers byte = 2
 )
 
 const helloBytes = len(helloMagic) + 1 + 8 + 8
@@ -52,7 +55,7 @@ func readHello(r io.Reader) (hello, error) {
 		clusterID: binary.BigEndian.Uint64(b[len(helloMagic)+1:]),
 		fromID:    binary.BigEndian.Uint64(b[len(helloMagic)+9:]),
 	}
-	if h.kind != kindStream && h.kind != kindSnapshot {
+	if h.kind != kindStream && h.kind != kindSnapshot && h.kind != kindMembers {
 		return hello{}, fmt.Errorf("%w: connection kind %d", ErrBadFrame, h.kind)
 	}
 	return h, nil

@@ -17,6 +17,10 @@ type Options struct {
 	ClusterID uint64
 	// Logger receives connection events; default discards.
 	Logger *slog.Logger
+	// Members, if set, answers a member joining a running cluster that
+	// asks for the membership (FetchMembers), as etcd's peer /members
+	// does; nil refuses such queries. Called from connection goroutines.
+	Members func() []byte
 
 	// QueueMessagesMax bounds the outgoing queue of one peer; default 4096.
 	QueueMessagesMax int

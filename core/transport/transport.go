@@ -3,8 +3,10 @@ package transport
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -234,6 +236,9 @@ func (t *Transport) serveConn(c net.Conn) error {
 		return err
 	}
 	c.SetReadDeadline(time.Time{})
+	if h.kind == kindMembers {
+		return t.answerMembers(c)
+	}
 	if h.clusterID != t.opts.ClusterID {
 		return fmt.Errorf("transport: hello from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
 	}
@@ -260,6 +265,59 @@ func (t *Transport) serveConn(c net.Conn) error {
 			buf = nil // do not pin a large buffer for small messages
 		}
 	}
+}
+
+// membersBytesMax bounds a membership answer: a few members' JSON.
+const membersBytesMax = 1 << 20
+
+func (t *Transport) answerMembers(c net.Conn) error {
+	if t.opts.Members == nil {
+		return fmt.Errorf("transport: membership query from %s: this member does not answer them", c.RemoteAddr())
+	}
+	b := t.opts.Members()
+	if len(b) > membersBytesMax {
+		return fmt.Errorf("transport: membership answer of %d bytes exceeds %d", len(b), membersBytesMax)
+	}
+	c.SetWriteDeadline(time.Now().Add(t.opts.WriteTimeout))
+	_, err := c.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
+	if err == nil {
+		_, err = c.Write(b)
+	}
+	return err
+}
+
+// FetchMembers asks the member at peerURL for the cluster's membership, as
+// a member joining a running cluster does before it knows its own id or
+// the cluster's.
+func FetchMembers(ctx context.Context, peerURL string) ([]byte, error) {
+	addr, err := HostPort(peerURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s for the membership: %w", peerURL, err)
+	}
+	defer c.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		c.SetDeadline(deadline)
+	}
+	if _, err := c.Write(appendHello(nil, hello{kind: kindMembers})); err != nil {
+		return nil, fmt.Errorf("transport: ask %s for the membership: %w", peerURL, err)
+	}
+	var lb [4]byte
+	if _, err := io.ReadFull(c, lb[:]); err != nil {
+		return nil, fmt.Errorf("transport: membership from %s: %w", peerURL, err)
+	}
+	n := binary.BigEndian.Uint32(lb[:])
+	if n > membersBytesMax {
+		return nil, fmt.Errorf("%w: membership answer of %d bytes from %s", ErrBadFrame, n, peerURL)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return nil, fmt.Errorf("transport: membership from %s: %w", peerURL, err)
+	}
+	return b, nil
 }
 
 func (t *Transport) deliverSnapshot(c net.Conn, m *raftpb.Message) error {
