@@ -112,10 +112,7 @@ func TestGenerateEnablesASubsetOfKinds(t *testing.T) {
 		}
 	}
 	// Each generated kind is enabled with probability 1/2: far from never
-	// and always; a manual kind never.
-	if n := counts[MembershipChange]; n != 0 {
-		t.Errorf("manual kind %s enabled in %d seeds", MembershipChange, n)
-	}
+	// and always.
 	for _, k := range GeneratedKinds() {
 		if counts[k] < seeds/4 || counts[k] > seeds*3/4 {
 			t.Errorf("kind %s enabled in %d of %d seeds, want about half", k, counts[k], seeds)
@@ -213,13 +210,10 @@ func TestProfilesSortedAndKnown(t *testing.T) {
 		t.Fatalf("Profiles() = %v, want %v", names, want)
 	}
 	all, _ := LookupProfile("all")
-	if len(all.Kinds) != len(GeneratedKinds()) || len(GeneratedKinds()) != len(Kinds())-1 {
+	// Every kind the simulator carries out is generated, membership
+	// changes included.
+	if len(all.Kinds) != len(GeneratedKinds()) || len(GeneratedKinds()) != len(Kinds()) {
 		t.Fatalf("profile all has %d kinds, catalogue %d generated of %d", len(all.Kinds), len(GeneratedKinds()), len(Kinds()))
-	}
-	for _, k := range all.Kinds {
-		if k.Kind == MembershipChange {
-			t.Fatalf("profile all generates %s, which the simulator cannot carry out yet", k.Kind)
-		}
 	}
 	if _, ok := LookupProfile("nope"); ok {
 		t.Fatal("unknown profile found")

@@ -109,8 +109,10 @@ const (
 	// target. Instantaneous: Until is 0. Targets: one member; empty means a
 	// follower chosen at execution time.
 	LeaderTransfer Kind = "leader-transfer"
-	// MembershipChange removes the target from the cluster at At and adds
-	// it back at Until as a new incarnation with an empty disk. Counted as
+	// MembershipChange replaces the target, as an operator replaces a
+	// member: removed from the cluster at At (it stops for good); at Until
+	// a fresh member (a new id, an empty disk) is added as a learner,
+	// catches up from the leader and is promoted once ready. Counted as
 	// down from At to Until. Targets: one member; empty means a follower
 	// chosen at execution time.
 	MembershipChange Kind = "membership-change"
@@ -305,7 +307,7 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
 	{Kind: LeaderTransfer, Targets: TargetsOne, NodesMin: 2,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6},
-	{Kind: MembershipChange, Windowed: true, TakesDown: true, Targets: TargetsOne, NodesMin: 3, Manual: true,
+	{Kind: MembershipChange, Windowed: true, TakesDown: true, Targets: TargetsOne, NodesMin: 3,
 		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 2, WindowMin: time.Second, WindowMax: 15 * time.Second},
 	{Kind: AlarmNoSpace, Windowed: true, Targets: TargetsOne, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 8 * time.Second},

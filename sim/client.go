@@ -215,7 +215,7 @@ func (c *Cluster) NewClient(opts ClientOptions) *Client {
 func (cl *Client) ID() uint64 { return cl.id }
 
 // Target returns the member the client talks to now.
-func (cl *Client) Target() uint64 { return cl.c.ids[cl.target] }
+func (cl *Client) Target() uint64 { return cl.c.ids[cl.target%len(cl.c.ids)] }
 
 // SetTarget points the client at a member.
 func (cl *Client) SetTarget(id uint64) {

@@ -103,14 +103,17 @@ const clientIDBase = 1 << 20
 // the World's single event loop, its messages cross the simulated network,
 // its WAL lives on a simulated disk.
 type Cluster struct {
-	w       *World
-	opts    ClusterOptions
-	ids     []uint64
-	members map[uint64]*Member
-	clients []*Client
+	w    *World
+	opts ClusterOptions
+	// ids are the current members, in order of joining; initialIDs the
+	// bootstrap ones (1..Members).
+	ids, initialIDs []uint64
+	members         map[uint64]*Member
+	clients         []*Client
 	// observers are told of every completed client call (checkers).
 	observers []func(Call)
 	faults    faultState
+	config    configCheck
 }
 
 // NewCluster creates the members and starts them. The caller must have
@@ -128,14 +131,9 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 		c.ids = append(c.ids, uint64(i))
 	}
 	w.network.opts.Describe = describeMessage
+	c.initialIDs = slices.Clone(c.ids)
 	for _, id := range c.ids {
-		m := &Member{c: c, id: id, disk: w.NewDisk(fmt.Sprintf("member-%d", id)), clock: memberClock{w: w, driftPPM: 0}}
-		if opts.UnsafeAckBeforeFsync {
-			m.fs = lyingFS{m.disk}
-		} else {
-			m.fs = m.disk
-		}
-		c.members[id] = m
+		c.members[id] = c.newMember(id)
 	}
 	for _, id := range c.ids {
 		c.members[id].start()
@@ -144,6 +142,17 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 		c.w.After(opts.CorruptCheckInterval, c.checkCorruption)
 	}
 	return c
+}
+
+// newMember makes member id with an empty disk; it is not started.
+func (c *Cluster) newMember(id uint64) *Member {
+	m := &Member{c: c, id: id, disk: c.w.NewDisk(fmt.Sprintf("member-%d", id)), clock: memberClock{w: c.w, driftPPM: 0}}
+	if c.opts.UnsafeAckBeforeFsync {
+		m.fs = lyingFS{m.disk}
+	} else {
+		m.fs = m.disk
+	}
+	return m
 }
 
 // World returns the world the cluster runs in.

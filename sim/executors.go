@@ -236,9 +236,8 @@ func executorTable() map[nemesis.Kind]executor {
 		},
 		nemesis.MembershipChange: {
 			targets: aFollower,
-			start: func(*Cluster, *activeFault) string {
-				return "not carried out: the member does not support configuration changes yet"
-			},
+			start:   (*Cluster).replaceStart,
+			heal:    (*Cluster).replaceHeal,
 		},
 		nemesis.AlarmNoSpace: {
 			start: func(c *Cluster, a *activeFault) string { return c.proposeAlarm(pb.AlarmRequest_ACTIVATE, a.targets[0]) },

@@ -30,6 +30,8 @@ type activeFault struct {
 	seq     int
 	f       nemesis.Fault
 	targets []uint64
+	// removed: a membership change removed its target (membership.go).
+	removed bool
 }
 
 // faultState is the executor's bookkeeping on a Cluster.

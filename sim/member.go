@@ -43,6 +43,11 @@ type Member struct {
 	// watchStreams maps a watch stream id (the client's id) to the member's
 	// end of the client's connection.
 	watchStreams map[int64]*watchConn
+	// memberOps are membership changes proposed here (membership.go).
+	memberOps map[uint64]memberOp
+	// join: the member was added to the running cluster (no bootstrap);
+	// removed: it was removed and never runs again.
+	join, removed bool
 }
 
 // watchConn is the member's end of one client's watch stream: a gRPC
@@ -89,7 +94,12 @@ func (m *Member) config() node.Config {
 	cfg := m.c.opts.Node
 	cfg.ID = m.id
 	cfg.ClusterID = 0x5eed
-	cfg.Peers = m.c.ids
+	cfg.Peers = m.c.initialIDs
+	if m.join {
+		cfg.Peers, cfg.Join = nil, true
+	}
+	// As kvd: the member publishes its name, and counts as started.
+	cfg.Name = fmt.Sprintf("m%d", m.id)
 	cfg.FS = m.fs
 	cfg.Dir = "member"
 	if cfg.Logger == nil {
@@ -140,6 +150,9 @@ func (m *Member) emit(out node.Output, cost time.Duration) {
 func (m *Member) start() {
 	if m.node != nil {
 		panic(fmt.Sprintf("sim: member %d started twice", m.id))
+	}
+	if m.removed {
+		return // removed for good
 	}
 	w := m.c.w
 	n, err := node.Open(m.config())
@@ -257,12 +270,19 @@ func (m *Member) process() {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
 	m.emit(out, cost)
+	if errRemoved(err) {
+		// It applied its own removal: it stops, as kvd exits.
+		m.c.memberRemoved(m.id)
+		m.Crash()
+		return
+	}
 	if err != nil {
 		// A failed disk stops the member for good, as kvd exits.
 		m.damaged = err
 		m.Crash()
 		return
 	}
+	m.c.config.observe(m)
 	if m.node.SnapshotInProgress() {
 		// As kvd's loop: keep stepping the snapshot while idle.
 		m.scheduleProcess()
@@ -418,6 +438,9 @@ func (m *Member) send(out node.Output, watches []*watchDelivery) {
 		}
 	}
 	for _, r := range out.Results {
+		if m.memberResult(r) {
+			continue
+		}
 		ref, ok := m.waiting[r.ID]
 		if !ok {
 			continue

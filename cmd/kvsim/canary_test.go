@@ -19,6 +19,9 @@ func TestUnsafeVariantsAreCaught(t *testing.T) {
 				LivenessBound: reports.Duration(livenessBoundDefault), CheckTimeout: reports.Duration(10 * time.Second),
 			}
 			for seed := uint64(1); seed <= uint64(v.seedsBudget); seed++ {
+				// A mixed campaign draws each seed's workload and profile,
+				// as the default campaign (make sim) does.
+				cfg.Workload, cfg.Nemesis = resolveMixed(seed, v.workload, v.nemesis)
 				r := runSeed(job{Seed: seed, Config: cfg}).result
 				if !r.Failed() {
 					continue

@@ -196,6 +196,15 @@ func (r *run) simulate() {
 	r.judge(divergence, problems)
 }
 
+// configViolations are the configuration checker's findings (sim
+// membership.go), judged with the other checkers' violations.
+func (r *run) configViolations() []string {
+	if r.cluster == nil {
+		return nil
+	}
+	return r.cluster.ConfigViolations()
+}
+
 // scheduleOf is the job's schedule: the one it carries, else the one drawn
 // from its seed and profile (member ids are 1..Nodes, as sim numbers them).
 func scheduleOf(j job) nemesis.Schedule {
@@ -362,6 +371,9 @@ func (r *run) judge(divergence string, liveness []string) {
 	}
 	if divergence != "" {
 		violations = append(violations, "convergence: "+divergence)
+	}
+	for _, v := range r.configViolations() {
+		violations = append(violations, "configuration: "+v)
 	}
 	switch {
 	case len(violations) > 0:

@@ -60,6 +60,14 @@ var variants = []variant{
 		workload: "register", nemesis: "operations", duration: 20 * time.Second, seedsBudget: 20,
 	},
 	{
+		name:  "conf-change-before-commit",
+		about: "the member proposing a membership change applies it to its configuration before it commits",
+		apply: func(o *sim.ClusterOptions) bool { o.Node.Unsafe.ConfChangeBeforeCommit = true; return true },
+		// The default campaign: membership changes come with the all and
+		// operations profiles of the mixed nemesis.
+		workload: "mixed", nemesis: "mixed", duration: 60 * time.Second, seedsBudget: 100,
+	},
+	{
 		name:     "watch-skip",
 		about:    "a watch event dropped at a compaction boundary",
 		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.WatchSkip = true; return true },
