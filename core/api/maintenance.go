@@ -35,6 +35,7 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 		RaftIndex:        v.status.CommitIndex,
 		RaftTerm:         v.status.Term,
 		RaftAppliedIndex: v.status.AppliedIndex,
+		IsLearner:        v.status.IsLearner,
 		// What the newest snapshot and the log since it hold: what the
 		// files would shrink to if defragmented now.
 		DbSizeInUse: min(size, v.status.SnapshotSizeBytes+v.status.LogBytesSinceSnapshot),

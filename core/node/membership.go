@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
@@ -69,6 +70,11 @@ type MemberChange struct {
 
 // learnersMax is etcd's default --max-learners.
 const learnersMax = 1
+
+// healthInterval is how long a member must have been part of a working
+// cluster (etcd: connected to a quorum of peers; here: followed one
+// leader) before it may add a member (etcd's HealthInterval).
+const healthInterval = 5 * time.Second
 
 // learnerReadyRatio is how far a learner's log must have caught up with
 // the leader's before it may be promoted (etcd's readyPercentThreshold).
@@ -167,14 +173,23 @@ func (n *Node) mayChangeMembership(c MemberChange) error {
 		return rpctypes.ErrGRPCMemberBadURLs
 	}
 	voters, started := n.startedVoters(0)
-	switch c.Kind {
-	case MemberAddVoter:
-		// The new member counts as not started: a quorum of the grown
-		// configuration must be up already. A one-member cluster may grow
-		// to two, as etcd allows for restoring a cluster member by member.
-		if !(started == 1 && voters == 1) && started < (voters+1)/2+1 {
-			return rpctypes.ErrGRPCMemberNotEnoughStarted
+	// A new voter needs a quorum of started members first, as etcd
+	// checks it first. A one-member cluster may grow to two, as etcd
+	// allows for restoring a cluster member by member.
+	if c.Kind == MemberAddVoter && !(started == 1 && voters == 1) && started < (voters+1)/2+1 {
+		return rpctypes.ErrGRPCMemberNotEnoughStarted
+	}
+	if c.Kind == MemberAddVoter || c.Kind == MemberAddLearner {
+		// The new member counts as unavailable: a quorum of the grown
+		// configuration must have been reachable for a while already.
+		if n.lead == raft.None || n.ticks-n.leadSinceTick < uint64(healthInterval/n.cfg.TickInterval) {
+			return rpctypes.ErrGRPCUnhealthy
 		}
+		if n.isLeader && n.activeVoters(0) < (voters+1)/2+1 {
+			return rpctypes.ErrGRPCUnhealthy
+		}
+	}
+	switch c.Kind {
 	case MemberRemove:
 		if n.isLearner(c.ID) {
 			return nil

@@ -72,6 +72,7 @@ func TestMembershipGrowPromoteRemove(t *testing.T) {
 	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 20, 5 })
 	l := c.waitLeader()
 	c.publishAll()
+	c.tick(60) // a member adds others only after 5 s in a working cluster
 	for i := range 60 {
 		mustOK(t, c.do(l, put(fmt.Sprintf("k%02d", i), "v")))
 	}
@@ -182,6 +183,13 @@ func TestMembershipStrictChecks(t *testing.T) {
 		t.Fatalf("add voter with one started member of three: %v", got.Err)
 	}
 	c.publishAll()
+	learner := MemberChange{Kind: MemberAddLearner, ID: 5, PeerURLs: []string{"http://x:5"}}
+	if got := c.change(l, learner); got.Err != rpctypes.ErrGRPCUnhealthy {
+		t.Fatalf("add a learner before 5 s of a working cluster: %v, want unhealthy", got.Err)
+	}
+	c.tick(51)
+	mustOK(t, c.change(l, learner))
+	mustOK(t, c.change(l, MemberChange{Kind: MemberRemove, ID: 5}))
 	others := slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == l })
 	c.stop(others[0])
 	c.tick(c.nodes[l].cfg.ElectionTicks + 1)

@@ -70,8 +70,10 @@ type Node struct {
 	// that reached the log twice is applied once (replicated state).
 	applied appliedIDs
 
-	lead     uint64
-	term     uint64
+	lead uint64
+	// leadSinceTick is the tick this member last saw the leader change.
+	leadSinceTick uint64
+	term          uint64
 	isLeader bool
 	ticks    uint64
 
@@ -637,6 +639,7 @@ func (n *Node) onSoftState(ss *raft.SoftState) {
 		// their outcome is unknown, and etcd's leader-changed error says so.
 		n.failAll(rpctypes.ErrGRPCLeaderChanged)
 		n.lead = ss.Lead
+		n.leadSinceTick = n.ticks
 	}
 	wasLeader := n.isLeader
 	n.isLeader = ss.RaftState == raft.StateLeader

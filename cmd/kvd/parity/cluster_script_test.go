@@ -158,6 +158,85 @@ func clusterScript() []step {
 	})
 	add("get after defrag", rng("/c/", "/c0", func(r *pb.RangeRequest) { r.KeysOnly = true }))
 
+	// Membership through a follower: a learner that never starts is added,
+	// refused promotion, updated and removed; the mistakes get etcd's
+	// errors. A new member's id is drawn from the time, so answers say
+	// what the membership became rather than the ids.
+	const learnerURL = "http://127.0.0.1:1"
+	var learnerID uint64
+	membership := func(header *pb.ResponseHeader, ms []*pb.Member) string {
+		var voters, learners []string
+		for _, m := range ms {
+			urls := strings.Join(m.PeerURLs, ",")
+			if m.IsLearner {
+				learners = append(learners, urls)
+			} else {
+				voters = append(voters, urls)
+			}
+		}
+		return fmt.Sprintf("header=%v voters=%d learners=%v", header, len(voters), learners)
+	}
+	add("member add right after start", func(ctx context.Context, e *env) any {
+		// Both refuse to add a member until the cluster has worked for
+		// 5 s (etcd's HealthInterval)... unless this run got here late.
+		_, err := e.clu.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{learnerURL}, IsLearner: true})
+		if err == nil {
+			return "the cluster was old enough: nothing to compare"
+		}
+		time.Sleep(5500 * time.Millisecond)
+		return fmt.Sprintf("refused (%v); waited 5.5 s", err)
+	})
+	add("member add a learner", func(ctx context.Context, e *env) any {
+		resp, err := e.clu.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{learnerURL}, IsLearner: true})
+		if err != nil {
+			return err
+		}
+		learnerID = resp.Member.ID
+		return fmt.Sprintf("member learner=%v urls=%v name=%q; %s", resp.Member.IsLearner, resp.Member.PeerURLs, resp.Member.Name,
+			membership(resp.Header, resp.Members))
+	})
+	add("member add a second learner", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"http://127.0.0.1:2"}, IsLearner: true}))
+	})
+	add("member add a peer URL in use", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{learnerURL, "http://127.0.0.1:3"}}))
+	})
+	add("member add a bad URL", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"ftp://127.0.0.1:4"}}))
+	})
+	add("member promote a learner not caught up", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberPromote(ctx, &pb.MemberPromoteRequest{ID: learnerID}))
+	})
+	add("member promote a voter", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberPromote(ctx, &pb.MemberPromoteRequest{ID: e.n.byRole("leader").memberID}))
+	})
+	add("member promote a stranger", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberPromote(ctx, &pb.MemberPromoteRequest{ID: 12345}))
+	})
+	add("member remove a stranger", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberRemove(ctx, &pb.MemberRemoveRequest{ID: 12345}))
+	})
+	add("member update a stranger", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 12345, PeerURLs: []string{"http://127.0.0.1:5"}}))
+	})
+	add("member update the learner", func(ctx context.Context, e *env) any {
+		resp, err := e.clu.MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: learnerID, PeerURLs: []string{"http://127.0.0.1:6"}})
+		if err != nil {
+			return err
+		}
+		return membership(resp.Header, resp.Members)
+	})
+	add("member remove the learner", func(ctx context.Context, e *env) any {
+		resp, err := e.clu.MemberRemove(ctx, &pb.MemberRemoveRequest{ID: learnerID})
+		if err != nil {
+			return err
+		}
+		return membership(resp.Header, resp.Members)
+	})
+	add("member remove the learner again", func(ctx context.Context, e *env) any {
+		return answer(e.clu.MemberRemove(ctx, &pb.MemberRemoveRequest{ID: learnerID}))
+	})
+
 	// Leadership moves last: the roles name the members as they were.
 	leaderStatus := func(ctx context.Context, e *env) any {
 		deadline := time.Now().Add(5 * time.Second)
