@@ -105,18 +105,32 @@ func (c *Cluster) memberRemoved(id uint64) {
 // replaceHeal adds a fresh member in the removed one's place, as a learner,
 // starts it, and promotes it once it has caught up.
 func (c *Cluster) replaceHeal(a *activeFault) {
-	if !a.removed {
+	if a.removed {
+		c.addLearner(0)
+	}
+}
+
+// addLearner adds a fresh member as a learner, retrying while the cluster
+// refuses (no leader, not yet 5 s of one leader), as an operator would.
+func (c *Cluster) addLearner(attempt int) {
+	if attempt >= promoteAttemptsMax {
+		c.w.Trace("membership.gave-up", "attempts=%d", attempt)
 		return
 	}
+	retry := func() { c.w.After(promoteRetry, func() { c.addLearner(attempt + 1) }) }
 	id := c.nextMemberID()
 	peerURL := fmt.Sprintf("sim://member-%d", id)
-	c.changeMembership(node.MemberChange{Kind: node.MemberAddLearner, ID: id, PeerURLs: []string{peerURL}}, func(r node.Result) {
+	note := c.changeMembership(node.MemberChange{Kind: node.MemberAddLearner, ID: id, PeerURLs: []string{peerURL}}, func(r node.Result) {
 		if r.Err != nil {
+			retry()
 			return
 		}
 		c.addMember(id)
 		c.promoteWhenReady(id, 0)
 	})
+	if note != "" {
+		retry()
+	}
 }
 
 // nextMemberID is a new member's id: above every id used so far, so no id
