@@ -128,6 +128,12 @@ const (
 	// Instantaneous: Until is 0. Targets: one member; empty means the
 	// leader at execution time.
 	Defragment Kind = "defragment"
+	// Backup takes a snapshot of the target at At, as etcdctl snapshot
+	// save does: a point-in-time copy read in steps while the member keeps
+	// serving; once read, it is restored and must hash as the member's
+	// history at the snapshot's revision. Instantaneous: Until is 0.
+	// Targets: one member; empty means the leader at execution time.
+	Backup Kind = "backup"
 )
 
 // Parameter names used in Fault.Params. Values are float64; units are in
@@ -313,6 +319,8 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 8 * time.Second},
 	{Kind: Defragment, Targets: TargetsOne, NodesMin: 1,
 		FaultsPerMinuteMin: 1, FaultsPerMinuteMax: 8},
+	{Kind: Backup, Targets: TargetsOne, NodesMin: 1,
+		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 4},
 }
 
 // catalogueIndex maps a kind to its place in catalogue. Only looked up,

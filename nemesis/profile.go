@@ -44,8 +44,8 @@ var profileDefs = []struct {
 		PartitionHalves, PartitionIsolateLeader, PartitionBridge, PartitionRing, PartitionOneWay,
 		PacketLoss, PacketDuplicate, PacketDelay, PacketReorder}},
 	{"none", "no faults: a baseline run", nil},
-	{"operations", "what operators do to a running cluster: leader transfers, member replacements, alarms raised and disarmed, defragmentation",
-		[]Kind{LeaderTransfer, MembershipChange, AlarmNoSpace, Defragment}},
+	{"operations", "what operators do to a running cluster: leader transfers, member replacements, alarms raised and disarmed, defragmentation, backups",
+		[]Kind{LeaderTransfer, MembershipChange, AlarmNoSpace, Defragment, Backup}},
 }
 
 // profiles is profileDefs with intensities taken from the catalogue.

@@ -136,7 +136,7 @@ func TestCatalogueIsComplete(t *testing.T) {
 		"packet-loss", "packet-duplicate", "packet-delay", "packet-reorder",
 		"crash-restart", "crash-lose-unsynced",
 		"disk-torn-write", "disk-bit-flip", "disk-eio-write", "disk-eio-sync", "disk-full", "disk-latency",
-		"clock-jump", "clock-skew", "clock-drift", "pause", "leader-transfer", "membership-change", "alarm-nospace", "defragment",
+		"clock-jump", "clock-skew", "clock-drift", "pause", "leader-transfer", "membership-change", "alarm-nospace", "defragment", "backup",
 	}
 	got := Kinds()
 	if len(got) != len(want) {

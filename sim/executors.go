@@ -243,6 +243,7 @@ func executorTable() map[nemesis.Kind]executor {
 			start: func(c *Cluster, a *activeFault) string { return c.proposeAlarm(pb.AlarmRequest_ACTIVATE, a.targets[0]) },
 			heal:  func(c *Cluster, a *activeFault) { c.disarmAlarm(a.targets[0], 0) },
 		},
+		nemesis.Backup: {start: (*Cluster).startBackup},
 		nemesis.Defragment: {start: func(c *Cluster, a *activeFault) string {
 			m := c.members[a.targets[0]]
 			if m.node == nil {

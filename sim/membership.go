@@ -203,7 +203,7 @@ func (cc *configCheck) observe(m *Member) {
 	cs := m.node.ConfState()
 	key := fmt.Sprintf("voters=%v learners=%v", slices.Sorted(slices.Values(cs.GetVoters())), slices.Sorted(slices.Values(cs.GetLearners())))
 	if prev, ok := cc.atIndex[st.AppliedIndex]; ok && prev != key {
-		cc.violate(fmt.Sprintf("member %d holds configuration %s at applied index %d, another member held %s there", m.id, key, st.AppliedIndex, prev))
+		cc.violate(fmt.Sprintf("configuration: member %d holds configuration %s at applied index %d, another member held %s there", m.id, key, st.AppliedIndex, prev))
 	} else if !ok {
 		if len(cc.atIndex) >= configIndexesMax {
 			cc.forgetOldest()
@@ -212,11 +212,11 @@ func (cc *configCheck) observe(m *Member) {
 	}
 	if st.IsLeader {
 		if l, ok := cc.leaderOfTerm[st.Term]; ok && l != m.id {
-			cc.violate(fmt.Sprintf("members %d and %d both led term %d", l, m.id, st.Term))
+			cc.violate(fmt.Sprintf("configuration: members %d and %d both led term %d", l, m.id, st.Term))
 		}
 		cc.leaderOfTerm[st.Term] = m.id
 		if !slices.Contains(cs.GetVoters(), m.id) && m.removed {
-			cc.violate(fmt.Sprintf("removed member %d leads term %d", m.id, st.Term))
+			cc.violate(fmt.Sprintf("configuration: removed member %d leads term %d", m.id, st.Term))
 		}
 	}
 }
@@ -241,9 +241,14 @@ func (cc *configCheck) forgetOldest() {
 	}
 }
 
-// ConfigViolations lists what the configuration checker found: members
-// disagreeing on the configuration at an index, two leaders in a term.
-func (c *Cluster) ConfigViolations() []string { return slices.Clone(c.config.violations) }
+// Violations lists what the cluster's own checkers found: members
+// disagreeing on the configuration at an index, two leaders in a term
+// (configuration), a backup that does not restore to the member's history
+// (backup).
+func (c *Cluster) Violations() []string { return slices.Clone(c.config.violations) }
+
+// violate records a finding of the cluster's own checkers.
+func (c *Cluster) violate(v string) { c.config.violate(v) }
 
 // errRemoved tells whether a member stopped because it applied its own
 // removal.

@@ -196,13 +196,13 @@ func (r *run) simulate() {
 	r.judge(divergence, problems)
 }
 
-// configViolations are the configuration checker's findings (sim
-// membership.go), judged with the other checkers' violations.
-func (r *run) configViolations() []string {
+// clusterViolations are the simulator's own checkers' findings
+// (configuration, backups), judged with the other checkers' violations.
+func (r *run) clusterViolations() []string {
 	if r.cluster == nil {
 		return nil
 	}
-	return r.cluster.ConfigViolations()
+	return r.cluster.Violations()
 }
 
 // scheduleOf is the job's schedule: the one it carries, else the one drawn
@@ -372,9 +372,7 @@ func (r *run) judge(divergence string, liveness []string) {
 	if divergence != "" {
 		violations = append(violations, "convergence: "+divergence)
 	}
-	for _, v := range r.configViolations() {
-		violations = append(violations, "configuration: "+v)
-	}
+	violations = append(violations, r.clusterViolations()...)
 	switch {
 	case len(violations) > 0:
 		res.Outcome = reports.Correctness
