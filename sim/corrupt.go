@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"fmt"
+	"strings"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/core/node"
@@ -42,4 +45,40 @@ func (c *Cluster) checkCorruption() {
 	}
 	c.w.Trace("corruption", "member %d: %s", corrupt, why)
 	leader.Submit(&pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: corrupt, Alarm: pb.AlarmType_CORRUPT}})
+}
+
+// initialCheck is etcd's initial corruption check as kvd runs it on a
+// restarted member (its InitialCorruptCheck gate): once the member has
+// applied the log it recovered, its HashKV is compared with every running
+// member's at its revision (node.JudgeInitial). A mismatch in the
+// simulator is a divergence of the core, judged as a violation; the member
+// stops, as kvd refuses to serve. Reports whether the check is done.
+func (m *Member) initialCheck() bool {
+	if m.node.Status().AppliedIndex < m.recoveredCommit {
+		return false
+	}
+	own, err := m.node.HashKV(0)
+	if err != nil {
+		return true // nothing to compare (a compaction raced it)
+	}
+	var peers []node.PeerHash
+	for _, id := range m.c.Up() {
+		if id == m.id {
+			continue
+		}
+		p := node.PeerHash{ID: id}
+		if resp, err := m.c.members[id].node.HashKV(own.HashRevision); err == nil {
+			p.Resp = resp
+		}
+		peers = append(peers, p)
+	}
+	mismatches := node.JudgeInitial(own, peers)
+	if len(mismatches) == 0 {
+		m.c.w.Trace("member.initial-check", "id=%d revision=%d peers=%d ok", m.id, own.HashRevision, len(peers))
+		return true
+	}
+	m.c.violate(fmt.Sprintf("initial corruption check: member %d after restart: %s", m.id, strings.Join(mismatches, "; ")))
+	m.c.w.Trace("member.initial-check", "id=%d revision=%d inconsistent", m.id, own.HashRevision)
+	m.c.w.After(0, m.Crash)
+	return true
 }

@@ -48,6 +48,10 @@ type Member struct {
 	// join: the member was added to the running cluster (no bootstrap);
 	// removed: it was removed and never runs again.
 	join, removed bool
+	// recoveredCommit is the commit index a restart recovered; until the
+	// initial corruption check has run (corrupt.go) checkDue is set.
+	recoveredCommit uint64
+	checkDue        bool
 }
 
 // watchConn is the member's end of one client's watch stream: a gRPC
@@ -163,6 +167,8 @@ func (m *Member) start() {
 	}
 	m.damaged = nil
 	m.node = n
+	m.recoveredCommit = n.Status().CommitIndex
+	m.checkDue = m.incarnation > 0 // a restart, not the first start
 	m.incarnation++
 	m.waiting = map[uint64]clientRef{}
 	m.watchStreams = map[int64]*watchConn{}
@@ -283,6 +289,9 @@ func (m *Member) process() {
 		return
 	}
 	m.c.config.observe(m)
+	if m.checkDue && m.initialCheck() {
+		m.checkDue = false
+	}
 	if m.node.SnapshotInProgress() {
 		// As kvd's loop: keep stepping the snapshot while idle.
 		m.scheduleProcess()

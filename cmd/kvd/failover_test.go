@@ -156,6 +156,16 @@ func TestFlags(t *testing.T) {
 	if err != nil || f.corruptCheckTime != 2*time.Minute || f.watchProgressNotify != 5*time.Second {
 		t.Fatalf("durations: %+v, %v", f, err)
 	}
+	// etcd's feature gates: its names, true or false; an unknown gate is
+	// refused as etcd refuses it.
+	f, err = parseFlags([]string{"--feature-gates", "InitialCorruptCheck=true,LeaseCheckpoint=false"}, &stderr)
+	if err != nil || !f.gates["InitialCorruptCheck"] || f.gates["LeaseCheckpoint"] || !f.gates["FastLeaseKeepAlive"] {
+		t.Fatalf("feature gates: %v, %v", f.gates, err)
+	}
+	if _, err := parseFlags([]string{"--feature-gates", "NoSuchGate=true,InitialCorruptCheck=maybe"}, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "unrecognized feature gate: NoSuchGate") || !strings.Contains(err.Error(), "invalid value of InitialCorruptCheck") {
+		t.Fatalf("bad feature gates: %v", err)
+	}
 	// Auto compaction as etcd reads it: hours without a unit in periodic
 	// mode, a count in revision mode, "0" off.
 	for _, c := range []struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -40,6 +41,9 @@ type flags struct {
 	listenMetricsURLs        []string
 	logLevel                 string
 	enablePprof              bool
+	featureGates             string
+	// gates are --feature-gates parsed: etcd's gate names, on or off.
+	gates map[string]bool
 }
 
 // errHelp asks main to exit 0 after printing usage.
@@ -72,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's /debug/pprof on the client and metrics URLs")
+	fs.StringVar(&f.featureGates, "feature-gates", "", "etcd's feature gates, key=true|false,...: InitialCorruptCheck checks this member's data against its peers' before serving; etcd's other gates are accepted and change nothing in kvd")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "Usage: kvd [flags]  (etcd's flag names)")
@@ -197,6 +202,11 @@ func (f *flags) validate() error {
 	if f.maxTxnOps == 0 {
 		add("--max-txn-ops must be positive")
 	}
+	if gates, err := parseFeatureGates(f.featureGates); err != nil {
+		errs = append(errs, err)
+	} else {
+		f.gates = gates
+	}
 	if _, err := f.level(); err != nil {
 		errs = append(errs, err)
 	}
@@ -246,3 +256,37 @@ func (f *flags) tickInterval() time.Duration {
 }
 
 func (f *flags) electionTicks() int { return int(f.electionTimeoutMs / f.heartbeatIntervalMs) }
+
+// etcdFeatureGates are etcd v3.7's server feature gates with their
+// defaults. kvd acts on InitialCorruptCheck; the others name etcd's
+// internals (defrag, txn buffers, lease checkpoints, request priority),
+// are accepted so etcd's command lines start kvd, and change nothing.
+var etcdFeatureGates = map[string]bool{
+	"StopGRPCServiceOnDefrag": false, "InitialCorruptCheck": false, "CompactHashCheck": false,
+	"TxnModeWriteWithSharedBuffer": true, "LeaseCheckpoint": false, "LeaseCheckpointPersist": false,
+	"SetMemberLocalAddr": false, "FastLeaseKeepAlive": true, "PriorityRequest": false,
+}
+
+// parseFeatureGates reads etcd's --feature-gates: comma-separated
+// Name=true|false, names as etcd spells them.
+func parseFeatureGates(s string) (map[string]bool, error) {
+	gates := maps.Clone(etcdFeatureGates)
+	if strings.TrimSpace(s) == "" {
+		return gates, nil
+	}
+	var errs []error
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if _, known := gates[k]; !known {
+			errs = append(errs, fmt.Errorf("--feature-gates: unrecognized feature gate: %s", k))
+			continue
+		}
+		on, err := strconv.ParseBool(v)
+		if !ok || err != nil {
+			errs = append(errs, fmt.Errorf("--feature-gates: invalid value of %s: %q, want true or false", k, v))
+			continue
+		}
+		gates[k] = on
+	}
+	return gates, errors.Join(errs...)
+}

@@ -174,6 +174,16 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, pe
 			}
 		}()
 	}
+	if f.gates["InitialCorruptCheck"] {
+		// etcd's initial check: data that differs from the peers' is
+		// never served. Peers are served meanwhile; clients not yet.
+		if err := srv.InitialCorruptCheck(ctx); err != nil {
+			cancel()
+			wg.Wait()
+			tr.Close()
+			return err
+		}
+	}
 	for _, ln := range clientLns {
 		wg.Go(func() {
 			if err := srv.ServeClient(ctx, ln, drainTimeout); err != nil {

@@ -21,6 +21,8 @@ import (
 
 // testMember is one in-process kvd member on loopback ports.
 type testMember struct {
+	// cfg is what the member was made with (restart makes it again).
+	cfg       Config
 	srv       *Server
 	tr        *transport.Transport
 	clientURL string
@@ -89,7 +91,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			t.Fatal(err)
 		}
 		dataDir := filepath.Join(dir, infos[id].Name)
-		srv, err := New(Config{
+		cfg := Config{
 			Node: node.Config{
 				ID: id, ClusterID: clusterID, Peers: ids,
 				FS: disk.OSFS{}, Dir: dataDir,
@@ -103,12 +105,13 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			QuotaBackendBytes:    o.quotaBackendBytes,
 			CorruptCheckInterval: o.corruptCheck,
 			Logger:               testLogger(),
-		})
+		}
+		srv, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		m := &testMember{srv: srv, tr: tr, clientURL: infos[id].ClientURLs[0], peerLn: all[i].peer, clientLn: all[i].client, cancel: cancel, stopped: make(chan struct{})}
+		m := &testMember{cfg: cfg, srv: srv, tr: tr, clientURL: infos[id].ClientURLs[0], peerLn: all[i].peer, clientLn: all[i].client, cancel: cancel, stopped: make(chan struct{})}
 		go tr.Serve(all[i].peer)
 		go srv.Run(ctx)
 		go func() {
@@ -121,6 +124,50 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 	c.waitLeader()
 	c.waitPublished()
 	return c
+}
+
+// restart stops member i and starts it again on its data, on the same
+// addresses; its loop runs, its client listener serves once ready returns
+// (a nil ready serves at once), or not at all when ready fails.
+func (c *testCluster) restart(i int, ready func(*Server) error) error {
+	c.t.Helper()
+	old := c.members[i]
+	old.stopMember()
+	peerLn, err := net.Listen("tcp", old.peerLn.Addr().String())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	clientLn, err := net.Listen("tcp", old.clientLn.Addr().String())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := old.cfg
+	tr, err := transport.New(transport.Options{ID: cfg.Node.ID, ClusterID: cfg.Node.ClusterID})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg.Transport = tr
+	srv, err := New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &testMember{cfg: cfg, srv: srv, tr: tr, clientURL: old.clientURL, peerLn: peerLn, clientLn: clientLn, cancel: cancel, stopped: make(chan struct{})}
+	c.members[i] = m
+	go tr.Serve(peerLn)
+	go srv.Run(ctx)
+	if ready != nil {
+		if err := ready(srv); err != nil {
+			clientLn.Close()
+			close(m.stopped)
+			return err
+		}
+	}
+	go func() {
+		srv.ServeClient(ctx, clientLn, 100*time.Millisecond)
+		close(m.stopped)
+	}()
+	return nil
 }
 
 // waitPublished waits until every member lists every member's name and

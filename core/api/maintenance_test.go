@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,6 +309,67 @@ func TestDefragmentShrinksInUse(t *testing.T) {
 	if err != nil || got.Count != 20 {
 		t.Fatalf("after defragment: %v, %v", got, err)
 	}
+}
+
+// TestInitialCorruptCheck: a member restarted with etcd's initial
+// corruption check passes when its data matches its peers', and refuses
+// to serve when it diverged (followers that applied puts a NOSPACE alarm
+// refused, a known-unsafe variant).
+func TestInitialCorruptCheck(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3, unsafe: node.Unsafe{FollowerIgnoresAlarms: true}})
+	lead := c.waitLeader()
+	follower := slices.IndexFunc(c.members, func(m *testMember) bool { return m.srv.ID() != lead })
+	leader := slices.IndexFunc(c.members, func(m *testMember) bool { return m.srv.ID() == lead })
+	cli := c.client(c.members[leader].clientURL)
+	for i := range 10 {
+		if _, err := cli.Put(ctx(t), fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *Server) error { return s.InitialCorruptCheck(context.Background()) }
+	if err := c.restart(follower, check); err != nil {
+		t.Fatalf("a healthy member's initial check: %v", err)
+	}
+	c.waitLeader()
+	lead = c.waitLeader()
+	leader = slices.IndexFunc(c.members, func(m *testMember) bool { return m.srv.ID() == lead })
+	follower = slices.IndexFunc(c.members, func(m *testMember) bool { return m.srv.ID() != lead })
+	cli = c.client(c.members[leader].clientURL)
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: lead, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx(t), "k0", "diverged"); !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("put under NOSPACE: %v", err)
+	}
+	// Wait until the follower has applied what the leader refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.client(c.members[follower].clientURL).Get(ctx(t), "k0", clientv3.WithSerializable())
+		if err == nil && len(r.Kvs) == 1 && string(r.Kvs[0].Value) == "diverged" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unsafe follower never applied the refused put: %v %v", r, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The unsafe followers are a revision ahead. One restarts as a safe
+	// member: replaying its log it refuses the put as the leader did, and
+	// after the alarm is gone and one more put, it and the leader hold
+	// revision R with the same contents, the other follower has another
+	// history there.
+	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: lead, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx(t), "other", "x"); err != nil {
+		t.Fatal(err)
+	}
+	c.members[follower].cfg.Node.Unsafe = node.Unsafe{}
+	err := c.restart(follower, check)
+	if !errors.Is(err, ErrInconsistent) {
+		t.Fatalf("a diverged member's initial check: %v, want %v", err, ErrInconsistent)
+	}
+	t.Log(err)
 }
 
 // TestCorruptionCheckRaisesCorrupt: members made to diverge (followers

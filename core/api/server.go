@@ -55,6 +55,9 @@ type Server struct {
 	streams    map[int64]*watchStream
 	peerAddrs  map[uint64]string
 	lastLeader uint64
+	// recoveredCommit is the commit index the member recovered from its
+	// WAL: applied, the member holds the state it had when it stopped.
+	recoveredCommit uint64
 	// lastMembers is the membership peers were last set from.
 	lastMembers []node.Member
 }
@@ -128,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: open member %x (%s): %w", nc.ID, cfg.Self.Name, err)
 	}
 	s.n = n
+	s.recoveredCommit = n.Status().CommitIndex
 	for _, id := range slices.Sorted(mapsKeys(cfg.Bootstrap)) {
 		if id != nc.ID && len(cfg.Bootstrap[id].PeerURLs) > 0 {
 			s.setPeer(id, cfg.Bootstrap[id].PeerURLs[0])

@@ -48,6 +48,24 @@ func JudgeHashes(self uint64, own, ownAfter *pb.HashKVResponse, peers []PeerHash
 
 // corrupt reports whether an active CORRUPT alarm names this member: it
 // then serves no linearizable read, its state being in doubt.
+// JudgeInitial is etcd's initial corruption check, made by a member that
+// has just recovered and applied its log, before it serves: every peer
+// that answered HashKV at the member's revision (own) with the same
+// compaction revision must have the same hash. It describes each peer
+// that differs; none means the member may serve. Peers that could not
+// answer (nil Resp: down, behind, compacted past) are skipped, as etcd
+// skips them.
+func JudgeInitial(own *pb.HashKVResponse, peers []PeerHash) (mismatches []string) {
+	for _, p := range peers {
+		if p.Resp == nil || p.Resp.CompactRevision != own.CompactRevision || p.Resp.Hash == own.Hash {
+			continue
+		}
+		mismatches = append(mismatches, fmt.Sprintf("peer %x hashes %08x at revision %d, this member %08x",
+			p.ID, p.Resp.Hash, own.HashRevision, own.Hash))
+	}
+	return mismatches
+}
+
 func (n *Node) corrupt() bool {
 	for _, a := range n.alarms {
 		if a.Alarm == pb.AlarmType_CORRUPT && a.MemberID == n.cfg.ID {

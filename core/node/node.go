@@ -74,8 +74,8 @@ type Node struct {
 	// leadSinceTick is the tick this member last saw the leader change.
 	leadSinceTick uint64
 	term          uint64
-	isLeader bool
-	ticks    uint64
+	isLeader      bool
+	ticks         uint64
 
 	ids       requestIDs
 	proposals map[uint64]*proposal
