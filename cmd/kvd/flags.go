@@ -97,16 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f.listenPeerURLs = splitURLs(lpu)
 	f.initialAdvertisePeerURLs = splitURLs(iapu)
 	f.listenMetricsURLs = splitURLs(lmu)
-	if f.dataDir == "" {
-		f.dataDir = f.name + ".etcd"
-	}
-	if f.initialCluster == "" {
-		var parts []string
-		for _, u := range f.initialAdvertisePeerURLs {
-			parts = append(parts, f.name+"="+u)
-		}
-		f.initialCluster = strings.Join(parts, ",")
-	}
+	f.defaultsFromName()
 	return f, f.validate()
 }
 
@@ -256,6 +247,22 @@ func (f *flags) tickInterval() time.Duration {
 }
 
 func (f *flags) electionTicks() int { return int(f.electionTimeoutMs / f.heartbeatIntervalMs) }
+
+// defaultsFromName fills what etcd derives from --name when unset: the
+// data directory ${name}.etcd, and a one-member --initial-cluster of this
+// member's advertised peer URLs.
+func (f *flags) defaultsFromName() {
+	if f.dataDir == "" {
+		f.dataDir = f.name + ".etcd"
+	}
+	if f.initialCluster == "" {
+		var parts []string
+		for _, u := range f.initialAdvertisePeerURLs {
+			parts = append(parts, f.name+"="+u)
+		}
+		f.initialCluster = strings.Join(parts, ",")
+	}
+}
 
 // etcdFeatureGates are etcd v3.7's server feature gates with their
 // defaults. kvd acts on InitialCorruptCheck; the others name etcd's

@@ -183,16 +183,7 @@ func snapshotRestore(args []string, stderr io.Writer) error {
 		return err
 	}
 	f.initialAdvertisePeerURLs = splitURLs(peerURLs)
-	if f.dataDir == "" {
-		f.dataDir = f.name + ".etcd"
-	}
-	if f.initialCluster == "" {
-		var parts []string
-		for _, u := range f.initialAdvertisePeerURLs {
-			parts = append(parts, f.name+"="+u)
-		}
-		f.initialCluster = strings.Join(parts, ",")
-	}
+	f.defaultsFromName()
 	members, err := f.cluster()
 	if err != nil {
 		return usageError{err}

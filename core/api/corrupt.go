@@ -41,34 +41,16 @@ func (s *Server) checkCorruption(ctx context.Context) {
 func (s *Server) corruptionCheck(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseForwardTimeout)
 	defer cancel()
-	hash := func() (resp *pb.HashKVResponse, err error) {
-		if cerr := s.control(ctx, func() { resp, err = s.n.HashKV(0) }); cerr != nil {
-			return nil, cerr
-		}
-		return resp, err
-	}
-	own, err := hash()
+	own, err := s.ownHash(ctx)
 	if err != nil {
 		return err
 	}
-	var peers []node.PeerHash
-	for _, m := range s.view.Load().members {
-		if m.ID == s.cfg.Node.ID || len(m.ClientURLs) == 0 {
-			continue
-		}
-		p := node.PeerHash{ID: m.ID}
-		if conn, err := s.forwarder.conn(m.ClientURLs[0]); err == nil {
-			// An unreachable, lagging or compacted-past peer answers
-			// nothing here, as in etcd.
-			p.Resp, _ = pb.NewMaintenanceClient(conn).HashKV(ctx, &pb.HashKVRequest{Revision: own.HashRevision})
-		}
-		peers = append(peers, p)
-	}
+	peers := s.peerHashes(ctx, own.HashRevision)
 	// A linearizable read: every peer answer above is now in the past.
 	if _, err := s.do(ctx, &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte{0}, CountOnly: true}}, false); err != nil {
 		return err
 	}
-	after, err := hash()
+	after, err := s.ownHash(ctx)
 	if err != nil {
 		return err
 	}
@@ -106,14 +88,29 @@ func (s *Server) InitialCorruptCheck(ctx context.Context) error {
 		case <-time.After(s.cfg.Node.TickInterval):
 		}
 	}
-	var own *pb.HashKVResponse
-	var err error
-	if cerr := s.control(ctx, func() { own, err = s.n.HashKV(0) }); cerr != nil {
-		return cerr
-	}
+	own, err := s.ownHash(ctx)
 	if err != nil {
 		return fmt.Errorf("api: initial corruption check: own hash: %w", err)
 	}
+	if mismatches := node.JudgeInitial(own, s.peerHashes(ctx, own.HashRevision)); len(mismatches) > 0 {
+		return fmt.Errorf("api: member %s %w: %s", formatID(s.cfg.Node.ID), ErrInconsistent, strings.Join(mismatches, "; "))
+	}
+	s.cfg.Logger.Info("initial corruption checking passed; no corruption", "revision", own.HashRevision)
+	return nil
+}
+
+// ownHash is this member's HashKV now, read on the member loop.
+func (s *Server) ownHash(ctx context.Context) (resp *pb.HashKVResponse, err error) {
+	if cerr := s.control(ctx, func() { resp, err = s.n.HashKV(0) }); cerr != nil {
+		return nil, cerr
+	}
+	return resp, err
+}
+
+// peerHashes asks every other member that published a client URL for its
+// HashKV at rev. An unreachable, lagging or compacted-past peer answers
+// nothing (nil Resp), as in etcd.
+func (s *Server) peerHashes(ctx context.Context, rev int64) []node.PeerHash {
 	var peers []node.PeerHash
 	for _, m := range s.view.Load().members {
 		if m.ID == s.cfg.Node.ID || len(m.ClientURLs) == 0 {
@@ -121,15 +118,11 @@ func (s *Server) InitialCorruptCheck(ctx context.Context) error {
 		}
 		p := node.PeerHash{ID: m.ID}
 		if conn, err := s.forwarder.conn(m.ClientURLs[0]); err == nil {
-			if p.Resp, err = pb.NewMaintenanceClient(conn).HashKV(ctx, &pb.HashKVRequest{Revision: own.HashRevision}); err != nil {
-				s.cfg.Logger.Warn("initial corruption check: no hash from a peer", "peer", formatID(m.ID), "err", err.Error())
+			if p.Resp, err = pb.NewMaintenanceClient(conn).HashKV(ctx, &pb.HashKVRequest{Revision: rev}); err != nil {
+				s.cfg.Logger.Debug("no hash from a peer", "peer", formatID(m.ID), "revision", rev, "err", err.Error())
 			}
 		}
 		peers = append(peers, p)
 	}
-	if mismatches := node.JudgeInitial(own, peers); len(mismatches) > 0 {
-		return fmt.Errorf("api: member %s %w: %s", formatID(s.cfg.Node.ID), ErrInconsistent, strings.Join(mismatches, "; "))
-	}
-	s.cfg.Logger.Info("initial corruption checking passed; no corruption", "revision", own.HashRevision)
-	return nil
+	return peers
 }

@@ -246,7 +246,11 @@ func (c *testCluster) waitLeader() uint64 {
 
 // do submits r to member id and drives the cluster until it completes.
 func (c *testCluster) do(id uint64, r *pb.InternalRaftRequest) Result {
-	rid := c.nodes[id].Submit(r)
+	return c.await(id, c.nodes[id].Submit(r))
+}
+
+// await drives the cluster until request rid of member id completes.
+func (c *testCluster) await(id, rid uint64) Result {
 	c.settle()
 	for range 500 {
 		if res, ok := c.results[rid]; ok {

@@ -16,16 +16,7 @@ import (
 // change submits a membership change to member id and drives the cluster
 // until it completes.
 func (c *testCluster) change(id uint64, mc MemberChange) Result {
-	rid := c.nodes[id].ChangeMembership(mc)
-	c.settle()
-	for range 500 {
-		if res, ok := c.results[rid]; ok {
-			return res
-		}
-		c.tick(1)
-	}
-	c.t.Fatalf("membership change %+v on member %d never completed", mc, id)
-	return Result{}
+	return c.await(id, c.nodes[id].ChangeMembership(mc))
 }
 
 // join starts member id as one added to the running cluster: empty disk,
