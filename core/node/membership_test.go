@@ -96,6 +96,9 @@ func TestMembershipGrowPromoteRemove(t *testing.T) {
 			t.Fatalf("%v of %x: %v, want %v", tc.mc.Kind, tc.mc.ID, got.Err, tc.want)
 		}
 	}
+	if err := c.nodes[l].MoveLeader(4); err != rpctypes.ErrGRPCBadLeaderTransferee {
+		t.Fatalf("move leader to a learner: %v", err)
+	}
 	follower := c.ids[0]
 	if follower == l {
 		follower = c.ids[1]

@@ -410,7 +410,7 @@ func (n *Node) Campaign() error { return n.raw.Campaign() }
 
 // MoveLeader asks raft to hand this member's leadership to target, as
 // etcd's MoveLeader: only the leader may (rpctypes.ErrGRPCNotLeader), and
-// only to a member of the cluster (rpctypes.ErrGRPCBadLeaderTransferee).
+// only to a voting member of the cluster (rpctypes.ErrGRPCBadLeaderTransferee).
 // Raft then catches target up and tells it to campaign at once; it gives up
 // after an election timeout, so a caller that waits for the new leader
 // must bound its wait. Moving to itself is accepted and changes nothing.
@@ -420,7 +420,8 @@ func (n *Node) MoveLeader(target uint64) error {
 	if n.raw.BasicStatus().Lead != n.cfg.ID {
 		return rpctypes.ErrGRPCNotLeader
 	}
-	if _, ok := n.members[target]; !ok {
+	if _, ok := n.members[target]; !ok || n.isLearner(target) {
+		// etcd hands leadership only to a voter.
 		return rpctypes.ErrGRPCBadLeaderTransferee
 	}
 	n.raw.TransferLeader(target)
