@@ -419,14 +419,6 @@ func (n *Node) completeMembership(requestID uint64, err error) {
 	n.out.Results = append(n.out.Results, Result{ID: requestID, Err: err, Members: members})
 }
 
-// Removed reports whether this member has applied its own removal.
-func (n *Node) Removed() bool { return n.removedSelf }
-
-// Learners lists the learners in id order.
-func (n *Node) Learners() []uint64 {
-	return slices.Sorted(slices.Values(n.confState.GetLearners()))
-}
-
 // ConfState is the raft configuration this member has applied.
 func (n *Node) ConfState() *raftpb.ConfState { return n.confState }
 
