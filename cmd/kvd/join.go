@@ -130,3 +130,43 @@ func identityIn(m api.Membership, f *flags, from string, log *slog.Logger) (iden
 	log.Info("joining a running cluster", "member", fmt.Sprintf("%x", id.self), "cluster", fmt.Sprintf("%x", id.cluster), "from", from)
 	return id, nil
 }
+
+// removalCheckInterval is how long a member goes without a leader before
+// it asks its peers whether it was removed.
+const removalCheckInterval = 5 * time.Second
+
+// watchRemoval stops a member removed while it was down: restarted on its
+// old data, it never hears of its removal through raft (the others drop
+// its messages), so after removalCheckInterval without a leader it asks
+// its peers for the membership and returns node.ErrRemoved if it is
+// listed as removed — etcd's member learns it from its peers' 410 Gone.
+// It returns nil when ctx ends.
+func watchRemoval(ctx context.Context, srv *api.Server, self, cluster uint64) error {
+	leaderless := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		if srv.Status().Leader != 0 {
+			leaderless = 0
+			continue
+		}
+		if leaderless++; time.Duration(leaderless)*time.Second < removalCheckInterval {
+			continue
+		}
+		for _, u := range srv.PeerURLs() {
+			actx, cancel := context.WithTimeout(ctx, time.Second)
+			b, err := transport.FetchMembers(actx, u)
+			cancel()
+			if err != nil {
+				continue
+			}
+			if m, err := api.DecodeMembership(b); err == nil && m.ClusterID == cluster && slices.Contains(m.Removed, self) {
+				return fmt.Errorf("member %x, as %s says: %w", self, u, node.ErrRemoved)
+			}
+		}
+		leaderless = 0
+	}
+}

@@ -143,7 +143,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		var clientLns, metricsLns []net.Listener
 		if clientLns, err = listen(f.listenClientURLs); err == nil {
 			if metricsLns, err = listen(f.listenMetricsURLs); err == nil {
-				return runMember(ctx, srv, tr, peerLns, clientLns, metricsLns, log, f)
+				return runMember(ctx, srv, tr, clusterID, peerLns, clientLns, metricsLns, log, f)
 			}
 		}
 	}
@@ -155,16 +155,22 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 }
 
 // runMember serves until ctx is done or the member loop fails.
-func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, peerLns, clientLns, metricsLns []net.Listener, log *slog.Logger, f *flags) error {
+func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, clusterID uint64, peerLns, clientLns, metricsLns []net.Listener, log *slog.Logger, f *flags) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 1+len(peerLns)+len(clientLns)+len(metricsLns))
+	errc := make(chan error, 2+len(peerLns)+len(clientLns)+len(metricsLns))
 	wg.Go(func() {
 		if err := srv.Run(ctx); err != nil {
 			errc <- err
 		}
 		cancel()
+	})
+	wg.Go(func() {
+		if err := watchRemoval(ctx, srv, srv.ID(), clusterID); err != nil {
+			errc <- err
+			cancel()
+		}
 	})
 	for _, ln := range peerLns {
 		go func() {

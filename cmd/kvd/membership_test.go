@@ -167,7 +167,9 @@ func TestEtcdctlMembership(t *testing.T) {
 		{[]string{"member", "promote", fmt.Sprintf("%x", learnerID)}, "etcdserver: can only promote a learner member"},
 		{[]string{"member", "add", "dup", "--peer-urls", learnerPeer + ",http://127.0.0.1:1"}, "etcdserver: Peer URLs already exists"},
 	} {
-		out, err := etcdctlAt(c.endpoints(), tc.args...)
+		// Asked of a member that has been in the cluster for a while:
+		// the new one refuses any add for its first 5 s, as etcd's.
+		out, err := etcdctlAt([]string{c.procs[0].clientURL}, tc.args...)
 		if err == nil || !strings.Contains(out, tc.want) {
 			t.Fatalf("etcdctl %v: %v\n%s\nwant %q", tc.args, err, out, tc.want)
 		}
@@ -240,6 +242,27 @@ func TestEtcdctlMembership(t *testing.T) {
 	}
 	if out, err := etcdctlAt([]string{c.procs[2].clientURL, learner.clientURL}, "put", "after-remove", "yes"); err != nil {
 		t.Fatalf("put after remove: %v\n%s", err, out)
+	}
+
+	// A member removed while it was down never hears of it through raft;
+	// restarted on its old data, it asks its peers, finds itself removed,
+	// and stops as a member removed while running does.
+	down := lost // the replacement: a voter now
+	downID := memberID(t, list(c.procs[2].clientURL), down.name)
+	down.cmd.Process.Signal(syscall.SIGKILL)
+	<-down.exited
+	c.leader(c.client(), down)
+	if out, err := etcdctlAt([]string{c.procs[2].clientURL, learner.clientURL}, "member", "remove", fmt.Sprintf("%x", downID)); err != nil {
+		t.Fatalf("remove a member that is down: %v\n%s", err, out)
+	}
+	c.start(down)
+	select {
+	case <-down.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the member removed while down runs on after its restart:\n%s", down.log.String())
+	}
+	if code := down.cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(down.log.String(), "the member has been permanently removed from the cluster") {
+		t.Fatalf("member removed while down exited %d:\n%s", code, down.log.String())
 	}
 }
 

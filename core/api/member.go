@@ -43,6 +43,9 @@ func DecodeMemberInfo(b []byte) (MemberInfo, error) {
 type Membership struct {
 	ClusterID uint64           `json:"clusterID"`
 	Members   []MembershipItem `json:"members"`
+	// Removed are the ids removed from the cluster: a member that finds
+	// itself there stops, as etcd's does on its peers' 410 Gone.
+	Removed []uint64 `json:"removed,omitempty"`
 }
 
 // MembershipItem is one member in a Membership.
@@ -58,7 +61,7 @@ type MembershipItem struct {
 // joining member (transport.Options.Members). Safe for concurrent use.
 func (s *Server) MembershipJSON() []byte {
 	v := s.view.Load()
-	m := Membership{ClusterID: v.header.ClusterId}
+	m := Membership{ClusterID: v.header.ClusterId, Removed: v.removed}
 	for _, mem := range v.members {
 		m.Members = append(m.Members, MembershipItem{ID: mem.ID, Name: mem.Name, PeerURLs: mem.PeerURLs, ClientURLs: mem.ClientURLs, IsLearner: mem.IsLearner})
 	}
@@ -67,6 +70,17 @@ func (s *Server) MembershipJSON() []byte {
 		panic(fmt.Sprintf("api: encode membership %+v: %v", m, err)) // plain fields always encode
 	}
 	return b
+}
+
+// PeerURLs lists the peer URLs of every member but this one.
+func (s *Server) PeerURLs() []string {
+	var urls []string
+	for _, m := range s.view.Load().members {
+		if m.ID != s.cfg.Node.ID {
+			urls = append(urls, m.PeerURLs...)
+		}
+	}
+	return urls
 }
 
 // DecodeMembership parses what MembershipJSON wrote.

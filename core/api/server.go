@@ -77,6 +77,8 @@ type view struct {
 	header  *pb.ResponseHeader
 	status  node.Status
 	members []node.Member
+	// removed are the ids removed from the cluster, ascending.
+	removed []uint64
 	// alarms are the cluster's active alarms (replicated), nil if none.
 	alarms []*pb.AlarmMember
 }
@@ -347,12 +349,13 @@ func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
 func (s *Server) publish() {
 	st := s.n.Status()
 	var members []node.Member
+	var removed []uint64
 	if prev := s.view.Load(); prev != nil && s.n.MembersEpoch() == s.membersEpoch {
-		members = prev.members // unchanged: handlers may share it, nobody writes it
+		members, removed = prev.members, prev.removed // unchanged: handlers may share them, nobody writes them
 	} else {
-		members, s.membersEpoch = s.n.Members(), s.n.MembersEpoch()
+		members, removed, s.membersEpoch = s.n.Members(), s.n.RemovedMembers(), s.n.MembersEpoch()
 	}
-	v := &view{header: s.n.Header(), status: st, members: members, alarms: s.n.Alarms()}
+	v := &view{header: s.n.Header(), status: st, members: members, removed: removed, alarms: s.n.Alarms()}
 	s.view.Store(v)
 	if st.Leader != s.lastLeader {
 		if st.Leader != 0 {

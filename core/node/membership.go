@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -418,6 +419,9 @@ func (n *Node) completeMembership(requestID uint64, err error) {
 	}
 	n.out.Results = append(n.out.Results, Result{ID: requestID, Err: err, Members: members})
 }
+
+// RemovedMembers lists the ids removed from the cluster, ascending.
+func (n *Node) RemovedMembers() []uint64 { return slices.Sorted(maps.Keys(n.removed)) }
 
 // ConfState is the raft configuration this member has applied.
 func (n *Node) ConfState() *raftpb.ConfState { return n.confState }
