@@ -36,8 +36,7 @@ func (v KeyVersion) Tombstone() bool { return v.Version == 0 }
 // and once a compaction may have dropped what it still had to read, every
 // step fails with ErrSnapshotStale.
 type HistoryReader struct {
-	e   *SnapshotEncoder
-	rev int64
+	e *SnapshotEncoder
 }
 
 // NewHistoryReader opens a reader at the store's current revision. It must
