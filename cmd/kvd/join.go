@@ -83,7 +83,7 @@ func joinCluster(ctx context.Context, f *flags, members map[string][]string, log
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		for _, u := range urls {
 			actx, acancel := context.WithTimeout(ctx, time.Second)
-			b, err := transport.FetchMembers(actx, u)
+			b, err := transport.FetchMembers(actx, u, nil)
 			acancel()
 			if err != nil {
 				if attempt == 0 {
@@ -158,7 +158,7 @@ func watchRemoval(ctx context.Context, srv *api.Server, self, cluster uint64) er
 		}
 		for _, u := range srv.PeerURLs() {
 			actx, cancel := context.WithTimeout(ctx, time.Second)
-			b, err := transport.FetchMembers(actx, u)
+			b, err := transport.FetchMembers(actx, u, nil)
 			cancel()
 			if err != nil {
 				continue

@@ -24,6 +24,14 @@
 // member loop, and the sender reports SnapshotOK or SnapshotFailed so raft
 // can resume replication to that follower.
 //
+// TLS. A peer whose URL is https is dialed with TLS (Options.ClientTLS,
+// asked afresh for every connection), and ServeTLS accepts only connections
+// that complete a handshake with Options.ServerTLS; the hello and frames
+// then travel inside TLS unchanged. As etcd's peer listener does, a peer
+// certificate that names hosts must name the address it connects from.
+// The package reads no certificate files: rotation is the caller's, in
+// the configuration's callbacks.
+//
 // Limits: FrameBytesMax bounds what a receiver reads for one frame, so a
 // corrupt length cannot make it allocate without bound; the queues are
 // bounded by Options.

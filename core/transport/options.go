@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,16 @@ type Options struct {
 	// does; nil refuses such queries. Called from connection goroutines.
 	Members func() []byte
 
+	// ServerTLS configures the handshake on listeners passed to ServeTLS
+	// (https peer URLs); nil refuses ServeTLS. Its certificate callbacks
+	// are where rotation happens: the transport reads no files.
+	ServerTLS *tls.Config
+	// ClientTLS returns the configuration for dialing peers whose URLs are
+	// https; it is called for every connection, so a rotated certificate
+	// or CA is used by the next one. Nil, or a nil result, dials with Go's
+	// defaults: the system roots and no client certificate.
+	ClientTLS func() (*tls.Config, error)
+
 	// QueueMessagesMax bounds the outgoing queue of one peer; default 4096.
 	QueueMessagesMax int
 	// ReceiveQueueMessagesMax bounds messages received and not yet taken by
@@ -34,6 +45,8 @@ type Options struct {
 
 	// DialTimeout bounds one connection attempt; default 1 s.
 	DialTimeout time.Duration
+	// HandshakeTimeout bounds one TLS handshake, either side; default 5 s.
+	HandshakeTimeout time.Duration
 	// WriteTimeout bounds one frame write on a stream; default 5 s.
 	WriteTimeout time.Duration
 	// SnapshotTimeout bounds sending one snapshot including its ack; default 60 s.
@@ -63,6 +76,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = time.Second
+	}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = 5 * time.Second
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 5 * time.Second
@@ -104,7 +120,7 @@ func (o *Options) Validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"DialTimeout", o.DialTimeout}, {"WriteTimeout", o.WriteTimeout},
+		{"DialTimeout", o.DialTimeout}, {"HandshakeTimeout", o.HandshakeTimeout}, {"WriteTimeout", o.WriteTimeout},
 		{"SnapshotTimeout", o.SnapshotTimeout}, {"BackoffMin", o.BackoffMin}, {"BackoffMax", o.BackoffMax},
 	} {
 		if f.d <= 0 {

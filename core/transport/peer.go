@@ -3,6 +3,8 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -21,38 +23,38 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	hostPort string
-	conn     net.Conn
+	mu   sync.Mutex
+	ep   endpoint
+	conn net.Conn
 }
 
-func newPeer(t *Transport, id uint64, hostPort string) *peer {
+func newPeer(t *Transport, id uint64, ep endpoint) *peer {
 	ctx, cancel := context.WithCancel(t.ctx)
 	return &peer{
-		t:        t,
-		id:       id,
-		queue:    make(chan *raftpb.Message, t.opts.QueueMessagesMax),
-		ctx:      ctx,
-		cancel:   cancel,
-		hostPort: hostPort,
+		t:      t,
+		id:     id,
+		queue:  make(chan *raftpb.Message, t.opts.QueueMessagesMax),
+		ctx:    ctx,
+		cancel: cancel,
+		ep:     ep,
 	}
 }
 
-func (p *peer) addr() string {
+func (p *peer) endpoint() endpoint {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.hostPort
+	return p.ep
 }
 
 // setAddr changes the address; the current connection is dropped so the next
 // message dials the new one.
-func (p *peer) setAddr(hp string) {
+func (p *peer) setAddr(ep endpoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.hostPort == hp {
+	if p.ep == ep {
 		return
 	}
-	p.hostPort = hp
+	p.ep = ep
 	if p.conn != nil {
 		p.conn.Close()
 	}
@@ -72,9 +74,17 @@ func (p *peer) stop() {
 // holds stale heartbeats for long.
 func (p *peer) run() {
 	backoff := p.t.opts.BackoffMin
+	var lastDialErr string
 	for p.ctx.Err() == nil {
 		c, err := p.dial()
 		if err != nil {
+			// A refused TLS handshake is a configuration problem an
+			// operator must see; a peer that is down is not news. Each
+			// distinct error is logged once, not once per retry.
+			if worthLogging(err) && err.Error() != lastDialErr && p.ctx.Err() == nil {
+				p.t.opts.Logger.Warn("cannot connect to peer", "peer", fmt.Sprintf("%x", p.id), "err", err.Error())
+			}
+			lastDialErr = err.Error()
 			p.dropQueued()
 			select {
 			case <-time.After(backoff):
@@ -85,6 +95,7 @@ func (p *peer) run() {
 			continue
 		}
 		backoff = p.t.opts.BackoffMin
+		lastDialErr = ""
 		err = p.stream(c)
 		c.Close()
 		if p.ctx.Err() == nil {
@@ -95,12 +106,17 @@ func (p *peer) run() {
 }
 
 func (p *peer) dial() (net.Conn, error) {
-	c, err := (&net.Dialer{Timeout: p.t.opts.DialTimeout}).DialContext(p.ctx, "tcp", p.addr())
+	ep := p.endpoint()
+	var cfg *tls.Config
+	if ep.secure {
+		var err error
+		if cfg, err = p.t.clientTLS(); err != nil {
+			return nil, err
+		}
+	}
+	c, err := dialEndpoint(p.ctx, ep, cfg, p.t.opts.DialTimeout, p.t.opts.HandshakeTimeout)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
 	}
 	p.mu.Lock()
 	p.conn = c
@@ -111,6 +127,16 @@ func (p *peer) dial() (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// worthLogging tells a failed TLS handshake or TLS configuration from a
+// peer that is merely down (a connect error).
+func worthLogging(dialErr error) bool {
+	if _, ok := errors.AsType[*tlsDialError](dialErr); ok {
+		return true
+	}
+	_, connectErr := errors.AsType[*net.OpError](dialErr)
+	return !connectErr && !errors.Is(dialErr, context.Canceled)
 }
 
 // dropQueued reports everything queued as unreachable and empties the queue.

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -101,7 +102,7 @@ func (t *Transport) SetPeer(id uint64, addr string) error {
 	if id == 0 || id == t.opts.ID {
 		return fmt.Errorf("transport: SetPeer %x: not a remote member id", id)
 	}
-	hp, err := HostPort(addr)
+	ep, err := parseEndpoint(addr)
 	if err != nil {
 		return err
 	}
@@ -111,10 +112,10 @@ func (t *Transport) SetPeer(id uint64, addr string) error {
 		return fmt.Errorf("transport: SetPeer %x: closed", id)
 	}
 	if p := t.peers[id]; p != nil {
-		p.setAddr(hp)
+		p.setAddr(ep)
 		return nil
 	}
-	p := newPeer(t, id, hp)
+	p := newPeer(t, id, ep)
 	t.peers[id] = p
 	t.wg.Add(1)
 	go func() {
@@ -178,7 +179,9 @@ func (t *Transport) report(r Report) {
 
 // Serve accepts peer connections on ln until Close. It returns nil after
 // Close and the accept error otherwise.
-func (t *Transport) Serve(ln net.Listener) error {
+func (t *Transport) Serve(ln net.Listener) error { return t.serve(ln, false) }
+
+func (t *Transport) serve(ln net.Listener, secure bool) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -203,7 +206,18 @@ func (t *Transport) Serve(ln net.Listener) error {
 		go func() {
 			defer t.wg.Done()
 			defer t.untrack(c)
-			if err := t.serveConn(c); err != nil && t.ctx.Err() == nil {
+			var conn net.Conn = c
+			if secure {
+				tc, err := t.handshake(c)
+				if err != nil {
+					if t.ctx.Err() == nil {
+						t.opts.Logger.Warn("rejected peer connection: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err.Error())
+					}
+					return
+				}
+				conn = tc
+			}
+			if err := t.serveConn(conn); err != nil && t.ctx.Err() == nil {
 				t.opts.Logger.Debug("peer connection ended", "remote", c.RemoteAddr().String(), "err", err)
 			}
 		}()
@@ -288,13 +302,18 @@ func (t *Transport) answerMembers(c net.Conn) error {
 
 // FetchMembers asks the member at peerURL for the cluster's membership, as
 // a member joining a running cluster does before it knows its own id or
-// the cluster's.
-func FetchMembers(ctx context.Context, peerURL string) ([]byte, error) {
-	addr, err := HostPort(peerURL)
+// the cluster's. An https peerURL is dialed with tlsConfig (nil: Go's
+// defaults); ctx bounds the handshake too.
+func FetchMembers(ctx context.Context, peerURL string, tlsConfig *tls.Config) ([]byte, error) {
+	ep, err := parseEndpoint(peerURL)
 	if err != nil {
 		return nil, err
 	}
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	handshakeTimeout := 5 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		handshakeTimeout = time.Until(deadline)
+	}
+	c, err := dialEndpoint(ctx, ep, tlsConfig, 0, handshakeTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s for the membership: %w", peerURL, err)
 	}
@@ -307,6 +326,8 @@ func FetchMembers(ctx context.Context, peerURL string) ([]byte, error) {
 	}
 	var lb [4]byte
 	if _, err := io.ReadFull(c, lb[:]); err != nil {
+		// Over TLS 1.3 a server that refuses this member's certificate
+		// says so here, on the first read, not in the handshake.
 		return nil, fmt.Errorf("transport: membership from %s: %w", peerURL, err)
 	}
 	n := binary.BigEndian.Uint32(lb[:])
@@ -348,7 +369,7 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 		defer t.wg.Done()
 		defer func() { <-t.snapSem }()
 		kind := SnapshotOK
-		if err := t.writeSnapshot(p.addr(), m); err != nil {
+		if err := t.writeSnapshot(p.endpoint(), m); err != nil {
 			kind = SnapshotFailed
 			t.opts.Logger.Warn("sending snapshot failed", "peer", fmt.Sprintf("%x", p.id),
 				"index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
@@ -357,10 +378,17 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	}()
 }
 
-func (t *Transport) writeSnapshot(addr string, m *raftpb.Message) error {
+func (t *Transport) writeSnapshot(addr endpoint, m *raftpb.Message) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.SnapshotTimeout)
 	defer cancel()
-	c, err := (&net.Dialer{Timeout: t.opts.DialTimeout}).DialContext(ctx, "tcp", addr)
+	var cfg *tls.Config
+	if addr.secure {
+		var err error
+		if cfg, err = t.clientTLS(); err != nil {
+			return err
+		}
+	}
+	c, err := dialEndpoint(ctx, addr, cfg, t.opts.DialTimeout, t.opts.HandshakeTimeout)
 	if err != nil {
 		return fmt.Errorf("transport: dial %s for snapshot: %w", addr, err)
 	}
