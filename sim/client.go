@@ -15,6 +15,9 @@ import (
 // operation fields is set.
 type clientRequest struct {
 	seq uint64
+	// token is the client's auth token, "" for none (a gRPC call's
+	// "token" metadata in kvd).
+	token string
 	// req is a request the node takes through Submit.
 	req *pb.InternalRaftRequest
 	// keepAlive and timeToLive name a lease for leader-local lease calls.
@@ -178,6 +181,9 @@ type Client struct {
 	target  int
 	nextSeq uint64
 	calls   map[uint64]*pendingCall
+	// token goes with every request (SetToken), as clientv3 sends the
+	// token it got from Authenticate.
+	token   string
 	onWatch func(member uint64, resp *pb.WatchResponse)
 	// watchGeneration names the client's current watch connections; the
 	// responses of earlier ones are ignored.
@@ -213,6 +219,12 @@ func (c *Cluster) NewClient(opts ClientOptions) *Client {
 
 // ID returns the client's network id, which is also its watch stream id.
 func (cl *Client) ID() uint64 { return cl.id }
+
+// SetToken sets the auth token the client's requests carry from now on
+// ("" for none). Simple tokens are a member's: one learns of a token
+// through the log, so a request right after Authenticate may reach a
+// member that does not know it yet (etcd's invalid-token answer).
+func (cl *Client) SetToken(token string) { cl.token = token }
 
 // Target returns the member the client talks to now.
 func (cl *Client) Target() uint64 { return cl.c.ids[cl.target%len(cl.c.ids)] }
@@ -268,6 +280,7 @@ func (cl *Client) send(r *clientRequest, call Call, done func(Call)) {
 	cl.nextSeq++
 	seq := cl.nextSeq
 	r.seq = seq
+	r.token = cl.token
 	call.Client, call.Seq, call.Member, call.Invoke = cl.id, seq, cl.Target(), w.Now()
 	cl.calls[seq] = &pendingCall{call: call, done: done}
 	size := 16

@@ -5,9 +5,12 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/auth"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/core/watch"
@@ -331,9 +334,21 @@ func (m *Member) serveClient(from uint64, r *clientRequest) {
 	reply := func(resp proto.Message, err error) {
 		w.network.Send(m.id, from, &clientResponse{seq: r.seq, member: m.id, resp: resp, err: err}, proto.Size(resp)+16)
 	}
+	// As kvd's gRPC layer: the token names the caller first.
+	hdr, err := m.node.Authorize(r.token)
+	if err != nil {
+		reply(nil, err)
+		return
+	}
 	switch {
 	case r.req != nil:
-		id := m.node.Submit(proto.Clone(r.req).(*pb.InternalRaftRequest))
+		req := proto.Clone(r.req).(*pb.InternalRaftRequest)
+		req.Header = hdr
+		if err := m.prepareAuth(req); err != nil {
+			reply(nil, err)
+			return
+		}
+		id := m.node.Submit(req)
 		m.waiting[id] = clientRef{client: from, seq: r.seq}
 	case r.keepAlive != 0:
 		reply(m.node.LeaseKeepAlive(r.keepAlive))
@@ -357,7 +372,7 @@ func (m *Member) serveClient(from uint64, r *clientRequest) {
 			conn = &watchConn{client: from, generation: r.watchGeneration}
 			m.watchStreams[stream] = conn
 		}
-		id, err := m.node.Watch(stream, proto.Clone(r.watch).(*pb.WatchCreateRequest))
+		id, err := m.node.Watch(stream, proto.Clone(r.watch).(*pb.WatchCreateRequest), hdr)
 		reply(&pb.WatchResponse{WatchId: id, Created: err == nil}, err)
 	case r.watchCancel != 0:
 		reply(nil, m.node.CancelWatch(int64(from), r.watchCancel))
@@ -486,4 +501,18 @@ func (m *Member) watchDeliveries(out node.Output) []*watchDelivery {
 		}
 	}
 	return ds
+}
+
+// prepareAuth does what kvd's gRPC layer does with an auth request before
+// it submits it: hash passwords (at bcrypt's least cost: the simulator's
+// time is virtual, its CPU is not) and check an Authenticate's password.
+func (m *Member) prepareAuth(r *pb.InternalRaftRequest) error {
+	if a := r.Authenticate; a != nil {
+		hash, ok := m.node.PasswordHash(a.Name)
+		if !ok {
+			return rpctypes.ErrGRPCAuthFailed
+		}
+		return auth.CheckPassword(hash, a.Password)
+	}
+	return auth.HashRequestPasswords(r, bcrypt.MinCost)
 }

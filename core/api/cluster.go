@@ -27,6 +27,9 @@ type clusterServer struct {
 }
 
 func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	if err := c.s.requireUser(ctx); err != nil {
+		return nil, err
+	}
 	members := c.s.view.Load().members
 	if r.Linearizable {
 		// etcd waits for a read index; the membership read after it is at
@@ -42,6 +45,9 @@ func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 }
 
 func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	if err := c.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := validPeerURLs(r.PeerURLs); err != nil {
 		return nil, err
 	}
@@ -62,6 +68,9 @@ func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 }
 
 func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	if err := c.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	members, err := c.s.changeMembers(ctx, node.MemberChange{Kind: node.MemberRemove, ID: r.ID})
 	if err != nil {
 		return nil, err
@@ -70,6 +79,9 @@ func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 }
 
 func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if err := c.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := validPeerURLs(r.PeerURLs); err != nil {
 		return nil, err
 	}
@@ -83,6 +95,9 @@ func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 // MemberPromote is decided by the leader, which alone knows how far the
 // learner's log is: a follower forwards it there, as etcd does.
 func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	if err := c.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	members, err := c.s.changeMembers(ctx, node.MemberChange{Kind: node.MemberPromote, ID: r.ID})
 	if errors.Is(err, rpctypes.ErrGRPCNotLeader) {
 		var resp *pb.MemberPromoteResponse

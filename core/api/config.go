@@ -1,8 +1,10 @@
 package api
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"log/slog"
 	"time"
 
@@ -48,6 +50,10 @@ type Config struct {
 	// data directory is new (the node then bootstraps Node.Peers).
 	Bootstrap map[uint64]MemberInfo
 
+	// BcryptCost is the cost of the password hashes made for users
+	// (etcd's --bcrypt-cost); default 10 (bcrypt.DefaultCost).
+	BcryptCost int
+
 	// QuotaBackendBytes raises the NOSPACE alarm once the data directory
 	// grows past it; default 2 GiB (etcd's --quota-backend-bytes). Negative
 	// disables the quota.
@@ -75,6 +81,13 @@ type Config struct {
 	// --corrupt-check-time); default 0, off, as etcd.
 	CorruptCheckInterval time.Duration
 
+	// ClientTLS returns the configuration for dialing other members' https
+	// client URLs: forwarded lease calls and MemberPromote, and the
+	// corruption checks' HashKV. It is asked at every connection, so a
+	// rotated certificate or CA applies to the next one. Nil, or a nil
+	// result: Go's defaults (system roots, no client certificate).
+	ClientTLS func() (*tls.Config, error)
+
 	// EnablePprof serves Go's /debug/pprof on the client and metrics
 	// ports, as etcd's --enable-pprof; default off.
 	EnablePprof bool
@@ -87,6 +100,9 @@ type Config struct {
 
 // EnsureDefaults fills every zero field with its documented default.
 func (c *Config) EnsureDefaults() {
+	if c.BcryptCost == 0 {
+		c.BcryptCost = bcrypt.DefaultCost
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -54,6 +54,9 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 // hashes its bbolt file; kvd has none, and HashKV's hash compares members
 // just as well).
 func (m *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	if err := m.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	r, err := m.hashKV(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -62,6 +65,9 @@ func (m *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.Ha
 }
 
 func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	if err := m.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	return m.hashKV(ctx, r.Revision)
 }
 
@@ -105,6 +111,9 @@ const moveLeaderWaitElections = 3
 // when the target does not take over in time. etcd's answer carries no
 // header.
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	var err error
 	if cerr := m.s.control(ctx, func() { err = m.s.n.MoveLeader(r.TargetID) }); cerr != nil {
 		return nil, cerr
@@ -134,6 +143,9 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 // measured anew. The member serves meanwhile. etcd's answer carries no
 // header.
 func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := m.s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	s := m.s
 	var index uint64
 	if err := s.control(ctx, func() { index = s.n.Defragment() }); err != nil {

@@ -45,6 +45,9 @@ type Server struct {
 	// alarm is raised through raft until the cluster shows it.
 	overQuota atomic.Bool
 
+	// authSem bounds Authenticate's password checks at once.
+	authSem chan struct{}
+
 	nextStreamID atomic.Int64
 	grpc         *grpc.Server
 	metrics      *metrics
@@ -65,6 +68,8 @@ type Server struct {
 // call is one request waiting for its result; done has room for it.
 type call struct {
 	req *pb.InternalRaftRequest
+	// token names the caller (tokenFrom); the loop resolves it.
+	token string
 	// member, when set instead of req, is a membership change.
 	member *node.MemberChange
 	write  bool
@@ -111,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		waiting:   map[uint64]*call{},
 		streams:   map[int64]*watchStream{},
 		peerAddrs: map[uint64]string{},
+		authSem:   make(chan struct{}, authenticateConcurrentMax),
 	}
 	s.metrics = newMetrics(s, cfg.Registry)
 	s.forwarder = newForwarder(s)
@@ -155,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
+	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, hs)
@@ -285,6 +292,12 @@ func (s *Server) submit(c *call) {
 	if c.member != nil {
 		id = s.n.ChangeMembership(*c.member)
 	} else {
+		hdr, err := s.n.Authorize(c.token)
+		if err != nil {
+			c.done <- node.Result{Err: err}
+			return
+		}
+		c.req.Header = hdr
 		id = s.n.Submit(c.req)
 	}
 	if _, dup := s.waiting[id]; dup {
@@ -468,7 +481,7 @@ func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool
 			return nil, err
 		}
 	}
-	c := &call{req: req, write: write, done: make(chan node.Result, 1)}
+	c := &call{req: req, token: tokenFrom(ctx), write: write, done: make(chan node.Result, 1)}
 	if err := s.calls.push(ctx, s.donec, c); err != nil {
 		return nil, err
 	}

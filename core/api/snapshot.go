@@ -42,6 +42,9 @@ const (
 // history copied out a step per round; the database is written beside the
 // loop, in the system's temporary directory.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, srv pb.Maintenance_SnapshotServer) error {
+	if err := m.s.requireAdmin(srv.Context()); err != nil {
+		return err
+	}
 	ctx := srv.Context()
 	start := time.Now()
 	f, dbSizeBytes, err := m.s.writeSnapshot(ctx)

@@ -9,6 +9,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kvdlabs/kvd/core/watch"
 )
 
 // errWatchStreamTooSlow ends a stream whose client does not keep up; the
@@ -87,7 +89,20 @@ func (w *watchServer) recvLoop(ctx context.Context, stream pb.Watch_WatchServer,
 		switch {
 		case req.GetCreateRequest() != nil:
 			cr := req.GetCreateRequest()
-			f = func() { s.n.Watch(id, cr) }
+			token := tokenFrom(stream.Context())
+			f = func() {
+				hdr, err := s.n.Authorize(token)
+				if err == nil {
+					_, err = s.n.Watch(id, cr, hdr)
+				}
+				if isAuthError(err) {
+					// As etcd: a watch the caller may not make is created
+					// and canceled at once, saying why.
+					s.deliverWatch(watch.Delivery{StreamID: id, Response: &pb.WatchResponse{
+						WatchId: -1, Created: true, Canceled: true, CancelReason: err.Error(),
+					}}, s.n.Header())
+				}
+			}
 		case req.GetCancelRequest() != nil:
 			wid := req.GetCancelRequest().GetWatchId()
 			f = func() { s.n.CancelWatch(id, wid) }

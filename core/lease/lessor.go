@@ -187,6 +187,16 @@ func (l *Lessor) KeepAlive(id int64) (ttlSeconds int64, err error) {
 // answers as TTL -1. Only the primary knows the remaining TTL; elsewhere it
 // fails with rpctypes.ErrGRPCLeaderChanged, the retryable error etcd returns
 // when its lessor is demoted during the lookup.
+// Keys lists the keys attached to lease id in order, on any member (it
+// reads replicated state only); false if there is no such lease.
+func (l *Lessor) Keys(id int64) ([]string, bool) {
+	ls, ok := l.leases[id]
+	if !ok {
+		return nil, false
+	}
+	return ls.sortedKeys(), true
+}
+
 func (l *Lessor) TimeToLive(id int64, withKeys bool) (*pb.LeaseTimeToLiveResponse, error) {
 	ls, ok := l.leases[id]
 	if !ok {

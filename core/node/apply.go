@@ -67,7 +67,7 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		n.cfg.Logger.Debug("skipped a repeated proposal", "index", e.GetIndex(), "request", r.ID)
 		return
 	}
-	resp, err := n.applyRequest(r)
+	resp, err := n.applyRequest(r, e.GetIndex())
 	n.applied.add(r.ID)
 	if _, waiting := n.proposals[r.ID]; waiting {
 		delete(n.proposals, r.ID)
@@ -107,7 +107,16 @@ func leadingRequestID(data []byte) (uint64, bool) {
 
 // applyRequest runs one replicated request against the state machine. Every
 // member computes the same response, errors included.
-func (n *Node) applyRequest(r *pb.InternalRaftRequest) (proto.Message, error) {
+func (n *Node) applyRequest(r *pb.InternalRaftRequest, index uint64) (proto.Message, error) {
+	if resp, err, ok := n.auth.Apply(r, index); ok {
+		if err != nil {
+			return nil, err
+		}
+		return resp.(proto.Message), nil
+	}
+	if err := n.permitted(r); err != nil {
+		return nil, err
+	}
 	if err := n.alarms.refuses(r); err != nil && !(n.cfg.Unsafe.FollowerIgnoresAlarms && !n.Status().IsLeader) {
 		return nil, err
 	}

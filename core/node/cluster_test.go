@@ -462,7 +462,7 @@ func TestWatchThroughNode(t *testing.T) {
 	if f == l {
 		f = c.ids[1]
 	}
-	if _, err := c.nodes[f].Watch(7, &pb.WatchCreateRequest{Key: []byte("w/"), RangeEnd: []byte("w0")}); err != nil {
+	if _, err := c.nodes[f].Watch(7, &pb.WatchCreateRequest{Key: []byte("w/"), RangeEnd: []byte("w0")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	mustOK(t, c.do(l, put("w/1", "a")))
@@ -543,13 +543,14 @@ func TestStateRoundTrip(t *testing.T) {
 		applied: []uint64{7, 3, 9},
 		alarms:  alarms{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_CORRUPT}},
 		removed: map[uint64]bool{5: true, 9: true},
+		auth:    []byte("auth"),
 	}
 	b := encodeState(in)
 	out, err := decodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil || !maps.Equal(out.removed, in.removed) ||
+	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil || !maps.Equal(out.removed, in.removed) || string(out.auth) != "auth" ||
 		!slices.Equal(out.applied, in.applied) || !slices.EqualFunc(out.alarms, in.alarms, func(a, b *pb.AlarmMember) bool { return proto.Equal(a, b) }) {
 		t.Fatalf("round trip changed the state: %+v", out)
 	}
@@ -557,17 +558,20 @@ func TestStateRoundTrip(t *testing.T) {
 	// kept) with none removed, version 3 (before alarms were replicated)
 	// with no alarms either: an upgraded member opens its old data
 	// directory.
-	in.alarms, in.removed = nil, nil
+	in.alarms, in.removed, in.auth = nil, nil, nil
 	v5 := encodeState(in)
 	older := func(version uint32, cut int) []byte {
 		b := slices.Clone(v5[:len(v5)-cut]) // without the trailing counts and the checksum
 		binary.BigEndian.PutUint32(b[len(stateMagic):], version)
 		return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	}
-	if old, err := decodeState(older(stateVersionNoRemoved, 8)); err != nil || len(old.removed) != 0 || !slices.Equal(old.applied, in.applied) {
+	if old, err := decodeState(older(stateVersionNoAuth, 12)); err != nil || old.auth != nil || !slices.Equal(old.applied, in.applied) {
+		t.Fatalf("version 5 state: %+v, %v", old, err)
+	}
+	if old, err := decodeState(older(stateVersionNoRemoved, 16)); err != nil || len(old.removed) != 0 || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 4 state: %+v, %v", old, err)
 	}
-	if old, err := decodeState(older(stateVersionNoAlarms, 12)); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
+	if old, err := decodeState(older(stateVersionNoAlarms, 20)); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 3 state: %+v, %v", old, err)
 	}
 	for i := range b {

@@ -98,6 +98,10 @@ type Config struct {
 	// etcd does both. Nil: everything comes out of Process after the fsync.
 	BeforePersist func(Output)
 
+	// AuthTokenTTL is how long a simple token lives unused (etcd's
+	// --auth-token-ttl); default 300 s.
+	AuthTokenTTL time.Duration
+
 	// AutoCompaction makes the leader compact on its own, as etcd's
 	// --auto-compaction-mode and --auto-compaction-retention; the zero
 	// value is off (compactor.go).
@@ -173,6 +177,9 @@ func (c *Config) EnsureDefaults() {
 	if c.InflightMessagesMax == 0 {
 		c.InflightMessagesMax = 256
 	}
+	if c.AuthTokenTTL == 0 {
+		c.AuthTokenTTL = 300 * time.Second
+	}
 }
 
 // Validate reports every problem with the configuration at once.
@@ -223,6 +230,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseRevokesPerTickMax <= 0 {
 		add("node: LeaseRevokesPerTickMax %d must be positive", c.LeaseRevokesPerTickMax)
+	}
+	if c.AuthTokenTTL < c.TickInterval {
+		add("node: AuthTokenTTL %v must be at least one tick (%v)", c.AuthTokenTTL, c.TickInterval)
 	}
 	if c.InflightMessagesMax <= 0 {
 		add("node: InflightMessagesMax %d must be positive", c.InflightMessagesMax)

@@ -187,7 +187,11 @@ func (n *Node) Leases() *pb.LeaseLeasesResponse {
 
 // Watch registers a watcher on a stream of the caller's; responses come out
 // of Process in Output.Watch.
-func (n *Node) Watch(streamID int64, req *pb.WatchCreateRequest) (int64, error) {
+// The caller hdr (Authorize) needs read permission on the watched range.
+func (n *Node) Watch(streamID int64, req *pb.WatchCreateRequest, hdr *pb.RequestHeader) (int64, error) {
+	if err := n.permittedWatch(hdr, req); err != nil {
+		return 0, err
+	}
 	return n.hub.Watch(streamID, req)
 }
 

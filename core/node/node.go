@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/auth"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/lease"
 	"github.com/kvdlabs/kvd/core/mvcc"
@@ -32,6 +33,8 @@ type Node struct {
 	kv     *mvcc.Store
 	lessor *lease.Lessor
 	hub    *watch.Hub
+	// auth is the replicated auth state (auth.go).
+	auth *auth.Store
 
 	confState *raftpb.ConfState
 	members   map[uint64][]byte
@@ -253,6 +256,7 @@ func (n *Node) newStateMachine() {
 	n.lessor = lease.New(lease.Options{Clock: leaseClock{n}, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
 	n.kv = mvcc.New(n.mvccOptions())
 	n.lessor.SetDeleter(n.kv)
+	n.auth = auth.New(n.cfg.authOptions())
 	if n.hub == nil {
 		n.hub = watch.New(history{n}, watch.Options{UnsafeSkipEventAtCompaction: n.cfg.Unsafe.WatchSkip})
 	}
@@ -334,6 +338,13 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 		panic(fmt.Sprintf("node %x: snapshot at index %d would move revision back from %d to %d",
 			n.cfg.ID, snap.GetMetadata().GetIndex(), n.kv.Rev(), kv.Rev()))
 	}
+	if len(st.auth) > 0 {
+		if err := n.auth.Restore(st.auth); err != nil {
+			return fmt.Errorf("snapshot at index %d: restore auth: %w", snap.GetMetadata().GetIndex(), err)
+		}
+	} else {
+		n.auth = auth.New(n.cfg.authOptions())
+	}
 	n.kv = kv
 	n.lessor.SetDeleter(kv)
 	n.members = st.members
@@ -365,6 +376,7 @@ func (n *Node) Tick() {
 	// late as now, so a lease is never revoked before its TTL has passed.
 	n.expireLeases()
 	n.ticks++
+	n.auth.Tick(n.ticks)
 	n.tickCompactor()
 	n.publishAttributes()
 	n.raw.Tick()
@@ -435,6 +447,9 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 	r.ID = id
 	// A write is encoded once, here: its size is that of the bytes raft
 	// carries, and the proposal keeps them (see decodeRequest).
+	if r.Authenticate != nil {
+		prepareAuthenticate(r.Authenticate)
+	}
 	var data []byte
 	var sizeBytes int
 	if r.Range == nil {
@@ -454,12 +469,16 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 	case len(n.proposals)+n.reads.len() >= n.cfg.PendingRequestsMax:
 		n.complete(id, nil, rpctypes.ErrGRPCRequestTooManyRequests)
 	case r.Range != nil && (r.Range.Serializable || n.cfg.Unsafe.StaleReads):
+		if err := n.permitted(r); err != nil {
+			n.complete(id, nil, err)
+			break
+		}
 		resp, err := n.kv.Range(r.Range)
 		n.complete(id, resp, err)
 	case r.Range != nil && n.corrupt():
 		n.complete(id, nil, rpctypes.ErrGRPCCorrupt)
 	case r.Range != nil:
-		n.reads.enqueue(id, r.Range, n.ticks)
+		n.reads.enqueue(id, r.Range, r.Header, n.ticks)
 	default:
 		n.propose(id, r, data)
 	}

@@ -16,8 +16,11 @@ type readQueue struct {
 }
 
 type pendingRead struct {
-	id            uint64
-	req           *pb.RangeRequest
+	id  uint64
+	req *pb.RangeRequest
+	// hdr names the caller; its permission is checked once the read
+	// index is applied, against auth state at least as new as the read.
+	hdr           *pb.RequestHeader
 	submittedTick uint64
 }
 
@@ -51,8 +54,8 @@ func (q *readQueue) len() int {
 	return n
 }
 
-func (q *readQueue) enqueue(id uint64, r *pb.RangeRequest, tick uint64) {
-	q.queued = append(q.queued, pendingRead{id: id, req: r, submittedTick: tick})
+func (q *readQueue) enqueue(id uint64, r *pb.RangeRequest, hdr *pb.RequestHeader, tick uint64) {
+	q.queued = append(q.queued, pendingRead{id: id, req: r, hdr: hdr, submittedTick: tick})
 }
 
 // indexKnown records the read index raft answered for a batch's context.
@@ -176,6 +179,10 @@ func (n *Node) serveReads() {
 			continue
 		}
 		for _, r := range b.reads {
+			if err := n.permitted(&pb.InternalRaftRequest{Header: r.hdr, Range: r.req}); err != nil {
+				n.complete(r.id, nil, err)
+				continue
+			}
 			resp, err := n.kv.Range(r.req)
 			n.complete(r.id, resp, err)
 		}

@@ -172,7 +172,7 @@ func (n *Node) advanceSnapshot() error {
 		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
 			index: n.appliedIndex, term: term, confState: n.confState,
-			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
+			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), auth: n.auth.Snapshot(), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
 			enc: n.kv.NewSnapshotEncoder(),
 		}
 	}

@@ -27,20 +27,24 @@ import (
 //	appliedCount u32 { requestID u64 }*
 //	alarmCount u32 { memberID u64, alarm u32 }*      (version 4 on)
 //	removedCount u32 { memberID u64 }*               (version 5 on)
+//	authLen u64 auth[authLen]                         (version 6 on)
 //	crc32c u32 (over everything before it)
 //
 // attr is the member's published membershippb.Attributes, empty if none. The
 // request ids are the applied-id window (dedupe.go), oldest first; the
 // alarms are the active ones (alarms.go) in (member, alarm) order; the
 // removed ids ascend. Version 3, written before alarms were replicated, is
-// read as having none; versions before 5 as having removed no member.
+// read as having none; versions before 5 as having removed no member;
+// versions before 6 as having auth off and no users (core/auth's
+// snapshot, empty when nothing was ever configured).
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 5
+	stateVersion = 6
 	// stateVersionNoAlarms is the last version without the alarms, and
 	// stateVersionNoRemoved the last without the removed members.
 	stateVersionNoAlarms  = 3
 	stateVersionNoRemoved = 4
+	stateVersionNoAuth    = 5
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
 	// stateRemovedCountMax bounds the removed ids decoded: a cluster that
@@ -67,6 +71,8 @@ type state struct {
 	alarms alarms
 	// removed are the ids removed from the cluster.
 	removed map[uint64]bool
+	// auth is core/auth's snapshot; nil in states before version 6.
+	auth []byte
 }
 
 func encodeState(s state) []byte {
@@ -145,6 +151,8 @@ func (s state) frame(mvccBytes int) (head, tail []byte) {
 	for _, id := range removed {
 		b = binary.BigEndian.AppendUint64(b, id)
 	}
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s.auth)))
+	b = append(b, s.auth...)
 	return head, b
 }
 
@@ -222,6 +230,9 @@ func decodeState(b []byte) (state, error) {
 			}
 			s.removed[id], prev = true, id
 		}
+	}
+	if version > stateVersionNoAuth {
+		s.auth = r.bytes(r.u64())
 	}
 	if r.err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)
