@@ -19,6 +19,7 @@ import (
 
 // flags are etcd's flags that kvd supports, with etcd's defaults.
 type flags struct {
+	authFlags
 	name                     string
 	dataDir                  string
 	listenClientURLs         []string
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&lmu, "listen-metrics-urls", "", "comma-separated URLs to serve /metrics and /health on")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's /debug/pprof on the client and metrics URLs")
+	f.authFlags.register(fs)
 	fs.StringVar(&f.featureGates, "feature-gates", "", "etcd's feature gates, key=true|false,...: InitialCorruptCheck checks this member's data against its peers' before serving; etcd's other gates are accepted and change nothing in kvd")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -201,6 +203,7 @@ func (f *flags) validate() error {
 	if _, err := f.level(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, f.authFlags.validate()...)
 	return errors.Join(errs...)
 }
 

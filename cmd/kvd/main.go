@@ -100,6 +100,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 			RequestBytesMax:        int(f.maxRequestBytes),
 			TxnOpsMax:              int(f.maxTxnOps),
 			AutoCompaction:         autoCompaction,
+			AuthTokenTTL:           f.tokenTTL(),
 		},
 		Transport:                   tr,
 		Self:                        api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},
@@ -111,6 +112,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		Registry:                    reg,
 		Logger:                      log,
 		EnablePprof:                 f.enablePprof,
+		BcryptCost:                  int(f.bcryptCost),
 	})
 	if err != nil {
 		return err
