@@ -22,6 +22,9 @@ type maintenanceServer struct {
 }
 
 func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := m.s.requireUser(ctx); err != nil {
+		return nil, err
+	}
 	v := m.s.view.Load()
 	// Measured now: a few files, and a caller comparing sizes around a
 	// Defragment or a compaction must not read last second's figure.
@@ -86,6 +89,14 @@ func (m *maintenanceServer) hashKV(ctx context.Context, rev int64) (*pb.HashKVRe
 // still over its quota lasts until that member measures again and raises
 // it anew, as etcd's next write would.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	// As etcd: any user may list alarms; raising or disarming is root's.
+	check := m.s.requireAdmin
+	if r.Action == pb.AlarmRequest_GET {
+		check = m.s.requireUser
+	}
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
 	resp, err := m.s.do(ctx, &pb.InternalRaftRequest{Alarm: r}, true)
 	if err != nil {
 		return nil, err

@@ -54,7 +54,8 @@ func New(opts Options) *Store {
 	if opts.TokensMax == 0 {
 		opts.TokensMax = 1 << 16
 	}
-	s := &Store{opts: opts, users: map[string]*authpb.User{}, roles: map[string]*authpb.Role{}}
+	// etcd's store starts at auth revision 1: 0 means "no user" in a header.
+	s := &Store{opts: opts, revision: 1, users: map[string]*authpb.User{}, roles: map[string]*authpb.Role{}}
 	s.tokens = newTokens(opts)
 	s.refresh()
 	return s
@@ -271,8 +272,9 @@ func (s *Store) enable() (any, error, bool) {
 	if !hasRootRole(u) {
 		return nil, rpctypes.ErrGRPCRootRoleNotExist, true
 	}
+	// As etcd: enabling does not move the revision (disabling does).
 	s.enabled = true
-	s.changed()
+	s.refresh()
 	return &pb.AuthEnableResponse{}, nil, true
 }
 
