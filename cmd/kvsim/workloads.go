@@ -17,6 +17,7 @@ var workloadMakers = map[string]func() workloads.Workload{
 	"watch":    func() workloads.Workload { return workloads.NewWatch() },
 	"lock":     func() workloads.Workload { return workloads.NewLock() },
 	"election": func() workloads.Workload { return workloads.NewElection() },
+	"auth":     func() workloads.Workload { return workloads.NewAuth() },
 }
 
 // mixedWorkloads are the workloads a "mixed" campaign cycles through: the
