@@ -68,6 +68,12 @@ var variants = []variant{
 		workload: "mixed", nemesis: "mixed", duration: 60 * time.Second, seedsBudget: 100,
 	},
 	{
+		name:     "auth-writes-unchecked",
+		about:    "writes applied without checking the caller's permissions while auth is on",
+		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.AuthWritesUnchecked = true; return true },
+		workload: "auth", nemesis: "none", duration: 20 * time.Second, seedsBudget: 5,
+	},
+	{
 		name:     "watch-skip",
 		about:    "a watch event dropped at a compaction boundary",
 		apply:    func(o *sim.ClusterOptions) bool { o.Node.Unsafe.WatchSkip = true; return true },

@@ -128,6 +128,9 @@ type Unsafe struct {
 	// commits: for a while it counts a quorum, and replicates, in a
 	// configuration the others do not hold.
 	ConfChangeBeforeCommit bool
+	// AuthWritesUnchecked applies writes (put, delete, txn) without
+	// checking the caller's permissions while auth is on.
+	AuthWritesUnchecked bool
 }
 
 // EnsureDefaults fills every zero field with its documented default.
