@@ -87,6 +87,10 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	jwtOpts, err := f.jwtOptions() // validated with the flags
+	if err != nil {
+		return err
+	}
 	autoCompaction.OnPropose = func(rev int64) { log.Info("auto compaction", "revision", rev) }
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -113,6 +117,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		Logger:                      log,
 		EnablePprof:                 f.enablePprof,
 		BcryptCost:                  int(f.bcryptCost),
+		JWT:                         jwtOpts,
 	})
 	if err != nil {
 		return err

@@ -66,6 +66,15 @@ func isAuthError(err error) bool {
 	return false
 }
 
+// authorize names a token's caller, on the member loop: a jwt is verified
+// here, a simple token resolved by the node (Node.Authorize).
+func (s *Server) authorize(token string) (*pb.RequestHeader, error) {
+	if s.jwt != nil && token != "" && s.n.AuthEnabled() {
+		return s.jwt.verify(token)
+	}
+	return s.n.Authorize(token)
+}
+
 // requireAdmin is etcd's check for maintenance and membership calls once
 // auth is on: the caller must hold the root role.
 func (s *Server) requireAdmin(ctx context.Context) error {
@@ -73,7 +82,7 @@ func (s *Server) requireAdmin(ctx context.Context) error {
 	var err error
 	if cerr := s.control(ctx, func() {
 		var hdr *pb.RequestHeader
-		if hdr, err = s.n.Authorize(token); err == nil {
+		if hdr, err = s.authorize(token); err == nil {
 			err = s.n.IsAdmin(hdr)
 		}
 	}); cerr != nil {
@@ -89,7 +98,7 @@ func (s *Server) requireUser(ctx context.Context) error {
 	var err error
 	if cerr := s.control(ctx, func() {
 		var hdr *pb.RequestHeader
-		if hdr, err = s.n.Authorize(token); err == nil && hdr != nil && hdr.Username == "" {
+		if hdr, err = s.authorize(token); err == nil && hdr != nil && hdr.Username == "" {
 			err = rpctypes.ErrGRPCUserEmpty
 		}
 	}); cerr != nil {
@@ -141,6 +150,22 @@ func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest
 	if !known || auth.CheckPassword(hash, r.Password) != nil {
 		time.Sleep(authenticateFailureDelay)
 		return nil, rpctypes.ErrGRPCAuthFailed
+	}
+	if a.s.jwt != nil {
+		// A jwt names the auth revision it was issued at: read it
+		// through raft, so it is at least as new as the password checked.
+		st, err := answerAs[*pb.AuthStatusResponse](a.s.do(ctx, &pb.InternalRaftRequest{AuthStatus: &pb.AuthStatusRequest{}}, false))
+		if err != nil {
+			return nil, err
+		}
+		if !st.Enabled {
+			return nil, rpctypes.ErrGRPCAuthNotEnabled
+		}
+		token, err := a.s.jwt.sign(r.Name, st.AuthRevision, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		return &pb.AuthenticateResponse{Header: st.Header, Token: token}, nil
 	}
 	prefix := make([]byte, 8)
 	if _, err := rand.Read(prefix); err != nil {

@@ -50,6 +50,9 @@ type Config struct {
 	// data directory is new (the node then bootstraps Node.Peers).
 	Bootstrap map[uint64]MemberInfo
 
+	// JWT, when set, makes clients' tokens JSON web tokens instead of
+	// simple tokens (etcd's --auth-token jwt,…).
+	JWT *JWTOptions
 	// BcryptCost is the cost of the password hashes made for users
 	// (etcd's --bcrypt-cost); default 10 (bcrypt.DefaultCost).
 	BcryptCost int

@@ -47,6 +47,8 @@ type Server struct {
 
 	// authSem bounds Authenticate's password checks at once.
 	authSem chan struct{}
+	// jwt makes and verifies JSON web tokens; nil: simple tokens.
+	jwt *jwtTokens
 
 	nextStreamID atomic.Int64
 	grpc         *grpc.Server
@@ -117,6 +119,13 @@ func New(cfg Config) (*Server, error) {
 		streams:   map[int64]*watchStream{},
 		peerAddrs: map[uint64]string{},
 		authSem:   make(chan struct{}, authenticateConcurrentMax),
+	}
+	if cfg.JWT != nil {
+		j, err := newJWT(*cfg.JWT)
+		if err != nil {
+			return nil, err
+		}
+		s.jwt = j
 	}
 	s.metrics = newMetrics(s, cfg.Registry)
 	s.forwarder = newForwarder(s)
@@ -292,7 +301,7 @@ func (s *Server) submit(c *call) {
 	if c.member != nil {
 		id = s.n.ChangeMembership(*c.member)
 	} else {
-		hdr, err := s.n.Authorize(c.token)
+		hdr, err := s.authorize(c.token)
 		if err != nil {
 			c.done <- node.Result{Err: err}
 			return

@@ -91,7 +91,7 @@ func (w *watchServer) recvLoop(ctx context.Context, stream pb.Watch_WatchServer,
 			cr := req.GetCreateRequest()
 			token := tokenFrom(stream.Context())
 			f = func() {
-				hdr, err := s.n.Authorize(token)
+				hdr, err := s.authorize(token)
 				if err == nil {
 					_, err = s.n.Watch(id, cr, hdr)
 				}

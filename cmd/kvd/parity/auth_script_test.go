@@ -67,8 +67,12 @@ func authScript() []step {
 	add("user grant an unknown role", func(ctx context.Context, e *env) any {
 		return answer(au(e).UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "root", Role: "nope"}))
 	})
-	add("role add ro", func(ctx context.Context, e *env) any { return answer(au(e).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "ro"})) })
-	add("role add ro again", func(ctx context.Context, e *env) any { return answer(au(e).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "ro"})) })
+	add("role add ro", func(ctx context.Context, e *env) any {
+		return answer(au(e).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "ro"}))
+	})
+	add("role add ro again", func(ctx context.Context, e *env) any {
+		return answer(au(e).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "ro"}))
+	})
 	add("role add with no name", func(ctx context.Context, e *env) any { return answer(au(e).RoleAdd(ctx, &pb.AuthRoleAddRequest{})) })
 	add("role grant read on /a/", func(ctx context.Context, e *env) any {
 		return answer(au(e).RoleGrantPermission(ctx, &pb.AuthRoleGrantPermissionRequest{Name: "ro", Perm: ro}))
@@ -92,9 +96,15 @@ func authScript() []step {
 	add("user revoke a role not granted", func(ctx context.Context, e *env) any {
 		return answer(au(e).UserRevokeRole(ctx, &pb.AuthUserRevokeRoleRequest{Name: "alice", Role: "root"}))
 	})
-	add("role get ro", func(ctx context.Context, e *env) any { return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "ro"})) })
-	add("role get root", func(ctx context.Context, e *env) any { return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "root"})) })
-	add("user get alice", func(ctx context.Context, e *env) any { return answer(au(e).UserGet(ctx, &pb.AuthUserGetRequest{Name: "alice"})) })
+	add("role get ro", func(ctx context.Context, e *env) any {
+		return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "ro"}))
+	})
+	add("role get root", func(ctx context.Context, e *env) any {
+		return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "root"}))
+	})
+	add("user get alice", func(ctx context.Context, e *env) any {
+		return answer(au(e).UserGet(ctx, &pb.AuthUserGetRequest{Name: "alice"}))
+	})
 	add("user list", func(ctx context.Context, e *env) any { return answer(au(e).UserList(ctx, &pb.AuthUserListRequest{})) })
 	add("role list", func(ctx context.Context, e *env) any { return answer(au(e).RoleList(ctx, &pb.AuthRoleListRequest{})) })
 	add("put /a/x before auth", put("/a/x", "1"))
@@ -120,7 +130,9 @@ func authScript() []step {
 		add("user get alice "+who, call(user, func(ctx context.Context, e *env) any {
 			return answer(au(e).UserGet(ctx, &pb.AuthUserGetRequest{Name: "alice"}))
 		}))
-		add("role get ro "+who, call(user, func(ctx context.Context, e *env) any { return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "ro"})) }))
+		add("role get ro "+who, call(user, func(ctx context.Context, e *env) any {
+			return answer(au(e).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "ro"}))
+		}))
 		add("status "+who, call(user, func(ctx context.Context, e *env) any {
 			r, err := e.mt.Status(ctx, &pb.StatusRequest{})
 			if err != nil {
