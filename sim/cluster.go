@@ -258,6 +258,23 @@ func describeRequest(r *pb.InternalRaftRequest) string {
 		return fmt.Sprintf("lease-grant id=%d ttl=%d", r.LeaseGrant.ID, r.LeaseGrant.TTL)
 	case r.LeaseRevoke != nil:
 		return fmt.Sprintf("lease-revoke id=%d", r.LeaseRevoke.ID)
+	case r.Authenticate != nil:
+		return fmt.Sprintf("authenticate user=%q", r.Authenticate.Name)
+	case r.AuthRoleGrantPermission != nil:
+		p := r.AuthRoleGrantPermission.GetPerm()
+		return fmt.Sprintf("auth-grant-permission role=%q type=%s key=%q end=%q", r.AuthRoleGrantPermission.Name, p.GetPermType(), p.GetKey(), p.GetRangeEnd())
+	case r.AuthRoleRevokePermission != nil:
+		return fmt.Sprintf("auth-revoke-permission role=%q key=%q end=%q", r.AuthRoleRevokePermission.Role, r.AuthRoleRevokePermission.Key, r.AuthRoleRevokePermission.RangeEnd)
+	case r.AuthUserGrantRole != nil:
+		return fmt.Sprintf("auth-grant-role user=%q role=%q", r.AuthUserGrantRole.User, r.AuthUserGrantRole.Role)
+	case r.AuthUserRevokeRole != nil:
+		return fmt.Sprintf("auth-revoke-role user=%q role=%q", r.AuthUserRevokeRole.Name, r.AuthUserRevokeRole.Role)
+	case r.AuthUserAdd != nil:
+		return fmt.Sprintf("auth-user-add user=%q", r.AuthUserAdd.Name)
+	case r.AuthRoleAdd != nil:
+		return fmt.Sprintf("auth-role-add role=%q", r.AuthRoleAdd.Name)
+	case r.AuthEnable != nil:
+		return "auth-enable"
 	default:
 		return "other"
 	}
