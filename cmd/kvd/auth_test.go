@@ -21,7 +21,8 @@ import (
 // then what each caller may do, a password change that ends a session's
 // token, and auth disable.
 func TestEtcdctlAuth(t *testing.T) {
-	c := startProcCluster(t, 3, "--bcrypt-cost", "4")
+	// Debug logs, so the check at the end sees every line a member writes.
+	c := startProcCluster(t, 3, "--bcrypt-cost", "4", "--log-level", "debug")
 	c.leader(c.client(), nil)
 	ok := func(want string, args ...string) {
 		t.Helper()
@@ -78,6 +79,16 @@ func TestEtcdctlAuth(t *testing.T) {
 
 	ok("Authentication Disabled", "--user", "root:rootpw", "auth", "disable")
 	ok("OK", "put", "/b/y", "5")
+
+	// No password, and no token, in any line a member logged.
+	for _, p := range c.procs {
+		log := p.log.String()
+		for _, secret := range []string{"rootpw", "alicepw", "newpw", `"token"`} {
+			if strings.Contains(log, secret) {
+				t.Errorf("%s logged %q", p.name, secret)
+			}
+		}
+	}
 }
 
 // TestJWTAuth runs kvd with etcd's jwt tokens (RS256, keys generated
