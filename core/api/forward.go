@@ -10,7 +10,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kvdlabs/kvd/core/transport"
 )
@@ -60,7 +59,11 @@ func (f *forwarder) conn(clientURL string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := f.s.dialCredentials(clientURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("api: dial leader at %s: %w", clientURL, err)
 	}
