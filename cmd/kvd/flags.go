@@ -45,6 +45,7 @@ type flags struct {
 	featureGates             string
 	// gates are --feature-gates parsed: etcd's gate names, on or off.
 	gates map[string]bool
+	tls   tlsFlags // tls.go
 }
 
 // errHelp asks main to exit 0 after printing usage.
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's /debug/pprof on the client and metrics URLs")
 	f.authFlags.register(fs)
 	fs.StringVar(&f.featureGates, "feature-gates", "", "etcd's feature gates, key=true|false,...: InitialCorruptCheck checks this member's data against its peers' before serving; etcd's other gates are accepted and change nothing in kvd")
+	f.tls.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "Usage: kvd [flags]  (etcd's flag names)")
@@ -203,6 +205,7 @@ func (f *flags) validate() error {
 	if _, err := f.level(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, f.validateTLS()...)
 	errs = append(errs, f.authFlags.validate()...)
 	return errors.Join(errs...)
 }
@@ -212,8 +215,8 @@ func checkURL(u string) error {
 	if err != nil {
 		return fmt.Errorf("URL %q: %w", u, err)
 	}
-	if p.Scheme != "http" {
-		return fmt.Errorf("URL %q: scheme %q not supported (kvd serves plain http only)", u, p.Scheme)
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return fmt.Errorf("URL %q: scheme %q not supported (http or https)", u, p.Scheme)
 	}
 	if p.Port() == "" {
 		return fmt.Errorf("URL %q: no port", u)

@@ -36,7 +36,7 @@ const joinTimeout = 10 * time.Second
 // data yet) asks the other members listed in --initial-cluster for the
 // membership and finds itself by its peer URLs there (MemberAdd gave it
 // its id).
-func identify(ctx context.Context, f *flags, walDir string, log *slog.Logger) (identity, error) {
+func identify(ctx context.Context, f *flags, walDir string, mtls *memberTLS, log *slog.Logger) (identity, error) {
 	members, _ := f.cluster() // validated by parseFlags
 	if wal.Exists(disk.OSFS{}, walDir) {
 		clusterID, selfID, err := node.ReadIdentity(disk.OSFS{}, walDir)
@@ -47,7 +47,7 @@ func identify(ctx context.Context, f *flags, walDir string, log *slog.Logger) (i
 		return identity{self: selfID, cluster: clusterID, infos: map[uint64]api.MemberInfo{}}, nil
 	}
 	if f.initialClusterState == "existing" {
-		return joinCluster(ctx, f, members, log)
+		return joinCluster(ctx, f, members, mtls, log)
 	}
 	id := identity{infos: map[uint64]api.MemberInfo{}}
 	for _, name := range slices.Sorted(mapKeys(members)) {
@@ -67,7 +67,7 @@ func identify(ctx context.Context, f *flags, walDir string, log *slog.Logger) (i
 	return id, nil
 }
 
-func joinCluster(ctx context.Context, f *flags, members map[string][]string, log *slog.Logger) (identity, error) {
+func joinCluster(ctx context.Context, f *flags, members map[string][]string, mtls *memberTLS, log *slog.Logger) (identity, error) {
 	var urls []string
 	for _, name := range slices.Sorted(mapKeys(members)) {
 		if name != f.name {
@@ -83,10 +83,13 @@ func joinCluster(ctx context.Context, f *flags, members map[string][]string, log
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		for _, u := range urls {
 			actx, acancel := context.WithTimeout(ctx, time.Second)
-			b, err := transport.FetchMembers(actx, u, nil)
+			b, err := transport.FetchMembers(actx, u, mtls.peerDialConfig())
 			acancel()
 			if err != nil {
 				if attempt == 0 {
+					// Said now, not after joinTimeout: a refused
+					// certificate will not get better by retrying.
+					log.Warn("cannot get the membership from a member", "peerURL", u, "err", err.Error())
 					errs = append(errs, err)
 				}
 				continue
@@ -141,7 +144,7 @@ const removalCheckInterval = 5 * time.Second
 // its peers for the membership and returns node.ErrRemoved if it is
 // listed as removed — etcd's member learns it from its peers' 410 Gone.
 // It returns nil when ctx ends.
-func watchRemoval(ctx context.Context, srv *api.Server, self, cluster uint64) error {
+func watchRemoval(ctx context.Context, srv *api.Server, self, cluster uint64, mtls *memberTLS) error {
 	leaderless := 0
 	for {
 		select {
@@ -158,7 +161,7 @@ func watchRemoval(ctx context.Context, srv *api.Server, self, cluster uint64) er
 		}
 		for _, u := range srv.PeerURLs() {
 			actx, cancel := context.WithTimeout(ctx, time.Second)
-			b, err := transport.FetchMembers(actx, u, nil)
+			b, err := transport.FetchMembers(actx, u, mtls.peerDialConfig())
 			cancel()
 			if err != nil {
 				continue

@@ -66,7 +66,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	walDir := filepath.Join(f.dataDir, "member")
-	id, err := identify(ctx, f, walDir, log)
+	mtls, err := setupTLS(f, log)
+	if err != nil {
+		return err
+	}
+	id, err := identify(ctx, f, walDir, mtls, log)
 	if err != nil {
 		return err
 	}
@@ -76,7 +80,8 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	var srv *api.Server // set before the peer listener serves
 	tr, err := transport.New(transport.Options{
 		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),
-		Members: func() []byte { return srv.MembershipJSON() },
+		Members:   func() []byte { return srv.MembershipJSON() },
+		ServerTLS: mtls.peerServer(), ClientTLS: mtls.peerDial(),
 	})
 	if err != nil {
 		return err
@@ -118,6 +123,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		EnablePprof:                 f.enablePprof,
 		BcryptCost:                  int(f.bcryptCost),
 		JWT:                         jwtOpts,
+		ClientTLS:                   mtls.clientDial(),
 	})
 	if err != nil {
 		return err
@@ -140,6 +146,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 			if err != nil {
 				return nil, fmt.Errorf("listen on %s: %w", u, err)
 			}
+			ln = markHTTPS(ln, u)
 			listeners = append(listeners, ln)
 			out = append(out, ln)
 		}
@@ -150,7 +157,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		var clientLns, metricsLns []net.Listener
 		if clientLns, err = listen(f.listenClientURLs); err == nil {
 			if metricsLns, err = listen(f.listenMetricsURLs); err == nil {
-				return runMember(ctx, srv, tr, clusterID, peerLns, clientLns, metricsLns, log, f)
+				return runMember(ctx, srv, tr, mtls, clusterID, peerLns, clientLns, metricsLns, log, f)
 			}
 		}
 	}
@@ -162,7 +169,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 }
 
 // runMember serves until ctx is done or the member loop fails.
-func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, clusterID uint64, peerLns, clientLns, metricsLns []net.Listener, log *slog.Logger, f *flags) error {
+func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, mtls *memberTLS, clusterID uint64, peerLns, clientLns, metricsLns []net.Listener, log *slog.Logger, f *flags) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -174,14 +181,14 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, cl
 		cancel()
 	})
 	wg.Go(func() {
-		if err := watchRemoval(ctx, srv, srv.ID(), clusterID); err != nil {
+		if err := watchRemoval(ctx, srv, srv.ID(), clusterID, mtls); err != nil {
 			errc <- err
 			cancel()
 		}
 	})
 	for _, ln := range peerLns {
 		go func() {
-			if err := tr.Serve(ln); err != nil {
+			if err := servePeer(tr, ln); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -199,7 +206,7 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, cl
 	}
 	for _, ln := range clientLns {
 		wg.Go(func() {
-			if err := srv.ServeClient(ctx, ln, drainTimeout); err != nil {
+			if err := mtls.serveClient(ctx, srv, ln); err != nil {
 				errc <- fmt.Errorf("client listener %s: %w", ln.Addr(), err)
 				cancel()
 			}
@@ -207,7 +214,7 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, cl
 	}
 	for _, ln := range metricsLns {
 		wg.Go(func() {
-			if err := srv.ServeMetrics(ctx, ln); err != nil {
+			if err := mtls.serveMetrics(ctx, srv, ln); err != nil {
 				errc <- fmt.Errorf("metrics listener %s: %w", ln.Addr(), err)
 				cancel()
 			}
