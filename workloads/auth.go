@@ -27,8 +27,9 @@ var (
 )
 
 const (
-	// authSetupAttemptsMax bounds the tries of each set-up step.
-	authSetupAttemptsMax = 40
+	// authSetupAttemptsMax bounds the tries of each set-up step (the
+	// run's end bounds them too): enough to outlast a long partition.
+	authSetupAttemptsMax = 200
 	// authRetryDelay is the pause before a set-up step or an
 	// authentication is tried again.
 	authRetryDelay = 300 * time.Millisecond
