@@ -195,7 +195,17 @@ func TestEtcdctlMembership(t *testing.T) {
 	}
 	c.leader(c.client(), lost) // it may have led: wait for the next leader
 	c.etcdctl("", "member", "remove", fmt.Sprintf("%x", lostID))
-	out = c.etcdctl("", "member", "add", lost.name, "--peer-urls", lost.peerURL())
+	// If the lost member led, its successor refuses adds until it has led
+	// for etcd's health interval (5 s): an operator retries, so does this.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if out, err = etcdctlAt(c.endpoints(), "member", "add", lost.name, "--peer-urls", lost.peerURL()); err == nil {
+			break
+		}
+		if !strings.Contains(out, "unhealthy cluster") || time.Now().After(deadline) {
+			t.Fatalf("member add %s: %v\n%s", lost.name, err, out)
+		}
+	}
 	newID := addedMemberID(t, out)
 	if newID == lostID {
 		t.Fatalf("the replacement got the removed member's id %x", newID)
