@@ -11,6 +11,11 @@
 //	  --initial-cluster infra1=http://127.0.0.1:2380,infra2=http://127.0.0.1:2381,infra3=http://127.0.0.1:2382 \
 //	  --initial-cluster-token tkn --initial-cluster-state new
 //
+// https URLs speak TLS with etcd's flags (--cert-file, --key-file,
+// --trusted-ca-file, --client-cert-auth, --auto-tls and their --peer-
+// twins, --cipher-suites, --tls-min-version, --tls-max-version);
+// certificates are read again when their files change.
+//
 // With no flags it runs one member named "default" on 127.0.0.1:2379 (peer
 // 127.0.0.1:2380) with its data in default.etcd, like etcd. SIGINT and
 // SIGTERM shut it down gracefully; a storage failure exits non-zero.
