@@ -14,6 +14,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/kvdlabs/kvd/core/transport/tlstest"
 )
 
 // TestEtcdctlAuth walks etcd's auth setup with the real etcdctl against a
@@ -155,5 +157,38 @@ func TestJWTAuth(t *testing.T) {
 	}
 	if _, err := alice.Put(ctxT(t, 5*time.Second), "/b/x", "2"); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("alice's put outside her role: %v", err)
+	}
+}
+
+// TestClientCertCommonNameIsTheUser: with --client-cert-auth and auth on,
+// a call with no token is made as the user its verified certificate's
+// common name names, as etcd does.
+func TestClientCertCommonNameIsTheUser(t *testing.T) {
+	files := newTLSFiles(t, 1)
+	alice := files.ca.Issue(t, tlstest.Leaf{CommonName: "alice"})
+	aliceCert, aliceKey := alice.Write(t, files.dir, "alice")
+	c := startTLSProcCluster(t, 1, func(i int) []string { return append(files.memberArgs(i), "--bcrypt-cost", "4") })
+	eps := c.endpoints()
+	asRoot := []string{"--cacert", files.caFile, "--cert", files.clientCert, "--key", files.clientKey} // CN root
+	asAlice := []string{"--cacert", files.caFile, "--cert", aliceCert, "--key", aliceKey}
+	c.leader(tlsClient(t, eps, files.clientTLS), nil)
+	for _, args := range [][]string{
+		{"user", "add", "root:rootpw", "--interactive=false"}, {"user", "grant-role", "root", "root"},
+		{"role", "add", "ro-a"}, {"role", "grant-permission", "ro-a", "read", "/a/", "--prefix=true"},
+		{"user", "add", "alice:alicepw", "--interactive=false"}, {"user", "grant-role", "alice", "ro-a"},
+		{"put", "/a/x", "1"}, {"auth", "enable"},
+	} {
+		if out, err := etcdctlTLS(eps, asRoot, args...); err != nil {
+			t.Fatalf("etcdctl %v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := etcdctlTLS(eps, asRoot, "put", "/b/y", "2"); err != nil {
+		t.Fatalf("root by certificate: %v\n%s", err, out)
+	}
+	if out, err := etcdctlTLS(eps, asAlice, "get", "/a/x", "--print-value-only"); err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("alice by certificate reads /a/x: %v\n%s", err, out)
+	}
+	if out, err := etcdctlTLS(eps, asAlice, "put", "/a/x", "2"); err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("alice by certificate writes /a/x: %v\n%s", err, out)
 	}
 }

@@ -9,7 +9,9 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/auth"
@@ -37,19 +39,27 @@ const (
 	authPasswordBytesMax = 72
 )
 
-// tokenFrom is the token a client sent in its call's metadata, as clientv3
-// sends it ("token"; "authorization" from etcd's JSON gateway).
-func tokenFrom(ctx context.Context) string {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return ""
-	}
-	for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
-		if v := md.Get(k); len(v) > 0 {
-			return v[0]
+// caller is who a call says it is: the token it sent in its metadata, as
+// clientv3 sends it ("token"; "authorization" from etcd's JSON gateway),
+// and the common name of its verified client certificate, if any.
+type caller struct{ token, certUser string }
+
+func callerFrom(ctx context.Context) caller {
+	var c caller
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
+			if v := md.Get(k); len(v) > 0 {
+				c.token = v[0]
+				break
+			}
 		}
 	}
-	return ""
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
+			c.certUser = ti.State.VerifiedChains[0][0].Subject.CommonName
+		}
+	}
+	return c
 }
 
 // isAuthError reports errors that mean "the caller may not", as opposed
@@ -68,21 +78,29 @@ func isAuthError(err error) bool {
 
 // authorize names a token's caller, on the member loop: a jwt is verified
 // here, a simple token resolved by the node (Node.Authorize).
-func (s *Server) authorize(token string) (*pb.RequestHeader, error) {
-	if s.jwt != nil && token != "" && s.n.AuthEnabled() {
-		return s.jwt.verify(token)
+func (s *Server) authorize(who caller) (*pb.RequestHeader, error) {
+	if !s.n.AuthEnabled() {
+		return nil, nil
 	}
-	return s.n.Authorize(token)
+	if who.token == "" && who.certUser != "" {
+		// As etcd with --client-cert-auth: a verified client certificate
+		// with no token names its user by its common name.
+		return &pb.RequestHeader{Username: who.certUser, AuthRevision: s.n.AuthRevision()}, nil
+	}
+	if s.jwt != nil && who.token != "" {
+		return s.jwt.verify(who.token)
+	}
+	return s.n.Authorize(who.token)
 }
 
 // requireAdmin is etcd's check for maintenance and membership calls once
 // auth is on: the caller must hold the root role.
 func (s *Server) requireAdmin(ctx context.Context) error {
-	token := tokenFrom(ctx)
+	who := callerFrom(ctx)
 	var err error
 	if cerr := s.control(ctx, func() {
 		var hdr *pb.RequestHeader
-		if hdr, err = s.authorize(token); err == nil {
+		if hdr, err = s.authorize(who); err == nil {
 			err = s.n.IsAdmin(hdr)
 		}
 	}); cerr != nil {
@@ -94,11 +112,11 @@ func (s *Server) requireAdmin(ctx context.Context) error {
 // requireUser is etcd's check for calls any authenticated user may make
 // (MemberList) once auth is on.
 func (s *Server) requireUser(ctx context.Context) error {
-	token := tokenFrom(ctx)
+	who := callerFrom(ctx)
 	var err error
 	if cerr := s.control(ctx, func() {
 		var hdr *pb.RequestHeader
-		if hdr, err = s.authorize(token); err == nil && hdr != nil && hdr.Username == "" {
+		if hdr, err = s.authorize(who); err == nil && hdr != nil && hdr.Username == "" {
 			err = rpctypes.ErrGRPCUserEmpty
 		}
 	}); cerr != nil {

@@ -70,8 +70,8 @@ type Server struct {
 // call is one request waiting for its result; done has room for it.
 type call struct {
 	req *pb.InternalRaftRequest
-	// token names the caller (tokenFrom); the loop resolves it.
-	token string
+	// who names the caller (callerFrom); the loop resolves it.
+	who caller
 	// member, when set instead of req, is a membership change.
 	member *node.MemberChange
 	write  bool
@@ -301,7 +301,7 @@ func (s *Server) submit(c *call) {
 	if c.member != nil {
 		id = s.n.ChangeMembership(*c.member)
 	} else {
-		hdr, err := s.authorize(c.token)
+		hdr, err := s.authorize(c.who)
 		if err != nil {
 			c.done <- node.Result{Err: err}
 			return
@@ -490,7 +490,7 @@ func (s *Server) do(ctx context.Context, req *pb.InternalRaftRequest, write bool
 			return nil, err
 		}
 	}
-	c := &call{req: req, token: tokenFrom(ctx), write: write, done: make(chan node.Result, 1)}
+	c := &call{req: req, who: callerFrom(ctx), write: write, done: make(chan node.Result, 1)}
 	if err := s.calls.push(ctx, s.donec, c); err != nil {
 		return nil, err
 	}

@@ -89,9 +89,9 @@ func (w *watchServer) recvLoop(ctx context.Context, stream pb.Watch_WatchServer,
 		switch {
 		case req.GetCreateRequest() != nil:
 			cr := req.GetCreateRequest()
-			token := tokenFrom(stream.Context())
+			who := callerFrom(stream.Context())
 			f = func() {
-				hdr, err := s.authorize(token)
+				hdr, err := s.authorize(who)
 				if err == nil {
 					_, err = s.n.Watch(id, cr, hdr)
 				}

@@ -38,6 +38,9 @@ func (n *Node) Authorize(token string) (*pb.RequestHeader, error) {
 // auth is off, else the caller hdr (Authorize) must hold the root role.
 func (n *Node) IsAdmin(hdr *pb.RequestHeader) error { return n.auth.IsAdmin(hdr) }
 
+// AuthRevision is the auth store's revision.
+func (n *Node) AuthRevision() uint64 { return n.auth.Revision() }
+
 // AuthEnabled reports whether auth is on.
 func (n *Node) AuthEnabled() bool { return n.auth.Enabled() }
 
