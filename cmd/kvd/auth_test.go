@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 // token, and auth disable.
 func TestEtcdctlAuth(t *testing.T) {
 	// Debug logs, so the check at the end sees every line a member writes.
-	c := startProcCluster(t, 3, "--bcrypt-cost", "4", "--log-level", "debug")
+	c := startProcCluster(t, 3, "--bcrypt-cost", "4", "--log-level", "debug", "--feature-gates", "InitialCorruptCheck=true")
 	c.leader(c.client(), nil)
 	ok := func(want string, args ...string) {
 		t.Helper()
@@ -78,6 +79,19 @@ func TestEtcdctlAuth(t *testing.T) {
 		t.Fatalf("alice's session after her password changed: %v", err)
 	}
 	ok("3", "--user", "alice:newpw", "get", "/a/x", "--print-value-only")
+
+	// Corruption checks ask peers over the peer port: auth does not stand
+	// in their way. A restarted member's initial check hears both peers.
+	p := c.procs[1]
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	c.start(p)
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(p.log.String(), `"peersAnswered":2`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no initial check with both peers answering under auth:\n%s", p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	ok("Authentication Disabled", "--user", "root:rootpw", "auth", "disable")
 	ok("OK", "put", "/b/y", "5")

@@ -81,6 +81,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	tr, err := transport.New(transport.Options{
 		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),
 		Members:   func() []byte { return srv.MembershipJSON() },
+		HashKV:    func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) },
 		ServerTLS: mtls.peerServer(), ClientTLS: mtls.peerDial(),
 	})
 	if err != nil {

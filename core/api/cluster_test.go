@@ -86,7 +86,11 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 	}
 	dir := t.TempDir()
 	for i, id := range ids {
-		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID})
+		// As kvd wires them: peers ask each other for HashKV on the
+		// peer port (corruption checks).
+		var srv *Server
+		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID,
+			HashKV: func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +110,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			CorruptCheckInterval: o.corruptCheck,
 			Logger:               testLogger(),
 		}
-		srv, err := New(cfg)
+		srv, err = New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,12 +146,14 @@ func (c *testCluster) restart(i int, ready func(*Server) error) error {
 		c.t.Fatal(err)
 	}
 	cfg := old.cfg
-	tr, err := transport.New(transport.Options{ID: cfg.Node.ID, ClusterID: cfg.Node.ClusterID})
+	var srv *Server
+	tr, err := transport.New(transport.Options{ID: cfg.Node.ID, ClusterID: cfg.Node.ClusterID,
+		HashKV: func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) }})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	cfg.Transport = tr
-	srv, err := New(cfg)
+	srv, err = New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/protobuf/proto"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
@@ -92,10 +93,17 @@ func (s *Server) InitialCorruptCheck(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api: initial corruption check: own hash: %w", err)
 	}
-	if mismatches := node.JudgeInitial(own, s.peerHashes(ctx, own.HashRevision)); len(mismatches) > 0 {
+	peers := s.peerHashes(ctx, own.HashRevision)
+	if mismatches := node.JudgeInitial(own, peers); len(mismatches) > 0 {
 		return fmt.Errorf("api: member %s %w: %s", formatID(s.cfg.Node.ID), ErrInconsistent, strings.Join(mismatches, "; "))
 	}
-	s.cfg.Logger.Info("initial corruption checking passed; no corruption", "revision", own.HashRevision)
+	answered := 0
+	for _, p := range peers {
+		if p.Resp != nil {
+			answered++
+		}
+	}
+	s.cfg.Logger.Info("initial corruption checking passed; no corruption", "revision", own.HashRevision, "peersAnswered", answered)
 	return nil
 }
 
@@ -107,22 +115,43 @@ func (s *Server) ownHash(ctx context.Context) (resp *pb.HashKVResponse, err erro
 	return resp, err
 }
 
-// peerHashes asks every other member that published a client URL for its
-// HashKV at rev. An unreachable, lagging or compacted-past peer answers
-// nothing (nil Resp), as in etcd.
+// peerHashes asks every other member for its HashKV at rev, over the peer
+// port as etcd does (so auth does not stand in the way). An unreachable,
+// lagging or compacted-past peer answers nothing (nil Resp), as in etcd.
 func (s *Server) peerHashes(ctx context.Context, rev int64) []node.PeerHash {
 	var peers []node.PeerHash
 	for _, m := range s.view.Load().members {
-		if m.ID == s.cfg.Node.ID || len(m.ClientURLs) == 0 {
+		if m.ID == s.cfg.Node.ID || len(m.PeerURLs) == 0 {
 			continue
 		}
 		p := node.PeerHash{ID: m.ID}
-		if conn, err := s.forwarder.conn(m.ClientURLs[0]); err == nil {
-			if p.Resp, err = pb.NewMaintenanceClient(conn).HashKV(ctx, &pb.HashKVRequest{Revision: rev}); err != nil {
-				s.cfg.Logger.Debug("no hash from a peer", "peer", formatID(m.ID), "revision", rev, "err", err.Error())
+		b, err := s.tr.FetchHashKV(ctx, m.PeerURLs[0], rev)
+		if err == nil {
+			resp := &pb.HashKVResponse{}
+			if err = proto.Unmarshal(b, resp); err == nil {
+				p.Resp = resp
 			}
+		}
+		if err != nil {
+			s.cfg.Logger.Debug("no hash from a peer", "peer", formatID(m.ID), "revision", rev, "err", err.Error())
 		}
 		peers = append(peers, p)
 	}
 	return peers
+}
+
+// HashKVBytes answers a peer's corruption check (transport.Options.HashKV):
+// this member's HashKV at rev, encoded.
+func (s *Server) HashKVBytes(rev int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.LeaseForwardTimeout)
+	defer cancel()
+	var resp *pb.HashKVResponse
+	var err error
+	if cerr := s.control(ctx, func() { resp, err = s.n.HashKV(rev) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(resp)
 }

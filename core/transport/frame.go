@@ -19,6 +19,10 @@ const (
 	// kindMembers asks for the cluster's membership (Options.Members): a
 	// member joining a running cluster does not know its cluster id yet.
 	kindMembers byte = 2
+	// kindHashKV asks for the member's HashKV at a revision (Options.
+	// HashKV), as etcd's corruption checks ask over the peer port: it is
+	// not subject to client authentication.
+	kindHashKV byte = 3
 )
 
 const helloBytes = len(helloMagic) + 1 + 8 + 8
@@ -55,7 +59,7 @@ func readHello(r io.Reader) (hello, error) {
 		clusterID: binary.BigEndian.Uint64(b[len(helloMagic)+1:]),
 		fromID:    binary.BigEndian.Uint64(b[len(helloMagic)+9:]),
 	}
-	if h.kind != kindStream && h.kind != kindSnapshot && h.kind != kindMembers {
+	if h.kind != kindStream && h.kind != kindSnapshot && h.kind != kindMembers && h.kind != kindHashKV {
 		return hello{}, fmt.Errorf("%w: connection kind %d", ErrBadFrame, h.kind)
 	}
 	return h, nil

@@ -22,6 +22,11 @@ type Options struct {
 	// asks for the membership (FetchMembers), as etcd's peer /members
 	// does; nil refuses such queries. Called from connection goroutines.
 	Members func() []byte
+	// HashKV, if set, answers a peer's corruption check: this member's
+	// HashKV at a revision, encoded (an etcdserverpb.HashKVResponse), or
+	// the error that kept it from answering. Only members of the same
+	// cluster are answered. Called from connection goroutines.
+	HashKV func(rev int64) ([]byte, error)
 
 	// ServerTLS configures the handshake on listeners passed to ServeTLS
 	// (https peer URLs); nil refuses ServeTLS. Its certificate callbacks

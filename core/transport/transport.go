@@ -253,6 +253,9 @@ func (t *Transport) serveConn(c net.Conn) error {
 	if h.kind == kindMembers {
 		return t.answerMembers(c)
 	}
+	if h.kind == kindHashKV {
+		return t.answerHashKV(c, r, h)
+	}
 	if h.clusterID != t.opts.ClusterID {
 		return fmt.Errorf("transport: hello from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
 	}
@@ -281,22 +284,51 @@ func (t *Transport) serveConn(c net.Conn) error {
 	}
 }
 
-// membersBytesMax bounds a membership answer: a few members' JSON.
-const membersBytesMax = 1 << 20
+// queryAnswerBytesMax bounds the answer to a peer query (membership,
+// HashKV): a few members' JSON, one hash.
+const queryAnswerBytesMax = 1 << 20
+
+// Answers to peer queries start with a status byte.
+const (
+	queryOK    byte = 0
+	queryError byte = 1
+)
 
 func (t *Transport) answerMembers(c net.Conn) error {
 	if t.opts.Members == nil {
 		return fmt.Errorf("transport: membership query from %s: this member does not answer them", c.RemoteAddr())
 	}
-	b := t.opts.Members()
-	if len(b) > membersBytesMax {
-		return fmt.Errorf("transport: membership answer of %d bytes exceeds %d", len(b), membersBytesMax)
+	return t.answer(c, t.opts.Members(), nil)
+}
+
+func (t *Transport) answerHashKV(c net.Conn, r io.Reader, h hello) error {
+	if h.clusterID != t.opts.ClusterID {
+		return fmt.Errorf("transport: HashKV query from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
+	}
+	var rb [8]byte
+	c.SetReadDeadline(time.Now().Add(t.opts.DialTimeout))
+	if _, err := io.ReadFull(r, rb[:]); err != nil {
+		return fmt.Errorf("transport: HashKV query from %x: %w", h.fromID, err)
+	}
+	if t.opts.HashKV == nil {
+		return t.answer(c, nil, errors.New("this member does not answer HashKV queries"))
+	}
+	b, err := t.opts.HashKV(int64(binary.BigEndian.Uint64(rb[:])))
+	return t.answer(c, b, err)
+}
+
+// answer writes a query's answer: status, length, bytes (or the error's
+// text).
+func (t *Transport) answer(c net.Conn, b []byte, qerr error) error {
+	status := queryOK
+	if qerr != nil {
+		status, b = queryError, []byte(qerr.Error())
+	}
+	if len(b) > queryAnswerBytesMax {
+		return fmt.Errorf("transport: query answer of %d bytes exceeds %d", len(b), queryAnswerBytesMax)
 	}
 	c.SetWriteDeadline(time.Now().Add(t.opts.WriteTimeout))
-	_, err := c.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b))))
-	if err == nil {
-		_, err = c.Write(b)
-	}
+	_, err := c.Write(append(binary.BigEndian.AppendUint32([]byte{status}, uint32(len(b))), b...))
 	return err
 }
 
@@ -305,6 +337,29 @@ func (t *Transport) answerMembers(c net.Conn) error {
 // the cluster's. An https peerURL is dialed with tlsConfig (nil: Go's
 // defaults); ctx bounds the handshake too.
 func FetchMembers(ctx context.Context, peerURL string, tlsConfig *tls.Config) ([]byte, error) {
+	return query(ctx, peerURL, tlsConfig, appendHello(nil, hello{kind: kindMembers}), "the membership")
+}
+
+// FetchHashKV asks the member at peerURL, of cluster clusterID, for its
+// HashKV at rev (an encoded etcdserverpb.HashKVResponse), over the peer
+// port as etcd's corruption checks do; from is the asking member's id.
+func FetchHashKV(ctx context.Context, peerURL string, tlsConfig *tls.Config, clusterID, from uint64, rev int64) ([]byte, error) {
+	req := appendHello(nil, hello{kind: kindHashKV, clusterID: clusterID, fromID: from})
+	return query(ctx, peerURL, tlsConfig, binary.BigEndian.AppendUint64(req, uint64(rev)), "HashKV")
+}
+
+// FetchHashKV asks the peer at peerURL for its HashKV at rev as this
+// member, with the transport's own TLS configuration.
+func (t *Transport) FetchHashKV(ctx context.Context, peerURL string, rev int64) ([]byte, error) {
+	cfg, err := t.clientTLS()
+	if err != nil {
+		return nil, err
+	}
+	return FetchHashKV(ctx, peerURL, cfg, t.opts.ClusterID, t.opts.ID, rev)
+}
+
+// query dials peerURL, sends req and reads one answer.
+func query(ctx context.Context, peerURL string, tlsConfig *tls.Config, req []byte, what string) ([]byte, error) {
 	ep, err := parseEndpoint(peerURL)
 	if err != nil {
 		return nil, err
@@ -315,28 +370,31 @@ func FetchMembers(ctx context.Context, peerURL string, tlsConfig *tls.Config) ([
 	}
 	c, err := dialEndpoint(ctx, ep, tlsConfig, 0, handshakeTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("transport: dial %s for the membership: %w", peerURL, err)
+		return nil, fmt.Errorf("transport: dial %s for %s: %w", peerURL, what, err)
 	}
 	defer c.Close()
 	if deadline, ok := ctx.Deadline(); ok {
 		c.SetDeadline(deadline)
 	}
-	if _, err := c.Write(appendHello(nil, hello{kind: kindMembers})); err != nil {
-		return nil, fmt.Errorf("transport: ask %s for the membership: %w", peerURL, err)
+	if _, err := c.Write(req); err != nil {
+		return nil, fmt.Errorf("transport: ask %s for %s: %w", peerURL, what, err)
 	}
-	var lb [4]byte
-	if _, err := io.ReadFull(c, lb[:]); err != nil {
+	var head [5]byte
+	if _, err := io.ReadFull(c, head[:]); err != nil {
 		// Over TLS 1.3 a server that refuses this member's certificate
 		// says so here, on the first read, not in the handshake.
-		return nil, fmt.Errorf("transport: membership from %s: %w", peerURL, err)
+		return nil, fmt.Errorf("transport: %s from %s: %w", what, peerURL, err)
 	}
-	n := binary.BigEndian.Uint32(lb[:])
-	if n > membersBytesMax {
-		return nil, fmt.Errorf("%w: membership answer of %d bytes from %s", ErrBadFrame, n, peerURL)
+	n := binary.BigEndian.Uint32(head[1:])
+	if n > queryAnswerBytesMax || head[0] > queryError {
+		return nil, fmt.Errorf("%w: %s answer of %d bytes, status %d, from %s", ErrBadFrame, what, n, head[0], peerURL)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(c, b); err != nil {
-		return nil, fmt.Errorf("transport: membership from %s: %w", peerURL, err)
+		return nil, fmt.Errorf("transport: %s from %s: %w", what, peerURL, err)
+	}
+	if head[0] == queryError {
+		return nil, fmt.Errorf("transport: %s from %s: %s", what, peerURL, b)
 	}
 	return b, nil
 }
