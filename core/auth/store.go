@@ -551,6 +551,15 @@ func (s *Store) Resolve(token string, nowTick uint64) (*pb.RequestHeader, error)
 	return &pb.RequestHeader{Username: user, AuthRevision: s.revision}, nil
 }
 
+// RootHeader names root at the current revision, for what a member does
+// on its own (a lease's expiry), as etcd's WithRoot; nil while auth is off.
+func (s *Store) RootHeader() *pb.RequestHeader {
+	if !s.enabled {
+		return nil
+	}
+	return &pb.RequestHeader{Username: RootUser, AuthRevision: s.revision}
+}
+
 // Tick expires simple tokens unused for TokenTTLTicks; tokens handed out
 // until the next Tick count their life from nowTick.
 func (s *Store) Tick(nowTick uint64) { s.tokens.expire(nowTick) }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -192,4 +193,28 @@ func TestMembershipStrictChecks(t *testing.T) {
 	}
 	// Removing the dead one is safe.
 	mustOK(t, c.change(l, MemberChange{Kind: MemberRemove, ID: others[0]}))
+}
+
+// TestLeaseExpiresWithAuthOn: the leader revokes an expired lease as root,
+// so its keys go with it while auth is on (a revoke made as nobody was
+// refused: the keys stayed for ever).
+func TestLeaseExpiresWithAuthOn(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	for _, r := range []*pb.InternalRaftRequest{
+		{AuthUserAdd: &pb.AuthUserAddRequest{Name: "root", Options: &authpb.UserAddOptions{NoPassword: true}}},
+		{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"}},
+	} {
+		mustOK(t, c.do(l, r))
+	}
+	g := mustOK(t, c.do(l, &pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: 3}}))
+	id := g.Response.(*pb.LeaseGrantResponse).ID
+	mustOK(t, c.do(l, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("svc/a"), Value: []byte("x"), Lease: id}}))
+	mustOK(t, c.do(l, &pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}))
+	root := &pb.RequestHeader{Username: "root", AuthRevision: c.nodes[l].AuthRevision()}
+	c.tick(50)
+	r := mustOK(t, c.do(l, &pb.InternalRaftRequest{Header: root, Range: &pb.RangeRequest{Key: []byte("svc/a")}}))
+	if n := len(r.Response.(*pb.RangeResponse).Kvs); n != 0 {
+		t.Fatalf("the expired lease's key is still there under auth")
+	}
 }

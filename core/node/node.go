@@ -728,7 +728,9 @@ func (n *Node) expireLeases() {
 		if at, ok := n.revoking[id]; ok && n.ticks-at < uint64(n.cfg.RequestTimeoutTicks) {
 			continue
 		}
-		r := &pb.InternalRaftRequest{ID: n.ids.next(), LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}
+		// The member revokes as root, as etcd's does (WithRoot): with auth
+		// on, a lease's keys would otherwise keep it alive for ever.
+		r := &pb.InternalRaftRequest{ID: n.ids.next(), Header: n.auth.RootHeader(), LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}
 		data, err := proto.Marshal(r)
 		if err != nil {
 			panic(fmt.Sprintf("node %x: marshal lease revoke %d: %v", n.cfg.ID, id, err))
