@@ -63,29 +63,34 @@ func freePorts(t *testing.T, n int) []int {
 // startProcCluster starts size kvd processes with 10 ms heartbeats and
 // 100 ms elections.
 func startProcCluster(t *testing.T, size int, extraArgs ...string) *procCluster {
+	return startSchemeProcCluster(t, size, "http", func(int) []string { return extraArgs })
+}
+
+// startSchemeProcCluster starts size members on client and peer URLs of
+// scheme (http or https); args(i) are member i's further flags.
+func startSchemeProcCluster(t *testing.T, size int, scheme string, args func(i int) []string) *procCluster {
 	ports := freePorts(t, 2*size)
 	dir := t.TempDir()
 	var initial []string
 	for i := range size {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+		initial = append(initial, fmt.Sprintf("m%d=%s://127.0.0.1:%d", i, scheme, ports[2*i+1]))
 	}
 	c := &procCluster{t: t}
 	for i := range size {
-		clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
-		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		clientURL := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i])
+		peerURL := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1])
 		p := &proc{
 			name:      fmt.Sprintf("m%d", i),
 			clientURL: clientURL,
-			args: []string{
+			args: append([]string{
 				"--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprintf("m%d.etcd", i)),
 				"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 				"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 				"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "test-" + t.Name(),
 				"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
 				"--log-level", "warn",
-			},
+			}, args(i)...),
 		}
-		p.args = append(p.args, extraArgs...)
 		c.procs = append(c.procs, p)
 		c.start(p)
 	}

@@ -167,33 +167,7 @@ func (f *tlsFiles) memberArgs(i int) []string {
 // startTLSProcCluster starts size members on https client and peer URLs;
 // args(i) are member i's TLS flags.
 func startTLSProcCluster(t *testing.T, size int, args func(i int) []string) *procCluster {
-	ports := freePorts(t, 2*size)
-	dir := t.TempDir()
-	var initial []string
-	for i := range size {
-		initial = append(initial, fmt.Sprintf("m%d=https://127.0.0.1:%d", i, ports[2*i+1]))
-	}
-	c := &procCluster{t: t}
-	for i := range size {
-		clientURL := fmt.Sprintf("https://127.0.0.1:%d", ports[2*i])
-		peerURL := fmt.Sprintf("https://127.0.0.1:%d", ports[2*i+1])
-		p := &proc{
-			name:      fmt.Sprintf("m%d", i),
-			clientURL: clientURL,
-			args: append([]string{
-				"--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(dir, fmt.Sprintf("m%d.etcd", i)),
-				"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-				"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-				"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "test-" + t.Name(),
-				"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
-				"--log-level", "warn",
-			}, args(i)...),
-		}
-		c.procs = append(c.procs, p)
-		c.start(p)
-	}
-	t.Cleanup(c.stopAll)
-	return c
+	return startSchemeProcCluster(t, size, "https", args)
 }
 
 // etcdctlTLS runs the real etcdctl with TLS flags.

@@ -110,6 +110,13 @@ func (s *Server) ServeClient(ctx context.Context, ln net.Listener, drainTimeout 
 	case <-ctx.Done():
 	}
 	ln.Close()
+	s.stopClientAPI(hs, drainTimeout)
+	return err
+}
+
+// stopClientAPI stops the client API: calls in flight get drainTimeout to finish,
+// then everything is closed.
+func (s *Server) stopClientAPI(hs *http.Server, drainTimeout time.Duration) {
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	stopped := make(chan struct{})
@@ -123,7 +130,6 @@ func (s *Server) ServeClient(ctx context.Context, ln net.Listener, drainTimeout 
 		s.grpc.Stop()
 		<-stopped
 	}
-	return err
 }
 
 // ServeMetrics serves /health and /metrics on ln until ctx is done.

@@ -56,19 +56,7 @@ func (s *Server) ServeClientTLS(ctx context.Context, ln net.Listener, cfg *tls.C
 		}
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	stopped := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	if hs.Shutdown(sctx) != nil {
-		hs.Close() // watch and keepalive streams never finish on their own
-	}
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		s.grpc.Stop()
-		<-stopped
-	}
+	s.stopClientAPI(hs, drainTimeout)
 	return err
 }
 
