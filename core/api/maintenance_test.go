@@ -361,8 +361,26 @@ func TestInitialCorruptCheck(t *testing.T) {
 	if _, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Alarm(ctx(t), &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: lead, Alarm: pb.AlarmType_NOSPACE}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Put(ctx(t), "other", "x"); err != nil {
-		t.Fatal(err)
+	// Two puts: the second's append carries the first's commit, so the
+	// member to restart has "other" committed in its WAL, and checks at a
+	// revision past the divergence.
+	for _, k := range []string{"other", "more"} {
+		if _, err := cli.Put(ctx(t), k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The diverged peer must hold the revision the restarted member will
+	// ask about, or it answers "future revision" and is skipped.
+	other := slices.IndexFunc(c.members, func(m *testMember) bool { return m.srv.ID() != lead && m != c.members[follower] })
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r, err := c.client(c.members[other].clientURL).Get(ctx(t), "more", clientv3.WithSerializable())
+		if err == nil && len(r.Kvs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the other follower never applied the last put: %v %v", r, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	c.members[follower].cfg.Node.Unsafe = node.Unsafe{}
 	err := c.restart(follower, check)
