@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kvdlabs/kvd/core/node"
-	"github.com/kvdlabs/kvd/core/transport"
 )
 
 // etcd's defaults for the bounds this package enforces.
@@ -40,9 +39,10 @@ type Config struct {
 	// Node configures the member; Node.RequestBytesMax and Node.TxnOpsMax
 	// are etcd's --max-request-bytes and --max-txn-ops (defaults 1.5 MiB, 128).
 	Node node.Config
-	// Transport carries raft messages; required. The Server sets its peers
-	// from the membership and closes nothing of it.
-	Transport *transport.Transport
+	// Transport carries raft messages to and from the other members;
+	// required. The Server sets its peers from the membership and closes
+	// nothing of it.
+	Transport PeerLinks
 	// Self describes this member (name, peer and client URLs); it becomes the
 	// member's context at bootstrap.
 	Self MemberInfo

@@ -1,10 +1,10 @@
 // Package api serves the etcd v3 gRPC API (KV, Watch, Lease, Cluster,
-// Maintenance) and etcd's HTTP endpoints (/health, /metrics) in front of one
-// raft member, a core/node.Node, with a core/transport.Transport to its
-// peers.
+// Maintenance, Auth) and etcd's HTTP endpoints (/health, /metrics) in front
+// of one raft member, a core/node.Node, with links to its peers (PeerLinks:
+// kvd's wiring hands it core/transport's; the adapter knows no transport).
 //
 // The member loop (Server.Run) is the only goroutine that touches the node.
-// It wakes on a tick, a peer message, a transport report, a client request or
+// It wakes on a tick, a peer message, a report about a peer, a client request or
 // a control function; drains whatever else is already waiting (bounded by
 // Config.BatchMax) so many requests share one Process call and one fsync;
 // then calls Process once and delivers its output: messages to the

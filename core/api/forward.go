@@ -10,8 +10,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
-
-	"github.com/kvdlabs/kvd/core/transport"
 )
 
 // forwarder sends lease calls a follower cannot answer to the leader's
@@ -151,7 +149,7 @@ func (f *forwarder) close() {
 
 // grpcTarget turns a client URL into a gRPC dial target.
 func grpcTarget(clientURL string) (string, error) {
-	hp, err := transport.HostPort(clientURL)
+	hp, err := hostPort(clientURL)
 	if err != nil {
 		return "", fmt.Errorf("api: client URL %q: %w", clientURL, err)
 	}

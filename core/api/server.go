@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/node"
-	"github.com/kvdlabs/kvd/core/transport"
 	"github.com/kvdlabs/kvd/core/watch"
 )
 
@@ -28,7 +27,7 @@ import (
 type Server struct {
 	cfg Config
 	n   *node.Node
-	tr  *transport.Transport
+	tr  PeerLinks
 
 	calls *callQueue
 	// membersEpoch is the node's MembersEpoch when view.members was built.
@@ -238,7 +237,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
-			s.report(r)
+			s.feedback(r)
 		case <-s.calls.wake:
 		case f := <-s.controls:
 			f()
@@ -270,7 +269,7 @@ func (s *Server) drain() {
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
-			s.report(r)
+			s.feedback(r)
 		case f := <-s.controls:
 			f()
 		default:
@@ -282,17 +281,6 @@ func (s *Server) drain() {
 func (s *Server) receive(m *raftpb.Message) {
 	if err := s.n.Receive(m); err != nil {
 		s.cfg.Logger.Debug("dropped peer message", "type", m.GetType().String(), "from", fmt.Sprintf("%x", m.GetFrom()), "err", err)
-	}
-}
-
-func (s *Server) report(r transport.Report) {
-	switch r.Kind {
-	case transport.Unreachable:
-		s.n.ReportUnreachable(r.PeerID)
-	case transport.SnapshotOK:
-		s.n.ReportSnapshot(r.PeerID, true)
-	case transport.SnapshotFailed:
-		s.n.ReportSnapshot(r.PeerID, false)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // ReportKind says what a Report tells the member loop.
@@ -29,7 +30,9 @@ const (
 	SnapshotFailed
 )
 
-// Report is feedback for raft about one peer.
+// Report is feedback for raft about one peer. Reports delivers it as raft's
+// own local message for it, so a member loop needs no type of this
+// package to take it (Message).
 type Report struct {
 	PeerID uint64
 	Kind   ReportKind
@@ -45,7 +48,7 @@ type Transport struct {
 	opts Options
 
 	received chan *raftpb.Message
-	reports  chan Report
+	reports  chan *raftpb.Message
 	snapSem  chan struct{}
 
 	ctx    context.Context
@@ -70,7 +73,7 @@ func New(opts Options) (*Transport, error) {
 	return &Transport{
 		opts:     opts,
 		received: make(chan *raftpb.Message, opts.ReceiveQueueMessagesMax),
-		reports:  make(chan Report, reportsMax),
+		reports:  make(chan *raftpb.Message, reportsMax),
 		snapSem:  make(chan struct{}, opts.SnapshotSendsMax),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -83,7 +86,38 @@ func New(opts Options) (*Transport, error) {
 func (t *Transport) Received() <-chan *raftpb.Message { return t.received }
 
 // Reports delivers unreachable and snapshot feedback to the member loop.
-func (t *Transport) Reports() <-chan Report { return t.reports }
+// The feedback is raft's local messages, From naming the peer:
+// MsgUnreachable, or MsgSnapStatus with Reject set when a snapshot failed.
+func (t *Transport) Reports() <-chan *raftpb.Message { return t.reports }
+
+// Message is r as raft's local feedback message.
+func (r Report) Message() *raftpb.Message {
+	m := &raftpb.Message{From: proto.Uint64(r.PeerID)}
+	switch r.Kind {
+	case Unreachable:
+		m.Type = raftpb.MsgUnreachable.Enum()
+	case SnapshotOK:
+		m.Type = raftpb.MsgSnapStatus.Enum()
+	case SnapshotFailed:
+		m.Type, m.Reject = raftpb.MsgSnapStatus.Enum(), proto.Bool(true)
+	default:
+		panic(fmt.Sprintf("transport: report of kind %d", r.Kind))
+	}
+	return m
+}
+
+// ReportOf reads a feedback message back as a Report (tests, logs).
+func ReportOf(m *raftpb.Message) Report {
+	switch {
+	case m.GetType() == raftpb.MsgUnreachable:
+		return Report{PeerID: m.GetFrom(), Kind: Unreachable}
+	case m.GetType() == raftpb.MsgSnapStatus && m.GetReject():
+		return Report{PeerID: m.GetFrom(), Kind: SnapshotFailed}
+	case m.GetType() == raftpb.MsgSnapStatus:
+		return Report{PeerID: m.GetFrom(), Kind: SnapshotOK}
+	}
+	panic(fmt.Sprintf("transport: %v is not a feedback message", m.GetType()))
+}
 
 // HostPort turns a peer URL ("http://127.0.0.1:2380") or a bare host:port
 // into the address to dial.
@@ -166,13 +200,13 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 func (t *Transport) report(r Report) {
 	if r.Kind == Unreachable {
 		select {
-		case t.reports <- r:
+		case t.reports <- r.Message():
 		default:
 		}
 		return
 	}
 	select {
-	case t.reports <- r:
+	case t.reports <- r.Message():
 	case <-t.ctx.Done():
 	}
 }

@@ -70,8 +70,8 @@ func receive(t testing.TB, tr *Transport) *raftpb.Message {
 func report(t testing.TB, tr *Transport) Report {
 	t.Helper()
 	select {
-	case r := <-tr.Reports():
-		return r
+	case m := <-tr.Reports():
+		return ReportOf(m)
 	case <-time.After(5 * time.Second):
 		t.Fatal("no report within 5s")
 		return Report{}
