@@ -94,5 +94,40 @@ func (c *Cluster) judgeBackup(m *Member, b *node.Backup, versions []mvcc.KeyVers
 			m.id, b.Revision, got, want.Hash))
 		return
 	}
+	c.restoreBackup(m, b, versions, got)
 	c.w.Trace("backup.done", "member=%d revision=%d versions=%d hash=%08x", m.id, b.Revision, len(versions), got)
+}
+
+// restoreBackup restores a judged backup as kvd snapshot restore does
+// (node.CreateRestored) into a fresh one-member cluster on a disk of its
+// own, opens the member, and judges what it holds: the backup's revision
+// and hash, and its leases.
+func (c *Cluster) restoreBackup(m *Member, b *node.Backup, versions []mvcc.KeyVersion, want uint32) {
+	c.restores++
+	cfg := c.opts.Node
+	cfg.ID, cfg.ClusterID, cfg.Peers, cfg.Dir = 1, 0x7e57, []uint64{1}, "member"
+	cfg.FS = c.w.NewDisk(fmt.Sprintf("restore-%d", c.restores))
+	cfg.PeerContexts, cfg.BeforePersist, cfg.Join, cfg.Name = nil, nil, false, ""
+	cfg.Logger = discardLogger
+	r := node.Restored{Revision: b.Revision, CompactRevision: b.CompactRevision, Versions: versions, Leases: b.Leases, Alarms: b.Alarms}
+	if err := node.CreateRestored(cfg, r); err != nil {
+		c.violate(fmt.Sprintf("backup: member %d at revision %d does not restore into a new member: %v", m.id, b.Revision, err))
+		return
+	}
+	n, err := node.Open(cfg)
+	if err != nil {
+		c.violate(fmt.Sprintf("backup: member %d at revision %d: the restored member does not open: %v", m.id, b.Revision, err))
+		return
+	}
+	defer n.Close()
+	h, err := n.HashKV(0)
+	switch {
+	case err != nil:
+		c.violate(fmt.Sprintf("backup: member %d: the restored member's HashKV: %v", m.id, err))
+	case h.Header.Revision != b.Revision || h.Hash != want:
+		c.violate(fmt.Sprintf("backup: member %d: restored at revision %d hashes %08x, the backup was revision %d hashing %08x",
+			m.id, h.Header.Revision, h.Hash, b.Revision, want))
+	case n.Status().Leases != len(b.Leases):
+		c.violate(fmt.Sprintf("backup: member %d: restored with %d leases, the backup held %d", m.id, n.Status().Leases, len(b.Leases)))
+	}
 }

@@ -114,6 +114,8 @@ type Cluster struct {
 	observers []func(Call)
 	faults    faultState
 	config    configCheck
+	// restores counts backups restored (backup.go), naming their disks.
+	restores int
 }
 
 // NewCluster creates the members and starts them. The caller must have
