@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kvdlabs/kvd/core/node"
 )
@@ -165,18 +166,14 @@ func (c *Cluster) promoteWhenReady(id uint64, attempt int) {
 	}
 	retry := func() { c.w.After(promoteRetry, func() { c.promoteWhenReady(id, attempt+1) }) }
 	note := c.changeMembership(node.MemberChange{Kind: node.MemberPromote, ID: id}, func(r node.Result) {
-		if r.Err != nil && !isMemberNotFound(r.Err) && !isNotLearner(r.Err) {
+		// Gone, or a voter already: nothing left to promote.
+		if r.Err != nil && !errors.Is(r.Err, rpctypes.ErrGRPCMemberNotFound) && !errors.Is(r.Err, rpctypes.ErrGRPCMemberNotLearner) {
 			retry()
 		}
 	})
 	if note != "" {
 		retry()
 	}
-}
-
-func isMemberNotFound(err error) bool { return strings.Contains(err.Error(), "member not found") }
-func isNotLearner(err error) bool {
-	return strings.Contains(err.Error(), "can only promote a learner member") && !strings.Contains(err.Error(), "in sync")
 }
 
 // configCheck judges configuration changes as they happen: every member
