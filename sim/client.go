@@ -5,10 +5,10 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/watch"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // clientRequest travels from a client to a member. Exactly one of the
@@ -134,36 +134,9 @@ func (in *watchIn) join(resp *pb.WatchResponse) *pb.WatchResponse {
 	return resp
 }
 
-// Call is one completed client call, as a checker sees it.
-type Call struct {
-	Client uint64
-	Seq    uint64
-	Member uint64
-	// Request is what was asked: Req for node requests, else the lease or
-	// watch fields of the description.
-	Req       *pb.InternalRaftRequest
-	KeepAlive int64
-	// Invoke and Return are virtual times.
-	Invoke, Return time.Time
-	Response       proto.Message
-	Err            error
-	// TimedOut: no answer within the client's timeout. For a write this is
-	// indeterminate: it may still take effect later.
-	TimedOut bool
-}
-
-// Indeterminate reports whether a write may or may not have taken effect:
-// it timed out, or failed with an error that does not rule it out.
-func (c Call) Indeterminate() bool {
-	if c.TimedOut {
-		return true
-	}
-	switch c.Err {
-	case rpctypes.ErrGRPCLeaderChanged, rpctypes.ErrGRPCTimeout, rpctypes.ErrGRPCStopped:
-		return true
-	}
-	return false
-}
+// Call is one completed client call, as a checker sees it; the workloads'
+// driver owns the type, so simulated and real calls are judged alike.
+type Call = driver.Call
 
 // ClientOptions configures a simulated client session.
 type ClientOptions struct {
@@ -312,7 +285,7 @@ func (cl *Client) receive(from uint64, msg any) {
 		p.call.Return = cl.c.w.Now()
 		p.call.Response = msg.resp
 		p.call.Err = msg.err
-		if retryElsewhere(msg.err) {
+		if driver.RetryElsewhere(msg.err) {
 			cl.moveOn()
 		}
 		cl.finish(p)
@@ -385,13 +358,3 @@ func (cl *Client) finish(p *pendingCall) {
 // moveOn points the client at the next member, as clientv3's balancer does
 // when an endpoint fails.
 func (cl *Client) moveOn() { cl.target = (cl.target + 1) % len(cl.c.ids) }
-
-// retryElsewhere reports errors that mean "this member cannot serve now".
-func retryElsewhere(err error) bool {
-	switch err {
-	case rpctypes.ErrGRPCNoLeader, rpctypes.ErrGRPCNotLeader, rpctypes.ErrGRPCLeaderChanged,
-		rpctypes.ErrGRPCTimeout, rpctypes.ErrGRPCStopped:
-		return true
-	}
-	return false
-}

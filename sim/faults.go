@@ -11,19 +11,13 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/nemesis"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // FaultWindow is one fault as it was carried out: its kind, the members it
 // resolved to, and when it started and healed (virtual time since the
 // epoch; To == From for instantaneous faults).
-type FaultWindow struct {
-	Kind    string        `json:"kind"`
-	Targets []uint64      `json:"targets"`
-	From    time.Duration `json:"from_ns"`
-	To      time.Duration `json:"to_ns"`
-	// Note says what was not done as asked, if anything.
-	Note string `json:"note,omitempty"`
-}
+type FaultWindow = driver.FaultWindow
 
 // activeFault is a fault between its start and its heal.
 type activeFault struct {
