@@ -10,7 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // The auth workload's world: users, roles, and the key ranges their
@@ -74,7 +74,7 @@ type Auth struct {
 	ops       int
 	finishing bool
 	hist      linearizability.AuthHistory
-	admin     *sim.Client
+	admin     driver.Session
 	targets   []authTarget
 	// setupDone: auth is on and the admin holds root's token.
 	setupDone bool
@@ -101,10 +101,10 @@ func (*Auth) Name() string { return "auth" }
 func (a *Auth) Ops() int { return a.ops }
 
 func (a *Auth) running() bool {
-	return !a.finishing && a.ops < a.env.OpsMax && a.env.Cluster.World().Now().Before(a.env.End)
+	return !a.finishing && a.ops < a.env.OpsMax && a.env.Cluster.Now().Before(a.env.End)
 }
 
-func (a *Auth) after(d time.Duration, fn func()) { a.env.Cluster.World().After(d, fn) }
+func (a *Auth) after(d time.Duration, fn func()) { a.env.Cluster.After(d, fn) }
 
 // between is a uniform duration in [lo, hi), from the workload's stream.
 func (a *Auth) between(lo, hi time.Duration) time.Duration {
@@ -127,12 +127,12 @@ func (a *Auth) Start(env Env) {
 	for i := range a.believedHeld {
 		a.believedHeld[i] = make([]bool, len(authRoles))
 	}
-	a.admin = env.Cluster.NewClient(sim.ClientOptions{})
+	a.admin = env.Cluster.NewSession(driver.SessionOptions{})
 	a.setup(a.setupSteps(), 0, func() {
 		a.setupDone = true
 		a.adminLoop()
 		for i := range max(env.Clients, 1) {
-			s := &authSession{cl: env.Cluster.NewClient(sim.ClientOptions{}), user: authUsers[i%len(authUsers)]}
+			s := &authSession{cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authUsers[i%len(authUsers)]}
 			a.after(time.Duration(i)*50*time.Millisecond, func() { a.userLoop(s) })
 		}
 	})
@@ -213,7 +213,7 @@ func (a *Auth) roleChange(user, role int, grant bool) (*pb.InternalRaftRequest, 
 // an error the member gave before proposing, or one the apply gave, took
 // none; anything else (a timeout, a lost leader, a stopped member) may
 // have taken effect or may yet.
-func changeEffect(call sim.Call) linearizability.AuthEffect {
+func changeEffect(call driver.Call) linearizability.AuthEffect {
 	switch {
 	case call.TimedOut || call.Indeterminate():
 		return linearizability.MaybeApplied
@@ -232,7 +232,7 @@ func changeEffect(call sim.Call) linearizability.AuthEffect {
 
 // record adds an attempt of change to the history, with its call's
 // times and effect, and updates the admin's beliefs.
-func (a *Auth) record(change linearizability.AuthChange, call sim.Call) {
+func (a *Auth) record(change linearizability.AuthChange, call driver.Call) {
 	change.Invoke, change.Return, change.Effect = call.Invoke, call.Return, changeEffect(call)
 	a.hist.Changes = append(a.hist.Changes, change)
 	if change.Effect != linearizability.Applied {
@@ -256,7 +256,7 @@ func (a *Auth) record(change linearizability.AuthChange, call sim.Call) {
 // setup runs steps[i:] one after another, each until it is done, then
 // authenticates the admin as root.
 func (a *Auth) setup(steps []authStep, attempt int, done func()) {
-	if a.finishing || !a.env.Cluster.World().Now().Before(a.env.End) {
+	if a.finishing || !a.env.Cluster.Now().Before(a.env.End) {
 		a.setupFail = "the run ended before the set-up"
 		return
 	}
@@ -271,7 +271,7 @@ func (a *Auth) setup(steps []authStep, attempt int, done func()) {
 	}
 	st := steps[0]
 	a.ops++
-	a.admin.Do(st.req, func(call sim.Call) {
+	a.admin.Do(st.req, func(call driver.Call) {
 		if st.change != nil {
 			a.record(*st.change, call)
 		}
@@ -286,12 +286,12 @@ func (a *Auth) setup(steps []authStep, attempt int, done func()) {
 // enable turns auth on and authenticates as root: AuthEnable until an
 // Authenticate says auth is on.
 func (a *Auth) enable(attempt int, done func()) {
-	if attempt >= authSetupAttemptsMax || a.finishing || !a.env.Cluster.World().Now().Before(a.env.End) {
+	if attempt >= authSetupAttemptsMax || a.finishing || !a.env.Cluster.Now().Before(a.env.End) {
 		a.setupFail = "auth was not enabled within the set-up's attempts"
 		return
 	}
 	a.ops++
-	a.admin.Do(&pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}, func(call sim.Call) {
+	a.admin.Do(&pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}, func(call driver.Call) {
 		// An indeterminate enable is settled by the authentication.
 		// (ErrGRPCAuthNotEnabled, or a failure to learn nothing from:
 		// enable again, which is idempotent).
@@ -306,10 +306,10 @@ func (a *Auth) enable(attempt int, done func()) {
 }
 
 // authenticate gets a token for user on cl and makes cl carry it.
-func (a *Auth) authenticate(cl *sim.Client, user string, done func(ok bool, err error)) {
+func (a *Auth) authenticate(cl driver.Session, user string, done func(ok bool, err error)) {
 	cl.SetToken("") // a stale token would be refused before the request is read
 	a.ops++
-	cl.Do(&pb.InternalRaftRequest{Authenticate: &pb.InternalAuthenticateRequest{Name: user, Password: authPassword(user)}}, func(call sim.Call) {
+	cl.Do(&pb.InternalRaftRequest{Authenticate: &pb.InternalAuthenticateRequest{Name: user, Password: authPassword(user)}}, func(call driver.Call) {
 		resp, ok := call.Response.(*pb.AuthenticateResponse)
 		if call.TimedOut || call.Err != nil || !ok || resp.Token == "" {
 			if call.Err == rpctypes.ErrGRPCAuthFailed {
@@ -327,7 +327,7 @@ func (a *Auth) authenticate(cl *sim.Client, user string, done func(ok bool, err 
 }
 
 // nextMember points cl at the member after its current one.
-func (a *Auth) nextMember(cl *sim.Client) {
+func (a *Auth) nextMember(cl driver.Session) {
 	ids := a.env.Cluster.IDs()
 	i := slices.Index(ids, cl.Target())
 	cl.SetTarget(ids[(i+1)%len(ids)])
@@ -341,7 +341,7 @@ func (a *Auth) adminLoop() {
 		}
 		req, change := a.pickChange()
 		a.ops++
-		a.admin.Do(req, func(call sim.Call) {
+		a.admin.Do(req, func(call driver.Call) {
 			a.record(change, call)
 			if call.Err == rpctypes.ErrGRPCInvalidAuthToken || call.Err == rpctypes.ErrGRPCUserEmpty {
 				// The member lost or never learned the token (or an
@@ -387,7 +387,7 @@ func (a *Auth) pickChange() (*pb.InternalRaftRequest, linearizability.AuthChange
 
 // authSession is one user's client session.
 type authSession struct {
-	cl     *sim.Client
+	cl     driver.Session
 	user   string
 	authed bool
 }
@@ -412,7 +412,7 @@ func (a *Auth) userLoop(s *authSession) {
 	}
 	req := a.pickRequest(s.user)
 	a.ops++
-	s.cl.Do(req, func(call sim.Call) {
+	s.cl.Do(req, func(call driver.Call) {
 		switch {
 		case call.TimedOut:
 		case call.Err == nil && call.Response != nil:

@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // BankOptions shapes the bank workload.
@@ -93,7 +93,7 @@ type Bank struct {
 	valueSeq int
 	// opener sends the opening txn, openReq; openAttempts counts its
 	// attempts and openNote says how the latest one failed.
-	opener       *sim.Client
+	opener       driver.Session
 	openReq      *pb.InternalRaftRequest
 	openAttempts int
 	openNote     string
@@ -167,14 +167,14 @@ func (b *Bank) readAll(serializable bool) *pb.InternalRaftRequest {
 // healed cluster.
 func (b *Bank) Start(env Env) {
 	b.env, b.rec.env = env, env
-	b.opener = env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+	b.opener = env.Cluster.NewSession(driver.SessionOptions{Timeout: b.opts.CallTimeout})
 	// One request for every attempt: the same values, so whichever attempt
 	// lands opened the bank with them.
 	b.openReq = b.openTxn()
 	b.open(1, false, func() {
-		w := env.Cluster.World()
+		w := env.Cluster
 		for i := range env.Clients {
-			cl := env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+			cl := env.Cluster.NewSession(driver.SessionOptions{Timeout: b.opts.CallTimeout})
 			w.After(thinkTime(env, b.opts.ThinkDurationMax), func() { b.next(i, cl) })
 		}
 	})
@@ -198,12 +198,12 @@ func (b *Bank) openTxn() *pb.InternalRaftRequest {
 // Before End (final false) it retries until End; in Finish (final true) it
 // makes at most AttemptsMax attempts and records the failure.
 func (b *Bank) open(attempt int, final bool, opened func()) {
-	w := b.env.Cluster.World()
+	w := b.env.Cluster
 	if !final && !w.Now().Before(b.env.End) {
 		return // Finish takes over
 	}
 	b.openAttempts++
-	b.rec.do(b.opener, b.env.Clients, b.openReq, func(c sim.Call) {
+	b.rec.do(b.opener, b.env.Clients, b.openReq, func(c driver.Call) {
 		resp, ok := c.Response.(*pb.TxnResponse)
 		if c.Err == nil && !c.TimedOut && ok {
 			rev, known := openRevision(resp)
@@ -259,8 +259,8 @@ func openRevision(resp *pb.TxnResponse) (rev int64, known bool) {
 
 // next runs one session step: a full read, then (usually) a transfer
 // based on it.
-func (b *Bank) next(idx int, cl *sim.Client) {
-	w := b.env.Cluster.World()
+func (b *Bank) next(idx int, cl driver.Session) {
+	w := b.env.Cluster
 	if !w.Now().Before(b.env.End) || b.ops >= b.env.OpsMax {
 		return
 	}
@@ -270,11 +270,11 @@ func (b *Bank) next(idx int, cl *sim.Client) {
 	// that must still add up to one revision's total.
 	read := b.rec.do
 	if b.env.Rand.IntN(100) < 25 {
-		read = func(cl *sim.Client, client int, req *pb.InternalRaftRequest, then func(sim.Call)) {
+		read = func(cl driver.Session, client int, req *pb.InternalRaftRequest, then func(driver.Call)) {
 			b.rec.doRangeStream(cl, client, req, b.opts.CallTimeout, then)
 		}
 	}
-	read(cl, idx, b.readAll(serializable), func(c sim.Call) {
+	read(cl, idx, b.readAll(serializable), func(c driver.Call) {
 		then := func() { w.After(thinkTime(b.env, b.opts.ThinkDurationMax), func() { b.next(idx, cl) }) }
 		resp, ok := c.Response.(*pb.RangeResponse)
 		if c.Err != nil || c.TimedOut || !ok || len(resp.Kvs) < 2 || serializable || b.ops >= b.env.OpsMax {
@@ -287,7 +287,7 @@ func (b *Bank) next(idx int, cl *sim.Client) {
 			return
 		}
 		b.ops++
-		b.rec.do(cl, idx, b.transfer(resp.Kvs), func(sim.Call) { then() })
+		b.rec.do(cl, idx, b.transfer(resp.Kvs), func(driver.Call) { then() })
 	})
 }
 
@@ -346,11 +346,11 @@ func (b *Bank) Finish() {
 
 func (b *Bank) finalRead() {
 	b.finalWanted++
-	cl := b.env.Cluster.NewClient(sim.ClientOptions{Timeout: b.opts.CallTimeout})
+	cl := b.env.Cluster.NewSession(driver.SessionOptions{Timeout: b.opts.CallTimeout})
 	finalClient := b.env.Clients + 1
 	var read func(attempt int)
 	read = func(attempt int) {
-		b.rec.do(cl, finalClient, b.readAll(false), func(c sim.Call) {
+		b.rec.do(cl, finalClient, b.readAll(false), func(c driver.Call) {
 			switch {
 			case c.Err == nil && !c.TimedOut:
 				b.finalDone++
@@ -360,7 +360,7 @@ func (b *Bank) finalRead() {
 				b.rec.captureWhenSettled()
 			default:
 				b.finalLast = fmt.Sprintf("final read, attempt %d: %v (timed out %v)", attempt, c.Err, c.TimedOut)
-				b.env.Cluster.World().After(b.opts.ThinkDurationMax, func() { read(attempt + 1) })
+				b.env.Cluster.After(b.opts.ThinkDurationMax, func() { read(attempt + 1) })
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func TestBankOpensAfterAnIndeterminateOpening(t *testing.T) {
 	w.Network().Partition([]uint64{cutOff}, ids[1:])
 	const duration = 6 * time.Second
 	wl := NewBank(BankOptions{})
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(duration)}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(duration)}
 	wl.Start(env)
 	w.RunFor(2500 * time.Millisecond)
 	w.Network().Heal()
@@ -156,7 +156,7 @@ func bankFinishAtEnd(t *testing.T, seed uint64) {
 		c.Member(id).Disk().SetSlow(150 * time.Millisecond)
 	}
 	wl := NewBank(BankOptions{})
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 1000, End: w.Now().Add(5 * time.Second)}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 4, OpsMax: 1000, End: w.Now().Add(5 * time.Second)}
 	wl.Start(env)
 	w.RunUntil(env.End)
 	wl.Finish()
@@ -201,7 +201,7 @@ func TestBankOpensInFinishAfterAQuorumlessRun(t *testing.T) {
 	ids := c.IDs()
 	w.Network().Partition([]uint64{ids[0]}, []uint64{ids[1]}, []uint64{ids[2]})
 	wl := NewBank(BankOptions{})
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(40 * time.Second)}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(40 * time.Second)}
 	wl.Start(env)
 	w.RunUntil(env.End)
 	if wl.opened {

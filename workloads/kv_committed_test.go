@@ -27,7 +27,7 @@ func runCampaignSeed(t *testing.T, wl Workload, seed uint64, profile string) {
 			t.Fatalf("seed %d: no first leader", seed)
 		}
 	}
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 1000, End: epoch.Add(s.Duration - s.Settle())}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 4, OpsMax: 1000, End: epoch.Add(s.Duration - s.Settle())}
 	wl.Start(env)
 	w.RunUntil(env.End)
 	if healed := epoch.Add(s.HealedBy()); healed.After(w.Now()) {

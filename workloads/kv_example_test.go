@@ -20,7 +20,7 @@ func ExampleRegister() {
 	w.RunFor(2 * time.Second) // elect a leader
 
 	wl := workloads.NewRegister(workloads.RegisterOptions{Keys: 10})
-	wl.Start(workloads.Env{Cluster: cluster, Rand: w.Rand("workload"), Clients: 3, OpsMax: 200, End: w.Now().Add(5 * time.Second)})
+	wl.Start(workloads.Env{Cluster: cluster.Driver(), Rand: w.Rand("workload"), Clients: 3, OpsMax: 200, End: w.Now().Add(5 * time.Second)})
 	w.RunFor(6 * time.Second)
 	wl.Finish()
 	w.RunFor(30 * time.Second)

@@ -8,7 +8,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // kvRecorder keeps what a KV workload saw: every call of its own sessions,
@@ -50,9 +50,9 @@ const (
 // do issues req on cl, records the call as client's when it completes, and
 // then hands it to then. Calls issued through do are counted in flight, so
 // whenIdle can wait for them.
-func (r *kvRecorder) do(cl *sim.Client, client int, req *pb.InternalRaftRequest, then func(sim.Call)) {
+func (r *kvRecorder) do(cl driver.Session, client int, req *pb.InternalRaftRequest, then func(driver.Call)) {
 	r.inFlight++
-	cl.Do(req, func(c sim.Call) {
+	cl.Do(req, func(c driver.Call) {
 		r.inFlight--
 		if r.inFlight < 0 {
 			panic(fmt.Sprintf("workloads: %d calls in flight after client %d's call %d completed", r.inFlight, client, c.Seq))
@@ -68,7 +68,7 @@ func (r *kvRecorder) do(cl *sim.Client, client int, req *pb.InternalRaftRequest,
 // capture would miss. Every call completes within its client's timeout, so
 // waiting longer than idleWait is a bug in the client, not a slow cluster.
 func (r *kvRecorder) whenIdle(idleWait time.Duration, fn func()) {
-	w := r.env.Cluster.World()
+	w := r.env.Cluster
 	deadline := w.Now().Add(idleWait)
 	var poll func()
 	poll = func() {
@@ -84,7 +84,7 @@ func (r *kvRecorder) whenIdle(idleWait time.Duration, fn func()) {
 	poll()
 }
 
-func (r *kvRecorder) record(client int, c sim.Call) {
+func (r *kvRecorder) record(client int, c driver.Call) {
 	if len(r.history) >= historyOpsMax {
 		panic(fmt.Sprintf("workloads: history exceeds historyOpsMax %d", historyOpsMax))
 	}
@@ -105,16 +105,18 @@ func (r *kvRecorder) record(client int, c sim.Call) {
 // captureWhenSettled waits (in virtual time) until every live member has
 // applied the same revision, then reads each one's whole keyspace and hash.
 func (r *kvRecorder) captureWhenSettled() {
-	w := r.env.Cluster.World()
+	w := r.env.Cluster
 	deadline := w.Now().Add(settleDurationMax)
 	var poll func()
 	poll = func() {
 		up := r.env.Cluster.Up()
 		var revs []int64
-		for _, id := range up {
-			revs = append(revs, r.env.Cluster.Member(id).Node().Status().Revision)
-		}
 		settled := len(up) > 0
+		for _, id := range up {
+			rev, ok := r.env.Cluster.Revision(id)
+			settled = settled && ok
+			revs = append(revs, rev)
+		}
 		for _, rev := range revs {
 			settled = settled && rev == revs[0]
 		}
@@ -152,7 +154,7 @@ func (r *kvRecorder) captureWhenSettled() {
 // compact, but if one happened the history is not used (the checker then
 // searches over every indeterminate write, as without it).
 func (r *kvRecorder) readCommitted() {
-	w := r.env.Cluster.World()
+	w := r.env.Cluster
 	hc := collectHistories(r.env.Cluster, []byte{0}, []byte{0})
 	if len(hc.watches) == 0 {
 		r.committedNote = "no live member to read the committed history from"
@@ -214,16 +216,15 @@ func compactedWatch(rw *resumingWatch) bool {
 func (r *kvRecorder) capture(up []uint64) {
 	r.captured = true
 	for _, id := range up {
-		n := r.env.Cluster.Member(id).Node()
 		req := &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}
-		resp, err := n.LocalRange(req)
+		resp, err := r.env.Cluster.LocalRange(id, req)
 		if err != nil {
 			r.captureNote = fmt.Sprintf("member %d local range: %v", id, err)
 			r.captured = false
 			return
 		}
 		r.finalReads = append(r.finalReads, linearizability.MemberRead{Member: id, Request: req, Response: resp})
-		h, err := n.HashKV(0)
+		h, err := r.env.Cluster.HashKV(id, 0)
 		if err != nil {
 			r.captureNote = fmt.Sprintf("member %d HashKV: %v", id, err)
 			r.captured = false

@@ -18,7 +18,7 @@ func kvRun(t *testing.T, wl Workload, seed uint64, opts sim.ClusterOptions, faul
 	w := sim.New(seed, sim.Options{Network: sim.NetworkOptions{Link: sim.LinkOptions{LatencyBase: time.Millisecond, LatencyJitter: 2 * time.Millisecond}}})
 	c := sim.NewCluster(w, opts)
 	const duration = 6 * time.Second
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(duration)}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 4, OpsMax: 400, End: w.Now().Add(duration)}
 	w.RunFor(2 * time.Second) // elect a leader first
 	env.End = w.Now().Add(duration)
 	wl.Start(env)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/nemesis"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // LeaseOptions configures the lease (service discovery) workload.
@@ -135,20 +135,20 @@ func (l *Lease) Start(env Env) {
 		l.watches = append(l.watches, rw)
 	}
 	for i := range max(env.Clients, 1) {
-		cl := c.NewClient(sim.ClientOptions{})
+		cl := c.NewSession(driver.SessionOptions{})
 		l.discover(cl)
-		c.World().After(time.Duration(i)*100*time.Millisecond, func() { l.session(cl, i) })
+		c.After(time.Duration(i)*100*time.Millisecond, func() { l.session(cl, i) })
 	}
 }
 
 func (l *Lease) running() bool {
-	return !l.finishing && l.ops < l.env.OpsMax && l.env.Cluster.World().Now().Before(l.env.End)
+	return !l.finishing && l.ops < l.env.OpsMax && l.env.Cluster.Now().Before(l.env.End)
 }
 
-func (l *Lease) after(d time.Duration, fn func()) { l.env.Cluster.World().After(d, fn) }
+func (l *Lease) after(d time.Duration, fn func()) { l.env.Cluster.After(d, fn) }
 
 // session runs one registration after another on client cl.
-func (l *Lease) session(cl *sim.Client, client int) {
+func (l *Lease) session(cl driver.Session, client int) {
 	if !l.running() || l.sessions >= l.opts.SessionsMax {
 		return
 	}
@@ -161,7 +161,7 @@ func (l *Lease) session(cl *sim.Client, client int) {
 		l.after(time.Duration(l.env.Rand.IntN(500))*time.Millisecond, func() { l.session(cl, client) })
 	}
 	l.ops++
-	cl.Do(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: l.opts.TTLSeconds}}, func(call sim.Call) {
+	cl.Do(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: l.opts.TTLSeconds}}, func(call driver.Call) {
 		resp, ok := call.Response.(*pb.LeaseGrantResponse)
 		if call.Err != nil || call.TimedOut || !ok {
 			next()
@@ -178,10 +178,10 @@ func (l *Lease) session(cl *sim.Client, client int) {
 			l.ops++
 			cl.Do(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(key), Value: []byte(fmt.Sprintf("addr-%d-%d", id, k)), Lease: lease}}, nil)
 		}
-		until := l.env.Cluster.World().Now().Add(lifetime)
+		until := l.env.Cluster.Now().Add(lifetime)
 		var keep func()
 		keep = func() {
-			now := l.env.Cluster.World().Now()
+			now := l.env.Cluster.Now()
 			if l.finishing || (abandon && now.After(until)) || !now.Before(l.env.End) {
 				if !l.finishing {
 					next()
@@ -189,7 +189,7 @@ func (l *Lease) session(cl *sim.Client, client int) {
 				return
 			}
 			l.ops++
-			cl.KeepAlive(lease, func(call sim.Call) {
+			cl.KeepAlive(lease, func(call driver.Call) {
 				resp, ok := call.Response.(*pb.LeaseKeepAliveResponse)
 				good := call.Err == nil && !call.TimedOut && ok && resp.TTL > 0
 				l.hist.KeepAlives = append(l.hist.KeepAlives, linearizability.LeaseKeepAlive{Lease: lease, Invoke: call.Invoke, Return: call.Return, OK: good})
@@ -205,13 +205,13 @@ func (l *Lease) session(cl *sim.Client, client int) {
 }
 
 // discover reads the registry periodically (linearizable reads).
-func (l *Lease) discover(cl *sim.Client) {
+func (l *Lease) discover(cl driver.Session) {
 	l.after(l.opts.DiscoverInterval, func() {
 		if !l.running() {
 			return
 		}
 		l.ops++
-		cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: servicesPrefix, RangeEnd: prefixEnd(servicesPrefix)}}, func(call sim.Call) {
+		cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: servicesPrefix, RangeEnd: prefixEnd(servicesPrefix)}}, func(call driver.Call) {
 			if resp, ok := call.Response.(*pb.RangeResponse); ok && call.Err == nil && !call.TimedOut {
 				l.hist.Reads = append(l.hist.Reads, linearizability.LeaseRead{
 					Return: call.Return, Revision: resp.GetHeader().GetRevision(), Kvs: resp.Kvs, Prefix: servicesPrefix,
@@ -241,7 +241,7 @@ func (l *Lease) Finish() {
 		for _, rw := range l.watches {
 			rw.stop()
 		}
-		l.hist.CollectedAt = l.env.Cluster.World().Now()
+		l.hist.CollectedAt = l.env.Cluster.Now()
 		l.collector = collectHistories(l.env.Cluster, servicesPrefix, prefixEnd(servicesPrefix))
 	})
 }
@@ -274,8 +274,8 @@ func (l *Lease) Check(timeout time.Duration) []linearizability.Verdict {
 // deposed. Clock jumps and skews are not suspect: they step the wall clock,
 // and leases are timed on a monotonic one (in kvd, ticks), so a lease
 // revoked early or late across a step is a bug to report.
-func suspectWindows(c *sim.Cluster) []linearizability.Window {
-	epoch := c.World().Options().Epoch
+func suspectWindows(c driver.Cluster) []linearizability.Window {
+	epoch := c.Epoch()
 	var ws []linearizability.Window
 	for _, f := range c.FaultWindows() {
 		if f.Kind == string(nemesis.ClockDrift) || f.Kind == string(nemesis.Pause) {

@@ -24,7 +24,7 @@ func runSim(t *testing.T, seed uint64, wl finisher, copts sim.ClusterOptions, ru
 	defer restore()
 	w := sim.New(seed, sim.Options{})
 	c := sim.NewCluster(w, copts)
-	env := Env{Cluster: c, Rand: w.Rand("workload"), Clients: 3, OpsMax: 100000, End: w.Now().Add(run)}
+	env := Env{Cluster: c.Driver(), Rand: w.Rand("workload"), Clients: 3, OpsMax: 100000, End: w.Now().Add(run)}
 	wl.Start(env)
 	if inject != nil {
 		inject(c)

@@ -7,7 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 const (
@@ -73,28 +73,28 @@ func (l *Lock) Start(env Env) {
 	l.hist.Writers = map[string]linearizability.LockHolder{}
 	progressTicker(env.Cluster, func() bool { return l.collector != nil && l.collectorDone() })
 	for i := range max(env.Clients, 1) {
-		cl := env.Cluster.NewClient(sim.ClientOptions{})
-		env.Cluster.World().After(time.Duration(i)*30*time.Millisecond, func() { l.session(cl, i) })
+		cl := env.Cluster.NewSession(driver.SessionOptions{})
+		env.Cluster.After(time.Duration(i)*30*time.Millisecond, func() { l.session(cl, i) })
 	}
 }
 
 func (l *Lock) running() bool {
-	w := l.env.Cluster.World()
+	w := l.env.Cluster
 	return !l.finishing && l.ops < l.env.OpsMax && w.Now().Before(l.env.End)
 }
 
-func (l *Lock) after(d time.Duration, fn func()) { l.env.Cluster.World().After(d, fn) }
+func (l *Lock) after(d time.Duration, fn func()) { l.env.Cluster.After(d, fn) }
 
-func lockCallOK(call sim.Call) bool { return call.Err == nil && !call.TimedOut }
+func lockCallOK(call driver.Call) bool { return call.Err == nil && !call.TimedOut }
 
 // session: grant, keep alive, enqueue, wait, hold, release, repeat.
-func (l *Lock) session(cl *sim.Client, client int) {
+func (l *Lock) session(cl driver.Session, client int) {
 	if !l.running() {
 		return
 	}
 	retry := func() { l.after(300*time.Millisecond, func() { l.session(cl, client) }) }
 	l.ops++
-	cl.Do(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: lockTTLSeconds}}, func(call sim.Call) {
+	cl.Do(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: lockTTLSeconds}}, func(call driver.Call) {
 		gr, isGrant := call.Response.(*pb.LeaseGrantResponse)
 		if !lockCallOK(call) || !isGrant {
 			retry()
@@ -107,7 +107,7 @@ func (l *Lock) session(cl *sim.Client, client int) {
 			if done {
 				return
 			}
-			cl.KeepAlive(lease, func(sim.Call) { l.after(time.Second, keep) })
+			cl.KeepAlive(lease, func(driver.Call) { l.after(time.Second, keep) })
 		}
 		l.after(time.Second, keep)
 		l.seq++
@@ -115,10 +115,10 @@ func (l *Lock) session(cl *sim.Client, client int) {
 		end := func() {
 			done = true
 			l.ops++
-			cl.Do(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: lease}}, func(sim.Call) { retry() })
+			cl.Do(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: lease}}, func(driver.Call) { retry() })
 		}
 		l.ops++
-		cl.Do(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(me), Value: []byte("candidate"), Lease: lease}}, func(call sim.Call) {
+		cl.Do(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(me), Value: []byte("candidate"), Lease: lease}}, func(call driver.Call) {
 			pr, isPut := call.Response.(*pb.PutResponse)
 			if !lockCallOK(call) || !isPut {
 				end() // an indeterminate put may have enqueued us: revoking removes it
@@ -139,7 +139,7 @@ func (l *Lock) session(cl *sim.Client, client int) {
 
 // wait follows etcd's waitDeletes: read the last key created before ours
 // until there is none, then verify our own key.
-func (l *Lock) wait(cl *sim.Client, me linearizability.LockHolder, acquired func(rev int64)) {
+func (l *Lock) wait(cl driver.Session, me linearizability.LockHolder, acquired func(rev int64)) {
 	if !l.running() {
 		acquired(0)
 		return
@@ -148,7 +148,7 @@ func (l *Lock) wait(cl *sim.Client, me linearizability.LockHolder, acquired func
 	cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{
 		Key: l.hist.Prefix, RangeEnd: prefixEnd(l.hist.Prefix), MaxCreateRevision: me.CreateRevision - 1,
 		SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_DESCEND, Limit: 1,
-	}}, func(call sim.Call) {
+	}}, func(call driver.Call) {
 		rr, isRange := call.Response.(*pb.RangeResponse)
 		if lockCallOK(call) && isRange && len(rr.Kvs) == 0 {
 			l.verify(cl, me, acquired)
@@ -164,13 +164,13 @@ func (l *Lock) wait(cl *sim.Client, me linearizability.LockHolder, acquired func
 // proves we hold the lock — at that read's revision. No key with a smaller
 // create revision can appear after the wait's read, so this read proves
 // both halves of "holder at revision H".
-func (l *Lock) verify(cl *sim.Client, me linearizability.LockHolder, acquired func(rev int64)) {
+func (l *Lock) verify(cl driver.Session, me linearizability.LockHolder, acquired func(rev int64)) {
 	if !l.running() {
 		acquired(0)
 		return
 	}
 	l.ops++
-	cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte(me.Key)}}, func(call sim.Call) {
+	cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte(me.Key)}}, func(call driver.Call) {
 		rr, isRange := call.Response.(*pb.RangeResponse)
 		switch {
 		case !lockCallOK(call) || !isRange:
@@ -185,7 +185,7 @@ func (l *Lock) verify(cl *sim.Client, me linearizability.LockHolder, acquired fu
 }
 
 // hold makes n guarded writes, each conditional on still owning the key.
-func (l *Lock) hold(cl *sim.Client, me linearizability.LockHolder, n int, release func()) {
+func (l *Lock) hold(cl driver.Session, me linearizability.LockHolder, n int, release func()) {
 	if n == 0 || !l.running() {
 		release()
 		return
@@ -204,7 +204,7 @@ func (l *Lock) hold(cl *sim.Client, me linearizability.LockHolder, n int, releas
 			TargetUnion: &pb.Compare_CreateRevision{CreateRevision: me.CreateRevision},
 		}},
 		Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(key), Value: []byte(value), IgnoreLease: l.Election}}}},
-	}}, func(call sim.Call) {
+	}}, func(call driver.Call) {
 		tr, isTxn := call.Response.(*pb.TxnResponse)
 		if lockCallOK(call) && isTxn && tr.Succeeded {
 			l.hist.Acked = append(l.hist.Acked, linearizability.LockWrite{Holder: me, Key: key, Value: []byte(value), Revision: tr.GetHeader().GetRevision()})

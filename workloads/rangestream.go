@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/api"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // simRangeStream shapes the simulator's RangeStreams: two keys first and a
@@ -23,26 +23,26 @@ var simRangeStream = api.RangeStreamOptions{ChunkBytesTarget: 1, FirstChunkKeys:
 // chunk, returned with the last, answered with the chunks merged (or the
 // first failure). A stream that outlives the client's timeout stops there
 // as timed out, so it never outlasts two timeouts (kvRecorder.whenIdle).
-func (r *kvRecorder) doRangeStream(cl *sim.Client, client int, req *pb.InternalRaftRequest, timeout time.Duration, then func(sim.Call)) {
+func (r *kvRecorder) doRangeStream(cl driver.Session, client int, req *pb.InternalRaftRequest, timeout time.Duration, then func(driver.Call)) {
 	opts := simRangeStream
-	opts.UnsafeUnpinned = r.env.Cluster.Options().UnsafeRangeStreamUnpinned
+	opts.UnsafeUnpinned = r.env.UnsafeRangeStreamUnpinned
 	st, err := api.NewRangeStreamer(req.Range, opts)
 	if err != nil {
 		panic(fmt.Sprintf("workloads: client %d range stream %v: %v", client, req.Range, err))
 	}
 	r.inFlight++
 	merged := &pb.RangeResponse{}
-	var first sim.Call
+	var first driver.Call
 	chunks := 0
 	var step func()
-	finish := func(c sim.Call) {
+	finish := func(c driver.Call) {
 		r.inFlight--
 		c.Req, c.Invoke = req, first.Invoke
 		r.record(client, c)
 		then(c)
 	}
 	step = func() {
-		cl.Do(&pb.InternalRaftRequest{Range: st.Request()}, func(c sim.Call) {
+		cl.Do(&pb.InternalRaftRequest{Range: st.Request()}, func(c driver.Call) {
 			if chunks == 0 {
 				first = c
 			}

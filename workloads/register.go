@@ -7,7 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // RegisterOptions shapes the register workload.
@@ -105,7 +105,7 @@ func (r *Register) nextValue(client int) []byte {
 // registerSession is one client's closed loop.
 type registerSession struct {
 	idx int
-	cl  *sim.Client
+	cl  driver.Session
 	// lastMod is the mod revision this session last saw per key (0: never
 	// seen or absent), the expectation of its next CAS on the key.
 	lastMod map[int]int64
@@ -121,20 +121,20 @@ func (r *Register) Start(env Env) {
 	r.env = env
 	r.rec.env = env
 	for i := range env.Clients {
-		s := &registerSession{idx: i, cl: env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout}),
+		s := &registerSession{idx: i, cl: env.Cluster.NewSession(driver.SessionOptions{Timeout: r.opts.CallTimeout}),
 			lastMod: map[int]int64{}, lastValue: map[int][]byte{}, recheck: -1}
-		env.Cluster.World().After(thinkTime(env, r.opts.ThinkDurationMax), func() { r.next(s) })
+		env.Cluster.After(thinkTime(env, r.opts.ThinkDurationMax), func() { r.next(s) })
 	}
 }
 
 func (r *Register) next(s *registerSession) {
-	w := r.env.Cluster.World()
+	w := r.env.Cluster
 	if !w.Now().Before(r.env.End) || r.ops >= r.env.OpsMax {
 		return
 	}
 	r.ops++
 	req, key := r.pick(s)
-	r.rec.do(s.cl, s.idx, req, func(c sim.Call) {
+	r.rec.do(s.cl, s.idx, req, func(c driver.Call) {
 		r.learn(s, key, c)
 		w.After(thinkTime(r.env, r.opts.ThinkDurationMax), func() { r.next(s) })
 	})
@@ -174,7 +174,7 @@ func (r *Register) pick(s *registerSession) (*pb.InternalRaftRequest, int) {
 }
 
 // learn updates the session's view of key from a completed call.
-func (r *Register) learn(s *registerSession, k int, c sim.Call) {
+func (r *Register) learn(s *registerSession, k int, c driver.Call) {
 	if c.Err != nil || c.TimedOut {
 		if c.Req.Range == nil {
 			s.recheck = k
@@ -216,7 +216,7 @@ func (r *Register) Finish() {
 func (r *Register) FinishDuration() time.Duration { return 2*r.opts.CallTimeout + 20*time.Second }
 
 func (r *Register) finalWrites() {
-	cl := r.env.Cluster.NewClient(sim.ClientOptions{Timeout: r.opts.CallTimeout})
+	cl := r.env.Cluster.NewSession(driver.SessionOptions{Timeout: r.opts.CallTimeout})
 	finalClient := r.env.Clients
 	var write func(k, attempt int)
 	write = func(k, attempt int) {
@@ -225,7 +225,7 @@ func (r *Register) finalWrites() {
 			return
 		}
 		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: r.key(k), Value: r.nextValue(finalClient)}}
-		cl.Do(req, func(c sim.Call) {
+		cl.Do(req, func(c driver.Call) {
 			r.rec.record(finalClient, c)
 			switch {
 			case c.Err == nil && !c.TimedOut:
@@ -235,7 +235,7 @@ func (r *Register) finalWrites() {
 				r.finalFail = append(r.finalFail, fmt.Sprintf("%s: %v (timed out %v)", r.key(k), c.Err, c.TimedOut))
 				write(k+1, 1)
 			default:
-				r.env.Cluster.World().After(r.opts.ThinkDurationMax, func() { write(k, attempt+1) })
+				r.env.Cluster.After(r.opts.ThinkDurationMax, func() { write(k, attempt+1) })
 			}
 		})
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // watchPrefix is the keyspace of the watch workload.
@@ -78,10 +78,10 @@ func (wl *Watch) Ops() int { return wl.ops }
 func (wl *Watch) Start(env Env) {
 	wl.env = env
 	c := env.Cluster
-	progressTicker(c, func() bool { return wl.finishing && env.Cluster.World().Now().After(env.End.Add(time.Minute)) })
+	progressTicker(c, func() bool { return wl.finishing && env.Cluster.Now().After(env.End.Add(time.Minute)) })
 	for i := range max(env.Clients, 1) {
-		cl := c.NewClient(sim.ClientOptions{})
-		c.World().After(time.Duration(i)*7*time.Millisecond, func() { wl.write(cl, i) })
+		cl := c.NewSession(driver.SessionOptions{})
+		c.After(time.Duration(i)*7*time.Millisecond, func() { wl.write(cl, i) })
 	}
 	// Watchers: the whole prefix from now, with prev_kv; and watchers
 	// started later from older revisions, on the prefix and on one key.
@@ -100,7 +100,7 @@ func (wl *Watch) Start(env Env) {
 func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Duration, lag int64) *resumingWatch {
 	rw := newResumingWatch(wl.env.Cluster, name, key, end, prevKV)
 	wl.watches = append(wl.watches, rw)
-	wl.env.Cluster.World().After(at, func() {
+	wl.env.Cluster.After(at, func() {
 		start := int64(0)
 		if lag > 0 {
 			start = max(wl.lastRev-lag, 1)
@@ -110,8 +110,8 @@ func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Durati
 	return rw
 }
 
-func (wl *Watch) write(cl *sim.Client, client int) {
-	w := wl.env.Cluster.World()
+func (wl *Watch) write(cl driver.Session, client int) {
+	w := wl.env.Cluster
 	if wl.finishing || wl.ops >= wl.env.OpsMax || !w.Now().Before(wl.env.End) {
 		return
 	}
@@ -129,7 +129,7 @@ func (wl *Watch) write(cl *sim.Client, client int) {
 	default:
 		req = &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(fmt.Sprintf("v%d-c%d", wl.ops, client)), PrevKv: true}}
 	}
-	cl.Do(req, func(call sim.Call) {
+	cl.Do(req, func(call driver.Call) {
 		if call.Err == nil && !call.TimedOut {
 			wl.acked(req, call.Response)
 		}

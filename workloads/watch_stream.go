@@ -6,7 +6,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 const (
@@ -27,8 +27,8 @@ const (
 // watcher does: when its stream goes silent it opens a new watcher on the
 // next member, starting at the last revision seen + 1.
 type resumingWatch struct {
-	cluster *sim.Cluster
-	client  *sim.Client
+	cluster driver.Cluster
+	client  driver.Session
 	rec     *linearizability.Watcher
 	// pinned watchers stay on their member (history collection).
 	pinned bool
@@ -50,10 +50,10 @@ type resumingWatch struct {
 	compacted int64
 }
 
-func newResumingWatch(c *sim.Cluster, name string, key, end []byte, prevKV bool) *resumingWatch {
+func newResumingWatch(c driver.Cluster, name string, key, end []byte, prevKV bool) *resumingWatch {
 	rw := &resumingWatch{
 		cluster: c,
-		client:  c.NewClient(sim.ClientOptions{}),
+		client:  c.NewSession(driver.SessionOptions{}),
 		rec:     &linearizability.Watcher{Name: name, Key: key, RangeEnd: end, PrevKV: prevKV},
 		attempt: -1,
 	}
@@ -73,7 +73,7 @@ func (rw *resumingWatch) open(startRev int64) {
 	if len(rw.rec.Attempts) >= watchAttemptsMax || rw.stopped {
 		return
 	}
-	w := rw.cluster.World()
+	w := rw.cluster
 	member := rw.client.Target()
 	rw.rec.Attempts = append(rw.rec.Attempts, linearizability.WatchAttempt{Member: member, StartRevision: startRev})
 	rw.attempt = len(rw.rec.Attempts) - 1
@@ -82,7 +82,7 @@ func (rw *resumingWatch) open(startRev int64) {
 	rw.client.Watch(&pb.WatchCreateRequest{
 		Key: rw.rec.Key, RangeEnd: rw.rec.RangeEnd, StartRevision: startRev,
 		PrevKv: rw.rec.PrevKV, ProgressNotify: true, Fragment: rw.fragment,
-	}, func(call sim.Call) {
+	}, func(call driver.Call) {
 		if attempt != rw.attempt {
 			return
 		}
@@ -127,7 +127,7 @@ func (rw *resumingWatch) resume() {
 }
 
 func (rw *resumingWatch) watchdog() {
-	w := rw.cluster.World()
+	w := rw.cluster
 	w.After(progressInterval, func() {
 		if rw.stopped {
 			return
@@ -158,7 +158,7 @@ func (rw *resumingWatch) accept(resp *pb.WatchResponse) {
 	if resp.Created && len(resp.Events) == 0 && !resp.Canceled {
 		return
 	}
-	w := rw.cluster.World()
+	w := rw.cluster
 	rw.lastHeard = w.Now()
 	r := linearizability.WatchResponse{At: w.Now(), Revision: resp.GetHeader().GetRevision(), Events: resp.Events}
 	switch {
@@ -190,24 +190,19 @@ func (rw *resumingWatch) record(r linearizability.WatchResponse) {
 	}
 }
 
-// progressTicker calls every live member's watch progress notifier once a
-// progressInterval until stop returns true: the server-side ticker kvd
-// runs on its own clock, which the simulated members do not run.
-func progressTicker(c *sim.Cluster, stop func() bool) {
-	w := c.World()
+// progressTicker has every live member notify its watchers' progress once
+// a progressInterval until stop returns true: the server-side ticker kvd
+// runs on its own clock, which simulated members leave to their driver.
+func progressTicker(c driver.Cluster, stop func() bool) {
 	var tick func()
 	tick = func() {
 		if stop() {
 			return
 		}
-		for _, id := range c.Up() {
-			if n := c.Member(id).Node(); n != nil {
-				n.WatchProgressNotify()
-			}
-		}
-		w.After(progressInterval, tick)
+		c.ProgressNotify()
+		c.After(progressInterval, tick)
 	}
-	w.After(progressInterval, tick)
+	c.After(progressInterval, tick)
 }
 
 // historyCollector reads every member's history of a key range with a
@@ -219,11 +214,11 @@ type historyCollector struct {
 	members []uint64
 }
 
-func collectHistories(c *sim.Cluster, key, end []byte) *historyCollector {
+func collectHistories(c driver.Cluster, key, end []byte) *historyCollector {
 	hc := &historyCollector{}
 	for _, id := range c.Up() {
-		n := c.Member(id).Node()
-		if n == nil {
+		rev, ok := c.Revision(id)
+		if !ok {
 			continue
 		}
 		rw := newResumingWatch(c, "history", key, end, false)
@@ -231,7 +226,7 @@ func collectHistories(c *sim.Cluster, key, end []byte) *historyCollector {
 		rw.client.SetTarget(id)
 		rw.start(1)
 		hc.watches = append(hc.watches, rw)
-		hc.targets = append(hc.targets, n.Status().Revision)
+		hc.targets = append(hc.targets, rev)
 		hc.members = append(hc.members, id)
 	}
 	return hc

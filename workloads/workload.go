@@ -1,5 +1,6 @@
-// Package workloads generates client operations for simulated clusters,
-// shaped so that the checkers in package linearizability can judge them.
+// Package workloads generates client operations for clusters, simulated
+// or real processes alike (through package driver), shaped so that the
+// checkers in package linearizability can judge them.
 package workloads
 
 import (
@@ -8,13 +9,14 @@ import (
 
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // Env is what a workload runs in.
 type Env struct {
-	// Cluster is the simulated cluster; its World is the event loop.
-	Cluster *sim.Cluster
+	// Cluster is the cluster the workload drives, simulated or real; its
+	// callbacks all run on the cluster's one event loop.
+	Cluster driver.Cluster
 	// Rand is the workload's own random stream (World.Rand("workload")).
 	Rand *rand.Rand
 	// Clients is how many client sessions to open.
@@ -25,6 +27,10 @@ type Env struct {
 	// a workload's final operations (e.g. "a final write that must
 	// succeed"), which run after the faults have healed.
 	End time.Time
+	// UnsafeRangeStreamUnpinned reads RangeStreams without pinning later
+	// chunks to the first one's revision: the simulator's unsafe variant
+	// of the client side, which the checkers must catch.
+	UnsafeRangeStreamUnpinned bool
 }
 
 // NodeTuner is a workload that needs the members configured its way:

@@ -153,11 +153,13 @@ func (r *run) simulate() {
 	epoch := w.Now()
 	duration := r.schedule.Duration
 	env := workloads.Env{
-		Cluster: c,
+		Cluster: c.Driver(),
 		Rand:    w.Rand("workload"),
 		Clients: cfg.Clients,
 		OpsMax:  cfg.OpsMax,
 		End:     epoch.Add(duration - r.schedule.Settle()),
+
+		UnsafeRangeStreamUnpinned: copts.UnsafeRangeStreamUnpinned,
 	}
 	// Clients start once a first leader is elected, as a deployment's do:
 	// a workload's first operation is often a set-up it cannot repeat.

@@ -14,6 +14,7 @@ import (
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/sim"
 	"github.com/kvdlabs/kvd/workloads"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // The harness is tested against small workloads of its own, so its tests
@@ -52,10 +53,10 @@ func (s *standIn) Ops() int     { return s.ops }
 func (s *standIn) Start(env workloads.Env) {
 	s.env, s.writes = env, map[int]span{}
 	for range env.Clients {
-		cl := env.Cluster.NewClient(sim.ClientOptions{Timeout: time.Second})
+		cl := env.Cluster.NewSession(driver.SessionOptions{Timeout: time.Second})
 		var loop func()
 		loop = func() {
-			w := env.Cluster.World()
+			w := env.Cluster
 			if !w.Now().Before(env.End) || s.ops >= env.OpsMax {
 				return
 			}
@@ -82,7 +83,7 @@ func (s *standIn) Start(env workloads.Env) {
 				w.After(s.think(c), loop)
 			})
 		}
-		env.Cluster.World().After(time.Millisecond, loop)
+		env.Cluster.After(time.Millisecond, loop)
 	}
 }
 
@@ -131,7 +132,7 @@ type panicky struct{ standIn }
 func (p *panicky) Name() string { return "panicky" }
 func (p *panicky) Start(env workloads.Env) {
 	p.standIn.Start(env)
-	env.Cluster.World().After(time.Second, func() { panic("panicky: deliberate panic one second in") })
+	env.Cluster.After(time.Second, func() { panic("panicky: deliberate panic one second in") })
 }
 
 // exiting kills its process mid-run, as a runtime fatal error would: only
@@ -141,7 +142,7 @@ type exiting struct{ standIn }
 func (e *exiting) Name() string { return "exiting" }
 func (e *exiting) Start(env workloads.Env) {
 	e.standIn.Start(env)
-	env.Cluster.World().After(time.Second, func() {
+	env.Cluster.After(time.Second, func() {
 		fmt.Fprintln(os.Stderr, "exiting: deliberate exit one second in")
 		os.Exit(7)
 	})
