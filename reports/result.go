@@ -84,6 +84,13 @@ type Config struct {
 	LivenessBound Duration `json:"liveness_bound"`
 	// CheckTimeout bounds each checker's wall time.
 	CheckTimeout Duration `json:"check_timeout"`
+	// Binary is the member program of a run on real processes (kvsim
+	// real), "" in simulation. A replay in the simulator ignores it.
+	Binary string `json:"binary,omitempty"`
+	// Read is how a real run's clients send their reads: "" (as the
+	// workload asks) or "serializable" (every read served by the member
+	// it reaches, judged as if linearizable: the checkers must object).
+	Read string `json:"read,omitempty"`
 }
 
 // FaultWindow is one fault as it happened: its kind, the members it hit

@@ -371,6 +371,10 @@ func (b *Bank) finalRead() {
 // sessions' last calls, then what any KV workload's final steps take.
 func (b *Bank) FinishDuration() time.Duration { return 2*b.opts.CallTimeout + 20*time.Second }
 
+// Finished reports whether Finish's operations are all done, so a run on
+// real processes need not wait out FinishDuration.
+func (b *Bank) Finished() bool { return b.rec.finished() }
+
 // CheckerBankTotal names the bank invariant's verdict.
 const CheckerBankTotal = "bank-total"
 

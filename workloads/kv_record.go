@@ -191,6 +191,10 @@ func (r *kvRecorder) readCommitted() {
 	w.After(settlePollInterval, poll)
 }
 
+// finished reports whether the committed history was read (or found
+// unreadable): the last step of a KV workload's Finish.
+func (r *kvRecorder) finished() bool { return r.committed != nil || r.committedNote != "" }
+
 // revisionMax is the highest revision a recorded call was answered at.
 func (r *kvRecorder) revisionMax() int64 {
 	var rev int64

@@ -215,6 +215,10 @@ func (r *Register) Finish() {
 // sessions' last calls, then the final writes, capture and history read.
 func (r *Register) FinishDuration() time.Duration { return 2*r.opts.CallTimeout + 20*time.Second }
 
+// Finished reports whether Finish's operations are all done, so a run on
+// real processes need not wait out FinishDuration.
+func (r *Register) Finished() bool { return r.rec.finished() }
+
 func (r *Register) finalWrites() {
 	cl := r.env.Cluster.NewSession(driver.SessionOptions{Timeout: r.opts.CallTimeout})
 	finalClient := r.env.Clients

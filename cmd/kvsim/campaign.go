@@ -45,7 +45,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func campaignMain(args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlagSet("run", stderr)
 	var cf configFlags
-	cf.register(fs, mixedWorkload, mixedNemesis)
+	cf.register(fs, mixedWorkload, mixedNemesis, durationDefault)
 	seedsFlag := fs.String("seeds", "1-100", "seeds to run: 1-500, 7, or 1,5,9-12")
 	shardFlag := fs.String("shard", "", "run only shard i of n (1-based), e.g. 2/4, for CI matrices")
 	workers := fs.Int("workers", runtime.NumCPU(), "worker processes (0: run in this process, one seed at a time)")

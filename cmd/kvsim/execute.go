@@ -81,7 +81,7 @@ func writeSeedReport(r *run, outDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding seed %d's schedule: %w", r.job.Seed, err)
 	}
-	hist, err := historyJSON(r.calls)
+	hist, err := historyJSON(r.calls, r.epoch)
 	if err != nil {
 		return "", fmt.Errorf("seed %d: %w", r.job.Seed, err)
 	}

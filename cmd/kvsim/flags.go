@@ -23,11 +23,11 @@ type configFlags struct {
 	beyondBudget              bool
 }
 
-func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault string) {
+func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault string, durationDefault time.Duration) {
 	fs.StringVar(&f.workload, "workload", workloadDefault, "workload: "+strings.Join(append(workloadNames(), mixedWorkload), ", ")+" (mixed: one per seed)")
 	fs.StringVar(&f.nemesis, "nemesis", nemesisDefault, "nemesis profile: "+strings.Join(append(nemesis.Profiles(), mixedNemesis), ", ")+" (mixed: one per seed)")
 	fs.IntVar(&f.nodes, "nodes", nodesDefault, "cluster members (3 or 5 are the usual sizes)")
-	fs.DurationVar(&f.duration, "duration", durationDefault, "virtual length of each run; faults heal 10s before its end")
+	fs.DurationVar(&f.duration, "duration", durationDefault, "length of each run (virtual in simulation); faults heal 10s before its end")
 	fs.IntVar(&f.clients, "clients", clientsDefault, "client sessions per run")
 	fs.IntVar(&f.opsMax, "ops-max", opsMaxDefault, "bound on each run's client operations")
 	fs.BoolVar(&f.beyondBudget, "beyond-budget", false, "let faults take down or damage a majority at once (safety is still judged; liveness only after they heal)")

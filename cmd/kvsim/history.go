@@ -10,15 +10,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/reports"
-	"github.com/kvdlabs/kvd/sim"
+	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
 // timelineBucketsMax bounds a run's timeline, whatever its length.
 const timelineBucketsMax = 120
 
-// timeline buckets the calls by when they returned: one bucket per second
-// for runs up to two minutes, wider ones for longer runs.
-func timeline(calls []sim.Call, span time.Duration) []reports.Bucket {
+// timeline buckets the calls by when they returned, counted from the run's
+// epoch: one bucket per second for runs up to two minutes, wider ones for
+// longer runs.
+func timeline(calls []driver.Call, epoch time.Time, span time.Duration) []reports.Bucket {
 	if len(calls) == 0 || span <= 0 {
 		return nil
 	}
@@ -34,7 +35,7 @@ func timeline(calls []sim.Call, span time.Duration) []reports.Bucket {
 		buckets[i].Width = reports.Duration(width)
 	}
 	for _, c := range calls {
-		i := min(int(c.Return.Sub(sim.DefaultEpoch)/width), n-1)
+		i := min(int(c.Return.Sub(epoch)/width), n-1)
 		b := &buckets[i]
 		switch {
 		case c.TimedOut:
@@ -73,13 +74,14 @@ type historyCall struct {
 	Indeterminate bool `json:"indeterminate,omitempty"`
 }
 
-// historyJSON renders every observed call, in the order they completed.
-func historyJSON(calls []sim.Call) ([]byte, error) {
+// historyJSON renders every observed call, in the order they completed,
+// with times counted from the run's epoch.
+func historyJSON(calls []driver.Call, epoch time.Time) ([]byte, error) {
 	out := make([]historyCall, len(calls))
 	for i, c := range calls {
 		h := historyCall{
 			Client: c.Client, Seq: c.Seq, Member: c.Member,
-			Invoke: reports.Duration(c.Invoke.Sub(sim.DefaultEpoch)), Return: reports.Duration(c.Return.Sub(sim.DefaultEpoch)),
+			Invoke: reports.Duration(c.Invoke.Sub(epoch)), Return: reports.Duration(c.Return.Sub(epoch)),
 			Lease: c.KeepAlive, TimedOut: c.TimedOut, Indeterminate: c.Indeterminate(),
 		}
 		var err error

@@ -28,10 +28,29 @@ type seedSource struct {
 }
 
 func (s *seedSource) register(fs *flag.FlagSet) {
-	s.cf.register(fs, "register", "all")
+	s.cf.register(fs, "register", "all", durationDefault)
 	fs.Uint64Var(&s.seed, "seed", 0, "the seed to run")
 	fs.StringVar(&s.record, "record", "", "a seed folder written by kvsim run (its result.json and schedule.json): repeat that run, and check its trace hash")
 	fs.StringVar(&s.schedule, "schedule", "", "run this schedule JSON (e.g. from kvsim shrink) instead of the one drawn from the seed")
+}
+
+// readSchedule reads a schedule file (--schedule) for a run of members
+// 1..nodes.
+func readSchedule(path string, nodes int) (nemesis.Schedule, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nemesis.Schedule{}, fmt.Errorf("--schedule: %w", err)
+	}
+	sched, err := nemesis.ParseSchedule(data)
+	if err != nil {
+		return nemesis.Schedule{}, fmt.Errorf("--schedule %s: %w", path, err)
+	}
+	for i, id := range sched.Nodes {
+		if id != uint64(i+1) || len(sched.Nodes) != nodes {
+			return nemesis.Schedule{}, fmt.Errorf("--schedule %s: written for members %v, the run's are 1..%d", path, sched.Nodes, nodes)
+		}
+	}
+	return sched, nil
 }
 
 // job returns the job to repeat and the trace hash it must reproduce ("" if
@@ -68,18 +87,9 @@ func (s *seedSource) job(fs *flag.FlagSet) (job, string, error) {
 		j = job{Seed: s.seed, Config: cfg}
 	}
 	if s.schedule != "" {
-		data, err := os.ReadFile(s.schedule)
+		sched, err := readSchedule(s.schedule, j.Config.Nodes)
 		if err != nil {
-			return j, "", fmt.Errorf("--schedule: %w", err)
-		}
-		sched, err := nemesis.ParseSchedule(data)
-		if err != nil {
-			return j, "", fmt.Errorf("--schedule %s: %w", s.schedule, err)
-		}
-		for i, id := range sched.Nodes {
-			if id != uint64(i+1) || len(sched.Nodes) != j.Config.Nodes {
-				return j, "", fmt.Errorf("--schedule %s: written for members %v, the run's are 1..%d", s.schedule, sched.Nodes, j.Config.Nodes)
-			}
+			return j, "", err
 		}
 		j.Schedule = &sched
 		j.Config.Duration = reports.Duration(sched.Duration)

@@ -68,6 +68,8 @@ type run struct {
 	cluster  *sim.Cluster
 	schedule nemesis.Schedule
 	workload workloads.Workload
+	// epoch is when the run began: calls and faults are timed from it.
+	epoch    time.Time
 	calls    []sim.Call
 	verdicts []linearizability.Verdict
 	result   reports.Result
@@ -76,7 +78,7 @@ type run struct {
 // runSeed runs j once, in this process. A panic anywhere in the run is
 // caught and reported as a crash with its stack.
 func runSeed(j job) (r *run) {
-	r = &run{job: j}
+	r = &run{job: j, epoch: sim.DefaultEpoch}
 	r.result = reports.Result{Seed: j.Seed, Config: j.Config, Outcome: reports.Pass}
 	wallStart := time.Now()
 	defer func() {
@@ -111,7 +113,7 @@ func (r *run) finishResult(wall time.Duration) {
 	}
 	res.Swarm = r.schedule.Swarm.String()
 	res.Verdicts = r.verdicts
-	res.Timeline = timeline(r.calls, time.Duration(res.Virtual))
+	res.Timeline = timeline(r.calls, r.epoch, time.Duration(res.Virtual))
 }
 
 func (r *run) simulate() {
