@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign bench bench-vs-etcd lint kvd etcdctl etcdutl etcd clean
+.PHONY: all build fmtcheck vet test fuzz sim campaign real realcheck bench bench-vs-etcd lint kvd etcdctl etcdutl etcd clean
 
 all: build
 
@@ -46,6 +46,20 @@ sim:
 # Long campaigns: make campaign SEEDS=1-5000 KVSIM_FLAGS='--workload register --nemesis all'
 campaign:
 	$(GO) run ./cmd/kvsim run --seeds $${SEEDS:-1-2000} --workers $$(nproc) $${KVSIM_FLAGS}
+
+# The same workloads and checkers on real processes: 3 kvd members on
+# 127.0.0.1 with kills, pauses and proxy partitions. Against etcd:
+# make real REAL_BIN=bin/etcd (after make etcd). More: REAL_FLAGS='--seeds 1-5 --workload bank'
+real: kvd
+	$(GO) run ./cmd/kvsim real --bin $${REAL_BIN:-$(BIN)/kvd} $${REAL_FLAGS}
+
+# The real-process validation: every workload x RUNS runs against kvd and
+# against etcd v3.7.3 (0 violations expected), and etcd with reads switched
+# to serializable (a stale read expected); prints the table. Long: not in
+# make test. make realcheck RUNS=20 DURATION=30s
+realcheck: kvd etcd
+	$(GO) build -o $(BIN)/kvsim ./cmd/kvsim
+	tools/realcheck.sh $(BIN) $${RUNS:-3} $${DURATION:-30s}
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$${BENCHTIME:-1s} ./core/...
