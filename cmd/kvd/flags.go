@@ -46,6 +46,9 @@ type flags struct {
 	// gates are --feature-gates parsed: etcd's gate names, on or off.
 	gates map[string]bool
 	tls   tlsFlags // tls.go
+	// unsafe is --unsafe in a kvd built with the kvdunsafe tag, nothing
+	// otherwise (unsafe_on.go, unsafe_off.go).
+	unsafe unsafeFlags
 }
 
 // errHelp asks main to exit 0 after printing usage.
@@ -81,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f.authFlags.register(fs)
 	fs.StringVar(&f.featureGates, "feature-gates", "", "etcd's feature gates, key=true|false,...: InitialCorruptCheck checks this member's data against its peers' before serving; etcd's other gates are accepted and change nothing in kvd")
 	f.tls.register(fs)
+	f.unsafe.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "Usage: kvd [flags]  (etcd's flag names)")
@@ -207,6 +211,7 @@ func (f *flags) validate() error {
 	}
 	errs = append(errs, f.validateTLS()...)
 	errs = append(errs, f.authFlags.validate()...)
+	errs = append(errs, f.unsafe.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	level, _ := f.level()
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	f.unsafe.warn(stderr)
 	if err := serve(ctx, f, log); errors.Is(err, node.ErrRemoved) {
 		// etcd's words: the member stops for good and says why.
 		log.Warn("the member has been permanently removed from the cluster", "err", err.Error())
@@ -111,6 +112,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 			TxnOpsMax:              int(f.maxTxnOps),
 			AutoCompaction:         autoCompaction,
 			AuthTokenTTL:           f.tokenTTL(),
+			Unsafe:                 f.unsafe.options(), // zero unless built with kvdunsafe
 		},
 		Transport:                   tr,
 		Self:                        api.MemberInfo{Name: f.name, PeerURLs: f.initialAdvertisePeerURLs, ClientURLs: f.advertiseClientURLs},

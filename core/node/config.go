@@ -107,8 +107,9 @@ type Config struct {
 	// value is off (compactor.go).
 	AutoCompaction AutoCompaction
 
-	// Unsafe switches on known-unsafe protocol variants so the simulator can
-	// prove it catches them. Never set in production.
+	// Unsafe switches on known-unsafe protocol variants so the simulator,
+	// and kvd built with the kvdunsafe tag, can prove the harness catches
+	// them; UnsafeVariants names them. Never set in production.
 	Unsafe Unsafe
 }
 

@@ -66,9 +66,11 @@ func (o *Output) String() string {
 
 // Build builds the named programs into dir, side by side, and returns
 // their paths in the same order: "kvd" from this tree (root is the
-// repository), and etcd's own "etcd", "etcdctl" and "etcdutl" v3.7.3 from
-// the Go module proxy with tools/build.sh, as make etcd does. A failure names the command
-// and carries its output.
+// repository); "kvd-unsafe", kvd from this tree built with the kvdunsafe
+// tag, which adds --unsafe to switch on the planted bugs kvsim must
+// catch; and etcd's own "etcd", "etcdctl" and "etcdutl" v3.7.3 from the Go
+// module proxy with tools/build.sh, as make etcd does. A failure names the
+// command and carries its output.
 func Build(root, dir string, programs ...string) ([]string, error) {
 	paths := make([]string, len(programs))
 	errs := make([]error, len(programs))
@@ -80,10 +82,13 @@ func Build(root, dir string, programs ...string) ([]string, error) {
 		case "kvd":
 			cmd = exec.Command("go", "build", "-o", paths[i], "./cmd/kvd")
 			cmd.Dir = root
+		case "kvd-unsafe":
+			cmd = exec.Command("go", "build", "-tags", "kvdunsafe", "-o", paths[i], "./cmd/kvd")
+			cmd.Dir = root
 		case "etcd", "etcdctl", "etcdutl":
 			cmd = exec.Command(filepath.Join(root, "tools", "build.sh"), name, paths[i])
 		default:
-			return nil, fmt.Errorf("procs: no way to build %q (kvd, etcd, etcdctl, etcdutl)", name)
+			return nil, fmt.Errorf("procs: no way to build %q (kvd, kvd-unsafe, etcd, etcdctl, etcdutl)", name)
 		}
 		wg.Add(1)
 		go func() {
