@@ -10,7 +10,7 @@
 //
 // Kinds cover partitions (halves, isolate the leader, bridge, ring,
 // one-way), packet loss, duplication, delay and reordering, crashes (with
-// or without losing unsynced writes), disk faults (torn write, bit flip,
+// or without losing unsynced writes), full-cluster restarts, disk faults (torn write, bit flip,
 // EIO on write or sync, full disk, latency), clock jumps, skew and drift,
 // pauses, leader transfer and membership change. Info(kind) tells code
 // whether a kind lasts a window or is instantaneous, how it reads Targets,
@@ -36,7 +36,10 @@
 // is up and has its durable state. Budget counts the members that are down
 // or damaged at each instant; generated schedules stay within a minority
 // unless GenerateOptions.BeyondBudget, and every fault heals a settle
-// period before the run ends, so liveness after healing can be judged.
+// period before the run ends, so liveness after healing can be judged. A
+// WholeCluster kind (a full-cluster restart) is beyond the budget by design
+// and exempt from it: it loses nothing durable, so liveness after its heal
+// is still owed.
 //
 // # Shrinking
 //

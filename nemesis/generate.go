@@ -26,8 +26,14 @@ const (
 func DefaultNodes() []uint64 { return []uint64{1, 2, 3} }
 
 // faultsPerKindMax bounds the faults one kind contributes, so that every
-// schedule stays under FaultsMax whatever the duration.
-var faultsPerKindMax = FaultsMax / len(catalogue)
+// schedule stays under FaultsMax whatever the duration. It divides by the
+// kinds of profile "all", the largest profile (profiles asserts none is
+// larger), rather than by the catalogue: a kind added outside "all" must
+// not change the schedules generated before it.
+var faultsPerKindMax = FaultsMax / kindsPerProfileMax
+
+// kindsPerProfileMax is how many kinds a profile may list.
+var kindsPerProfileMax = len(allProfileKinds())
 
 // GenerateOptions configures Generate.
 type GenerateOptions struct {
@@ -274,8 +280,8 @@ func drawKindParams(rng *rand.Rand, ki KindIntensity, horizon time.Duration) Kin
 		mean := uniform(rng, float64(ki.WindowMin), float64(ki.WindowMax))
 		kp.WindowMean = max(time.Duration(mean).Round(time.Millisecond), time.Millisecond)
 	}
-	if ki.Kind == PartitionIsolateLeader {
-		kp.TargetsAutoProbability = 1 // the kind is about the leader
+	if ki.Kind == PartitionIsolateLeader || info.Targets == TargetsAll {
+		kp.TargetsAutoProbability = 1 // the kind is about the leader, or names everyone
 	}
 	for _, p := range ki.Params {
 		v := roundTo(uniform(rng, p.GenerateMin, p.GenerateMax), p.GenerateResolution)
@@ -349,6 +355,8 @@ func drawTargets(rng *rand.Rand, info *KindInfo, nodes []uint64, budget Budget, 
 		return perm[: 1+(n-1)/2 : 1+(n-1)/2]
 	case TargetsRing:
 		return perm
+	case TargetsAll:
+		return nil
 	default:
 		assert(false, "kind "+string(info.Kind)+" has no target rule")
 	}

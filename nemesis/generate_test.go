@@ -98,23 +98,24 @@ func TestKindIntensityIndependentOfProfile(t *testing.T) {
 
 func TestGenerateEnablesASubsetOfKinds(t *testing.T) {
 	counts := make(map[Kind]int)
+	all, _ := LookupProfile(DefaultProfile)
 	const seeds = 300
 	for seed := uint64(1); seed <= seeds; seed++ {
 		s := Generate(seed, GenerateOptions{Nodes: []uint64{1, 2, 3, 4, 5}})
 		if len(s.Swarm.Kinds) == 0 {
 			t.Fatalf("seed %d enabled no kind", seed)
 		}
-		if len(s.Swarm.Kinds) == len(GeneratedKinds()) {
+		if len(s.Swarm.Kinds) == len(all.Kinds) {
 			t.Fatalf("seed %d enabled every kind: not a swarm", seed)
 		}
 		for _, k := range s.Swarm.Kinds {
 			counts[k.Kind]++
 		}
 	}
-	// Each generated kind is enabled with probability 1/2: far from never
-	// and always.
-	for _, k := range GeneratedKinds() {
-		if counts[k] < seeds/4 || counts[k] > seeds*3/4 {
+	// Each kind of the profile is enabled with probability 1/2: far from
+	// never and always.
+	for _, ki := range all.Kinds {
+		if k := ki.Kind; counts[k] < seeds/4 || counts[k] > seeds*3/4 {
 			t.Errorf("kind %s enabled in %d of %d seeds, want about half", k, counts[k], seeds)
 		}
 	}
@@ -205,15 +206,23 @@ func TestGeneratePanicsOnInvalidOptions(t *testing.T) {
 
 func TestProfilesSortedAndKnown(t *testing.T) {
 	names := Profiles()
-	want := []string{"all", "clock", "crash", "disk", "network", "none", "operations"}
+	want := []string{"all", "clock", "crash", "disk", "network", "none", "operations", "real"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("Profiles() = %v, want %v", names, want)
 	}
 	all, _ := LookupProfile("all")
 	// Every kind the simulator carries out is generated, membership
-	// changes included.
-	if len(all.Kinds) != len(GeneratedKinds()) || len(GeneratedKinds()) != len(Kinds()) {
-		t.Fatalf("profile all has %d kinds, catalogue %d generated of %d", len(all.Kinds), len(GeneratedKinds()), len(Kinds()))
+	// changes included; profile all has every one but the WholeCluster
+	// kinds, which would break the budget it keeps.
+	if len(GeneratedKinds()) != len(Kinds()) {
+		t.Fatalf("catalogue: %d generated of %d", len(GeneratedKinds()), len(Kinds()))
+	}
+	for _, k := range Kinds() {
+		info, _ := Info(k)
+		in := slices.ContainsFunc(all.Kinds, func(ki KindIntensity) bool { return ki.Kind == k })
+		if in == info.WholeCluster {
+			t.Errorf("kind %s: in profile all %v, whole cluster %v", k, in, info.WholeCluster)
+		}
 	}
 	if _, ok := LookupProfile("nope"); ok {
 		t.Fatal("unknown profile found")
@@ -228,5 +237,35 @@ func TestGenerateLongRunSpreadsFaults(t *testing.T) {
 	}
 	if last := s.Faults[len(s.Faults)-1].At; last < DurationMax*3/4 {
 		t.Fatalf("last fault at %s of a %s run: faults stop early", last, DurationMax)
+	}
+}
+
+// Profile real draws full-cluster restarts, always aimed at every member
+// and never dropped by the budget they are exempt from.
+func TestGenerateRealProfileRestartsTheCluster(t *testing.T) {
+	restarts := 0
+	for seed := uint64(1); seed <= 50; seed++ {
+		s := Generate(seed, GenerateOptions{Profile: "real"})
+		if ok, v := s.WithinBudget(); !ok {
+			t.Fatalf("seed %d: over budget: %v", seed, v[0])
+		}
+		for _, f := range s.Faults {
+			if f.Kind != ClusterRestart {
+				continue
+			}
+			restarts++
+			if len(f.Targets) != 0 {
+				t.Fatalf("seed %d: %s names targets", seed, f)
+			}
+		}
+	}
+	if restarts == 0 {
+		t.Fatal("50 seeds of profile real restarted the cluster never")
+	}
+	bad := Schedule{Nodes: DefaultNodes(), Duration: time.Minute, Faults: []Fault{
+		{At: time.Second, Kind: ClusterRestart, Targets: []uint64{1}, Until: 2 * time.Second},
+	}}
+	if err := bad.Validate(); err == nil {
+		t.Fatal("a cluster restart naming a target was accepted")
 	}
 }

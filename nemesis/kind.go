@@ -61,6 +61,13 @@ const (
 	// write that was not synced. Down, and counted as damaged, from At
 	// until the restart at Until. Targets as for CrashRestart.
 	CrashLoseUnsynced Kind = "crash-lose-unsynced"
+	// ClusterRestart stops every member at At, as CrashRestart stops one,
+	// and restarts them all from their disks at Until: a whole data centre
+	// losing power. Down from At to Until, every member, so it goes beyond
+	// the minority budget by design and is exempt from it (WholeCluster):
+	// nothing durable is lost, so raft must come back live after Until.
+	// Targets: always empty (every member).
+	ClusterRestart Kind = "cluster-restart"
 
 	// DiskTornWrite crashes each target at At with the last unsynced write
 	// torn: only the first "kept_fraction" of its bytes persist. Restart at
@@ -166,6 +173,8 @@ const (
 	TargetsBridge
 	// TargetsRing: empty, or a permutation of all members.
 	TargetsRing
+	// TargetsAll: always empty; the fault hits every member.
+	TargetsAll
 )
 
 // ParamSpec describes one parameter of a kind.
@@ -207,6 +216,12 @@ type KindInfo struct {
 	// fault nobody executes would spend the budget and draw a window in
 	// reports while doing nothing.
 	Manual bool
+	// WholeCluster kinds take every member at once by design. They are
+	// exempt from the budget (which would drop every one of them) and are
+	// left out of profile "all", so that adding one to the catalogue left
+	// every schedule generated before byte-identical; a profile that names
+	// one (such as "real") generates it.
+	WholeCluster bool
 	// Params lists every parameter; each is required, no other is allowed.
 	Params []ParamSpec
 	// FaultsPerMinuteMin/Max bound the rate Generate picks for the kind.
@@ -216,7 +231,8 @@ type KindInfo struct {
 }
 
 // Budgeted reports whether a fault of this kind counts against the budget.
-func (i KindInfo) Budgeted() bool { return i.TakesDown || i.DamagesDurable }
+// A WholeCluster kind does not: it is beyond any budget by design.
+func (i KindInfo) Budgeted() bool { return (i.TakesDown || i.DamagesDurable) && !i.WholeCluster }
 
 // Limits of the accepted parameter values, and of generation.
 const (
@@ -268,6 +284,10 @@ var catalogue = []KindInfo{
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
 	{Kind: CrashLoseUnsynced, Windowed: true, TakesDown: true, DamagesDurable: true, Targets: TargetsMembers, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
+	// Rarer and shorter than a crash of one member: while it lasts nothing
+	// at all is served.
+	{Kind: ClusterRestart, Windowed: true, TakesDown: true, WholeCluster: true, Targets: TargetsAll, NodesMin: 1,
+		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 2, WindowMin: 100 * time.Millisecond, WindowMax: 5 * time.Second},
 
 	{Kind: DiskTornWrite, Windowed: true, TakesDown: true, DamagesDurable: true, Targets: TargetsMembers, NodesMin: 1,
 		Params: []ParamSpec{
@@ -335,12 +355,24 @@ var catalogueIndex = func() map[Kind]int {
 	return m
 }()
 
-// GeneratedKinds returns the kinds Generate may pick, in catalogue order:
-// all but the Manual ones.
+// GeneratedKinds returns the kinds Generate may pick for some profile, in
+// catalogue order: all but the Manual ones.
 func GeneratedKinds() []Kind {
 	var kinds []Kind
 	for _, info := range catalogue {
 		if !info.Manual {
+			kinds = append(kinds, info.Kind)
+		}
+	}
+	return kinds
+}
+
+// allProfileKinds returns the kinds of profile "all", in catalogue order:
+// the generated kinds but the WholeCluster ones.
+func allProfileKinds() []Kind {
+	var kinds []Kind
+	for _, info := range catalogue {
+		if !info.Manual && !info.WholeCluster {
 			kinds = append(kinds, info.Kind)
 		}
 	}

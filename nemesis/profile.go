@@ -33,7 +33,7 @@ var profileDefs = []struct {
 	name, summary string
 	kinds         []Kind
 }{
-	{"all", "every fault the simulator carries out", GeneratedKinds()},
+	{"all", "every fault the simulator carries out on a member or a link", allProfileKinds()},
 	{"clock", "clock jumps, skew and drift", []Kind{ClockJump, ClockSkew, ClockDrift}},
 	{"crash", "crashes, unsynced data loss and pauses",
 		[]Kind{CrashRestart, CrashLoseUnsynced, Pause}},
@@ -46,6 +46,12 @@ var profileDefs = []struct {
 	{"none", "no faults: a baseline run", nil},
 	{"operations", "what operators do to a running cluster: leader transfers, member replacements, alarms raised and disarmed, defragmentation, backups",
 		[]Kind{LeaderTransfer, MembershipChange, AlarmNoSpace, Defragment, Backup}},
+	// What kvsim real carries out on member processes (signals) and on the
+	// TCP proxies in front of them; the simulator runs it too, so a
+	// schedule from a real run replays there.
+	{"real", "what real processes take: partitions, packet loss and delay through TCP proxies, kills, pauses and a full-cluster restart", []Kind{
+		PartitionHalves, PartitionIsolateLeader, PartitionBridge, PartitionRing, PartitionOneWay,
+		PacketLoss, PacketDelay, CrashRestart, ClusterRestart, Pause}},
 }
 
 // profiles is profileDefs with intensities taken from the catalogue.
@@ -53,6 +59,7 @@ var profiles = func() []Profile {
 	out := make([]Profile, 0, len(profileDefs))
 	for i, def := range profileDefs {
 		assert(i == 0 || profileDefs[i-1].name < def.name, "profiles must be listed sorted by name")
+		assert(len(def.kinds) <= kindsPerProfileMax, "profile "+def.name+" lists more kinds than faultsPerKindMax allows for")
 		p := Profile{Name: def.name, Summary: def.summary}
 		for j, k := range def.kinds {
 			info := mustInfo(k)

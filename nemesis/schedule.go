@@ -185,6 +185,8 @@ func validateFault(f Fault, nodes []uint64, known map[uint64]bool) []error {
 			if t != n {
 				bad("%d targets, want none or a permutation of all %d nodes", t, n)
 			}
+		case TargetsAll:
+			bad("%d targets, want none: the kind hits every member", t)
 		default:
 			assert(false, fmt.Sprintf("kind %s has no target rule", f.Kind))
 		}

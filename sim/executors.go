@@ -184,6 +184,12 @@ func executorTable() map[nemesis.Kind]executor {
 		// process crash is modelled as the harder machine crash.
 		nemesis.CrashRestart:      {start: startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Crash() }))},
 		nemesis.CrashLoseUnsynced: {start: startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Crash() }))},
+		// Every member crashes; each restarts at Until through reconcile,
+		// unless another fault still holds it down.
+		nemesis.ClusterRestart: {
+			targets: allMembers,
+			start:   startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Crash() })),
+		},
 		nemesis.DiskTornWrite: {start: func(c *Cluster, a *activeFault) string {
 			eachTarget(func(m *Member, _ nemesis.Fault) {
 				m.disk.SetTornWrites(true)
