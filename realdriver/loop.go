@@ -16,8 +16,10 @@ import (
 // Loop is a real cluster as the workloads drive it (driver.Cluster): the
 // event loop their callbacks run on, and the sessions they talk through.
 //
-// Every method but Close is to be called from the loop's goroutine: the
-// one that calls RunUntil, RunWhile and Step, and runs every callback.
+// Every method, Close included, is to be called from the loop's
+// goroutine: the one that calls RunUntil, RunWhile and Step, and runs
+// every callback. Only the call goroutines it starts run beside it, and
+// they touch nothing of the loop's but the channel they post to.
 type Loop struct {
 	opts    Options
 	members []Member

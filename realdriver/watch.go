@@ -32,6 +32,9 @@ type watchStream struct {
 	// joining gathers the fragments of one response (Fragment set on all
 	// but the last), as clientv3 joins them before its watcher sees any.
 	joining *pb.WatchResponse
+	// fragmentsJoined counts the fragments joined into whole responses
+	// (each but the last of one); kept to show fragmenting happened.
+	fragmentsJoined int
 	// fragmentsInterrupted counts responses whose fragments another
 	// watcher's response cut into (a member's bug), reported in the log.
 	fragmentsInterrupted int
@@ -251,6 +254,7 @@ func (ws *watchStream) join(resp *pb.WatchResponse) *pb.WatchResponse {
 			ws.fragmentsInterrupted++
 			ws.joining = nil
 		} else {
+			ws.fragmentsJoined++
 			whole := ws.joining
 			whole.Events = append(whole.Events, resp.Events...)
 			whole.Fragment = resp.Fragment
