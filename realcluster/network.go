@@ -43,6 +43,9 @@ type Network struct {
 	rand   *rand.Rand
 	conns  map[*proxyConn]struct{}
 	logger *slog.Logger
+	// clientDelay and clientJitter are added to every link with the
+	// harness at one end, beside its rule (SetClientDelay).
+	clientDelay, clientJitter time.Duration
 }
 
 // NewNetwork returns a network with no rules. Delays and resets draw from
@@ -95,6 +98,16 @@ func (n *Network) SetRules(rules map[Link]LinkRule) {
 
 // Clear heals every link.
 func (n *Network) Clear() { n.SetRules(nil) }
+
+// SetClientDelay adds delay plus a uniform [0, jitter) to every chunk on
+// every link between the harness and a member, both ways, on top of the
+// links' rules, until set back to 0: slow clients for a test, apart from
+// the rules a nemesis replaces.
+func (n *Network) SetClientDelay(delay, jitter time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.clientDelay, n.clientJitter = delay, jitter
+}
 
 // Conns lists the open connections as the links their dialer sends on
 // (dialer to target), sorted.
@@ -176,6 +189,10 @@ func (n *Network) judge(c *proxyConn, dir int, now time.Time) verdict {
 	}
 	if r.ResetProbability > 0 && n.rand.Float64() < r.ResetProbability {
 		return verdict{reset: true}
+	}
+	if l := c.links[dir]; l.From == Harness || l.To == Harness {
+		r.Delay += n.clientDelay
+		r.Jitter += n.clientJitter
 	}
 	release := now.Add(r.Delay)
 	if r.Jitter > 0 {

@@ -242,3 +242,21 @@ func TestHelperProcess(t *testing.T) {
 	c.Close()
 	os.Exit(0)
 }
+
+// A client delay slows the harness's links on top of their rules.
+func TestProxyClientDelay(t *testing.T) {
+	p, n := newTestProxy(t, nil)
+	const delay = 40 * time.Millisecond
+	n.SetClientDelay(delay, time.Millisecond)
+	c := dial(t, p.Addr())
+	start := time.Now()
+	if err := roundTrip(c, "slow", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 2*delay {
+		t.Fatalf("round trip took %v, want at least %v", took, 2*delay)
+	}
+	if len(n.Rules()) != 0 {
+		t.Fatalf("a client delay set rules: %v", n.Rules())
+	}
+}
