@@ -63,6 +63,8 @@ Usage:
   kvsim replay  (--seed S [run flags] | --record SEED_DIR) [--schedule FILE] [--hash HEX]
                 [--filter member=2,kind=net.drop|fault,from=10s,to=20s] [--out DIR]
   kvsim shrink  (--seed S [run flags] | --record SEED_DIR) [--runs-max N] [--out FILE]
+  kvsim real    [--bin bin/kvd|bin/etcd] [--seeds 1-5] [--workload W] [--nemesis real] [--nodes N]
+                [--duration 30s] [--read serializable] [--schedule FILE] [--out DIR] [--keep]
 
 Run "kvsim <command> -h" for a command's flags.
 
@@ -91,6 +93,8 @@ func kvsim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = replayMain(args[1:], stdout, stderr)
 	case "shrink":
 		code, err = shrinkMain(args[1:], stdout, stderr)
+	case "real":
+		code, err = realMain(args[1:], stdout, stderr)
 	case "worker":
 		// Hidden: started by run, one per worker process.
 		err = workerMain(stdin, stdout)

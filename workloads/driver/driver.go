@@ -8,7 +8,7 @@
 // event queue in virtual time (package sim); the real-process driver runs
 // them on one goroutine in wall-clock time, with each etcd call made in a
 // goroutine of its own and its completion posted back to that loop
-// (package realcluster). Either way callbacks never run concurrently, so
+// (package realdriver). Either way callbacks never run concurrently, so
 // workload code needs no locks and does not change between the two.
 package driver
 
