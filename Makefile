@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign real realcheck bench bench-vs-etcd lint kvd etcdctl etcdutl etcd clean
+.PHONY: all build fmtcheck vet test fuzz sim campaign real realcheck bench bench-vs-etcd lint kvd kvd-unsafe etcdctl etcdutl etcd clean
 
 all: build
 
@@ -57,7 +57,7 @@ real: kvd
 # against etcd v3.7.3 (0 violations expected), and etcd with reads switched
 # to serializable (a stale read expected); prints the table. Long: not in
 # make test. make realcheck RUNS=20 DURATION=30s
-realcheck: kvd etcd
+realcheck: kvd kvd-unsafe etcd
 	$(GO) build -o $(BIN)/kvsim ./cmd/kvsim
 	tools/realcheck.sh $(BIN) $${RUNS:-3} $${DURATION:-30s}
 
@@ -71,6 +71,12 @@ lint: build fmtcheck vet
 kvd:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/kvd ./cmd/kvd
+
+# kvd with the planted bugs kvsim must catch, switched on by --unsafe NAME
+# (kvsim real --bin bin/kvd-unsafe --unsafe stale-read). Never deploy it.
+kvd-unsafe:
+	@mkdir -p $(BIN)
+	$(GO) build -tags kvdunsafe -o $(BIN)/kvd-unsafe ./cmd/kvd
 
 # etcd's own etcdctl v3.7.3, built from the Go module proxy in its own module.
 etcdctl:

@@ -64,7 +64,7 @@ Usage:
                 [--filter member=2,kind=net.drop|fault,from=10s,to=20s] [--out DIR]
   kvsim shrink  (--seed S [run flags] | --record SEED_DIR) [--runs-max N] [--out FILE]
   kvsim real    [--bin bin/kvd|bin/etcd] [--seeds 1-5] [--workload W] [--nemesis real] [--nodes N]
-                [--duration 30s] [--read serializable] [--schedule FILE] [--out DIR] [--keep]
+                [--duration 30s] [--read serializable] [--unsafe NAME] [--schedule FILE] [--out DIR] [--keep]
 
 Run "kvsim <command> -h" for a command's flags.
 

@@ -19,6 +19,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/realcluster"
 	"github.com/kvdlabs/kvd/realdriver"
@@ -69,8 +70,8 @@ func realMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if cfgErr != nil {
 		errs = append(errs, cfgErr)
 	}
-	if cf.unsafe != "" {
-		errs = append(errs, fmt.Errorf("--unsafe %q: unsafe variants are switched on in the simulator's core only; a real run judges the binary as built", cf.unsafe))
+	if cf.unsafe != "" && !slices.Contains(memberVariants(), cf.unsafe) {
+		errs = append(errs, fmt.Errorf("--unsafe %q: a real member switches on only %v (kvd built with the kvdunsafe tag: make kvd-unsafe); the others break the simulated disk or client", cf.unsafe, memberVariants()))
 	}
 	if cf.nodes > 7 {
 		errs = append(errs, fmt.Errorf("--nodes %d: a real run starts at most 7 processes", cf.nodes))
@@ -220,8 +221,14 @@ func (r *run) real(ctx context.Context, ro realOptions) func() []driver.FaultWin
 		r.harnessFailure(fmt.Sprintf("a directory for the members: %v", err))
 		return nil
 	}
+	var extra []string
+	if cfg.Unsafe != "" {
+		// Only kvd built with the kvdunsafe tag has the flag; any other
+		// binary refuses it and the run ends as a harness failure saying so.
+		extra = []string{"--unsafe", cfg.Unsafe}
+	}
 	c, err := realcluster.Start(ctx, realcluster.Options{
-		Binary: cfg.Binary, Members: cfg.Nodes, Dir: dir, Seed: r.job.Seed, Logger: ro.logger,
+		Binary: cfg.Binary, Members: cfg.Nodes, Dir: dir, Seed: r.job.Seed, Logger: ro.logger, ExtraFlags: extra,
 	})
 	if err != nil {
 		r.harnessFailure(fmt.Sprintf("starting %d members of %s: %v", cfg.Nodes, cfg.Binary, err))
@@ -433,6 +440,16 @@ func realHashesAt(d driver.Cluster, ids []uint64, rev int64) string {
 		}
 	}
 	return ""
+}
+
+// memberVariants are the unsafe variants a member process can switch on
+// (kvd --unsafe NAME in a kvdunsafe build), by kvsim's names.
+func memberVariants() []string {
+	var names []string
+	for _, v := range node.UnsafeVariants() {
+		names = append(names, v.Name)
+	}
+	return names
 }
 
 func minTime(a, b time.Time) time.Time {

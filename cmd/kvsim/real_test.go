@@ -125,6 +125,17 @@ func TestRealRegisterOnKvdPasses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, reports.IndexFile)); err != nil {
 		t.Errorf("no report page: %v", err)
 	}
+
+	// The real run's seed folder replays in the simulator: the same seed,
+	// workload and schedule, now bit-exact and with a trace to read.
+	seedDir := reports.SeedDir(out, 1)
+	code, stdout, stderr = runCLI(t, "replay", "--record", seedDir, "--trace", "none")
+	if code != exitPass {
+		t.Fatalf("kvsim replay --record %s exited %d\nstdout:\n%s\nstderr:\n%s", seedDir, code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "seed 1") {
+		t.Errorf("the replay does not report seed 1:\n%s", stdout)
+	}
 }
 
 // On real processes a write whose answer never came is indeterminate, and
