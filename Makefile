@@ -56,10 +56,10 @@ real: kvd
 # The real-process validation: every workload x RUNS runs against kvd and
 # against etcd v3.7.3 (0 violations expected), and etcd with reads switched
 # to serializable (a stale read expected); prints the table. Long: not in
-# make test. make realcheck RUNS=20 DURATION=30s
+# make test. make realcheck RUNS=20 DURATION=30s JOBS=2
 realcheck: kvd kvd-unsafe etcd
 	$(GO) build -o $(BIN)/kvsim ./cmd/kvsim
-	tools/realcheck.sh $(BIN) $${RUNS:-3} $${DURATION:-30s}
+	tools/realcheck.sh $(BIN) $${RUNS:-3} $${DURATION:-30s} $${JOBS:-1}
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$${BENCHTIME:-1s} ./core/...
