@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Limits and defaults of Options.
@@ -52,6 +53,10 @@ type Options struct {
 	Seed uint64
 	// Logger gets every process and network action; nil discards them.
 	Logger *slog.Logger
+	// ControlDialOptions are added to the harness's own client of each
+	// member (its status checks), e.g. realdriver.AdminAuth's, to be
+	// answered once a workload turns auth on.
+	ControlDialOptions []grpc.DialOption
 }
 
 // Cluster is a running cluster of member processes behind proxies. Its
@@ -182,6 +187,7 @@ func (c *Cluster) setUp() error {
 		}
 		if m.control, err = clientv3.New(clientv3.Config{
 			Endpoints: []string{m.clientURL}, DialTimeout: statusTimeout, Logger: zap.NewNop(),
+			DialOptions: c.opts.ControlDialOptions,
 		}); err != nil {
 			return fmt.Errorf("realcluster: client of member %d at %s: %w", id, m.clientURL, err)
 		}

@@ -1,6 +1,7 @@
 package realdriver
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -70,6 +71,31 @@ func TestAuthAndToken(t *testing.T) {
 	reader.SetToken("")
 	if call := do(t, l, reader, &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte("a")}}); call.Err != rpctypes.ErrGRPCUserEmpty {
 		t.Fatalf("range after SetToken(\"\"): err %v, want exactly ErrGRPCUserEmpty", call.Err)
+	}
+
+	// The harness's own observers: refused without a token once auth is
+	// on; with AdminAuth they authenticate as root when refused, and a
+	// wrong password is reported, not hidden.
+	id := c.members()[0].ID
+	if _, ok := l.Revision(id); ok {
+		t.Fatal("Revision without a token answered with auth on")
+	}
+	if _, err := l.HashKV(id, 0); err == nil {
+		t.Fatal("HashKV without a token answered with auth on")
+	}
+	observer := newLoop(t, Options{Members: c.members(), Admin: &AdminAuth{User: "root", Password: "rootpw"}})
+	if rev, ok := observer.Revision(id); !ok || rev == 0 {
+		t.Fatalf("Revision as root: revision %d, answered %v", rev, ok)
+	}
+	if _, err := observer.HashKV(id, 0); err != nil {
+		t.Fatalf("HashKV as root: %v", err)
+	}
+	if rng, err := observer.LocalRange(id, &pb.RangeRequest{Key: []byte("a")}); err != nil || len(rng.Kvs) != 1 {
+		t.Fatalf("LocalRange as root: %v, %v", rng, err)
+	}
+	wrong := newLoop(t, Options{Members: c.members(), Admin: &AdminAuth{User: "root", Password: "wrong"}})
+	if _, err := wrong.HashKV(id, 0); !errors.Is(err, rpctypes.ErrGRPCAuthFailed) {
+		t.Fatalf("HashKV with a wrong admin password: err %v, want ErrGRPCAuthFailed", err)
 	}
 
 	// The rest of the Auth calls, undoing the setup.

@@ -14,14 +14,15 @@ import (
 // dial makes a client pinned to one member's address. It does not wait
 // for the connection: gRPC connects in the background, and a call made
 // meanwhile waits for it in its own goroutine (or fails, when failFast).
-func (l *Loop) dial(m Member) (*clientv3.Client, error) {
+// extra are added to the connection's dial options.
+func (l *Loop) dial(m Member, extra ...grpc.DialOption) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: []string{m.Addr},
 		// One attempt per call: clientv3's interceptor would otherwise
 		// retry some failures inside what the checker sees as one call.
 		MaxUnaryRetries: 1,
 		Logger:          zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		DialOptions: append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff: backoff.Config{
 				BaseDelay:  100 * time.Millisecond,
 				Multiplier: 1.6,
@@ -29,7 +30,7 @@ func (l *Loop) dial(m Member) (*clientv3.Client, error) {
 				MaxDelay:   reconnectDelayMax,
 			},
 			MinConnectTimeout: l.opts.DialTimeout,
-		})},
+		})}, extra...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realdriver: client for member %d at %s: %w", m.ID, m.Addr, err)

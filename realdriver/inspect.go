@@ -6,6 +6,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -83,7 +84,11 @@ func (l *Loop) inspector(id uint64) (*clientv3.Client, error) {
 	if c := l.inspectors[id]; c != nil {
 		return c, nil
 	}
-	c, err := l.dial(l.members[l.member(id)])
+	var extra []grpc.DialOption
+	if l.opts.Admin != nil {
+		extra = append(extra, l.opts.Admin.DialOption())
+	}
+	c, err := l.dial(l.members[l.member(id)], extra...)
 	if err != nil {
 		return nil, err
 	}

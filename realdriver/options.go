@@ -41,6 +41,12 @@ type Options struct {
 	// round), as clientv3's WithSerializable does: a client-side switch
 	// that lets a stale read through, to prove the checkers catch it.
 	SerializableReads bool
+	// Admin is the user the inspection calls (Revision, LocalRange,
+	// HashKV) authenticate as once a member refuses them for want of a
+	// token, i.e. once a workload has turned auth on; nil: they go
+	// without one. Sessions never use it: a workload's sessions
+	// authenticate themselves.
+	Admin *AdminAuth
 }
 
 // Limits. Each is far above what a workload needs; reaching one means a
@@ -98,6 +104,9 @@ func (o *Options) validate() error {
 		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
 			errs = append(errs, fmt.Errorf("realdriver: member %d address %q is not host:port: %w", m.ID, m.Addr, err))
 		}
+	}
+	if o.Admin != nil && (o.Admin.User == "" || o.Admin.Password == "") {
+		errs = append(errs, fmt.Errorf("realdriver: Admin user %q needs a name and a password", o.Admin.User))
 	}
 	if o.DialTimeout < 0 {
 		errs = append(errs, fmt.Errorf("realdriver: DialTimeout %v is negative", o.DialTimeout))

@@ -35,6 +35,10 @@ const (
 	authRetryDelay = 300 * time.Millisecond
 )
 
+// authRoot is the user, and the role, that the set-up makes the admin: root
+// holds every permission.
+const authRoot = "root"
+
 func authPassword(user string) string { return "pw-" + user }
 
 // authKey is key k of prefix p.
@@ -97,6 +101,9 @@ func NewAuth() *Auth { return &Auth{} }
 // Name implements Workload.
 func (*Auth) Name() string { return "auth" }
 
+// Credentials implements Admin: the root user its set-up adds.
+func (*Auth) Credentials() (user, password string) { return authRoot, authPassword(authRoot) }
+
 // Ops implements Workload.
 func (a *Auth) Ops() int { return a.ops }
 
@@ -154,8 +161,8 @@ func (a *Auth) setupSteps() []authStep {
 	add := func(req *pb.InternalRaftRequest, fine ...error) {
 		steps = append(steps, authStep{req: req, fine: fine})
 	}
-	add(&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "root", Password: authPassword("root")}}, rpctypes.ErrGRPCUserAlreadyExist)
-	add(&pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"}})
+	add(&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: authRoot, Password: authPassword(authRoot)}}, rpctypes.ErrGRPCUserAlreadyExist)
+	add(&pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: authRoot, Role: authRoot}})
 	for _, u := range authUsers {
 		add(&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: u, Password: authPassword(u)}}, rpctypes.ErrGRPCUserAlreadyExist)
 	}
@@ -295,7 +302,7 @@ func (a *Auth) enable(attempt int, done func()) {
 		// An indeterminate enable is settled by the authentication.
 		// (ErrGRPCAuthNotEnabled, or a failure to learn nothing from:
 		// enable again, which is idempotent).
-		a.authenticate(a.admin, "root", func(ok bool, _ error) {
+		a.authenticate(a.admin, authRoot, func(ok bool, _ error) {
 			if ok {
 				done()
 				return
@@ -348,7 +355,7 @@ func (a *Auth) adminLoop() {
 				// authentication failed): authenticate again before the
 				// next change.
 				a.invalidTokens++
-				a.authenticate(a.admin, "root", func(bool, error) { a.adminLoop() })
+				a.authenticate(a.admin, authRoot, func(bool, error) { a.adminLoop() })
 				return
 			}
 			a.adminLoop()

@@ -40,6 +40,14 @@ type NodeTuner interface {
 	TuneNode(c *node.Config)
 }
 
+// Admin is a workload that turns auth on: Credentials name a user holding
+// the root role, which a harness observing real members (their status,
+// hashes and stores) presents once they refuse it for want of a token.
+// The simulator's look at its members goes around auth and needs none.
+type Admin interface {
+	Credentials() (user, password string)
+}
+
 // Workload drives simulated clients and judges what they saw.
 type Workload interface {
 	// Name is the workload's name on the command line.

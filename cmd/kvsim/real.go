@@ -18,6 +18,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
 
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
@@ -227,8 +228,18 @@ func (r *run) real(ctx context.Context, ro realOptions) func() []driver.FaultWin
 		// binary refuses it and the run ends as a harness failure saying so.
 		extra = []string{"--unsafe", cfg.Unsafe}
 	}
+	// The harness's look at the members (status, hashes, stores) goes
+	// through etcd's auth once a workload turns it on, as root.
+	var admin *realdriver.AdminAuth
+	var control []grpc.DialOption
+	if a, ok := wl.(workloads.Admin); ok {
+		user, password := a.Credentials()
+		admin = &realdriver.AdminAuth{User: user, Password: password}
+		control = append(control, admin.DialOption())
+	}
 	c, err := realcluster.Start(ctx, realcluster.Options{
 		Binary: cfg.Binary, Members: cfg.Nodes, Dir: dir, Seed: r.job.Seed, Logger: ro.logger, ExtraFlags: extra,
+		ControlDialOptions: control,
 	})
 	if err != nil {
 		r.harnessFailure(fmt.Sprintf("starting %d members of %s: %v", cfg.Nodes, cfg.Binary, err))
@@ -256,7 +267,7 @@ func (r *run) real(ctx context.Context, ro realOptions) func() []driver.FaultWin
 	}
 	loop, err := realdriver.New(realdriver.Options{
 		Members: members, Up: c.Up, FaultWindows: nem.Windows, Epoch: r.epoch, Logger: ro.logger,
-		SerializableReads: cfg.Read == "serializable",
+		SerializableReads: cfg.Read == "serializable", Admin: admin,
 	})
 	if err != nil {
 		r.harnessFailure(fmt.Sprintf("connecting to the members: %v", err))
