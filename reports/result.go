@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/kvdlabs/kvd/linearizability"
 )
@@ -152,9 +153,14 @@ func (r Result) Failed() bool { return r.Outcome != Pass }
 
 // String renders the result on one line, as kvsim prints each seed.
 func (r Result) String() string {
-	s := fmt.Sprintf("seed %d %s %s/%s nodes=%d ops=%d faults=%d virtual=%v wall=%v hash=%.12s",
-		r.Seed, r.Outcome, r.Config.Workload, r.Config.Nemesis, r.Config.Nodes, r.Ops, len(r.Faults),
-		r.Virtual, r.Wall.round(), r.TraceHash)
+	s := fmt.Sprintf("seed %d %s %s/%s nodes=%d ops=%d faults=%d",
+		r.Seed, r.Outcome, r.Config.Workload, r.Config.Nemesis, r.Config.Nodes, r.Ops, len(r.Faults))
+	if r.Config.Binary != "" {
+		// Real processes: no virtual clock and no trace to hash.
+		s += fmt.Sprintf(" wall=%v bin=%s", r.Wall.round(), filepath.Base(r.Config.Binary))
+	} else {
+		s += fmt.Sprintf(" virtual=%v wall=%v hash=%.12s", r.Virtual, r.Wall.round(), r.TraceHash)
+	}
 	if r.Config.Unsafe != "" {
 		s += " unsafe=" + r.Config.Unsafe
 	}
