@@ -80,6 +80,9 @@ type Config struct {
 	BeyondBudget bool `json:"beyond_budget,omitempty"`
 	// Unsafe names a known-unsafe protocol variant switched on, or "".
 	Unsafe string `json:"unsafe,omitempty"`
+	// Options are the members' protocol options (node.ApplyOptions), in
+	// canonical form; "" for the defaults.
+	Options string `json:"options,omitempty"`
 	// LivenessBound is how long after the last fault heals the cluster has
 	// to elect a leader, serve, and converge.
 	LivenessBound Duration `json:"liveness_bound"`
@@ -163,6 +166,9 @@ func (r Result) String() string {
 	}
 	if r.Config.Unsafe != "" {
 		s += " unsafe=" + r.Config.Unsafe
+	}
+	if r.Config.Options != "" {
+		s += " options=" + r.Config.Options
 	}
 	if r.Swarm != "" {
 		s += " swarm: " + r.Swarm

@@ -9,14 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/reports"
+	"github.com/kvdlabs/kvd/sim"
 )
 
 // configFlags are the flags that shape one run; run, replay and shrink
 // share them.
 type configFlags struct {
 	workload, nemesis, unsafe string
+	options                   string
 	nodes, clients, opsMax    int
 	duration, livenessBound   time.Duration
 	checkTimeout              time.Duration
@@ -31,6 +34,7 @@ func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault
 	fs.IntVar(&f.clients, "clients", clientsDefault, "client sessions per run")
 	fs.IntVar(&f.opsMax, "ops-max", opsMaxDefault, "bound on each run's client operations")
 	fs.BoolVar(&f.beyondBudget, "beyond-budget", false, "let faults take down or damage a majority at once (safety is still judged; liveness only after they heal)")
+	fs.StringVar(&f.options, "options", "", "member protocol options, name=value,... (e.g. 'prevote=false,read=lease'): "+memberOptionNames())
 	fs.StringVar(&f.unsafe, "unsafe", "", "switch on a known-unsafe variant the checkers must catch: "+strings.Join(variantNames(), ", "))
 	fs.DurationVar(&f.livenessBound, "liveness-bound", livenessBoundDefault, "virtual time after the last fault heals within which a leader must serve and members converge")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", checkTimeoutDefault, "wall-clock bound on each checker; a checker that runs out says unknown")
@@ -68,6 +72,19 @@ func (f *configFlags) config() (reports.Config, error) {
 			errs = append(errs, fmt.Errorf("--unsafe: %w", err))
 		}
 	}
+	options, err := node.CanonicalOptions(f.options)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--options: %w", err))
+	} else {
+		// The rules between options, on the simulator's defaults.
+		copts := sim.ClusterOptions{}
+		_ = node.ApplyOptions(&copts.Node, options)
+		copts.EnsureDefaults()
+		copts.Node.EnsureDefaults()
+		if err := copts.Node.ValidateProtocol(); err != nil {
+			errs = append(errs, fmt.Errorf("--options %q: %w", options, err))
+		}
+	}
 	if f.livenessBound <= 0 {
 		errs = append(errs, fmt.Errorf("--liveness-bound %v: must be positive", f.livenessBound))
 	}
@@ -76,9 +93,18 @@ func (f *configFlags) config() (reports.Config, error) {
 	}
 	return reports.Config{
 		Workload: f.workload, Nemesis: f.nemesis, Nodes: f.nodes, Duration: reports.Duration(f.duration),
-		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, BeyondBudget: f.beyondBudget,
+		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, BeyondBudget: f.beyondBudget, Options: options,
 		LivenessBound: reports.Duration(f.livenessBound), CheckTimeout: reports.Duration(f.checkTimeout),
 	}, errors.Join(errs...)
+}
+
+// memberOptionNames lists node.Options for a flag's help.
+func memberOptionNames() string {
+	var names []string
+	for _, o := range node.Options() {
+		names = append(names, o.Name+"="+o.Values)
+	}
+	return strings.Join(names, ", ")
 }
 
 // resolve fills a campaign's "mixed" choices for one seed.

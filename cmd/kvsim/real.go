@@ -74,6 +74,9 @@ func realMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if cf.unsafe != "" && !slices.Contains(memberVariants(), cf.unsafe) {
 		errs = append(errs, fmt.Errorf("--unsafe %q: a real member switches on only %v (kvd built with the kvdunsafe tag: make kvd-unsafe); the others break the simulated disk or client", cf.unsafe, memberVariants()))
 	}
+	if cf.options != "" {
+		errs = append(errs, fmt.Errorf("--options %q: member options are the simulator's (kvsim run, compare); give a real binary its own flags", cf.options))
+	}
 	if cf.nodes > 7 {
 		errs = append(errs, fmt.Errorf("--nodes %d: a real run starts at most 7 processes", cf.nodes))
 	}

@@ -165,3 +165,36 @@ func TestShrinkRefusesAPassingSeed(t *testing.T) {
 		t.Fatalf("shrinking a passing seed: %v", err)
 	}
 }
+
+// Member options are part of a run's configuration: they change the run
+// (another trace than the defaults' for the same seed), are recorded in
+// its configuration, and a replay with them repeats it bit for bit.
+func TestOptionsAreRecordedAndReplayed(t *testing.T) {
+	run := func(options string) reports.Result {
+		t.Helper()
+		out := t.TempDir()
+		code, stdout, stderr := runCLI(t, "run", "--out", out, "--seeds", "1", "--workload", "register", "--nemesis", "network",
+			"--duration", "20s", "--options", options, "--workers", "0")
+		if code != exitPass {
+			t.Fatalf("run --options %q: exit %d\n%s\n%s", options, code, stdout, stderr)
+		}
+		s, err := reports.ReadSummary(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Results[0]
+	}
+	defaults := run("")
+	changed := run(" read=lease, prevote=false")
+	if changed.Config.Options != "prevote=false,read=lease" {
+		t.Fatalf("recorded options %q, want the canonical prevote=false,read=lease", changed.Config.Options)
+	}
+	if changed.TraceHash == defaults.TraceHash {
+		t.Fatal("the options did not change the run: same trace hash as the defaults")
+	}
+	code, stdout, _ := runCLI(t, "replay", "--seed", "1", "--workload", "register", "--nemesis", "network", "--duration", "20s",
+		"--options", changed.Config.Options, "--hash", changed.TraceHash, "--trace", "none", "--out", t.TempDir())
+	if code != exitPass || !strings.Contains(stdout, "trace hash matches the record: "+changed.TraceHash) {
+		t.Fatalf("replay of a run with options: exit %d\n%s", code, stdout)
+	}
+}

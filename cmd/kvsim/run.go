@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/reports"
@@ -137,6 +138,9 @@ func (r *run) simulate() {
 	if tuner, ok := wl.(workloads.NodeTuner); ok {
 		tuner.TuneNode(&copts.Node)
 	}
+	// After the workload's tuning: the options a person asked for win.
+	err = node.ApplyOptions(&copts.Node, cfg.Options)
+	assertf(err == nil, "job validated: %v", err)
 	if cfg.Unsafe != "" {
 		v, err := lookupVariant(cfg.Unsafe)
 		assertf(err == nil, "job validated: %v", err)

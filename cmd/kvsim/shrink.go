@@ -130,6 +130,9 @@ func replayCommand(seed uint64, c reports.Config, schedule string) string {
 	if c.Unsafe != "" {
 		fmt.Fprintf(&b, " --unsafe %s", c.Unsafe)
 	}
+	if c.Options != "" {
+		fmt.Fprintf(&b, " --options '%s'", c.Options)
+	}
 	if c.BeyondBudget {
 		b.WriteString(" --beyond-budget")
 	}

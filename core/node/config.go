@@ -98,6 +98,21 @@ type Config struct {
 	// etcd does both. Nil: everything comes out of Process after the fsync.
 	BeforePersist func(Output)
 
+	// PreVoteOff turns raft's PreVote off (etcd's --pre-vote=false): a
+	// member cut off for a while then campaigns with a raised term on its
+	// return and deposes a healthy leader. Default: PreVote on.
+	PreVoteOff bool
+	// CheckQuorumOff turns raft's CheckQuorum off: a leader that hears
+	// from no quorum for an election timeout keeps leading, and followers
+	// grant votes however recently they heard from a leader. Default: on.
+	CheckQuorumOff bool
+	// ReadIndexLeaseBased answers ReadIndex from the leader's lease
+	// (raft.ReadOnlyLeaseBased: no heartbeat round with a quorum) instead
+	// of raft.ReadOnlySafe, the default: one round trip less per read, but
+	// linearizable only while the members' clocks run at one rate. Needs
+	// CheckQuorum.
+	ReadIndexLeaseBased bool
+
 	// AuthTokenTTL is how long a simple token lives unused (etcd's
 	// --auth-token-ttl); default 300 s.
 	AuthTokenTTL time.Duration
@@ -153,6 +168,11 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = 5000
+		if c.SnapshotCatchUpEntries > c.SnapshotEntries {
+			// Snapshots more often than the usual catch-up: keep a fifth
+			// of the entries between two, as the simulator's 1000/200.
+			c.SnapshotCatchUpEntries = max(1, c.SnapshotEntries/5)
+		}
 	}
 	if c.SnapshotSizeRatioMax == 0 {
 		c.SnapshotSizeRatioMax = 4
@@ -202,15 +222,7 @@ func (c *Config) Validate() error {
 	if c.TickInterval <= 0 {
 		add("node: TickInterval %v must be positive", c.TickInterval)
 	}
-	if c.HeartbeatTicks <= 0 {
-		add("node: HeartbeatTicks %d must be positive", c.HeartbeatTicks)
-	}
-	if c.ElectionTicks <= c.HeartbeatTicks {
-		add("node: ElectionTicks %d must exceed HeartbeatTicks %d", c.ElectionTicks, c.HeartbeatTicks)
-	}
-	if c.SnapshotCatchUpEntries > c.SnapshotEntries {
-		add("node: SnapshotCatchUpEntries %d must not exceed SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
-	}
+	errs = append(errs, c.ValidateProtocol())
 	if c.SnapshotSizeRatioMax <= 0 {
 		add("node: SnapshotSizeRatioMax %d must be positive", c.SnapshotSizeRatioMax)
 	}
@@ -248,6 +260,26 @@ func (c *Config) Validate() error {
 		if p == 0 {
 			add("node: peer id 0 in Peers")
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateProtocol reports every problem among the protocol options
+// (those Options names) once defaults are filled; Validate includes it.
+func (c *Config) ValidateProtocol() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.HeartbeatTicks <= 0 {
+		add("node: HeartbeatTicks %d must be positive", c.HeartbeatTicks)
+	}
+	if c.ElectionTicks <= c.HeartbeatTicks {
+		add("node: ElectionTicks %d must exceed HeartbeatTicks %d", c.ElectionTicks, c.HeartbeatTicks)
+	}
+	if c.SnapshotCatchUpEntries > c.SnapshotEntries {
+		add("node: SnapshotCatchUpEntries %d must not exceed SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
+	}
+	if c.ReadIndexLeaseBased && c.CheckQuorumOff {
+		add("node: ReadIndexLeaseBased needs CheckQuorum: a leader that does not step down when cut off would answer reads from a lease it lost")
 	}
 	return errors.Join(errs...)
 }

@@ -203,9 +203,9 @@ func Open(cfg Config) (*Node, error) {
 		MaxSizePerMsg:             cfg.MessageBytesMax,
 		MaxInflightMsgs:           cfg.InflightMessagesMax,
 		MaxUncommittedEntriesSize: 1 << 30,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		ReadOnlyOption:            raft.ReadOnlySafe,
+		CheckQuorum:               !cfg.CheckQuorumOff,
+		PreVote:                   !cfg.PreVoteOff,
+		ReadOnlyOption:            readOnlyOption(cfg.ReadIndexLeaseBased),
 		Logger:                    raftLogger{cfg.Logger},
 	})
 	if err != nil {
