@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/kvdlabs/kvd/linearizability"
 )
@@ -145,11 +146,48 @@ type Result struct {
 	CheckWall Duration      `json:"check_wall"`
 	Faults    []FaultWindow `json:"faults,omitempty"`
 	Timeline  []Bucket      `json:"timeline,omitempty"`
+	// Metrics measure how the run behaved (simulated runs only), for
+	// comparing variants over the same seeds.
+	Metrics *Metrics `json:"metrics,omitempty"`
 	// Stack is the goroutine stack of a crash.
 	Stack string `json:"stack,omitempty"`
 	// ReportDir is where the seed's files were written, if anywhere.
 	ReportDir string `json:"report_dir,omitempty"`
 }
+
+// Metrics are one run's measures of behaviour beside its verdicts: what
+// kvsim compare tests for a difference between two variants, seed by seed.
+type Metrics struct {
+	// LeaderChanges counts leaders elected after the first; Terms how far
+	// the highest term rose after it (elections, won or not).
+	LeaderChanges int    `json:"leader_changes"`
+	Terms         uint64 `json:"terms"`
+	// Leaderless is the time without a leader after the first was elected.
+	Leaderless Duration `json:"leaderless"`
+	// LeaderChangesByFault counts, by fault kind, the leader changes
+	// during a fault of that kind or within FaultAftermath of its heal.
+	LeaderChangesByFault map[string]int `json:"leader_changes_by_fault,omitempty"`
+	// HealToWriteP50 and HealToWriteMax are over the faults that healed
+	// while the workload was active: the time from a heal to the next
+	// write answered OK (to the run's end when none was).
+	HealToWriteP50 Duration `json:"heal_to_write_p50"`
+	HealToWriteMax Duration `json:"heal_to_write_max"`
+	// LatencyP50 and LatencyP99 are over the calls answered OK;
+	// OpsPerSecond counts those per second of the run.
+	LatencyP50   Duration `json:"latency_p50"`
+	LatencyP99   Duration `json:"latency_p99"`
+	OpsPerSecond float64  `json:"ops_per_second"`
+	// Messages and MessageBytes are everything sent on the simulated
+	// network (client traffic included); DiskSyncs every member's file
+	// and directory syncs.
+	Messages     uint64 `json:"messages"`
+	MessageBytes int64  `json:"message_bytes"`
+	DiskSyncs    uint64 `json:"disk_syncs"`
+}
+
+// FaultAftermath is how long after a fault heals a leader change is still
+// counted against it: two default election timeouts.
+const FaultAftermath = 2 * time.Second
 
 // Failed reports whether the seed did not pass.
 func (r Result) Failed() bool { return r.Outcome != Pass }

@@ -114,6 +114,8 @@ type Cluster struct {
 	observers []func(Call)
 	faults    faultState
 	config    configCheck
+	// leadership follows the leader, for comparisons of variants.
+	leadership leadership
 	// restores counts backups restored (backup.go), naming their disks.
 	restores int
 }
@@ -175,17 +177,22 @@ func (c *Cluster) Observe(fn func(Call)) { c.observers = append(c.observers, fn)
 // Leader returns the id of a live member that believes it leads with the
 // highest term, or 0.
 func (c *Cluster) Leader() uint64 {
-	var lead, term uint64
+	lead, _ := c.leaderTerm()
+	return lead
+}
+
+// leaderTerm is Leader and its term.
+func (c *Cluster) leaderTerm() (lead, term uint64) {
 	for _, id := range c.ids {
 		m := c.members[id]
 		if m.node == nil || m.paused {
 			continue
 		}
-		if st := m.node.Status(); st.IsLeader && st.Term >= term {
-			lead, term = id, st.Term
+		if leads, t := m.node.Leading(); leads && t >= term {
+			lead, term = id, t
 		}
 	}
-	return lead
+	return lead, term
 }
 
 // Up returns the ids of members that are running (not crashed, not paused).

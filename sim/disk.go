@@ -43,6 +43,9 @@ type Disk struct {
 	torn      bool
 	slowExtra time.Duration
 
+	// syncs counts Sync and SyncDir calls, failed ones too.
+	syncs uint64
+
 	lastOpCost time.Duration
 	// roundCost is the cost of the slowest operation since the last
 	// TakeRoundCost.
@@ -370,6 +373,7 @@ func (d *Disk) MkdirAll(dir string) error {
 
 // SyncDir makes the entries of dir (creations, renames, removals) durable.
 func (d *Disk) SyncDir(dir string) error {
+	d.syncs++
 	d.charge(true)
 	n, err := d.lookup("open", dir)
 	if err != nil {

@@ -54,6 +54,7 @@ func (f *file) Write(p []byte) (int, error) {
 func (f *file) Sync() error {
 	f.alive()
 	d := f.d
+	d.syncs++
 	d.charge(true)
 	if f.closed {
 		return pathErr("sync", f.name, fs.ErrClosed)

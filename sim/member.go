@@ -195,6 +195,7 @@ func (m *Member) Crash() {
 	m.processScheduled = false
 	w.network.Unregister(m.id)
 	m.disk.Crash()
+	m.c.observeLeadership()
 }
 
 // Restart starts a crashed member again; it recovers from its disk.
@@ -213,6 +214,7 @@ func (m *Member) Pause() {
 	}
 	m.c.w.Trace("member.pause", "id=%d", m.id)
 	m.paused = true
+	m.c.observeLeadership()
 }
 
 // Resume lets a paused member step again and hands it what waited.
@@ -222,6 +224,7 @@ func (m *Member) Resume() {
 	}
 	m.c.w.Trace("member.resume", "id=%d inbox=%d", m.id, len(m.pausedInbox))
 	m.paused = false
+	m.c.observeLeadership()
 	inbox := m.pausedInbox
 	m.pausedInbox = nil
 	for _, in := range inbox {
@@ -292,6 +295,7 @@ func (m *Member) process() {
 		return
 	}
 	m.c.config.observe(m)
+	m.c.observeLeadership()
 	if m.checkDue && m.initialCheck() {
 		m.checkDue = false
 	}

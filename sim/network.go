@@ -26,6 +26,8 @@ type Network struct {
 
 	messagesInFlight int
 	messageSeq       uint64
+	// sentBytes is the wire size of every message sent.
+	sentBytes int64
 	// text is scratch for rendering trace records.
 	text []byte
 }
@@ -111,6 +113,7 @@ func (n *Network) Send(from, to uint64, msg any, sizeBytes int) {
 	}
 	id := n.messageSeq
 	n.messageSeq++
+	n.sentBytes += int64(sizeBytes)
 	b := appendLink(append(n.text[:0], 'm'), id, -1, from, to)
 	b = strconv.AppendInt(append(b, " size="...), int64(sizeBytes), 10)
 	n.text = append(append(b, ' '), n.opts.Describe(msg)...)

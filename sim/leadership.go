@@ -1,0 +1,64 @@
+package sim
+
+import "time"
+
+// LeaderChange is a moment the cluster's leader (as Cluster.Leader reports
+// it) changed: to Leader in Term, or to none (Leader 0).
+type LeaderChange struct {
+	At     time.Time
+	Leader uint64
+	Term   uint64
+}
+
+// leaderChangesMax bounds the changes a cluster keeps; later ones are
+// counted, not kept.
+const leaderChangesMax = 1 << 14
+
+// leadership follows the cluster's leader after every member round,
+// crash, pause and resume, for the comparison of protocol variants
+// (elections, time without a leader). It reads state and schedules
+// nothing, traces nothing: runs are the same with it as without.
+type leadership struct {
+	leader, term uint64
+	changes      []LeaderChange
+	dropped      int
+}
+
+// observeLeadership records a change of leader, if there is one.
+func (c *Cluster) observeLeadership() {
+	lead, term := c.leaderTerm()
+	l := &c.leadership
+	if lead == l.leader && (lead == 0 || term == l.term) {
+		return
+	}
+	l.leader, l.term = lead, term
+	if len(l.changes) >= leaderChangesMax {
+		l.dropped++
+		return
+	}
+	l.changes = append(l.changes, LeaderChange{At: c.w.Now(), Leader: lead, Term: term})
+}
+
+// LeaderChanges returns every change of leader so far, in time order, and
+// how many more happened beyond what is kept.
+func (c *Cluster) LeaderChanges() (changes []LeaderChange, dropped int) {
+	return append([]LeaderChange(nil), c.leadership.changes...), c.leadership.dropped
+}
+
+// IOStats counts what a cluster's members sent and synced: every message
+// on the simulated network (client traffic included) with its wire size,
+// and every file and directory sync of every member's disk.
+type IOStats struct {
+	Messages     uint64
+	MessageBytes int64
+	DiskSyncs    uint64
+}
+
+// IOStats returns the cluster's counts so far.
+func (c *Cluster) IOStats() IOStats {
+	s := IOStats{Messages: c.w.network.messageSeq, MessageBytes: c.w.network.sentBytes}
+	for _, id := range c.ids {
+		s.DiskSyncs += c.members[id].disk.syncs
+	}
+	return s
+}
