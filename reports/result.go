@@ -164,6 +164,9 @@ type Metrics struct {
 	Terms         uint64 `json:"terms"`
 	// Leaderless is the time without a leader after the first was elected.
 	Leaderless Duration `json:"leaderless"`
+	// LeadersOverlap is the time two or more members believed they led
+	// (a deposed leader cut off from the others, still leading).
+	LeadersOverlap Duration `json:"leaders_overlap"`
 	// LeaderChangesByFault counts, by fault kind, the leader changes
 	// during a fault of that kind or within FaultAftermath of its heal.
 	LeaderChangesByFault map[string]int `json:"leader_changes_by_fault,omitempty"`

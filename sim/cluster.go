@@ -177,22 +177,26 @@ func (c *Cluster) Observe(fn func(Call)) { c.observers = append(c.observers, fn)
 // Leader returns the id of a live member that believes it leads with the
 // highest term, or 0.
 func (c *Cluster) Leader() uint64 {
-	lead, _ := c.leaderTerm()
+	lead, _, _ := c.leaderTerm()
 	return lead
 }
 
-// leaderTerm is Leader and its term.
-func (c *Cluster) leaderTerm() (lead, term uint64) {
+// leaderTerm is Leader, its term, and how many live members believe they
+// lead (more than one: a deposed leader has not noticed yet).
+func (c *Cluster) leaderTerm() (lead, term uint64, leaders int) {
 	for _, id := range c.ids {
 		m := c.members[id]
 		if m.node == nil || m.paused {
 			continue
 		}
-		if leads, t := m.node.Leading(); leads && t >= term {
-			lead, term = id, t
+		if leads, t := m.node.Leading(); leads {
+			leaders++
+			if t >= term {
+				lead, term = id, t
+			}
 		}
 	}
-	return lead, term
+	return lead, term, leaders
 }
 
 // Up returns the ids of members that are running (not crashed, not paused).

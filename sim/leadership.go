@@ -22,12 +22,23 @@ type leadership struct {
 	leader, term uint64
 	changes      []LeaderChange
 	dropped      int
+	// overlapSince is when two or more members last came to believe they
+	// lead (zero: fewer do now); overlap sums the closed spans.
+	overlapSince time.Time
+	overlap      time.Duration
 }
 
 // observeLeadership records a change of leader, if there is one.
 func (c *Cluster) observeLeadership() {
-	lead, term := c.leaderTerm()
+	lead, term, leaders := c.leaderTerm()
 	l := &c.leadership
+	switch now := c.w.Now(); {
+	case leaders > 1 && l.overlapSince.IsZero():
+		l.overlapSince = now
+	case leaders <= 1 && !l.overlapSince.IsZero():
+		l.overlap += now.Sub(l.overlapSince)
+		l.overlapSince = time.Time{}
+	}
 	if lead == l.leader && (lead == 0 || term == l.term) {
 		return
 	}
@@ -43,6 +54,17 @@ func (c *Cluster) observeLeadership() {
 // how many more happened beyond what is kept.
 func (c *Cluster) LeaderChanges() (changes []LeaderChange, dropped int) {
 	return append([]LeaderChange(nil), c.leadership.changes...), c.leadership.dropped
+}
+
+// LeadersOverlap is the time so far during which two or more live
+// members believed they led: a leader cut off from the others that has
+// not stepped down (CheckQuorum bounds it to about an election timeout).
+func (c *Cluster) LeadersOverlap() time.Duration {
+	l := c.leadership
+	if !l.overlapSince.IsZero() {
+		return l.overlap + c.w.Now().Sub(l.overlapSince)
+	}
+	return l.overlap
 }
 
 // IOStats counts what a cluster's members sent and synced: every message

@@ -72,18 +72,9 @@ func (f *configFlags) config() (reports.Config, error) {
 			errs = append(errs, fmt.Errorf("--unsafe: %w", err))
 		}
 	}
-	options, err := node.CanonicalOptions(f.options)
+	options, err := memberOptions(f.options)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--options: %w", err))
-	} else {
-		// The rules between options, on the simulator's defaults.
-		copts := sim.ClusterOptions{}
-		_ = node.ApplyOptions(&copts.Node, options)
-		copts.EnsureDefaults()
-		copts.Node.EnsureDefaults()
-		if err := copts.Node.ValidateProtocol(); err != nil {
-			errs = append(errs, fmt.Errorf("--options %q: %w", options, err))
-		}
 	}
 	if f.livenessBound <= 0 {
 		errs = append(errs, fmt.Errorf("--liveness-bound %v: must be positive", f.livenessBound))
@@ -96,6 +87,23 @@ func (f *configFlags) config() (reports.Config, error) {
 		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, BeyondBudget: f.beyondBudget, Options: options,
 		LivenessBound: reports.Duration(f.livenessBound), CheckTimeout: reports.Duration(f.checkTimeout),
 	}, errors.Join(errs...)
+}
+
+// memberOptions validates a spec of member options, the rules between
+// them included (on the simulator's defaults), and returns it canonical.
+func memberOptions(spec string) (string, error) {
+	options, err := node.CanonicalOptions(spec)
+	if err != nil {
+		return "", err
+	}
+	copts := sim.ClusterOptions{}
+	_ = node.ApplyOptions(&copts.Node, options)
+	copts.EnsureDefaults()
+	copts.Node.EnsureDefaults()
+	if err := copts.Node.ValidateProtocol(); err != nil {
+		return "", fmt.Errorf("%q: %w", options, err)
+	}
+	return options, nil
 }
 
 // memberOptionNames lists node.Options for a flag's help.

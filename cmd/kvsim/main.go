@@ -53,6 +53,8 @@ const exitCodesHelp = `Exit status (a campaign exits with its most severe findin
   5  unknown: a checker could not decide within --check-timeout (never a pass)
   6  nondeterminism: a seed run twice traced different events (--check-determinism,
      or replay against a recorded trace hash)
+  7  regression (compare): B is significantly worse than A beyond a --fail-on threshold;
+     a correctness failure only B has exits 1
 `
 
 const usage = `kvsim runs seeded fault-injection campaigns against a simulated kvd cluster.
@@ -65,6 +67,8 @@ Usage:
   kvsim shrink  (--seed S [run flags] | --record SEED_DIR) [--runs-max N] [--out FILE]
   kvsim real    [--bin bin/kvd|bin/etcd] [--seeds 1-5] [--workload W] [--nemesis real] [--nodes N]
                 [--duration 30s] [--read serializable] [--unsafe NAME] [--schedule FILE] [--out DIR] [--keep]
+  kvsim compare --a 'OPTIONS' --b 'OPTIONS' [--seeds 1-50] [run flags] [--fail-on 'p99>+10%,unavailable>+20%']
+                [--alpha 0.05] [--workers N] [--out DIR]
 
 Run "kvsim <command> -h" for a command's flags.
 
@@ -95,6 +99,8 @@ func kvsim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = shrinkMain(args[1:], stdout, stderr)
 	case "real":
 		code, err = realMain(args[1:], stdout, stderr)
+	case "compare":
+		code, err = compareMain(args[1:], stdout, stderr)
 	case "worker":
 		// Hidden: started by run, one per worker process.
 		err = workerMain(stdin, stdout)

@@ -49,6 +49,7 @@ func metrics(c *sim.Cluster, calls []driver.Call, faults []reports.FaultWindow, 
 		m.Leaderless += reports.Duration(end.Sub(lostAt))
 	}
 	m.Terms = maxTerm - firstTerm
+	m.LeadersOverlap = reports.Duration(c.LeadersOverlap())
 
 	var latencies []time.Duration
 	var writes []time.Time // OK writes' returns
