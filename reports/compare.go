@@ -73,6 +73,12 @@ type Comparison struct {
 	// fail on B first, then the rest, by seed.
 	Diffs   []SeedDiff   `json:"diffs"`
 	Metrics []MetricDiff `json:"metrics"`
+	// SameTrace counts the seeds whose runs traced the very same events
+	// on both sides (equal trace hashes): a change that alters nothing a
+	// seed does leaves every seed here.
+	SameTrace int `json:"same_trace"`
+	// Paired counts the seeds both sides ran.
+	Paired int `json:"paired"`
 }
 
 // metricSpec names one measure of a run for comparison.
@@ -130,6 +136,10 @@ func Compare(a, b Side, alpha float64, replay func(side string, r Result) string
 			continue
 		}
 		pairs = append(pairs, [2]Result{ra, rb})
+		c.Paired++
+		if ra.TraceHash != "" && ra.TraceHash == rb.TraceHash {
+			c.SameTrace++
+		}
 		if ra.Outcome != rb.Outcome {
 			d := SeedDiff{Seed: ra.Seed, A: ra.Outcome, B: rb.Outcome, DetailA: firstLineOf(ra.Detail), DetailB: firstLineOf(rb.Detail),
 				Workload: ra.Config.Workload, Nemesis: ra.Config.Nemesis}
@@ -317,12 +327,14 @@ var comparePage = template.Must(template.New("compare").Funcs(funcs).Parse(`<!do
 <div class="cards">
 {{range outcomes}}{{$o := .}}{{if or (index $.A.Counts $o) (index $.B.Counts $o)}}<div class="card"><span class="badge {{$o}}">{{$o}}</span><b>{{index $.A.Counts $o}} → {{index $.B.Counts $o}}</b>seeds, A → B</div>{{end}}{{end}}
 </div>
+<p>{{.SameTrace}} of {{.Paired}} seeds traced the very same events on both sides.</p>
 <h2>Seeds whose verdict differs</h2>
 {{if .Diffs}}<table><tr><th>seed</th><th>workload</th><th>nemesis</th><th>A</th><th>B</th><th>why</th><th>replay</th></tr>
 {{range .Diffs}}<tr><td class="num">{{.Seed}}</td><td>{{.Workload}}</td><td>{{.Nemesis}}</td><td><span class="badge {{.A}}">{{.A}}</span></td><td><span class="badge {{.B}}">{{.B}}</span></td>
 <td>{{if .DetailB}}B: {{.DetailB}}{{end}}{{if .DetailA}} A: {{.DetailA}}{{end}}</td><td><code>{{.ReplayA}}</code> <code>{{.ReplayB}}</code></td></tr>
 {{end}}</table>{{else}}<p>None: every seed has the same verdict on both.</p>{{end}}
 <h2>Behaviour, per seed (means; Mann-Whitney U over the seeds, α = {{.Alpha}})</h2>
+{{if not .Metrics}}<p>No metrics: a side's build predates them.</p>{{end}}
 <table><tr><th>metric</th><th>A</th><th>B</th><th>change</th><th>p</th><th></th></tr>
 {{range .Metrics}}<tr><td>{{.Name}}</td><td class="num">{{.FormatValue .MeanA}}</td><td class="num">{{.FormatValue .MeanB}}</td><td class="num">{{.FormatDelta}}</td><td class="num">{{printf "%.3f" .P}}</td>
 <td>{{if .Significant}}{{if .Regressed 0}}<span class="worse">B worse</span>{{else}}<span class="better">B better</span>{{end}}{{else}}no significant change{{end}}</td></tr>

@@ -88,6 +88,8 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	cf.register(fs, mixedWorkload, mixedNemesis, durationDefault)
 	aFlag := fs.String("a", "", "variant A: member options, name=value,... ('' for the defaults)")
 	bFlag := fs.String("b", "", "variant B: member options, name=value,... ('' for the defaults)")
+	aRev := fs.String("a-rev", "", "run A on kvsim built from this git revision (e.g. main~5) in a temporary worktree")
+	bRev := fs.String("b-rev", "", "run B on kvsim built from this git revision")
 	seedsFlag := fs.String("seeds", "1-50", "seeds to run on both: 1-500, 7, or 1,5,9-12")
 	workers := fs.Int("workers", runtime.NumCPU(), "worker processes (0: run in this process, one seed at a time)")
 	outDir := fs.String("out", "", "report directory (default kvsim-compare-<time>)")
@@ -121,8 +123,11 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--b: %w", err))
 	}
-	if err == nil && optsA == optsB {
-		errs = append(errs, fmt.Errorf("--a %q and --b %q name the same options: nothing to compare", *aFlag, *bFlag))
+	if err == nil && optsA == optsB && *aRev == *bRev {
+		errs = append(errs, fmt.Errorf("--a %q and --b %q name the same options on the same build: nothing to compare", *aFlag, *bFlag))
+	}
+	if (*aRev != "" || *bRev != "") && *workers == 0 {
+		errs = append(errs, errors.New("--workers 0: a revision's build runs in worker processes only"))
 	}
 	seeds, err := parseSeeds(*seedsFlag)
 	if err != nil {
@@ -148,33 +153,52 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	dirA, dirB := filepath.Join(*outDir, reports.CompareDirA), filepath.Join(*outDir, reports.CompareDirB)
 
+	// Builds of other revisions, if asked for.
+	bins := map[string]string{}
+	names := map[string]string{sideA: sideName(optsA), sideB: sideName(optsB)}
+	for side, rev := range map[string]string{sideA: *aRev, sideB: *bRev} {
+		if rev == "" {
+			continue
+		}
+		fmt.Fprintf(stdout, "kvsim compare: building %s of revision %s\n", side, rev)
+		r, err := buildRevision(rev)
+		if err != nil {
+			return 0, fmt.Errorf("%w: --%s-rev: %v", errHarness, strings.ToLower(side), err)
+		}
+		defer r.close()
+		bins[side] = r.bin
+		names[side] += fmt.Sprintf(" @ %s (%.12s)", rev, r.commit)
+	}
+
 	// One schedule per seed, drawn once and handed to both sides.
-	var jobs []job
+	var jobsA, jobsB []job
 	for _, s := range seeds {
 		c := resolve(cfg, s)
 		sched := scheduleOf(job{Seed: s, Config: c, Schedule: fixed})
 		a, b := c, c
 		a.Options, b.Options = optsA, optsB
-		jobs = append(jobs, job{Seed: s, Config: a, Schedule: &sched, OutDir: dirA}, job{Seed: s, Config: b, Schedule: &sched, OutDir: dirB})
+		jobsA = append(jobsA, job{Seed: s, Config: a, Schedule: &sched, OutDir: dirA})
+		jobsB = append(jobsB, job{Seed: s, Config: b, Schedule: &sched, OutDir: dirB})
 	}
-	fmt.Fprintf(stdout, "kvsim compare: A %q vs B %q, %d seeds (%s), workload %s, nemesis %s, %d nodes, %v each, %d workers\n",
-		optsA, optsB, len(seeds), *seedsFlag, cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Duration, *workers)
-	var resA, resB []reports.Result
-	prog := newProgress(stdout, stderr, len(jobs))
-	runErr := runJobs(jobs, *workers, *seedTimeout, func(r reports.Result) {
-		if r.Config.Options == optsA {
-			resA = append(resA, r)
-		} else {
-			resB = append(resB, r)
+	fmt.Fprintf(stdout, "kvsim compare: A %s vs B %s, %d seeds (%s), workload %s, nemesis %s, %d nodes, %v each, %d workers\n",
+		names[sideA], names[sideB], len(seeds), *seedsFlag, cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Duration, *workers)
+	prog := newProgress(stdout, stderr, 2*len(seeds))
+	runSide := func(side string, jobs []job) ([]reports.Result, error) {
+		var rs []reports.Result
+		err := runJobsOn(bins[side], jobs, *workers, *seedTimeout, func(r reports.Result) {
+			rs = append(rs, r)
+			prog.seed(r)
+		})
+		if err == nil && len(rs) != len(jobs) {
+			err = fmt.Errorf("%w: %d of %d seeds of %s returned a result", errHarness, len(rs), len(jobs), side)
 		}
-		prog.seed(r)
-	})
-	prog.finish()
-	if runErr != nil {
-		return 0, runErr
+		return rs, err
 	}
-	if len(resA) != len(seeds) || len(resB) != len(seeds) {
-		return 0, fmt.Errorf("%w: %d and %d of %d seeds returned a result", errHarness, len(resA), len(resB), len(seeds))
+	resA, errA := runSide(sideA, jobsA)
+	resB, errB := runSide(sideB, jobsB)
+	prog.finish()
+	if err := errors.Join(errA, errB); err != nil {
+		return 0, err
 	}
 	command := "kvsim compare " + strings.Join(args, " ")
 	for _, side := range []struct {
@@ -190,7 +214,7 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 			return 0, fmt.Errorf("writing the report of %s: %w", side.dir, err)
 		}
 	}
-	cmp := reports.Compare(reports.Side{Name: sideName(optsA), Results: resA}, reports.Side{Name: sideName(optsB), Results: resB}, *alpha,
+	cmp := reports.Compare(reports.Side{Name: names[sideA], Results: resA}, reports.Side{Name: names[sideB], Results: resB}, *alpha,
 		func(side string, r reports.Result) string {
 			return "kvsim replay --record " + reports.SeedDir(filepath.Join(*outDir, side), r.Seed)
 		})
@@ -205,6 +229,12 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*outDir, reports.ComparePageFile))
 	return code, nil
 }
+
+// The sides of a comparison.
+const (
+	sideA = "A"
+	sideB = "B"
+)
 
 func sideName(options string) string {
 	if options == "" {
@@ -222,7 +252,7 @@ func printComparison(w io.Writer, c reports.Comparison, rules []threshold) int {
 			fmt.Fprintf(w, "  %s %d → %d", o, c.A.Counts[o], c.B.Counts[o])
 		}
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\n%d of %d seeds traced the very same events on both sides\n", c.SameTrace, c.Paired)
 	if len(c.Diffs) > 0 {
 		fmt.Fprintln(w, "\nseeds whose verdict differs (passing on A, failing on B first):")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -235,6 +265,9 @@ func printComparison(w io.Writer, c reports.Comparison, rules []threshold) int {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seed, d.Workload, d.Nemesis, d.A, d.B, replay)
 		}
 		tw.Flush()
+	}
+	if len(c.Metrics) == 0 {
+		fmt.Fprintln(w, "\nno metrics: a side's build predates them")
 	}
 	fmt.Fprintf(w, "\nbehaviour per seed, means (Mann-Whitney U over the seeds, alpha %v):\n", c.Alpha)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -112,3 +112,25 @@ func TestCompareRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A side can run on kvsim built from another commit, in worker processes
+// of that build: here the checked-out commit against the code under test,
+// the same code on a clean checkout (as CI's), so every seed traces the
+// same events on both.
+func TestCompareRevision(t *testing.T) {
+	useTestWorkers(t)
+	head, err := gitOutput("", "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatalf("this test runs in a git checkout of the repository: %v", err)
+	}
+	code, c := compare(t, "--a-rev", "HEAD", "--workers", "1", "--seeds", "1-3", "--workload", "register", "--nemesis", "network", "--duration", "20s")
+	if code != exitPass || c.Paired != 3 || !strings.Contains(c.A.Name, head[:12]) {
+		t.Fatalf("exit %d, %d seeds paired, side A %q: want exit 0, 3 seeds, A naming commit %.12s", code, c.Paired, c.A.Name, head)
+	}
+	if dirty, err := gitOutput("", "status", "--porcelain", "--untracked-files=no"); err == nil && dirty == "" && c.SameTrace != c.Paired {
+		t.Errorf("HEAD against its own clean checkout: %d of %d seeds traced the same events", c.SameTrace, c.Paired)
+	}
+	if wt, err := gitOutput("", "worktree", "list", "--porcelain"); err != nil || strings.Contains(wt, "kvsim-rev-") {
+		t.Errorf("the revision's worktree was not removed: %q, %v", wt, err)
+	}
+}

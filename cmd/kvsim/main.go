@@ -68,7 +68,7 @@ Usage:
   kvsim real    [--bin bin/kvd|bin/etcd] [--seeds 1-5] [--workload W] [--nemesis real] [--nodes N]
                 [--duration 30s] [--read serializable] [--unsafe NAME] [--schedule FILE] [--out DIR] [--keep]
   kvsim compare --a 'OPTIONS' --b 'OPTIONS' [--seeds 1-50] [run flags] [--fail-on 'p99>+10%,unavailable>+20%']
-                [--alpha 0.05] [--workers N] [--out DIR]
+                [--a-rev REV] [--b-rev REV] [--schedule FILE] [--alpha 0.05] [--workers N] [--out DIR]
 
 Run "kvsim <command> -h" for a command's flags.
 

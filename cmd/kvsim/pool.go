@@ -30,6 +30,13 @@ var workerCommand = func() *exec.Cmd {
 // seed at a time, and a worker that dies or overruns seedTimeout is a crash
 // of that seed and is replaced. An error means the harness itself failed.
 func runJobs(jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
+	return runJobsOn("", jobs, workers, seedTimeout, onResult)
+}
+
+// runJobsOn is runJobs with the worker processes started from bin, a
+// kvsim built from another revision ("": this binary's workerCommand).
+func runJobsOn(bin string, jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
+	assertf(bin == "" || workers > 0, "a worker binary %s with no worker processes", bin)
 	if workers == 0 {
 		for _, j := range jobs {
 			onResult(execute(j))
@@ -44,7 +51,7 @@ func runJobs(jobs []job, workers int, seedTimeout time.Duration, onResult func(r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- serveJobs(queue, results, seedTimeout)
+			errs <- serveJobs(bin, queue, results, seedTimeout)
 		}()
 	}
 	go func() {
@@ -66,7 +73,7 @@ func runJobs(jobs []job, workers int, seedTimeout time.Duration, onResult func(r
 }
 
 // serveJobs feeds jobs to one worker process, replacing it when it dies.
-func serveJobs(queue <-chan job, results chan<- reports.Result, seedTimeout time.Duration) error {
+func serveJobs(bin string, queue <-chan job, results chan<- reports.Result, seedTimeout time.Duration) error {
 	var p *workerProc
 	defer func() {
 		if p != nil {
@@ -76,7 +83,7 @@ func serveJobs(queue <-chan job, results chan<- reports.Result, seedTimeout time
 	for j := range queue {
 		if p == nil {
 			var err error
-			if p, err = startWorker(); err != nil {
+			if p, err = startWorker(bin); err != nil {
 				// Drain so the other workers finish; this job is lost to a
 				// harness error, reported as such.
 				for range queue {
@@ -105,8 +112,11 @@ type workerProc struct {
 	readErr error
 }
 
-func startWorker() (*workerProc, error) {
+func startWorker(bin string) (*workerProc, error) {
 	cmd := workerCommand()
+	if bin != "" {
+		cmd = exec.Command(bin, "worker")
+	}
 	p := &workerProc{cmd: cmd, lines: make(chan []byte), stderr: &tailBuffer{}}
 	cmd.Stderr = p.stderr
 	var err error
