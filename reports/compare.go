@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -86,24 +87,30 @@ type metricSpec struct {
 	name, unit    string
 	higherIsWorse bool
 	value         func(*Metrics) float64
+	// workload limits the metric to that workload's seeds ("": all).
+	workload string
 }
 
 func seconds(d Duration) float64 { return time.Duration(d).Seconds() }
 
+func metric(name, unit string, higherIsWorse bool, value func(*Metrics) float64) metricSpec {
+	return metricSpec{name: name, unit: unit, higherIsWorse: higherIsWorse, value: value}
+}
+
 // compareMetrics are the measures compared, in the order shown.
 var compareMetrics = []metricSpec{
-	{"leader-changes", "count", true, func(m *Metrics) float64 { return float64(m.LeaderChanges) }},
-	{"terms", "count", true, func(m *Metrics) float64 { return float64(m.Terms) }},
-	{"unavailable", "s", true, func(m *Metrics) float64 { return seconds(m.Leaderless) }},
-	{"leaders-overlap", "s", true, func(m *Metrics) float64 { return seconds(m.LeadersOverlap) }},
-	{"heal-to-write", "s", true, func(m *Metrics) float64 { return seconds(m.HealToWriteP50) }},
-	{"heal-to-write-max", "s", true, func(m *Metrics) float64 { return seconds(m.HealToWriteMax) }},
-	{"p50", "s", true, func(m *Metrics) float64 { return seconds(m.LatencyP50) }},
-	{"p99", "s", true, func(m *Metrics) float64 { return seconds(m.LatencyP99) }},
-	{"throughput", "ops/s", false, func(m *Metrics) float64 { return m.OpsPerSecond }},
-	{"messages", "count", true, func(m *Metrics) float64 { return float64(m.Messages) }},
-	{"bytes", "bytes", true, func(m *Metrics) float64 { return float64(m.MessageBytes) }},
-	{"disk-syncs", "count", true, func(m *Metrics) float64 { return float64(m.DiskSyncs) }},
+	metric("leader-changes", "count", true, func(m *Metrics) float64 { return float64(m.LeaderChanges) }),
+	metric("terms", "count", true, func(m *Metrics) float64 { return float64(m.Terms) }),
+	metric("unavailable", "s", true, func(m *Metrics) float64 { return seconds(m.Leaderless) }),
+	metric("leaders-overlap", "s", true, func(m *Metrics) float64 { return seconds(m.LeadersOverlap) }),
+	metric("heal-to-write", "s", true, func(m *Metrics) float64 { return seconds(m.HealToWriteP50) }),
+	metric("heal-to-write-max", "s", true, func(m *Metrics) float64 { return seconds(m.HealToWriteMax) }),
+	metric("p50", "s", true, func(m *Metrics) float64 { return seconds(m.LatencyP50) }),
+	metric("p99", "s", true, func(m *Metrics) float64 { return seconds(m.LatencyP99) }),
+	metric("throughput", "ops/s", false, func(m *Metrics) float64 { return m.OpsPerSecond }),
+	metric("messages", "count", true, func(m *Metrics) float64 { return float64(m.Messages) }),
+	metric("bytes", "bytes", true, func(m *Metrics) float64 { return float64(m.MessageBytes) }),
+	metric("disk-syncs", "count", true, func(m *Metrics) float64 { return float64(m.DiskSyncs) }),
 }
 
 // CompareMetricNames lists the metrics a comparison reports (and a
@@ -164,13 +171,29 @@ func Compare(a, b Side, alpha float64, replay func(side string, r Result) string
 	})
 	specs := slices.Clone(compareMetrics)
 	for _, kind := range faultKindsOf(pairs) {
-		specs = append(specs, metricSpec{LeaderChangesByFaultPrefix + kind, "count", true,
-			func(m *Metrics) float64 { return float64(m.LeaderChangesByFault[kind]) }})
+		specs = append(specs, metric(LeaderChangesByFaultPrefix+kind, "count", true,
+			func(m *Metrics) float64 { return float64(m.LeaderChangesByFault[kind]) }))
+	}
+	// With several workloads, their latency and throughput apart too.
+	workloads := map[string]bool{}
+	for _, p := range pairs {
+		workloads[p[0].Config.Workload] = true
+	}
+	if len(workloads) > 1 {
+		for _, w := range slices.Sorted(maps.Keys(workloads)) {
+			for _, base := range compareMetrics {
+				if base.name == "p50" || base.name == "p99" || base.name == "throughput" {
+					s := base
+					s.name, s.workload = base.name+"@"+w, w
+					specs = append(specs, s)
+				}
+			}
+		}
 	}
 	for _, s := range specs {
 		var va, vb []float64
 		for _, p := range pairs {
-			if p[0].Metrics == nil || p[1].Metrics == nil {
+			if p[0].Metrics == nil || p[1].Metrics == nil || (s.workload != "" && p[0].Config.Workload != s.workload) {
 				continue
 			}
 			va = append(va, s.value(p[0].Metrics))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -62,7 +63,7 @@ func parseFailOn(s string) ([]threshold, error) {
 			continue
 		}
 		if !isCompareMetric(name, known) {
-			errs = append(errs, fmt.Errorf("--fail-on %q: unknown metric %q (known: %s, %sKIND)", field, name, strings.Join(known, ", "), reports.LeaderChangesByFaultPrefix))
+			errs = append(errs, fmt.Errorf("--fail-on %q: unknown metric %q (known: %s, %sKIND, p50|p99|throughput@WORKLOAD)", field, name, strings.Join(known, ", "), reports.LeaderChangesByFaultPrefix))
 			continue
 		}
 		out = append(out, threshold{metric: name, pct: max(pct, -pct)})
@@ -70,13 +71,18 @@ func parseFailOn(s string) ([]threshold, error) {
 	return out, errors.Join(errs...)
 }
 
+// isCompareMetric accepts a metric's name, and the per-fault-kind
+// (leader-changes@KIND) and per-workload (p50|p99|throughput@WORKLOAD)
+// ones a comparison reports when its seeds have them.
 func isCompareMetric(name string, known []string) bool {
-	for _, k := range known {
-		if k == name {
-			return true
-		}
+	base, sub, per := strings.Cut(name, "@")
+	switch {
+	case !per:
+		return slices.Contains(known, name)
+	case sub == "":
+		return false
 	}
-	return strings.HasPrefix(name, reports.LeaderChangesByFaultPrefix) && len(name) > len(reports.LeaderChangesByFaultPrefix)
+	return base+"@" == reports.LeaderChangesByFaultPrefix || base == "p50" || base == "p99" || base == "throughput"
 }
 
 // compareMain is "kvsim compare": the same seeds, workloads and fault

@@ -97,6 +97,10 @@ type Config struct {
 	//     while this member persists the entries that arrived with them.
 	// etcd does both. Nil: everything comes out of Process after the fsync.
 	BeforePersist func(Output)
+	// SendAfterPersist ignores BeforePersist: every message and result
+	// leaves after the round's fsync (option send-before-persist=false),
+	// to compare a member without that overlap against one with it.
+	SendAfterPersist bool
 
 	// PreVoteOff turns raft's PreVote off (etcd's --pre-vote=false): a
 	// member cut off for a while then campaigns with a raised term on its

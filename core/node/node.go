@@ -145,6 +145,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.SendAfterPersist {
+		cfg.BeforePersist = nil
+	}
 	n := &Node{
 		cfg:       cfg,
 		storage:   raft.NewMemoryStorage(),
