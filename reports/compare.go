@@ -127,6 +127,10 @@ func CompareMetricNames() []string {
 // "leader-changes@partition-halves".
 const LeaderChangesByFaultPrefix = "leader-changes@"
 
+// TermsByFaultPrefix names the terms elections went through, by fault
+// kind: "terms@partition-halves".
+const TermsByFaultPrefix = "terms@"
+
 // Compare judges two sides' results seed by seed. replay names the
 // command that repeats a side's seed ("" when there is none to give).
 func Compare(a, b Side, alpha float64, replay func(side string, r Result) string) Comparison {
@@ -172,7 +176,9 @@ func Compare(a, b Side, alpha float64, replay func(side string, r Result) string
 	specs := slices.Clone(compareMetrics)
 	for _, kind := range faultKindsOf(pairs) {
 		specs = append(specs, metric(LeaderChangesByFaultPrefix+kind, "count", true,
-			func(m *Metrics) float64 { return float64(m.LeaderChangesByFault[kind]) }))
+			func(m *Metrics) float64 { return float64(m.LeaderChangesByFault[kind]) }),
+			metric(TermsByFaultPrefix+kind, "count", true,
+				func(m *Metrics) float64 { return float64(m.TermsByFault[kind]) }))
 	}
 	// With several workloads, their latency and throughput apart too.
 	workloads := map[string]bool{}
@@ -362,6 +368,6 @@ var comparePage = template.Must(template.New("compare").Funcs(funcs).Parse(`<!do
 {{range .Metrics}}<tr><td>{{.Name}}</td><td class="num">{{.FormatValue .MeanA}}</td><td class="num">{{.FormatValue .MeanB}}</td><td class="num">{{.FormatDelta}}</td><td class="num">{{printf "%.3f" .P}}</td>
 <td>{{if .Significant}}{{if .Regressed 0}}<span class="worse">B worse</span>{{else}}<span class="better">B better</span>{{end}}{{else}}no significant change{{end}}</td></tr>
 {{end}}</table>
-<p class="sub">Campaign reports: <a href="a/index.html">A</a> · <a href="b/index.html">B</a>. unavailable: time without a leader after the first; leaders-overlap: time two or more members believed they led; heal-to-write: from a fault's heal to the next write answered OK; leader-changes@KIND: changes during a fault of that kind or within 2 s of its heal.</p>
+<p class="sub">Campaign reports: <a href="a/index.html">A</a> · <a href="b/index.html">B</a>. unavailable: time without a leader after the first; leaders-overlap: time two or more members believed they led; heal-to-write: from a fault's heal to the next write answered OK; leader-changes@KIND, terms@KIND: leader changes, and the terms their elections took, during a fault of that kind or within 2 s of its heal.</p>
 </body></html>
 `))

@@ -170,6 +170,10 @@ type Metrics struct {
 	// LeaderChangesByFault counts, by fault kind, the leader changes
 	// during a fault of that kind or within FaultAftermath of its heal.
 	LeaderChangesByFault map[string]int `json:"leader_changes_by_fault,omitempty"`
+	// TermsByFault counts, the same way, the terms the elections behind
+	// those changes went through (a change in a term two above the last
+	// leader's counts two).
+	TermsByFault map[string]int `json:"terms_by_fault,omitempty"`
 	// HealToWriteP50 and HealToWriteMax are over the faults that healed
 	// while the workload was active: the time from a heal to the next
 	// write answered OK (to the run's end when none was).

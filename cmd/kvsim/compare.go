@@ -63,7 +63,7 @@ func parseFailOn(s string) ([]threshold, error) {
 			continue
 		}
 		if !isCompareMetric(name, known) {
-			errs = append(errs, fmt.Errorf("--fail-on %q: unknown metric %q (known: %s, %sKIND, p50|p99|throughput@WORKLOAD)", field, name, strings.Join(known, ", "), reports.LeaderChangesByFaultPrefix))
+			errs = append(errs, fmt.Errorf("--fail-on %q: unknown metric %q (known: %s, %sKIND, %sKIND, p50|p99|throughput@WORKLOAD)", field, name, strings.Join(known, ", "), reports.LeaderChangesByFaultPrefix, reports.TermsByFaultPrefix))
 			continue
 		}
 		out = append(out, threshold{metric: name, pct: max(pct, -pct)})
@@ -82,7 +82,7 @@ func isCompareMetric(name string, known []string) bool {
 	case sub == "":
 		return false
 	}
-	return base+"@" == reports.LeaderChangesByFaultPrefix || base == "p50" || base == "p99" || base == "throughput"
+	return base+"@" == reports.LeaderChangesByFaultPrefix || base+"@" == reports.TermsByFaultPrefix || base == "p50" || base == "p99" || base == "throughput"
 }
 
 // compareMain is "kvsim compare": the same seeds, workloads and fault

@@ -30,6 +30,7 @@ func metrics(c *sim.Cluster, calls []driver.Call, faults []reports.FaultWindow, 
 			continue
 		}
 		m.LeaderChanges++
+		terms := int(ch.Term) - int(maxTerm)
 		maxTerm = max(maxTerm, ch.Term)
 		if !lostAt.IsZero() {
 			m.Leaderless += reports.Duration(ch.At.Sub(lostAt))
@@ -39,9 +40,10 @@ func metrics(c *sim.Cluster, calls []driver.Call, faults []reports.FaultWindow, 
 		for _, f := range faults {
 			if f.From <= at && at <= f.To+reports.Duration(reports.FaultAftermath) {
 				if m.LeaderChangesByFault == nil {
-					m.LeaderChangesByFault = map[string]int{}
+					m.LeaderChangesByFault, m.TermsByFault = map[string]int{}, map[string]int{}
 				}
 				m.LeaderChangesByFault[f.Kind]++
+				m.TermsByFault[f.Kind] += max(terms, 0)
 			}
 		}
 	}
