@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/reports"
 )
 
@@ -108,16 +107,8 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	cfg, cfgErr := cf.config()
 	errs := []error{cfgErr}
-	var fixed *nemesis.Schedule
-	if *schedFile != "" {
-		s, err := readSchedule(*schedFile, cf.nodes)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			fixed = &s
-			cfg.Nemesis, cfg.Duration = "file", reports.Duration(s.Duration)
-		}
-	}
+	fixed, err := scheduleFlag(*schedFile, &cfg)
+	errs = append(errs, err)
 	if cf.options != "" {
 		errs = append(errs, errors.New("--options: a comparison takes the options of each side as --a and --b"))
 	}

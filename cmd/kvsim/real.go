@@ -108,17 +108,8 @@ func realMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--bin %s: %w (make kvd builds bin/kvd, make etcd bin/etcd)", *bin, err))
 	}
-	var fixed *nemesis.Schedule
-	if *schedFile != "" {
-		s, err := readSchedule(*schedFile, cf.nodes)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			fixed = &s
-			cfg.Nemesis = "file"
-			cfg.Duration = reports.Duration(s.Duration)
-		}
-	}
+	fixed, err := scheduleFlag(*schedFile, &cfg)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}

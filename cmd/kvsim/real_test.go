@@ -68,9 +68,11 @@ func shortRealSchedule(t *testing.T) nemesis.Schedule {
 	return s
 }
 
-// A short real campaign against kvd passes, with a history and every
-// fault of its schedule carried out.
-func TestRealRegisterOnKvdPasses(t *testing.T) {
+// shortRealRunPasses runs workload on three kvd members under
+// shortRealSchedule, requires a pass, and returns the report folder and
+// the run's result.
+func shortRealRunPasses(t *testing.T, workload string) (string, reports.Result) {
+	t.Helper()
 	bin := kvdBinary(t)
 	dir := t.TempDir()
 	sched, err := json.Marshal(shortRealSchedule(t))
@@ -82,10 +84,10 @@ func TestRealRegisterOnKvdPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "report")
-	code, stdout, stderr := runCLI(t, "real", "--bin", bin, "--workload", "register", "--seeds", "1",
+	code, stdout, stderr := runCLI(t, "real", "--bin", bin, "--workload", workload, "--seeds", "1",
 		"--schedule", schedFile, "--out", out)
 	if code != exitPass {
-		t.Fatalf("kvsim real exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		t.Fatalf("kvsim real --workload %s exited %d\nstdout:\n%s\nstderr:\n%s", workload, code, stdout, stderr)
 	}
 	sum, err := reports.ReadSummary(out)
 	if err != nil {
@@ -94,7 +96,13 @@ func TestRealRegisterOnKvdPasses(t *testing.T) {
 	if len(sum.Results) != 1 || sum.Results[0].Outcome != reports.Pass {
 		t.Fatalf("want one passing run, got %+v", sum.Results)
 	}
-	res := sum.Results[0]
+	return out, sum.Results[0]
+}
+
+// A short real campaign against kvd passes, with a history and every
+// fault of its schedule carried out.
+func TestRealRegisterOnKvdPasses(t *testing.T) {
+	out, res := shortRealRunPasses(t, "register")
 	if res.Ops < 50 {
 		t.Errorf("only %d operations in a 13 s workload", res.Ops)
 	}
@@ -129,7 +137,7 @@ func TestRealRegisterOnKvdPasses(t *testing.T) {
 	// The real run's seed folder replays in the simulator: the same seed,
 	// workload and schedule, now bit-exact and with a trace to read.
 	seedDir := reports.SeedDir(out, 1)
-	code, stdout, stderr = runCLI(t, "replay", "--record", seedDir, "--trace", "none")
+	code, stdout, stderr := runCLI(t, "replay", "--record", seedDir, "--trace", "none", "--out", t.TempDir())
 	if code != exitPass {
 		t.Fatalf("kvsim replay --record %s exited %d\nstdout:\n%s\nstderr:\n%s", seedDir, code, stdout, stderr)
 	}
@@ -145,31 +153,9 @@ func TestRealRegisterOnKvdPasses(t *testing.T) {
 // ended in a false liveness failure before).
 func TestRealAuthOnKvdPasses(t *testing.T) {
 	t.Parallel()
-	bin := kvdBinary(t)
-	dir := t.TempDir()
-	sched, err := json.Marshal(shortRealSchedule(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	schedFile := filepath.Join(dir, "schedule.json")
-	if err := os.WriteFile(schedFile, sched, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "report")
-	code, stdout, stderr := runCLI(t, "real", "--bin", bin, "--workload", "auth", "--seeds", "1",
-		"--schedule", schedFile, "--out", out)
-	if code != exitPass {
-		t.Fatalf("kvsim real exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
-	sum, err := reports.ReadSummary(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sum.Results) != 1 || sum.Results[0].Outcome != reports.Pass {
-		t.Fatalf("want one passing run, got %+v", sum.Results)
-	}
+	_, res := shortRealRunPasses(t, "auth")
 	verdicts := map[string]linearizability.Outcome{}
-	for _, v := range sum.Results[0].Verdicts {
+	for _, v := range res.Verdicts {
 		verdicts[v.Checker] = v.Outcome
 	}
 	if verdicts[linearizability.CheckerAuth] != linearizability.OK {

@@ -34,6 +34,21 @@ func (s *seedSource) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.schedule, "schedule", "", "run this schedule JSON (e.g. from kvsim shrink) instead of the one drawn from the seed")
 }
 
+// scheduleFlag applies --schedule to a campaign's configuration: every
+// seed gets the file's schedule (nil when path is ""), and the runs take
+// its duration under the nemesis name "file".
+func scheduleFlag(path string, cfg *reports.Config) (*nemesis.Schedule, error) {
+	if path == "" {
+		return nil, nil
+	}
+	s, err := readSchedule(path, cfg.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Nemesis, cfg.Duration = "file", reports.Duration(s.Duration)
+	return &s, nil
+}
+
 // readSchedule reads a schedule file (--schedule) for a run of members
 // 1..nodes.
 func readSchedule(path string, nodes int) (nemesis.Schedule, error) {
