@@ -21,6 +21,14 @@ type WatchHistory struct {
 	// Compactions are the revisions compaction was requested at, acked or
 	// indeterminate; a compacted response must name one of them.
 	Compactions []int64
+	// CompactionsRequestedAt is, for each of Compactions, when it was
+	// requested (zero: unknown, taken as before every response). etcd
+	// reads an event's prev_kv when it sends the event, at the revision
+	// before it, and leaves prev_kv out when that revision is compacted
+	// by then ("If the previous KV is already compacted, nothing will be
+	// returned"): a response may lack prev_kv for an event at revision R
+	// once a compaction at R or later was requested before it arrived.
+	CompactionsRequestedAt []time.Time
 	// Watchers are the watchers, each with every attempt (creation) it made.
 	Watchers []Watcher
 }
@@ -105,11 +113,20 @@ type watchChecker struct {
 	// fromWrite marks revisions known from an acknowledged write.
 	fromWrite   map[int64]bool
 	compactions []int64
+	// compactedBy are the compactions requested, with when.
+	compactedBy []requestedCompaction
 }
 
 func (c *watchChecker) check(h WatchHistory) error {
 	c.compactions = slices.Clone(h.Compactions)
 	slices.Sort(c.compactions)
+	for i, rev := range h.Compactions {
+		rc := requestedCompaction{rev: rev}
+		if i < len(h.CompactionsRequestedAt) {
+			rc.at = h.CompactionsRequestedAt[i]
+		}
+		c.compactedBy = append(c.compactedBy, rc)
+	}
 	for _, w := range h.Writes {
 		for _, e := range w.Events {
 			if e.GetKv().GetModRevision() != w.Revision {
@@ -203,7 +220,7 @@ func (c *watchChecker) checkWatcher(w Watcher) error {
 				}
 				last := r.Events[len(r.Events)-1].GetKv().GetModRevision()
 				want := c.expected(w, next, last)
-				if err := c.sameStream(w, want, r.Events, at); err != nil {
+				if err := c.sameStream(w, want, r.Events, r.At, at); err != nil {
 					return err
 				}
 				next = last + 1
@@ -269,7 +286,7 @@ func (c *watchChecker) expected(w Watcher, from, to int64) []*mvccpb.Event {
 
 // sameStream compares what was delivered with what was committed, event by
 // event, and prev_kv where the watcher asked for it.
-func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, at string) error {
+func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, arrived time.Time, at string) error {
 	got = sortedWithinRevision(got)
 	keptRevs := c.compactionRevisions(want)
 	for i := range max(len(want), len(got)) {
@@ -285,13 +302,32 @@ func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, at strin
 			}
 			return fmt.Errorf("%s: delivered %s, committed %s", at, describeEvent(got[i]), describeEvent(want[i]))
 		}
-		if w.PrevKV && !(keptRevs[got[i].GetKv().GetModRevision()] && got[i].GetPrevKv() == nil) {
+		rev := got[i].GetKv().GetModRevision()
+		if w.PrevKV && !((keptRevs[rev] || c.compactedBefore(rev, arrived)) && got[i].GetPrevKv() == nil) {
 			if err := c.checkPrevKV(got[i], at); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// requestedCompaction is a compaction's revision and when it was asked.
+type requestedCompaction struct {
+	rev int64
+	at  time.Time
+}
+
+// compactedBefore reports whether a compaction at rev or later was
+// requested before arrived: the revision before rev may then have been
+// compacted when a member read an event's prev_kv to send it.
+func (c *watchChecker) compactedBefore(rev int64, arrived time.Time) bool {
+	for _, rc := range c.compactedBy {
+		if rc.rev >= rev && (rc.at.IsZero() || rc.at.Before(arrived)) {
+			return true
+		}
+	}
+	return false
 }
 
 // compactionRevisions reports, of the revisions want covers, those a

@@ -136,6 +136,37 @@ func TestCheckWatchPrevKV(t *testing.T) {
 	}
 }
 
+// etcd reads prev_kv when it sends an event: a compaction at the event's
+// revision or later, requested before the response arrived, may have
+// removed the revision before it (kvsim real on etcd v3.7.3, watch seed 2:
+// a catch-up response after a cluster restart). One requested after the
+// response arrived cannot excuse it.
+func TestCheckWatchPrevKVCompactedBeforeSending(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	h := WatchHistory{Writes: []WatchWrite{
+		{Revision: 2, Events: []*mvccpb.Event{put("/a", "1", 2, 2, 1)}},
+		{Revision: 3, Events: []*mvccpb.Event{put("/a", "2", 3, 2, 2)}},
+		{Revision: 4, Events: []*mvccpb.Event{put("/b", "x", 4, 4, 1)}},
+	}}
+	resp := events(put("/a", "2", 3, 2, 2))
+	resp.At = t0.Add(time.Second)
+	w := watcherOf(WatchAttempt{StartRevision: 3, Responses: []WatchResponse{resp}})
+	w.PrevKV = true
+	h.Watchers = []Watcher{w}
+	h.Compactions, h.CompactionsRequestedAt = []int64{4}, []time.Time{t0}
+	if v := CheckWatch(h); v.Outcome != OK {
+		t.Fatalf("missing prev_kv after a compaction at 4 requested before the response: %s", v.Detail)
+	}
+	h.CompactionsRequestedAt = []time.Time{t0.Add(2 * time.Second)}
+	if v := CheckWatch(h); v.Outcome != Violation || !strings.Contains(v.Detail, "lacks prev_kv") {
+		t.Fatalf("missing prev_kv excused by a compaction requested after the response: %s %s", v.Outcome, v.Detail)
+	}
+	h.Compactions, h.CompactionsRequestedAt = []int64{2}, []time.Time{t0}
+	if v := CheckWatch(h); v.Outcome != Violation || !strings.Contains(v.Detail, "lacks prev_kv") {
+		t.Fatalf("missing prev_kv excused by a compaction below the event's revision: %s %s", v.Outcome, v.Detail)
+	}
+}
+
 // A watcher that missed the event at a compaction boundary is caught by
 // the writer's acknowledgement of that revision.
 func ExampleCheckWatch() {

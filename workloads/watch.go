@@ -40,6 +40,9 @@ type Watch struct {
 	ops      int
 	writes   []linearizability.WatchWrite
 	compacts []int64
+	// compactsAt are when each of compacts, then of autoCompacts, was
+	// requested.
+	compactsAt, autoCompactsAt []time.Time
 	// autoCompacts are the revisions the members' auto compaction
 	// proposed (TuneNode): compactions the checker must know of too.
 	autoCompacts []int64
@@ -67,7 +70,10 @@ const (
 func (wl *Watch) TuneNode(c *node.Config) {
 	c.AutoCompaction = node.AutoCompaction{
 		Revisions: watchAutoCompactRevisions, CheckInterval: watchAutoCompactEvery,
-		OnPropose: func(rev int64) { wl.autoCompacts = append(wl.autoCompacts, rev) },
+		OnPropose: func(rev int64) {
+			wl.autoCompacts = append(wl.autoCompacts, rev)
+			wl.autoCompactsAt = append(wl.autoCompactsAt, wl.env.Cluster.Now())
+		},
 	}
 }
 
@@ -123,6 +129,7 @@ func (wl *Watch) write(cl driver.Session, client int) {
 	case n == 0 && wl.lastRev > watchCompactLag:
 		rev := wl.lastRev - watchCompactLag
 		wl.compacts = append(wl.compacts, rev)
+		wl.compactsAt = append(wl.compactsAt, w.Now())
 		req = &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}
 	case n < 10:
 		req = &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key, PrevKv: true}}
@@ -173,7 +180,8 @@ func (wl *Watch) Finish() { wl.finishing = true }
 
 // Check implements Workload.
 func (wl *Watch) Check(timeout time.Duration) []linearizability.Verdict {
-	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: append(slices.Clone(wl.compacts), wl.autoCompacts...)}
+	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: append(slices.Clone(wl.compacts), wl.autoCompacts...),
+		CompactionsRequestedAt: append(slices.Clone(wl.compactsAt), wl.autoCompactsAt...)}
 	for _, rw := range wl.watches {
 		rw.stop()
 		h.Watchers = append(h.Watchers, *rw.rec)
