@@ -247,10 +247,8 @@ func (n *Nemesis) healAll() {
 	n.mu.Lock()
 	active := n.active
 	n.active = nil
-	var targets []uint64
 	for _, a := range active {
 		n.windows[a.window].To = time.Since(n.epoch)
-		targets = append(targets, a.targets...)
 	}
 	n.mu.Unlock()
 	n.c.logger.Info("nemesis: the run ended, healing every fault", "active", len(active))
