@@ -17,6 +17,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // Limits and defaults of Options.
@@ -144,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 func (c *Cluster) setUp() error {
 	n := c.opts.Members
 	// Per member: its own peer and client ports, then its proxies'.
-	ports, err := freeLoopbackPorts(4 * n)
+	ports, err := procs.FreeLoopbackPorts(4 * n)
 	if err != nil {
 		return fmt.Errorf("realcluster: ports for %d members: %w", n, err)
 	}

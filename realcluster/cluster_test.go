@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/kvdlabs/kvd/internal/procs"
 	"github.com/kvdlabs/kvd/nemesis"
 )
 
@@ -36,23 +36,14 @@ func TestMain(m *testing.M) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
-	dir, err := os.MkdirTemp("", "realcluster-test-bin")
+	bins, cleanup, err := procs.BuildInTemp(root, "kvd")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "realcluster tests: a directory for kvd:", err)
+		fmt.Fprintln(os.Stderr, "realcluster tests:", err)
 		os.Exit(1)
 	}
-	kvdBin = filepath.Join(dir, "kvd")
-	// cmd/internal/procs.BuildInTemp does this for cmd's tests; a package
-	// outside cmd may not import it.
-	build := exec.Command("go", "build", "-o", kvdBin, "./cmd/kvd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "realcluster tests: go build ./cmd/kvd in %s: %v\n%s", root, err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	kvdBin = bins[0]
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

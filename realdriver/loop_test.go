@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kvdlabs/kvd/internal/procs"
 	"github.com/kvdlabs/kvd/workloads/driver"
 )
 
@@ -147,7 +148,7 @@ func TestKilledMemberTimesOut(t *testing.T) {
 
 // A watch create on a killed member times out and moves the session.
 func TestWatchCreateOnDownMemberTimesOut(t *testing.T) {
-	ports, err := freeLoopbackPorts(1)
+	ports, err := procs.FreeLoopbackPorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestInspection(t *testing.T) {
 // Close cancels calls in flight: their callbacks never run, and it
 // returns promptly.
 func TestCloseCancelsInFlight(t *testing.T) {
-	ports, err := freeLoopbackPorts(1)
+	ports, err := procs.FreeLoopbackPorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

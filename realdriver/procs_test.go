@@ -1,16 +1,13 @@
 package realdriver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,11 +15,12 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
-// The package's tests run real kvd processes. cmd/internal/procs, which
-// cmd/kvd's tests use for this, is internal to cmd/, so the few helpers
-// needed are here.
+// The package's tests run real kvd processes, built and given ports by
+// internal/procs as cmd/kvd's tests are.
 
 // kvdBin is the kvd binary TestMain built; shared is the 3-member
 // cluster most tests use.
@@ -38,19 +36,19 @@ func TestMain(m *testing.M) {
 func testMain(m *testing.M) int {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
+	bins, cleanup, err := procs.BuildInTemp(root, "kvd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	kvdBin = bins[0]
 	dir, err := os.MkdirTemp("", "realdriver-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	kvdBin = filepath.Join(dir, "kvd")
-	build := exec.Command("go", "build", "-o", kvdBin, "./cmd/kvd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build kvd: %v\n%s", err, out)
-		return 1
-	}
 	shared, err = startCluster(filepath.Join(dir, "shared"), 3)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -66,7 +64,7 @@ type testProc struct {
 	id     uint64 // the test's label for it, 1 up
 	addr   string // client host:port
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *procs.Output
 	exited chan struct{}
 }
 
@@ -79,7 +77,7 @@ type testCluster struct {
 // progress notification interval, and waits until each serves a
 // linearizable read.
 func startCluster(dir string, size int) (*testCluster, error) {
-	ports, err := freeLoopbackPorts(2 * size)
+	ports, err := procs.FreeLoopbackPorts(2 * size)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +89,7 @@ func startCluster(dir string, size int) (*testCluster, error) {
 	for i := range size {
 		clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
 		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
-		p := &testProc{name: fmt.Sprintf("m%d", i), id: uint64(i + 1), addr: fmt.Sprintf("127.0.0.1:%d", ports[2*i]), log: &lockedBuffer{}, exited: make(chan struct{})}
+		p := &testProc{name: fmt.Sprintf("m%d", i), id: uint64(i + 1), addr: fmt.Sprintf("127.0.0.1:%d", ports[2*i]), log: &procs.Output{}, exited: make(chan struct{})}
 		p.cmd = exec.Command(kvdBin,
 			"--name", p.name, "--data-dir", filepath.Join(dir, p.name+".etcd"),
 			"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
@@ -170,37 +168,4 @@ func (c *testCluster) stop() {
 	for _, p := range c.procs {
 		p.kill()
 	}
-}
-
-// freeLoopbackPorts reserves n distinct loopback ports (released before
-// it returns; a test starts its processes on them at once).
-func freeLoopbackPorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("reserve a loopback port: %w", err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

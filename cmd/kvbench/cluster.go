@@ -15,7 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // ClusterSettings are what both systems get, flag for flag (etcd's names).

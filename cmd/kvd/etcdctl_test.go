@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // etcdctl runs the real etcdctl against the cluster's endpoints.

@@ -14,7 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // Binaries built once for the package's tests.

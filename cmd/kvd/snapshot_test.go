@@ -17,9 +17,9 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
 	"github.com/kvdlabs/kvd/core/backup"
 	"github.com/kvdlabs/kvd/core/mvcc"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // etcd's own etcd and etcdutl, built beside kvd on first use: only the

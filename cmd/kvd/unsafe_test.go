@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
 	"github.com/kvdlabs/kvd/core/node"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // kvd built with the kvdunsafe tag, beside kvdBin on first use: only the

@@ -426,25 +426,15 @@ func (h realHarness) checkConverged(bound time.Duration) (divergence string, lag
 	}
 }
 
-// realHashesAt compares the members' KV hashes at rev; a member that
-// cannot hash there (compacted past it, unreachable) is skipped.
+// realHashesAt compares the real members' KV hashes at rev.
 func realHashesAt(d driver.Cluster, ids []uint64, rev int64) string {
-	var want uint32
-	var from uint64
-	for _, id := range ids {
+	return divergence(ids, rev, func(id uint64, rev int64) (uint32, error) {
 		h, err := d.HashKV(id, rev)
 		if err != nil {
-			continue
+			return 0, err
 		}
-		if from == 0 {
-			want, from = h.Hash, id
-			continue
-		}
-		if h.Hash != want {
-			return fmt.Sprintf("members diverged: member %d hashes %08x and member %d hashes %08x at revision %d", from, want, id, h.Hash, rev)
-		}
-	}
-	return ""
+		return h.Hash, nil
+	})
 }
 
 // memberVariants are the unsafe variants a member process can switch on

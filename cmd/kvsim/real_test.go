@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/realcluster"

@@ -348,22 +348,34 @@ func alarmsDisagree(c *sim.Cluster, ids []uint64) string {
 	return ""
 }
 
-// hashesAt compares the members' KV hashes at rev. A member that cannot
-// hash at rev (compacted past it) is skipped.
+// hashesAt compares the simulated members' KV hashes at rev.
 func hashesAt(c *sim.Cluster, ids []uint64, rev int64) string {
+	return divergence(ids, rev, func(id uint64, rev int64) (uint32, error) {
+		h, err := c.Member(id).Node().HashKV(rev)
+		if err != nil {
+			return 0, err
+		}
+		return h.Hash, nil
+	})
+}
+
+// divergence compares the members' KV hashes at rev, as hash reads them,
+// and says which two differ ("" when none do). A member that cannot hash
+// at rev (compacted past it, unreachable) is skipped.
+func divergence(ids []uint64, rev int64, hash func(id uint64, rev int64) (uint32, error)) string {
 	var want uint32
 	var from uint64
 	for _, id := range ids {
-		h, err := c.Member(id).Node().HashKV(rev)
+		h, err := hash(id, rev)
 		if err != nil {
 			continue
 		}
 		if from == 0 {
-			want, from = h.Hash, id
+			want, from = h, id
 			continue
 		}
-		if h.Hash != want {
-			return fmt.Sprintf("members diverged: member %d hashes %08x and member %d hashes %08x at revision %d", from, want, id, h.Hash, rev)
+		if h != want {
+			return fmt.Sprintf("members diverged: member %d hashes %08x and member %d hashes %08x at revision %d", from, want, id, h, rev)
 		}
 	}
 	return ""

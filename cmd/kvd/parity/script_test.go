@@ -19,7 +19,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // env is what a step sees of one system.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 
-	"github.com/kvdlabs/kvd/cmd/internal/procs"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // A child writes its output to an Output while the parent reads it; its
