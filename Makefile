@@ -41,7 +41,7 @@ fuzz:
 # profiles, one worker process per core; prints the summary and the report's
 # path. Exit codes: kvsim help.
 sim:
-	$(GO) run ./cmd/kvsim run --seeds 1-100 --workers $$(nproc)
+	$(GO) run ./cmd/kvsim run --seeds 1-100 --workers $$(nproc) --cover reports/out/cover
 
 # Long campaigns: make campaign SEEDS=1-5000 KVSIM_FLAGS='--workload register --nemesis all'
 campaign:

@@ -52,6 +52,7 @@ func campaignMain(args []string, stdout, stderr io.Writer) (int, error) {
 	checkDet := fs.Bool("check-determinism", false, "run every seed twice and compare the trace hashes")
 	outDir := fs.String("out", "", "report directory (default kvsim-report-<time>)")
 	seedTimeout := fs.Duration("seed-timeout", 10*time.Minute, "wall-clock bound on one seed; overrunning is a crash")
+	coverDir := fs.String("cover", "", "build the workers with coverage of the core packages and raft, and write the campaign's profile into this directory")
 	if err := parseFlags(fs, args); err != nil {
 		return 0, err
 	}
@@ -74,6 +75,9 @@ func campaignMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if *seedTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--seed-timeout %v: must be positive", *seedTimeout))
 	}
+	if *coverDir != "" && *workers == 0 {
+		errs = append(errs, errors.New("--cover: coverage is counted in worker processes; --workers 0 has none"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}
@@ -95,9 +99,15 @@ func campaignMain(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	fmt.Fprintf(stdout, "kvsim run: %d seeds (%s%s), workload %s, nemesis %s, %d nodes, %v each, %d workers\n",
 		len(seeds), *seedsFlag, shardNote(*shardFlag), cfg.Workload, cfg.Nemesis, cfg.Nodes, cfg.Duration, *workers)
+	var worker workerProgram
+	if *coverDir != "" {
+		if worker, err = coverWorker(*coverDir); err != nil {
+			return 0, fmt.Errorf("%w: --cover: %v", errHarness, err)
+		}
+	}
 	var results []reports.Result
 	prog := newProgress(stdout, stderr, len(jobs))
-	runErr := runJobs(jobs, *workers, *seedTimeout, func(r reports.Result) {
+	runErr := runJobsOn(worker, jobs, *workers, *seedTimeout, func(r reports.Result) {
 		results = append(results, r)
 		prog.seed(r)
 	})
@@ -116,6 +126,13 @@ func campaignMain(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, fmt.Errorf("writing the report: %w", err)
 	}
 	printSummary(stdout, s, *outDir)
+	if *coverDir != "" && runErr == nil {
+		cov, err := mergeCoverage(*coverDir)
+		if err != nil {
+			return 0, fmt.Errorf("%w: --cover: %v", errHarness, err)
+		}
+		fmt.Fprintln(stdout, cov)
+	}
 	if runErr != nil {
 		return 0, runErr
 	}

@@ -151,7 +151,7 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	dirA, dirB := filepath.Join(*outDir, reports.CompareDirA), filepath.Join(*outDir, reports.CompareDirB)
 
 	// Builds of other revisions, if asked for.
-	bins := map[string]string{}
+	bins := map[string]workerProgram{}
 	names := map[string]string{sideA: sideName(optsA), sideB: sideName(optsB)}
 	for side, rev := range map[string]string{sideA: *aRev, sideB: *bRev} {
 		if rev == "" {
@@ -163,7 +163,7 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 			return 0, fmt.Errorf("%w: --%s-rev: %v", errHarness, strings.ToLower(side), err)
 		}
 		defer r.close()
-		bins[side] = r.bin
+		bins[side] = workerProgram{path: r.bin}
 		names[side] += fmt.Sprintf(" @ %s (%.12s)", rev, r.commit)
 	}
 

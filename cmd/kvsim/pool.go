@@ -30,13 +30,20 @@ var workerCommand = func() *exec.Cmd {
 // seed at a time, and a worker that dies or overruns seedTimeout is a crash
 // of that seed and is replaced. An error means the harness itself failed.
 func runJobs(jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
-	return runJobsOn("", jobs, workers, seedTimeout, onResult)
+	return runJobsOn(workerProgram{}, jobs, workers, seedTimeout, onResult)
 }
 
-// runJobsOn is runJobs with the worker processes started from bin, a
-// kvsim built from another revision ("": this binary's workerCommand).
-func runJobsOn(bin string, jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
-	assertf(bin == "" || workers > 0, "a worker binary %s with no worker processes", bin)
+// workerProgram is what the worker processes run: a kvsim built apart
+// (another revision, or instrumented for coverage) and the environment it
+// adds; zero: this binary's workerCommand.
+type workerProgram struct {
+	path string
+	env  []string
+}
+
+// runJobsOn is runJobs with the worker processes started from prog.
+func runJobsOn(prog workerProgram, jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
+	assertf(prog.path == "" || workers > 0, "a worker program %s with no worker processes", prog.path)
 	if workers == 0 {
 		for _, j := range jobs {
 			onResult(execute(j))
@@ -51,7 +58,7 @@ func runJobsOn(bin string, jobs []job, workers int, seedTimeout time.Duration, o
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- serveJobs(bin, queue, results, seedTimeout)
+			errs <- serveJobs(prog, queue, results, seedTimeout)
 		}()
 	}
 	go func() {
@@ -73,7 +80,7 @@ func runJobsOn(bin string, jobs []job, workers int, seedTimeout time.Duration, o
 }
 
 // serveJobs feeds jobs to one worker process, replacing it when it dies.
-func serveJobs(bin string, queue <-chan job, results chan<- reports.Result, seedTimeout time.Duration) error {
+func serveJobs(prog workerProgram, queue <-chan job, results chan<- reports.Result, seedTimeout time.Duration) error {
 	var p *workerProc
 	defer func() {
 		if p != nil {
@@ -83,7 +90,7 @@ func serveJobs(bin string, queue <-chan job, results chan<- reports.Result, seed
 	for j := range queue {
 		if p == nil {
 			var err error
-			if p, err = startWorker(bin); err != nil {
+			if p, err = startWorker(prog); err != nil {
 				// Drain so the other workers finish; this job is lost to a
 				// harness error, reported as such.
 				for range queue {
@@ -112,10 +119,13 @@ type workerProc struct {
 	readErr error
 }
 
-func startWorker(bin string) (*workerProc, error) {
+func startWorker(prog workerProgram) (*workerProc, error) {
 	cmd := workerCommand()
-	if bin != "" {
-		cmd = exec.Command(bin, "worker")
+	if prog.path != "" {
+		cmd = exec.Command(prog.path, "worker")
+	}
+	if len(prog.env) > 0 {
+		cmd.Env = append(os.Environ(), prog.env...)
 	}
 	p := &workerProc{cmd: cmd, lines: make(chan []byte), stderr: &tailBuffer{}}
 	cmd.Stderr = p.stderr
