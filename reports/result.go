@@ -145,7 +145,11 @@ type Result struct {
 	// CheckWall is the wall time spent in checkers.
 	CheckWall Duration      `json:"check_wall"`
 	Faults    []FaultWindow `json:"faults,omitempty"`
-	Timeline  []Bucket      `json:"timeline,omitempty"`
+	// FaultTimeActive is the share (0..1) of the time some fault was on
+	// during which a client call was in flight: a fault that hits an idle
+	// cluster breaks nothing a checker can see. Nil when no fault lasted.
+	FaultTimeActive *float64 `json:"fault_time_active,omitempty"`
+	Timeline        []Bucket `json:"timeline,omitempty"`
 	// Metrics measure how the run behaved (simulated runs only), for
 	// comparing variants over the same seeds.
 	Metrics *Metrics `json:"metrics,omitempty"`

@@ -35,6 +35,12 @@ type Summary struct {
 	// CheckWallMean and CheckWallMax are checker wall time per seed.
 	CheckWallMean Duration `json:"check_wall_mean"`
 	CheckWallMax  Duration `json:"check_wall_max"`
+	// FaultTimeActiveMedian and FaultTimeActiveMin are over the seeds
+	// with a lasting fault (Result.FaultTimeActive); FaultTimeActiveSeeds
+	// counts those seeds.
+	FaultTimeActiveMedian float64 `json:"fault_time_active_median,omitempty"`
+	FaultTimeActiveMin    float64 `json:"fault_time_active_min,omitempty"`
+	FaultTimeActiveSeeds  int     `json:"fault_time_active_seeds,omitempty"`
 	// Results are sorted by seed.
 	Results []Result `json:"results"`
 }
@@ -68,6 +74,16 @@ func (s *Summary) Summarize(results []Result, wall time.Duration) {
 		s.CheckWallMean = Duration(check / time.Duration(len(s.Results)))
 	}
 	s.CheckWallMax = Duration(checkMax)
+	var active []float64
+	for _, r := range s.Results {
+		if r.FaultTimeActive != nil {
+			active = append(active, *r.FaultTimeActive)
+		}
+	}
+	if len(active) > 0 {
+		slices.Sort(active)
+		s.FaultTimeActiveMedian, s.FaultTimeActiveMin, s.FaultTimeActiveSeeds = active[len(active)/2], active[0], len(active)
+	}
 	if wall > 0 {
 		s.SeedsPerMinute = float64(len(s.Results)) / wall.Minutes()
 		s.VirtualPerWall = virtual.Seconds() / wall.Seconds()

@@ -154,6 +154,10 @@ func printSummary(w io.Writer, s reports.Summary, outDir string) {
 	fmt.Fprintf(w, "\n%d seeds in %v: %.1f seeds/min, %.0f simulated s per wall s, checkers %v per seed (max %v)\n",
 		len(s.Results), time.Duration(s.Wall).Round(time.Millisecond), s.SeedsPerMinute, s.VirtualPerWall,
 		time.Duration(s.CheckWallMean).Round(time.Microsecond), time.Duration(s.CheckWallMax).Round(time.Microsecond))
+	if s.FaultTimeActiveSeeds > 0 {
+		fmt.Fprintf(w, "client calls in flight during %.0f%% of the fault time (median of %d seeds with lasting faults; lowest %.0f%%)\n",
+			100*s.FaultTimeActiveMedian, s.FaultTimeActiveSeeds, 100*s.FaultTimeActiveMin)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "outcome\tseeds\texit code")
 	for _, o := range reports.Outcomes() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -109,4 +110,48 @@ func protoJSON(m proto.Message) (json.RawMessage, error) {
 		return nil, fmt.Errorf("history: encoding %T: %w", m, err)
 	}
 	return b, nil
+}
+
+// faultTimeActive is the share of the time some fault in faults was on
+// during which a call in calls was in flight; nil when no fault lasted.
+// Both are unions of intervals, measured from epoch.
+func faultTimeActive(calls []driver.Call, faults []reports.FaultWindow, epoch time.Time) *float64 {
+	var faultSpans, callSpans [][2]time.Duration
+	for _, f := range faults {
+		if f.To > f.From {
+			faultSpans = append(faultSpans, [2]time.Duration{time.Duration(f.From), time.Duration(f.To)})
+		}
+	}
+	if len(faultSpans) == 0 {
+		return nil
+	}
+	for _, c := range calls {
+		callSpans = append(callSpans, [2]time.Duration{c.Invoke.Sub(epoch), c.Return.Sub(epoch)})
+	}
+	faultSpans, callSpans = union(faultSpans), union(callSpans)
+	var total, active time.Duration
+	for _, f := range faultSpans {
+		total += f[1] - f[0]
+		for _, c := range callSpans {
+			if lo, hi := max(f[0], c[0]), min(f[1], c[1]); hi > lo {
+				active += hi - lo
+			}
+		}
+	}
+	share := float64(active) / float64(total)
+	return &share
+}
+
+// union merges overlapping intervals into disjoint ones, sorted.
+func union(spans [][2]time.Duration) [][2]time.Duration {
+	slices.SortFunc(spans, func(a, b [2]time.Duration) int { return cmp.Compare(a[0], b[0]) })
+	var out [][2]time.Duration
+	for _, s := range spans {
+		if n := len(out); n > 0 && s[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], s[1])
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -187,6 +187,7 @@ func realRun(ctx context.Context, j job, ro realOptions) reports.Result {
 		for _, f := range faults() {
 			r.result.Faults = append(r.result.Faults, reports.FaultWindow{Kind: f.Kind, Targets: f.Targets, From: reports.Duration(f.From), To: reports.Duration(f.To)})
 		}
+		r.result.FaultTimeActive = faultTimeActive(r.calls, r.result.Faults, r.epoch)
 	}
 	if j.OutDir != "" {
 		dir, err := writeSeedReport(r, j.OutDir)

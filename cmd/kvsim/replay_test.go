@@ -198,3 +198,31 @@ func TestOptionsAreRecordedAndReplayed(t *testing.T) {
 		t.Fatalf("replay of a run with options: exit %d\n%s", code, stdout)
 	}
 }
+
+// The share of fault time with a call in flight: faults and calls are
+// each a union of intervals (overlaps count once); an instantaneous fault
+// has no time.
+func TestFaultTimeActive(t *testing.T) {
+	epoch := time.Unix(100, 0)
+	at := func(d time.Duration) time.Time { return epoch.Add(d) }
+	s := time.Second
+	faults := []reports.FaultWindow{
+		{Kind: "pause", From: reports.Duration(0), To: reports.Duration(4 * s)},
+		{Kind: "partition-halves", From: reports.Duration(2 * s), To: reports.Duration(6 * s)}, // union [0, 6)
+		{Kind: "clock-jump", From: reports.Duration(8 * s), To: reports.Duration(8 * s)},       // instantaneous
+		{Kind: "crash-restart", From: reports.Duration(10 * s), To: reports.Duration(12 * s)},  // [10, 12): 8 s in all
+	}
+	calls := []sim.Call{
+		{Invoke: at(1 * s), Return: at(3 * s)},
+		{Invoke: at(2 * s), Return: at(5 * s)},   // with the first: [1, 5) → 4 s
+		{Invoke: at(7 * s), Return: at(11 * s)},  // [10, 11) → 1 s
+		{Invoke: at(20 * s), Return: at(21 * s)}, // outside every fault
+	}
+	got := faultTimeActive(calls, faults, epoch)
+	if got == nil || *got != 5.0/8 {
+		t.Fatalf("share %v, want 5/8", got)
+	}
+	if got := faultTimeActive(calls, faults[2:3], epoch); got != nil {
+		t.Fatalf("only an instantaneous fault: share %v, want none", *got)
+	}
+}

@@ -115,6 +115,7 @@ func (r *run) finishResult(wall time.Duration) {
 	res.Swarm = r.schedule.Swarm.String()
 	res.Verdicts = r.verdicts
 	res.Timeline = timeline(r.calls, r.epoch, time.Duration(res.Virtual))
+	res.FaultTimeActive = faultTimeActive(r.calls, res.Faults, r.epoch)
 	if r.cluster != nil && r.world != nil {
 		res.Metrics = metrics(r.cluster, r.calls, res.Faults, r.epoch, r.world.Now())
 	}
