@@ -303,7 +303,7 @@ func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, arrived 
 			return fmt.Errorf("%s: delivered %s, committed %s", at, describeEvent(got[i]), describeEvent(want[i]))
 		}
 		rev := got[i].GetKv().GetModRevision()
-		if w.PrevKV && !((keptRevs[rev] || c.compactedBefore(rev, arrived)) && got[i].GetPrevKv() == nil) {
+		if w.PrevKV && !(got[i].GetPrevKv() == nil && (keptRevs[rev] || c.compactedBefore(rev, arrived))) {
 			if err := c.checkPrevKV(got[i], at); err != nil {
 				return err
 			}
