@@ -153,7 +153,8 @@ func compareMain(args []string, stdout, stderr io.Writer) (int, error) {
 	// Builds of other revisions, if asked for.
 	bins := map[string]workerProgram{}
 	names := map[string]string{sideA: sideName(optsA), sideB: sideName(optsB)}
-	for side, rev := range map[string]string{sideA: *aRev, sideB: *bRev} {
+	for _, sr := range [][2]string{{sideA, *aRev}, {sideB, *bRev}} {
+		side, rev := sr[0], sr[1]
 		if rev == "" {
 			continue
 		}
