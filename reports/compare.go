@@ -305,14 +305,10 @@ func (c Comparison) NewCorrectnessFailures() []SeedDiff {
 
 // FormatValue renders a metric's value in its unit.
 func (d MetricDiff) FormatValue(v float64) string {
-	switch d.Unit {
-	case "s":
+	if d.Unit == "s" {
 		return human(Duration(v * float64(time.Second)))
-	case "ops/s":
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.1f", v)
 	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // FormatDelta renders DeltaPct.

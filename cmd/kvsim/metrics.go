@@ -14,7 +14,11 @@ import (
 // availability and latency from the client calls. end is the run's end.
 func metrics(c *sim.Cluster, calls []driver.Call, faults []reports.FaultWindow, epoch, end time.Time) *reports.Metrics {
 	m := &reports.Metrics{}
-	changes, _ := c.LeaderChanges()
+	changes, dropped := c.LeaderChanges()
+	// Changes beyond what the cluster keeps are counted, not timed: as
+	// leader changes (some may be losses of the leader), so a run that
+	// churned that much reads as churning.
+	m.LeaderChanges = dropped
 	var first bool
 	var firstTerm, maxTerm uint64
 	var lostAt time.Time
