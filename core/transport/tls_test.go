@@ -1,13 +1,11 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/transport/tlstest"
+	"github.com/kvdlabs/kvd/internal/procs"
 )
 
 // tlsMember is what one member's TLS flags amount to: its certificate,
@@ -28,25 +27,7 @@ func tlsMember(t *testing.T, ca *tlstest.CA, name string) (server *tls.Config, c
 	return server, client
 }
 
-// logBuffer collects a transport's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startTLS(t *testing.T, id uint64, server *tls.Config, client func() (*tls.Config, error), log *logBuffer) (*Transport, string) {
+func startTLS(t *testing.T, id uint64, server *tls.Config, client func() (*tls.Config, error), log *procs.Output) (*Transport, string) {
 	t.Helper()
 	opts := Options{ID: id, ClusterID: testClusterID, ServerTLS: server, ClientTLS: client,
 		Members: func() []byte { return []byte(`{"members":[]}`) }}
@@ -74,7 +55,7 @@ func TestTLSPeers(t *testing.T) {
 	ca := tlstest.NewCA(t, "cluster CA")
 	sa, ca1 := tlsMember(t, ca, "m1")
 	sb, cb := tlsMember(t, ca, "m2")
-	var logB logBuffer
+	var logB procs.Output
 	a, urlA := startTLS(t, 1, sa, ca1, nil)
 	b, urlB := startTLS(t, 2, sb, cb, &logB)
 	if err := a.SetPeer(2, urlB); err != nil {
