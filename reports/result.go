@@ -81,6 +81,9 @@ type Config struct {
 	BeyondBudget bool `json:"beyond_budget,omitempty"`
 	// Unsafe names a known-unsafe protocol variant switched on, or "".
 	Unsafe string `json:"unsafe,omitempty"`
+	// Bug names the planted bug switched on (core/bugs, kvdbugs builds
+	// only), or "".
+	Bug string `json:"bug,omitempty"`
 	// Options are the members' protocol options (node.ApplyOptions), in
 	// canonical form; "" for the defaults.
 	Options string `json:"options,omitempty"`

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/reports"
@@ -19,6 +21,7 @@ import (
 // share them.
 type configFlags struct {
 	workload, nemesis, unsafe string
+	bug                       string
 	options                   string
 	nodes, clients, opsMax    int
 	duration, livenessBound   time.Duration
@@ -36,6 +39,7 @@ func (f *configFlags) register(fs *flag.FlagSet, workloadDefault, nemesisDefault
 	fs.BoolVar(&f.beyondBudget, "beyond-budget", false, "let faults take down or damage a majority at once (safety is still judged; liveness only after they heal)")
 	fs.StringVar(&f.options, "options", "", "member protocol options, name=value,... (e.g. 'prevote=false,read=lease'): "+memberOptionNames())
 	fs.StringVar(&f.unsafe, "unsafe", "", "switch on a known-unsafe variant the checkers must catch: "+strings.Join(variantNames(), ", "))
+	fs.StringVar(&f.bug, "bug", os.Getenv(bugs.EnvVar), "switch on a planted bug of the catalogue (a kvdbugs build of kvsim only: make mutation); default $"+bugs.EnvVar)
 	fs.DurationVar(&f.livenessBound, "liveness-bound", livenessBoundDefault, "virtual time after the last fault heals within which a leader must serve and members converge")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", checkTimeoutDefault, "wall-clock bound on each checker; a checker that runs out says unknown")
 }
@@ -72,6 +76,9 @@ func (f *configFlags) config() (reports.Config, error) {
 			errs = append(errs, fmt.Errorf("--unsafe: %w", err))
 		}
 	}
+	if err := checkBug(f.bug); err != nil {
+		errs = append(errs, fmt.Errorf("--bug: %w", err))
+	}
 	options, err := memberOptions(f.options)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--options: %w", err))
@@ -84,7 +91,7 @@ func (f *configFlags) config() (reports.Config, error) {
 	}
 	return reports.Config{
 		Workload: f.workload, Nemesis: f.nemesis, Nodes: f.nodes, Duration: reports.Duration(f.duration),
-		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, BeyondBudget: f.beyondBudget, Options: options,
+		Clients: f.clients, OpsMax: f.opsMax, Unsafe: f.unsafe, Bug: f.bug, BeyondBudget: f.beyondBudget, Options: options,
 		LivenessBound: reports.Duration(f.livenessBound), CheckTimeout: reports.Duration(f.checkTimeout),
 	}, errors.Join(errs...)
 }
@@ -187,4 +194,17 @@ func shard(seeds []uint64, index, count int) []uint64 {
 		out = append(out, seeds[i])
 	}
 	return out
+}
+
+// checkBug reports whether this build can switch on the planted bug
+// called name ("" always).
+func checkBug(name string) error {
+	if name == "" {
+		return nil
+	}
+	if !bugs.Planted {
+		return bugs.Set(name) // says why not
+	}
+	_, err := bugs.Lookup(name)
+	return err
 }

@@ -69,6 +69,9 @@ Usage:
                 [--duration 30s] [--read serializable] [--unsafe NAME] [--schedule FILE] [--out DIR] [--keep]
   kvsim compare --a 'OPTIONS' --b 'OPTIONS' [--seeds 1-50] [run flags] [--fail-on 'p99>+10%,unavailable>+20%']
                 [--a-rev REV] [--b-rev REV] [--schedule FILE] [--alpha 0.05] [--workers N] [--out DIR]
+  kvsim mutation [--bugs a,b] [--wall-max 60s] [--shrink-wall 60s] [--skip-unit] [--out DIR]
+                (a kvdbugs build only: make mutation; every planted bug against the unit tests and
+                the default campaign, with the mutation score)
 
 Run "kvsim <command> -h" for a command's flags.
 
@@ -101,6 +104,8 @@ func kvsim(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		code, err = realMain(args[1:], stdout, stderr)
 	case "compare":
 		code, err = compareMain(args[1:], stdout, stderr)
+	case "mutation":
+		code, err = mutationMain(args[1:], stdout, stderr)
 	case "worker":
 		// Hidden: started by run, one per worker process.
 		err = workerMain(stdin, stdout)

@@ -43,9 +43,26 @@ type workerProgram struct {
 
 // runJobsOn is runJobs with the worker processes started from prog.
 func runJobsOn(prog workerProgram, jobs []job, workers int, seedTimeout time.Duration, onResult func(reports.Result)) error {
+	return runJobsUntil(prog, jobs, workers, seedTimeout, nil, onResult)
+}
+
+// runJobsUntil is runJobsOn that starts no new job once stop is closed;
+// the jobs already running finish and are handed to onResult.
+func runJobsUntil(prog workerProgram, jobs []job, workers int, seedTimeout time.Duration, stop <-chan struct{}, onResult func(reports.Result)) error {
 	assertf(prog.path == "" || workers > 0, "a worker program %s with no worker processes", prog.path)
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
 	if workers == 0 {
 		for _, j := range jobs {
+			if stopped() {
+				break
+			}
 			onResult(execute(j))
 		}
 		return nil
@@ -64,7 +81,11 @@ func runJobsOn(prog workerProgram, jobs []job, workers int, seedTimeout time.Dur
 	go func() {
 		defer close(queue)
 		for _, j := range jobs {
-			queue <- j
+			select {
+			case queue <- j:
+			case <-stop:
+				return
+			}
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()

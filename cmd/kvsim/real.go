@@ -20,6 +20,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/realcluster"
@@ -73,6 +74,10 @@ func realMain(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	if cf.unsafe != "" && !slices.Contains(memberVariants(), cf.unsafe) {
 		errs = append(errs, fmt.Errorf("--unsafe %q: a real member switches on only %v (kvd built with the kvdunsafe tag: make kvd-unsafe); the others break the simulated disk or client", cf.unsafe, memberVariants()))
+	}
+	if cf.bug != "" {
+		// A member binary built without the tag would ignore it and pass.
+		errs = append(errs, fmt.Errorf("--bug %q: planted bugs are switched on in the simulator (kvsim run, make mutation); unset %s for a real run", cf.bug, bugs.EnvVar))
 	}
 	if cf.options != "" {
 		errs = append(errs, fmt.Errorf("--options %q: member options are the simulator's (kvsim run, compare); give a real binary its own flags", cf.options))

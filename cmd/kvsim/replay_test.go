@@ -114,7 +114,7 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 	cfg := testConfig("standin", "network")
 	cfg.Unsafe = "stale-read"
 	j := job{Seed: 3, Config: cfg}
-	sh, err := shrink(j, 80)
+	sh, err := shrink(j, 80, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestShrinkKeepsTheFailure(t *testing.T) {
 }
 
 func TestShrinkRefusesAPassingSeed(t *testing.T) {
-	if _, err := shrink(job{Seed: 1, Config: testConfig("standin", "none")}, 10); err == nil || !strings.Contains(err.Error(), "nothing to shrink") {
+	if _, err := shrink(job{Seed: 1, Config: testConfig("standin", "none")}, 10, time.Time{}); err == nil || !strings.Contains(err.Error(), "nothing to shrink") {
 		t.Fatalf("shrinking a passing seed: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/linearizability"
 	"github.com/kvdlabs/kvd/nemesis"
@@ -90,6 +91,13 @@ func runSeed(j job) (r *run) {
 		}
 		r.finishResult(time.Since(wallStart))
 	}()
+	// One planted bug at a time, switched per run: a worker runs seeds of
+	// any configuration one after another.
+	if err := bugs.Set(j.Config.Bug); err != nil {
+		r.result.Outcome = reports.Unknown
+		r.result.Detail = err.Error()
+		return r
+	}
 	r.simulate()
 	return r
 }

@@ -29,7 +29,7 @@ func shrinkMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sh, err := shrink(j, *runsMax)
+	sh, err := shrink(j, *runsMax, time.Time{})
 	if err != nil {
 		return 0, err
 	}
@@ -81,8 +81,9 @@ func sizeOf(s nemesis.Schedule, opsMax int) size {
 }
 
 // shrink re-runs j's seed with ever smaller schedules, then fewer
-// operations, keeping each change that still fails the same way.
-func shrink(j job, runsMax int) (shrunk, error) {
+// operations, keeping each change that still fails the same way. Past
+// deadline (zero: none) it tries nothing more and keeps what it has.
+func shrink(j job, runsMax int, deadline time.Time) (shrunk, error) {
 	first := runSeed(j)
 	if !first.result.Failed() {
 		return shrunk{}, fmt.Errorf("seed %d passes (trace %.12s): nothing to shrink", j.Seed, first.result.TraceHash)
@@ -92,6 +93,9 @@ func shrink(j job, runsMax int) (shrunk, error) {
 	sh.original = sizeOf(first.schedule, j.Config.OpsMax)
 	runs := 0
 	fails := func(s nemesis.Schedule, opsMax int) bool {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return false
+		}
 		runs++
 		k := j
 		k.Schedule = &s
@@ -105,7 +109,7 @@ func shrink(j job, runsMax int) (shrunk, error) {
 	// Operations: bisect between a count known to pass (or 0) and one known
 	// to fail.
 	failing, passing := j.Config.OpsMax, 0
-	for failing-passing > 1 && runs < runsMax {
+	for failing-passing > 1 && runs < runsMax && (deadline.IsZero() || time.Now().Before(deadline)) {
 		mid := passing + (failing-passing)/2
 		if fails(sched, mid) {
 			failing = mid
@@ -129,6 +133,9 @@ func replayCommand(seed uint64, c reports.Config, schedule string) string {
 		seed, c.Workload, c.Nodes, c.Clients, c.OpsMax, c.LivenessBound, c.CheckTimeout)
 	if c.Unsafe != "" {
 		fmt.Fprintf(&b, " --unsafe %s", c.Unsafe)
+	}
+	if c.Bug != "" {
+		fmt.Fprintf(&b, " --bug %s", c.Bug)
 	}
 	if c.Options != "" {
 		fmt.Fprintf(&b, " --options '%s'", c.Options)

@@ -3,6 +3,8 @@ package auth
 import (
 	"bytes"
 	"slices"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // interval is a key range [start, end); a nil end is the open end (every
@@ -24,6 +26,9 @@ func permInterval(key, end []byte) interval {
 	case len(end) == 1 && end[0] == 0:
 		return interval{start: key}
 	default:
+		if bugs.On(bugs.AuthRangeEndInclusive) {
+			return interval{start: key, end: append(bytes.Clone(end), 0)} // planted bug (kvdbugs builds only): [key, range_end] instead of [key, range_end)
+		}
 		return interval{start: key, end: end}
 	}
 }

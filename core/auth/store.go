@@ -10,6 +10,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // The names etcd reserves: the user that may enable auth, and the role
@@ -462,6 +464,10 @@ func (s *Store) roleRevokePermission(r *pb.AuthRoleRevokePermissionRequest) (any
 		return nil, rpctypes.ErrGRPCPermissionNotGranted, true
 	}
 	role.KeyPermission = slices.Delete(role.KeyPermission, i, i+1)
+	if bugs.On(bugs.AuthRevisionNotBumped) {
+		// planted bug (kvdbugs builds only): forgets changed(): no revision bump, no permission cache rebuild
+		return &pb.AuthRoleRevokePermissionResponse{}, nil, true
+	}
 	s.changed()
 	return &pb.AuthRoleRevokePermissionResponse{}, nil, true
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/tidwall/btree"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // expiryItem is one lease's place in the expiry order.
@@ -47,7 +49,12 @@ func (q *expiryQueue) clear() { q.tree.Clear() }
 // in (expiry, id) order.
 func (q *expiryQueue) due(now time.Time, max int, ids []int64) []int64 {
 	q.tree.Scan(func(it expiryItem) bool {
-		if len(ids) >= max || it.expiry.After(now) {
+		stop := len(ids) >= max || it.expiry.After(now)
+		if bugs.On(bugs.LeaseExpiryEarly) {
+			// planted bug (kvdbugs builds only): due once less than a whole second of TTL remains
+			stop = len(ids) >= max || it.expiry.Sub(now) >= time.Second
+		}
+		if stop {
 			return false
 		}
 		ids = append(ids, it.id)

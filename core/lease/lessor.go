@@ -8,6 +8,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // ErrLeasesMax is wrapped by the error Grant returns when Options.LeasesMax
@@ -140,6 +142,10 @@ func (l *Lessor) Revoke(id int64) (*pb.LeaseRevokeResponse, error) {
 			panic(fmt.Sprintf("lease: Revoke(%d) with %d attached keys but no Deleter set", id, len(ls.keys)))
 		}
 		sorted := ls.sortedKeys()
+		if bugs.On(bugs.LeaseRevokeKeepsLastKey) {
+			// planted bug (kvdbugs builds only): the key loop stops one short
+			sorted = sorted[:len(sorted)-1]
+		}
 		keys := make([][]byte, len(sorted))
 		for i, k := range sorted {
 			keys[i] = []byte(k)
@@ -210,6 +216,10 @@ func (l *Lessor) TimeToLive(id int64, withKeys bool) (*pb.LeaseTimeToLiveRespons
 		ID:         id,
 		TTL:        int64(remaining / time.Second),
 		GrantedTTL: ls.ttlSeconds,
+	}
+	if bugs.On(bugs.LeaseTTLGranted) {
+		// planted bug (kvdbugs builds only): the granted TTL is reported as the remaining one
+		resp.TTL = ls.ttlSeconds
 	}
 	if withKeys {
 		sorted := ls.sortedKeys()

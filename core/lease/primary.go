@@ -1,6 +1,10 @@
 package lease
 
-import "time"
+import (
+	"time"
+
+	"github.com/kvdlabs/kvd/core/bugs"
+)
 
 // Promote makes the lessor primary (this member became raft leader) and
 // restarts every lease's clock at now+TTL+extend. The new leader cannot
@@ -14,6 +18,10 @@ import "time"
 func (l *Lessor) Promote(extend time.Duration) {
 	assert(extend >= 0, "Promote with a negative extension")
 	now := l.opts.Clock.Now()
+	if bugs.On(bugs.LeasePromoteKeepsDeadline) {
+		// planted bug (kvdbugs builds only): the election-time extension is dropped
+		extend = 0
+	}
 	l.primary = true
 	l.expiries.clear()
 	for _, ls := range l.leases {

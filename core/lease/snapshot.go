@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // Snapshot layout, all integers big-endian:
@@ -54,6 +56,10 @@ func (l *Lessor) Snapshot() []byte {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(ls.id))
 		buf = binary.BigEndian.AppendUint64(buf, uint64(ls.ttlSeconds))
 		keys := ls.sortedKeys()
+		if bugs.On(bugs.LeaseSnapshotDropsKeys) {
+			// planted bug (kvdbugs builds only): the attached keys are left out of the snapshot
+			keys = nil
+		}
 		assert(uint64(len(keys)) <= math.MaxUint32, "too many keys on one lease for the snapshot format")
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(keys)))
 		for _, k := range keys {

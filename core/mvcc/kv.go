@@ -6,6 +6,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // Range reads keys as etcd's KV.Range does. The header revision is the
@@ -110,9 +112,16 @@ func (s *Store) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	resp.Count = int64(count)
 	found = filterVersions(found, r)
 	sortVersions(found, r)
-	if r.Limit > 0 && int64(len(found)) > r.Limit {
-		found = found[:r.Limit]
+	keep := r.Limit
+	if bugs.On(bugs.MVCCRangeLimitOffByOne) {
+		keep = r.Limit + 1 // planted bug (kvdbugs builds only): keeps one key more than the limit
+	}
+	if r.Limit > 0 && int64(len(found)) > keep {
+		found = found[:keep]
 		resp.More = true
+		if bugs.On(bugs.MVCCRangeCountLimited) {
+			resp.Count = int64(len(found)) // planted bug (kvdbugs builds only): count of the keys returned, not in the range
+		}
 	}
 	if len(found) > 0 {
 		resp.Kvs = make([]*mvccKeyValue, len(found))
@@ -157,6 +166,12 @@ func (s *Store) executeDelete(r *pb.DeleteRangeRequest) *pb.DeleteRangeResponse 
 		}
 		return true
 	})
+	if bugs.On(bugs.MVCCDeleteRangeInclusive) && len(r.RangeEnd) > 0 && !(len(r.RangeEnd) == 1 && r.RangeEnd[0] == 0) {
+		// planted bug (kvdbugs builds only): deletes [key, range_end] instead of [key, range_end)
+		if rec := s.lookup(r.RangeEnd); rec != nil && rec.live(rev) != nil {
+			recs = append(recs, rec)
+		}
+	}
 	if r.PrevKv {
 		resp.PrevKvs = make([]*mvccKeyValue, len(recs))
 		for i, rec := range recs {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // version is one stored revision of a key: a put, or a tombstone (ver == 0).
@@ -129,6 +131,12 @@ func (r *record) countThrough(rev int64) int {
 // then.
 func (r *record) live(rev int64) *version {
 	v := r.find(rev)
+	if bugs.On(bugs.MVCCTombstoneIgnored) && v != nil && v.isTombstone() && v != &r.latest {
+		// planted bug (kvdbugs builds only): a historical read skips the tombstone to the put before it
+		if n := r.countThrough(rev); n >= 2 {
+			v = r.at(n - 2)
+		}
+	}
 	if v == nil || v.isTombstone() {
 		return nil
 	}
@@ -184,7 +192,12 @@ func (r *record) compact(rev int64) (empty bool) {
 	if keep < 0 {
 		return false
 	}
-	if v := r.at(keep); v.isTombstone() && v.modRev < rev {
+	v := r.at(keep)
+	drop := v.isTombstone() && v.modRev < rev
+	if bugs.On(bugs.MVCCCompactDropsLatest) {
+		drop = true // planted bug (kvdbugs builds only): drops the version visible at rev too, as if older than rev
+	}
+	if drop {
 		keep++
 	}
 	if keep == n {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/tidwall/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // btreeDegree is tidwall/btree's default; wide nodes keep the per-key share
@@ -126,6 +128,9 @@ func (s *Store) pivotString(key string) *record {
 // changed something, its own writes (etcd's storeTxnWrite.Range).
 func (s *Store) readRev() int64 {
 	if s.tx.open && s.tx.changes > 0 {
+		if bugs.On(bugs.MVCCTxnSubRevision) {
+			return s.rev + int64(s.tx.changes) // planted bug (kvdbugs builds only): one main revision per write
+		}
 		return s.rev + 1
 	}
 	return s.rev
@@ -145,9 +150,30 @@ func (s *Store) end() int64 {
 	if tx.changes == 0 {
 		return s.rev
 	}
+	if bugs.On(bugs.MVCCTxnSubRevision) {
+		return s.endPerWrite(tx) // planted bug (kvdbugs builds only): one main revision per write
+	}
 	s.rev++
 	if s.opts.OnCommit != nil {
 		s.opts.OnCommit(s.rev, tx.events)
+	}
+	return s.rev
+}
+
+// endPerWrite commits tx as one main revision per write, each told to
+// OnCommit with its own events: the planted bug MVCCTxnSubRevision.
+func (s *Store) endPerWrite(tx writeTxn) int64 {
+	events := tx.events
+	for range tx.changes {
+		s.rev++
+		n := 0
+		for n < len(events) && events[n].Kv.ModRevision == s.rev {
+			n++
+		}
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(s.rev, events[:n])
+		}
+		events = events[n:]
 	}
 	return s.rev
 }
@@ -157,6 +183,9 @@ func (s *Store) put(key, value []byte, lease int64) {
 	assert(s.tx.open, "put outside a write txn")
 	assert(len(key) > 0 && len(key) < 1<<31, "key size")
 	rev, sub := s.rev+1, s.tx.changes
+	if bugs.On(bugs.MVCCTxnSubRevision) {
+		rev, sub = s.rev+1+int64(s.tx.changes), 0 // planted bug (kvdbugs builds only): one main revision per write
+	}
 	v := version{
 		kv:        joinKeyValue(key, value),
 		modRev:    rev,
@@ -202,6 +231,10 @@ func (s *Store) del(rec *record) {
 		modRev: rev,
 		sub:    s.tx.changes,
 		keyLen: int32(len(key)),
+	}
+	if bugs.On(bugs.MVCCTxnSubRevision) {
+		rev = s.rev + 1 + int64(s.tx.changes) // planted bug (kvdbugs builds only): one main revision per write
+		v.modRev, v.sub = rev, 0
 	}
 	oldLease := prev.lease
 	rec.push(v)

@@ -6,6 +6,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // Txn runs a transaction as etcd does: request checks (op count, empty keys,
@@ -112,7 +114,11 @@ func (s *Store) applyCompare(c *pb.Compare) bool {
 		return holds
 	})
 	if !found {
-		if c.Target == pb.Compare_VALUE {
+		noValue := c.Target == pb.Compare_VALUE
+		if bugs.On(bugs.MVCCCompareMissingKey) {
+			noValue = false // planted bug (kvdbugs builds only): a missing key's value compares as ""
+		}
+		if noValue {
 			return false
 		}
 		return compareVersion(c, nil)
@@ -151,6 +157,9 @@ func compareVersion(c *pb.Compare, v *version) bool {
 	case pb.Compare_GREATER:
 		return result > 0
 	case pb.Compare_LESS:
+		if bugs.On(bugs.MVCCCompareModRevision) && c.Target == pb.Compare_MOD {
+			return result <= 0 // planted bug (kvdbugs builds only): mod_revision LESS holds when equal
+		}
 		return result < 0
 	}
 	return true

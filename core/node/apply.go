@@ -10,6 +10,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // apply applies one committed entry, in log order.
@@ -57,6 +59,10 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		return // the empty entry a new leader appends
 	}
 	r := n.decodeRequest(e)
+	var revBefore int64
+	if bugs.On(bugs.APIHeaderRevisionStale) {
+		revBefore = n.kv.Rev() // planted bug (kvdbugs builds only): the header's revision is read before the apply
+	}
 	if n.applied.contains(r.ID) {
 		// A second copy of a proposal the network delivered twice: the
 		// first was applied, and its proposer has its answer.
@@ -68,9 +74,22 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		return
 	}
 	resp, err := n.applyRequest(r, e.GetIndex())
-	n.applied.add(r.ID)
-	if _, waiting := n.proposals[r.ID]; waiting {
+	_, waiting := n.proposals[r.ID]
+	if bugs.On(bugs.NodeDedupProposerOnly) && !waiting {
+		// planted bug (kvdbugs builds only): only the member waiting for a request remembers its id
+	} else {
+		n.applied.add(r.ID)
+	}
+	if waiting {
 		delete(n.proposals, r.ID)
+		if bugs.On(bugs.NodeForwardDropsError) && err != nil && !n.isLeader {
+			resp, err = nil, nil // planted bug (kvdbugs builds only): a follower's proposal refused at apply completes without its error
+		}
+		if bugs.On(bugs.APIHeaderRevisionStale) && err == nil && resp != nil {
+			if h := n.header(resp); h != nil {
+				h.Revision = revBefore
+			}
+		}
 		n.complete(r.ID, resp, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kvdlabs/kvd/core/auth"
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/disk"
 	"github.com/kvdlabs/kvd/core/lease"
 	"github.com/kvdlabs/kvd/core/mvcc"
@@ -195,6 +196,9 @@ func Open(cfg Config) (*Node, error) {
 		n.wal.Close()
 		return nil, fmt.Errorf("node %x: %w", cfg.ID, err)
 	}
+	if bugs.On(bugs.NodeRequestIDRestart) {
+		epoch = 1 // planted bug (kvdbugs builds only): every life numbers its requests from the first epoch's start
+	}
 	n.ids = newRequestIDs(cfg.ID, epoch)
 
 	raw, err := raft.NewRawNode(&raft.Config{
@@ -334,7 +338,9 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("snapshot at index %d: restore mvcc: %w", snap.GetMetadata().GetIndex(), err)
 	}
-	if err := n.lessor.Restore(st.lease); err != nil {
+	if bugs.On(bugs.NodeSnapshotSkipsLessor) && n.raw != nil {
+		// planted bug (kvdbugs builds only): a snapshot installed from the leader keeps this member's old leases
+	} else if err := n.lessor.Restore(st.lease); err != nil {
 		return fmt.Errorf("snapshot at index %d: restore leases: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	if n.kv != nil && kv.Rev() < n.kv.Rev() {
@@ -471,7 +477,7 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 		n.complete(id, nil, rpctypes.ErrGRPCRequestTooLarge)
 	case len(n.proposals)+n.reads.len() >= n.cfg.PendingRequestsMax:
 		n.complete(id, nil, rpctypes.ErrGRPCRequestTooManyRequests)
-	case r.Range != nil && (r.Range.Serializable || n.cfg.Unsafe.StaleReads):
+	case r.Range != nil && (serializable(r.Range) || n.cfg.Unsafe.StaleReads):
 		if err := n.permitted(r); err != nil {
 			n.complete(id, nil, err)
 			break
@@ -486,6 +492,14 @@ func (n *Node) Submit(r *pb.InternalRaftRequest) uint64 {
 		n.propose(id, r, data)
 	}
 	return id
+}
+
+// serializable says whether a range may be served from local state.
+func serializable(r *pb.RangeRequest) bool {
+	if bugs.On(bugs.APISerializableFlipped) {
+		return !r.Serializable // planted bug (kvdbugs builds only): the serializable flag read inverted
+	}
+	return r.Serializable
 }
 
 // propose hands r, encoded as data, to raft.
@@ -649,6 +663,12 @@ func (n *Node) splitBeforePersist(rd raft.Ready, hs *raftpb.HardState) (early, l
 		switch m.GetType() {
 		case raftpb.MsgHeartbeatResp, raftpb.MsgReadIndex, raftpb.MsgProp:
 			early = append(early, m)
+		case raftpb.MsgAppResp:
+			if bugs.On(bugs.NodeAppendAckBeforeSync) {
+				early = append(early, m) // planted bug (kvdbugs builds only): append answers leave before the fsync
+				continue
+			}
+			late = append(late, m)
 		default:
 			late = append(late, m)
 		}
@@ -660,7 +680,11 @@ func (n *Node) onSoftState(ss *raft.SoftState) {
 	if ss.Lead != n.lead {
 		// Requests in flight may or may not commit under the new leader:
 		// their outcome is unknown, and etcd's leader-changed error says so.
-		n.failAll(rpctypes.ErrGRPCLeaderChanged)
+		err := rpctypes.ErrGRPCLeaderChanged
+		if bugs.On(bugs.APILeaderChangeAsNoLeader) {
+			err = rpctypes.ErrGRPCNoLeader // planted bug (kvdbugs builds only): in-flight requests fail as no-leader (definite), not leader-changed
+		}
+		n.failAll(err)
 		n.lead = ss.Lead
 		n.leadSinceTick = n.ticks
 	}

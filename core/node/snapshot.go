@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/mvcc"
 )
 
@@ -165,13 +166,17 @@ func (n *Node) advanceSnapshot() error {
 		if !n.snapshotDue() {
 			return nil
 		}
-		term, err := n.storage.Term(n.appliedIndex)
+		index := n.appliedIndex
+		if bugs.On(bugs.NodeAppliedIndexStale) && index > n.snapshotIndex+1 {
+			index-- // planted bug (kvdbugs builds only): the snapshot's index is one behind the state it holds
+		}
+		term, err := n.storage.Term(index)
 		if err != nil {
-			return fmt.Errorf("term of applied index %d for a snapshot: %w", n.appliedIndex, err)
+			return fmt.Errorf("term of applied index %d for a snapshot: %w", index, err)
 		}
 		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
-			index: n.appliedIndex, term: term, confState: n.confState,
+			index: index, term: term, confState: n.confState,
 			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), auth: n.auth.Snapshot(), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
 			enc: n.kv.NewSnapshotEncoder(),
 		}

@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/disk"
 )
 
@@ -70,7 +71,11 @@ func Open(fs disk.FS, dir string, opts Options) (*WAL, *Recovered, error) {
 	if r.tornTailBytes > 0 {
 		opts.Logger.Warn("wal: cutting torn tail", "segment", last, "offset", r.lastValidBytes,
 			"bytes", r.tornTailBytes, "cause", r.tornCause)
-		if err := fs.Truncate(last, r.lastValidBytes); err != nil {
+		cut := r.lastValidBytes
+		if bugs.On(bugs.WALTruncateOffByOne) {
+			cut++ // planted bug (kvdbugs builds only): the cut keeps one byte of the torn record
+		}
+		if err := fs.Truncate(last, cut); err != nil {
 			return nil, nil, fmt.Errorf("wal: cut torn tail of %s at offset %d: %w", last, r.lastValidBytes, err)
 		}
 	}
@@ -229,6 +234,11 @@ func (r *replay) segment(seg segmentInfo, isFirst, isLast bool) error {
 	for off < len(buf) {
 		rec, n, err := decodeRecord(buf[off:], seed, r.opts.RecordSizeBytesMax)
 		if err != nil {
+			if bugs.On(bugs.WALChecksumIgnored) && strings.Contains(err.Error(), "checksum mismatch") {
+				// planted bug (kvdbugs builds only): a whole record failing its checksum is skipped and replay goes on
+				off += recordHeaderBytes + int(binary.LittleEndian.Uint32(buf[off:]))
+				continue
+			}
 			if !isLast {
 				return fmt.Errorf("%w: %s at offset %d (not the last segment): %w", ErrCorrupt, name, off, err)
 			}

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // Save appends ents, then hs, and makes them durable with one fsync (one
@@ -55,6 +57,9 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 		w.lastIndex = e.GetIndex()
 	}
 	mustSync := len(ents) > 0 || h.term != w.hardState.term || h.vote != w.hardState.vote
+	if bugs.On(bugs.WALHardStateUnsynced) {
+		mustSync = len(ents) > 0 // planted bug (kvdbugs builds only): a new term or vote without entries is not synced
+	}
 	if writeHardState {
 		if err := w.reserve(recordHeaderBytes + hardStatePayloadBytes); err != nil {
 			return err

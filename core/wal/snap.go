@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/disk"
 )
 
@@ -199,8 +200,10 @@ func (sf *SnapshotFile) Commit() error {
 	if _, err := sf.f.Write(binary.LittleEndian.AppendUint32(nil, sf.cw.crc)); err != nil {
 		return sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
 	}
-	if err := sf.f.Sync(); err != nil {
-		return sf.failed(fmt.Errorf("wal: sync snapshot %s: %w", sf.temp, err))
+	if !bugs.On(bugs.WALSnapshotUnsynced) { // planted bug (kvdbugs builds only): the file is renamed into place unsynced
+		if err := sf.f.Sync(); err != nil {
+			return sf.failed(fmt.Errorf("wal: sync snapshot %s: %w", sf.temp, err))
+		}
 	}
 	if err := sf.f.Close(); err != nil {
 		return w.fail(fmt.Errorf("wal: close snapshot %s: %w", sf.temp, err))

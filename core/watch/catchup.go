@@ -7,6 +7,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // CatchUp moves every unsynced watcher forward by at most one batch of
@@ -28,8 +30,12 @@ func (h *Hub) CatchUp() (more bool) {
 	for _, w := range h.sortedUnsynced() {
 		s := w.stream
 		if w.nextRev < compactRev {
-			h.compacted(w, compactRev)
-			continue
+			if !bugs.On(bugs.WatchCompactedSilent) {
+				h.compacted(w, compactRev)
+				continue
+			}
+			// planted bug (kvdbugs builds only): clamps to the compaction instead of reporting it
+			w.nextRev = compactRev
 		}
 		if h.full(s) {
 			continue
@@ -67,6 +73,9 @@ func (h *Hub) catchUp(w *watcher, rev int64) {
 		}
 		if ev.PrevKv != nil && !w.prevKV {
 			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
+		} else if bugs.On(bugs.WatchPrevKVCurrent) && ev.PrevKv != nil {
+			// planted bug (kvdbugs builds only): copy-paste slip, prev_kv set from the new kv
+			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: ev.Kv}
 		}
 		batch = append(batch, ev)
 	}

@@ -9,6 +9,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // History is what the hub reads to catch up; *mvcc.Store satisfies it.
@@ -158,6 +160,9 @@ func (h *Hub) watch(streamID int64, req *pb.WatchCreateRequest, rev int64) (int6
 	startRev := req.StartRevision
 	if startRev == 0 {
 		startRev = rev + 1
+	} else if bugs.On(bugs.WatchCatchUpSkipsStart) {
+		// planted bug (kvdbugs builds only): start_revision taken as exclusive
+		startRev++
 	}
 	w, err := newWatcher(s, req, startRev)
 	if err != nil {
@@ -193,7 +198,12 @@ func (h *Hub) Cancel(streamID, watchID int64) error {
 	if s == nil || s.watchers[watchID] == nil {
 		return fmt.Errorf("watch: cancel stream %d watch id %d: %w", streamID, watchID, ErrWatcherNotExist)
 	}
-	h.remove(s.watchers[watchID])
+	w := s.watchers[watchID]
+	if bugs.On(bugs.WatchCancelWrongWatcher) {
+		// planted bug (kvdbugs builds only): removes the stream's first watcher, not the one named
+		w = sortedWatchers(s)[0]
+	}
+	h.remove(w)
 	h.enqueue(s, &pb.WatchResponse{Header: header(h.hist.Rev()), WatchId: watchID, Canceled: true})
 	h.answerDeferredProgress(s)
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // RequestProgress answers a client's progress request as etcd does: once
@@ -70,7 +72,12 @@ func (h *Hub) ProgressNotify() {
 			continue
 		}
 		for _, w := range sortedWatchers(s) {
-			if !w.synced || !w.progressNotify || w.startsAfterProgress(rev) || h.full(s) {
+			skip := !w.synced || !w.progressNotify || w.startsAfterProgress(rev) || h.full(s)
+			if bugs.On(bugs.WatchProgressAhead) {
+				// planted bug (kvdbugs builds only): lagging (unsynced) watchers are not skipped
+				skip = !w.progressNotify || w.startsAfterProgress(rev) || h.full(s)
+			}
+			if skip {
 				continue
 			}
 			h.enqueue(s, &pb.WatchResponse{Header: header(rev), WatchId: w.id})

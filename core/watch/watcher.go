@@ -7,6 +7,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // watcher is one registered watch: a key range, the revision it starts at,
@@ -142,6 +144,10 @@ func newWatcher(s *stream, req *pb.WatchCreateRequest, startRev int64) (*watcher
 		case pb.WatchCreateRequest_NODELETE:
 			w.noDelete = true
 		}
+	}
+	if bugs.On(bugs.WatchFilterInverted) {
+		// planted bug (kvdbugs builds only): NOPUT and NODELETE set each other's flag
+		w.noPut, w.noDelete = w.noDelete, w.noPut
 	}
 	return w, nil
 }
