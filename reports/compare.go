@@ -61,6 +61,47 @@ type MetricDiff struct {
 	HigherIsWorse bool `json:"higher_is_worse"`
 }
 
+// metricDiffJSON is MetricDiff as JSON writes it: JSON has no infinity,
+// so a change from a zero mean is "from_zero" with no delta_pct.
+type metricDiffJSON struct {
+	Name          string   `json:"name"`
+	Unit          string   `json:"unit"`
+	MeanA         float64  `json:"mean_a"`
+	MeanB         float64  `json:"mean_b"`
+	DeltaPct      *float64 `json:"delta_pct,omitempty"`
+	FromZero      bool     `json:"from_zero,omitempty"`
+	P             float64  `json:"p"`
+	Significant   bool     `json:"significant"`
+	HigherIsWorse bool     `json:"higher_is_worse"`
+}
+
+// MarshalJSON writes an infinite DeltaPct as from_zero.
+func (d MetricDiff) MarshalJSON() ([]byte, error) {
+	j := metricDiffJSON{Name: d.Name, Unit: d.Unit, MeanA: d.MeanA, MeanB: d.MeanB, P: d.P, Significant: d.Significant, HigherIsWorse: d.HigherIsWorse}
+	if math.IsInf(d.DeltaPct, 0) {
+		j.FromZero = true
+	} else {
+		j.DeltaPct = &d.DeltaPct
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *MetricDiff) UnmarshalJSON(data []byte) error {
+	var j metricDiffJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*d = MetricDiff{Name: j.Name, Unit: j.Unit, MeanA: j.MeanA, MeanB: j.MeanB, P: j.P, Significant: j.Significant, HigherIsWorse: j.HigherIsWorse}
+	switch {
+	case j.FromZero:
+		d.DeltaPct = math.Inf(1)
+	case j.DeltaPct != nil:
+		d.DeltaPct = *j.DeltaPct
+	}
+	return nil
+}
+
 // Comparison is what kvsim compare found between A and B over the same
 // seeds, workloads and fault schedules.
 type Comparison struct {

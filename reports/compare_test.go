@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -43,5 +44,27 @@ func TestCompareOrdersDiffsAndTestsMetrics(t *testing.T) {
 	}
 	if p99 := byName["p99"]; p99.Significant || p99.DeltaPct != 0 || p99.Regressed(0) {
 		t.Fatalf("identical p99 reported as a change: %+v", p99)
+	}
+}
+
+// A metric that was zero on A has no finite change: it still encodes
+// (JSON has no infinity) and reads back as the same diff.
+func TestMetricDiffFromZeroRoundTrips(t *testing.T) {
+	d := MetricDiff{Name: "unavailable", Unit: "s", MeanA: 0, MeanB: 1.5, DeltaPct: math.Inf(1), P: 0.01, Significant: true, HigherIsWorse: true}
+	data, err := json.Marshal(d)
+	if err != nil {
+		t.Fatalf("encoding a diff from zero: %v", err)
+	}
+	var back MetricDiff
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back != d || !back.Regressed(10) {
+		t.Fatalf("round trip of %s: %+v, want %+v", data, back, d)
+	}
+	d.DeltaPct, d.MeanA = 50, 1
+	data, _ = json.Marshal(d)
+	if err := json.Unmarshal(data, &back); err != nil || back != d {
+		t.Fatalf("round trip of %s: %+v, %v", data, back, err)
 	}
 }
