@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign real realcheck bench bench-vs-etcd lint kvd kvd-unsafe etcdctl etcdutl etcd clean
+.PHONY: all build fmtcheck vet test fuzz sim campaign mutation real realcheck bench bench-vs-etcd lint kvd kvd-unsafe etcdctl etcdutl etcd clean
 
 all: build
 
@@ -46,6 +46,15 @@ sim:
 # Long campaigns: make campaign SEEDS=1-5000 KVSIM_FLAGS='--workload register --nemesis all'
 campaign:
 	$(GO) run ./cmd/kvsim run --seeds $${SEEDS:-1-2000} --workers $$(nproc) $${KVSIM_FLAGS}
+
+# The harness's own power: every planted bug of core/bugs against its
+# package's unit tests and the default campaign (seeds from 1 until the
+# first failure, at most 60 s each), the first failure shrunk and replayed.
+# Prints the table and the mutation score; report in reports/out/mutation.
+# Long (about a minute per bug): not in make test. One bug:
+# make mutation MUTATION_FLAGS='--bugs mvcc-range-limit-off-by-one'
+mutation:
+	$(GO) run -tags kvdbugs ./cmd/kvsim mutation --workers $$(nproc) --out reports/out/mutation $${MUTATION_FLAGS}
 
 # The same workloads and checkers on real processes: 3 kvd members on
 # 127.0.0.1 with kills, pauses and proxy partitions. Against etcd:

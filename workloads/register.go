@@ -73,6 +73,7 @@ type Register struct {
 	opts RegisterOptions
 	env  Env
 	rec  kvRecorder
+	pace *pacer
 	ops  int
 	// valueSeq makes every written value unique.
 	valueSeq  int
@@ -120,6 +121,7 @@ type registerSession struct {
 func (r *Register) Start(env Env) {
 	r.env = env
 	r.rec.env = env
+	r.pace = newPacer(env, r.opts.ThinkDurationMax)
 	for i := range env.Clients {
 		s := &registerSession{idx: i, cl: env.Cluster.NewSession(driver.SessionOptions{Timeout: r.opts.CallTimeout}),
 			lastMod: map[int]int64{}, lastValue: map[int][]byte{}, recheck: -1}
@@ -136,7 +138,7 @@ func (r *Register) next(s *registerSession) {
 	req, key := r.pick(s)
 	r.rec.do(s.cl, s.idx, req, func(c driver.Call) {
 		r.learn(s, key, c)
-		w.After(thinkTime(r.env, r.opts.ThinkDurationMax), func() { r.next(s) })
+		w.After(r.pace.pause(s.idx, r.ops), func() { r.next(s) })
 	})
 }
 
@@ -146,6 +148,9 @@ func (r *Register) pick(s *registerSession) (*pb.InternalRaftRequest, int) {
 		k := s.recheck
 		s.recheck = -1
 		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: r.key(k)}}, k
+	}
+	if rnd.IntN(100) < shapedOpsPercent {
+		return r.shaped(s), -1
 	}
 	k := rnd.IntN(r.opts.Keys)
 	key := r.key(k)
@@ -173,8 +178,61 @@ func (r *Register) pick(s *registerSession) (*pb.InternalRaftRequest, int) {
 	}
 }
 
+// shapedOpsPercent is the share of operations that use the rest of the KV
+// API's request shapes: spans of registers with limits and counts, delete
+// ranges, prev_kv, and txn compares of every target and result, on keys
+// present and absent. The KV model judges them like the rest; without them
+// a store could get every one of those shapes wrong and pass.
+const shapedOpsPercent = 15
+
+// shaped draws one operation of the wider request shapes. It touches
+// several registers or compares loosely, so the session learns nothing
+// from it (pick's key -1).
+func (r *Register) shaped(s *registerSession) *pb.InternalRaftRequest {
+	rnd := r.env.Rand
+	i := rnd.IntN(r.opts.Keys)
+	// [key(i), key(j)) spans 1 to 4 registers; key(Keys) is past the last.
+	j := i + 1 + rnd.IntN(min(4, r.opts.Keys-i))
+	key, end := r.key(i), r.key(j)
+	span := &pb.RangeRequest{Key: key, RangeEnd: end, Limit: rnd.Int64N(4), CountOnly: rnd.IntN(5) == 0, KeysOnly: rnd.IntN(5) == 0}
+	switch rnd.IntN(5) {
+	case 0:
+		return &pb.InternalRaftRequest{Range: span}
+	case 1:
+		return &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key, RangeEnd: end, PrevKv: rnd.IntN(2) == 0}}
+	case 2:
+		return &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: r.nextValue(s.idx), PrevKv: true}}
+	}
+	// A compare near what the session last saw of the key, so each result
+	// (and an absent key's zeros and empty value) is met often.
+	cmp := &pb.Compare{Key: key, Target: pb.Compare_CompareTarget(rnd.IntN(4)), Result: pb.Compare_CompareResult(rnd.IntN(4))}
+	near := s.lastMod[i] + int64(rnd.IntN(3)) - 1
+	switch cmp.Target {
+	case pb.Compare_VERSION:
+		cmp.TargetUnion = &pb.Compare_Version{Version: max(near%3, 0)}
+	case pb.Compare_CREATE:
+		cmp.TargetUnion = &pb.Compare_CreateRevision{CreateRevision: near}
+	case pb.Compare_MOD:
+		cmp.TargetUnion = &pb.Compare_ModRevision{ModRevision: near}
+	case pb.Compare_VALUE:
+		v := s.lastValue[i] // nil for a key seen absent: compares with ""
+		if rnd.IntN(3) == 0 {
+			v = nil
+		}
+		cmp.TargetUnion = &pb.Compare_Value{Value: v}
+	}
+	return &pb.InternalRaftRequest{Txn: &pb.TxnRequest{
+		Compare: []*pb.Compare{cmp},
+		Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: key, Value: r.nextValue(s.idx), PrevKv: rnd.IntN(2) == 0}}}},
+		Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: span}}},
+	}}
+}
+
 // learn updates the session's view of key from a completed call.
 func (r *Register) learn(s *registerSession, k int, c driver.Call) {
+	if k < 0 {
+		return // a shaped operation: see shaped
+	}
 	if c.Err != nil || c.TimedOut {
 		if c.Req.Range == nil {
 			s.recheck = k
