@@ -116,6 +116,34 @@ type SwarmParams struct {
 	Kinds []KindParams
 	// FaultsDropped counts drawn faults left out to stay within budget.
 	FaultsDropped int
+	// Members are member options drawn for the seed, in the members'
+	// option syntax (node.ApplyOptions), "" for the defaults: a small
+	// snapshot interval and catch-up window make snapshots, their
+	// transfer to lagging followers and restarts from them common, where
+	// the defaults leave them to the rare long partition.
+	Members string `json:"members,omitempty"`
+}
+
+// memberChoices are the member options the swarm draws from, one per
+// seed; "" keeps the members' defaults (the simulator's: a snapshot every
+// 1000 entries, 200 kept behind it). Every choice is a valid
+// configuration (cmd/kvsim checks them against the members' rules).
+var memberChoices = []string{
+	"",
+	"snapshot-count=100",
+	"snapshot-count=20",
+	"snapshot-catchup=5",
+	"snapshot-count=100,snapshot-catchup=5",
+	"snapshot-count=20,snapshot-catchup=5",
+}
+
+// MemberChoices lists the member options a swarm may draw.
+func MemberChoices() []string { return slices.Clone(memberChoices) }
+
+// drawMembers draws the seed's member options from their own stream, so
+// the faults drawn for a seed do not depend on them.
+func drawMembers(seed uint64) string {
+	return memberChoices[stream(seed, "members").IntN(len(memberChoices))]
 }
 
 // KindParams is the intensity drawn for one enabled kind.
@@ -158,6 +186,9 @@ func (p SwarmParams) String() string {
 		budget = "beyond"
 	}
 	fmt.Fprintf(&b, "settle=%s budget=%s dropped=%d kinds=%d", settle, budget, p.FaultsDropped, len(p.Kinds))
+	if p.Members != "" {
+		fmt.Fprintf(&b, " members=%s", p.Members)
+	}
 	for _, k := range p.Kinds {
 		fmt.Fprintf(&b, " | %s rate=%g/min", k.Kind, k.FaultsPerMinute)
 		if k.WindowMean > 0 {
@@ -194,7 +225,7 @@ func Generate(seed uint64, opts GenerateOptions) Schedule {
 	nodes := slices.Clone(opts.Nodes)
 	budget := MinorityBudget(len(nodes))
 	horizon := opts.Duration - opts.Settle
-	swarm := SwarmParams{Settle: opts.Settle, BeyondBudget: opts.BeyondBudget}
+	swarm := SwarmParams{Settle: opts.Settle, BeyondBudget: opts.BeyondBudget, Members: drawMembers(seed)}
 
 	// Decide which kinds are enabled: each fitting kind's first draw.
 	var fitting []KindIntensity

@@ -73,11 +73,12 @@ type swarmJSON struct {
 	BeyondBudget  bool             `json:"beyond_budget,omitempty"`
 	Kinds         []kindParamsJSON `json:"kinds,omitempty"`
 	FaultsDropped int              `json:"faults_dropped,omitempty"`
+	Members       string           `json:"members,omitempty"`
 }
 
 // MarshalJSON writes the swarm parameters with readable durations.
 func (p SwarmParams) MarshalJSON() ([]byte, error) {
-	w := swarmJSON{Settle: jsonDuration(p.Settle), BeyondBudget: p.BeyondBudget, FaultsDropped: p.FaultsDropped}
+	w := swarmJSON{Settle: jsonDuration(p.Settle), BeyondBudget: p.BeyondBudget, FaultsDropped: p.FaultsDropped, Members: p.Members}
 	for _, k := range p.Kinds {
 		w.Kinds = append(w.Kinds, kindParamsJSON{
 			Kind: k.Kind, FaultsPerMinute: k.FaultsPerMinute, WindowMean: jsonDuration(k.WindowMean),
@@ -94,7 +95,7 @@ func (p *SwarmParams) UnmarshalJSON(data []byte) error {
 	if err := decodeStrict(data, &w); err != nil {
 		return fmt.Errorf("nemesis: decoding swarm params: %w", err)
 	}
-	*p = SwarmParams{Settle: time.Duration(w.Settle), BeyondBudget: w.BeyondBudget, FaultsDropped: w.FaultsDropped}
+	*p = SwarmParams{Settle: time.Duration(w.Settle), BeyondBudget: w.BeyondBudget, FaultsDropped: w.FaultsDropped, Members: w.Members}
 	for _, k := range w.Kinds {
 		kp := KindParams{
 			Kind: k.Kind, FaultsPerMinute: k.FaultsPerMinute, WindowMean: time.Duration(k.WindowMean),

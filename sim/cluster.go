@@ -92,6 +92,13 @@ func (o *ClusterOptions) Validate() error {
 	if o.PausedMessagesMax <= 0 {
 		errs = append(errs, fmt.Errorf("sim: PausedMessagesMax %d must be positive", o.PausedMessagesMax))
 	}
+	// A member that refuses its configuration never starts: the run would
+	// end in a liveness failure with nothing wrong but the options.
+	n := o.Node
+	n.EnsureDefaults()
+	if err := n.ValidateProtocol(); err != nil {
+		errs = append(errs, fmt.Errorf("sim: member options: %w", err))
+	}
 	return errors.Join(errs...)
 }
 

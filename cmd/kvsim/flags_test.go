@@ -132,3 +132,17 @@ func TestResolveMixedCoversEveryPair(t *testing.T) {
 		t.Fatalf("named choices changed: %s %s", w, p)
 	}
 }
+
+// Every member configuration the swarm may draw passes the members' own
+// rules: an invalid one would leave a cluster that never starts, a
+// liveness failure with nothing wrong in the core.
+func TestSwarmMemberChoicesAreValid(t *testing.T) {
+	for _, c := range nemesis.MemberChoices() {
+		if _, err := memberOptions(c); err != nil {
+			t.Errorf("the swarm may draw %q: %v", c, err)
+		}
+	}
+	if _, err := memberOptions("snapshot-count=20,snapshot-catchup=50"); err == nil {
+		t.Error("a catch-up window longer than the snapshot interval passed the rules")
+	}
+}

@@ -146,11 +146,15 @@ func (r *run) simulate() {
 	wl, err := newWorkload(cfg.Workload)
 	assertf(err == nil, "job validated: %v", err)
 	r.workload = wl
+	r.schedule = scheduleOf(r.job)
 	copts := sim.ClusterOptions{Members: cfg.Nodes}
 	if tuner, ok := wl.(workloads.NodeTuner); ok {
 		tuner.TuneNode(&copts.Node)
 	}
-	// After the workload's tuning: the options a person asked for win.
+	// The swarm's draw for the seed, then the options a person asked for,
+	// which win.
+	err = node.ApplyOptions(&copts.Node, r.schedule.Swarm.Members)
+	assertf(err == nil, "the swarm drew member options %q: %v", r.schedule.Swarm.Members, err)
 	err = node.ApplyOptions(&copts.Node, cfg.Options)
 	assertf(err == nil, "job validated: %v", err)
 	if cfg.Unsafe != "" {
@@ -163,7 +167,6 @@ func (r *run) simulate() {
 	r.cluster = sim.NewCluster(w, copts)
 	c := r.cluster
 
-	r.schedule = scheduleOf(r.job)
 	assertf(slices.Equal(r.schedule.Nodes, c.IDs()), "schedule for members %v, cluster of %v", r.schedule.Nodes, c.IDs())
 	c.ApplySchedule(r.schedule)
 	c.Observe(func(call sim.Call) { r.calls = append(r.calls, call) })
