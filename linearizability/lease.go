@@ -19,6 +19,9 @@ type LeaseHistory struct {
 	// Reads are discovery reads (ranges over the leased keys) that
 	// succeeded, with the revision in their header.
 	Reads []LeaseRead
+	// TimeToLives are the TimeToLive answers the workload got: a remaining
+	// TTL, or "not found".
+	TimeToLives []LeaseTimeToLive
 	// Sightings are watch responses received during the run; their arrival
 	// time is evidence that their events had been committed by then.
 	Sightings []LeaseSighting
@@ -53,6 +56,25 @@ type LeaseKeepAlive struct {
 	Invoke, Return time.Time
 	// OK: the leader answered with a positive TTL.
 	OK bool
+	// TimedOut: no answer came; the keepalive may still reach a leader
+	// and renew the lease at any later moment.
+	TimedOut bool
+	// Term is the raft term in the header of an OK answer: one leader per
+	// term, so two answers of one term come from one lessor. 0: unknown.
+	Term uint64
+}
+
+// LeaseTimeToLive is one answered TimeToLive call.
+type LeaseTimeToLive struct {
+	Lease          int64
+	Invoke, Return time.Time
+	// NotFound: the answer was "no such lease" (etcd's TTL -1).
+	NotFound bool
+	// TTLSeconds is the remaining TTL reported, GrantedTTLSeconds the
+	// granted one (both unset when NotFound).
+	TTLSeconds, GrantedTTLSeconds int64
+	// Term is the raft term in the answer's header; 0: unknown.
+	Term uint64
 }
 
 // LeaseRead is one successful range over the leased keys.
@@ -81,15 +103,33 @@ type MemberHistory struct {
 // LeaseOptions tunes the lease checker's timing judgements.
 type LeaseOptions struct {
 	// Margin is how much earlier than a keepalive's invoke + TTL a revoke
-	// may be seen before it is a violation. A correct leader revokes no
-	// earlier than its last keepalive + TTL; a leader deposed without
-	// knowing it (bounded by raft's CheckQuorum to about one election
-	// timeout after its successor, who restarts every lease at
-	// promote + TTL + one election timeout) may have answered a keepalive
-	// its successor never heard of. Default 2 s: two election timeouts of
-	// the default node config (10 ticks of 100 ms), which the fault-free
-	// and crash runs of the tests confirm is never crossed.
+	// may be seen (or a TimeToLive answer "not found" may come back)
+	// before it is a violation. A correct leader revokes no earlier than
+	// its last keepalive + TTL on its lease clock, which in kvd advances
+	// in ticks, so a revoke may come up to one ClockStep early in real
+	// time. A leader deposed without knowing it may have answered a
+	// keepalive its successor never heard of, but raft's CheckQuorum
+	// bounds that overlap to about one election timeout after the
+	// successor's election, and the successor restarts every lease at
+	// promote + TTL + one election timeout, which covers it. Clock
+	// steps do not reach lease time (it is monotonic), and drift and
+	// pauses are suspect windows, judged not at all. What is left is the
+	// tick and the randomness of raft's timers around the overlap bound,
+	// so default 500 ms: five ticks of the default node config, well
+	// below the one second a lease expiring early or a new leader not
+	// extending its leases would show by, and above the one tick plus
+	// overlap jitter correct runs need.
 	Margin time.Duration
+	// ClockStep is the resolution of the leader's lease clock: kvd times
+	// leases in ticks (100 ms by default), so between a renewal and a
+	// TimeToLive the lease clock may have advanced one step less than
+	// real time did, and the remaining TTL reads up to one step high.
+	// Default 100 ms.
+	ClockStep time.Duration
+	// PromoteExtension is what a new leader adds to every lease's TTL
+	// when it is promoted: an election timeout (1 s with the default node
+	// config), in kvd and in etcd alike. Default 1 s.
+	PromoteExtension time.Duration
 	// ExpiryLatenessMax is how long after its last keepalive + TTL a lease
 	// nobody keeps alive may take to be revoked: a tick, the revoke's raft
 	// round, and a leader election's promote extension. Default 5 s.
@@ -103,7 +143,13 @@ type LeaseOptions struct {
 // EnsureDefaults fills zero fields with their documented defaults.
 func (o *LeaseOptions) EnsureDefaults() {
 	if o.Margin == 0 {
-		o.Margin = 2 * time.Second
+		o.Margin = 500 * time.Millisecond
+	}
+	if o.ClockStep == 0 {
+		o.ClockStep = 100 * time.Millisecond
+	}
+	if o.PromoteExtension == 0 {
+		o.PromoteExtension = time.Second
 	}
 	if o.ExpiryLatenessMax == 0 {
 		o.ExpiryLatenessMax = 5 * time.Second
@@ -118,6 +164,9 @@ func (o *LeaseOptions) Validate() error {
 	var errs []error
 	if o.Margin < 0 {
 		errs = append(errs, fmt.Errorf("lease checker: Margin %v is negative", o.Margin))
+	}
+	if o.ClockStep < 0 || o.PromoteExtension < 0 {
+		errs = append(errs, fmt.Errorf("lease checker: ClockStep %v or PromoteExtension %v is negative", o.ClockStep, o.PromoteExtension))
 	}
 	if o.ExpiryLatenessMax < 0 {
 		errs = append(errs, fmt.Errorf("lease checker: ExpiryLatenessMax %v is negative", o.ExpiryLatenessMax))
@@ -138,6 +187,13 @@ func (o *LeaseOptions) Validate() error {
 //     read at revision H lists exactly the keys live at H;
 //   - a revoke is not seen earlier than Margin before a successful
 //     keepalive's (or the grant's) invoke + TTL;
+//   - a TimeToLive answer reports the granted TTL as granted and a
+//     remaining TTL no larger than it, nor larger than the TTL minus the
+//     time since the lease's last renewal on the answering leader (see
+//     checkTimeToLives);
+//   - a TimeToLive answering "not found" names a lease that was revoked
+//     (if its keys are in the history) and that no keepalive or grant
+//     still protected, by the same Margin as revokes;
 //   - a lease nobody keeps alive any more is revoked within
 //     ExpiryLatenessMax after its last keepalive + TTL, unless a suspect
 //     window meets the time since its last successful renewal.
@@ -147,7 +203,7 @@ func CheckLease(h LeaseHistory, opts LeaseOptions) Verdict {
 	if err := opts.Validate(); err != nil {
 		panic(err)
 	}
-	v := Verdict{Checker: "lease", Outcome: OK, Operations: len(h.Grants) + len(h.KeepAlives) + len(h.Reads)}
+	v := Verdict{Checker: "lease", Outcome: OK, Operations: len(h.Grants) + len(h.KeepAlives) + len(h.Reads) + len(h.TimeToLives)}
 	skipped, err := checkLease(h, opts)
 	switch {
 	case err != nil:
@@ -187,6 +243,11 @@ func checkLease(h LeaseHistory, opts LeaseOptions) (skipped int, err error) {
 	ttl := map[int64]time.Duration{}
 	for _, g := range h.Grants {
 		ttl[g.Lease] = g.TTL
+	}
+	ttlSkipped, err := checkTimeToLives(h, fates, ttl, opts)
+	skipped += ttlSkipped
+	if err != nil {
+		return skipped, err
 	}
 	seen := revokeSeen(h, fates)
 	ids := sortedLeaseIDs(fates)

@@ -54,6 +54,14 @@ func TestCheckLease(t *testing.T) {
 		{"revoked while kept alive", func(h *LeaseHistory) {
 			h.Sightings[0].At = sec(11)
 		}, "only 1s after a successful keepalive"},
+		// Margin: a correct leader revokes at most a tick early, a lease
+		// expiring a second early stands out.
+		{"revoke a clock step early", func(h *LeaseHistory) {
+			h.Sightings[0].At = sec(14.9)
+		}, ""},
+		{"revoke a second early", func(h *LeaseHistory) {
+			h.Sightings[0].At = sec(14.1)
+		}, "only 4.1s after a successful keepalive"},
 		{"early revoke inside a suspect window is not judged", func(h *LeaseHistory) {
 			h.Sightings[0].At = sec(11)
 			h.Suspect = []Window{{From: sec(9), To: sec(9.5)}}
@@ -82,6 +90,101 @@ func TestCheckLease(t *testing.T) {
 	}
 	for _, c := range cases {
 		h := leaseBase()
+		c.mutate(&h)
+		v := CheckLease(h, LeaseOptions{})
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
+		}
+	}
+}
+
+// TimeToLive answers on leaseBase's lease 7 (TTL 5 s), whose keepalive at
+// 10 s returned at 10.01 s with term 3.
+func TestCheckLeaseTimeToLive(t *testing.T) {
+	alive := func(invoke float64, ttl int64, term uint64) LeaseTimeToLive {
+		return LeaseTimeToLive{Lease: 7, Invoke: sec(invoke), Return: sec(invoke + 0.01), TTLSeconds: ttl, GrantedTTLSeconds: 5, Term: term}
+	}
+	notFound := func(invoke float64) LeaseTimeToLive {
+		return LeaseTimeToLive{Lease: 7, Invoke: sec(invoke), Return: sec(invoke + 0.01), NotFound: true}
+	}
+	cases := []struct {
+		name   string
+		mutate func(h *LeaseHistory)
+		detail string
+	}{
+		{"remaining as elapsed allows", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(11.5, 3, 3)}
+		}, ""},
+		{"remaining more than elapsed allows", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(11.5, 4, 3)}
+		}, "at most TTL 5s - 1.49s elapsed"},
+		// kvd's lease clock advances in 100 ms ticks: 0.95 s after the
+		// renewal it may still read 4.1 s, reported as 4.
+		{"remaining within a clock step", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(10.96, 4, 3)}
+		}, ""},
+		{"granted TTL reported as remaining", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 5, 3)}
+		}, "at most TTL 5s - 1.99s elapsed"},
+		{"overlong remaining inside a suspect window is not judged", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 5, 3)}
+			h.Suspect = []Window{{From: sec(11), To: sec(11.5)}}
+		}, ""},
+		{"keepalive in flight may have renewed", func(h *LeaseHistory) {
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(11.9), Return: sec(13.9), TimedOut: true})
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 4, 3)}
+		}, ""},
+		{"keepalive sent after the answer renewed nothing", func(h *LeaseHistory) {
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(12.5), Return: sec(12.51), OK: true, Term: 3})
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 4, 3)}
+		}, "at most TTL 5s"},
+		// Another term's leader may have been promoted after the last
+		// renewal and restarted the lease at TTL + 1 s.
+		{"new leader's full TTL", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 5, 4)}
+		}, ""},
+		{"new leader's extension right after its promotion", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 6, 4)}
+		}, ""},
+		{"new leader's extension long after its promotion", func(h *LeaseHistory) {
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(10.5), Return: sec(10.51), OK: true, Term: 4})
+			h.TimeToLives = []LeaseTimeToLive{{Lease: 7, Invoke: sec(12), Return: sec(12.01), TTLSeconds: 6, GrantedTTLSeconds: 5, Term: 5},
+				{Lease: 7, Invoke: sec(20), Return: sec(20.01), TTLSeconds: 6, GrantedTTLSeconds: 5, Term: 5}}
+		}, "more than its granted TTL 5s allows"},
+		{"more than granted plus extension", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 7, 4)}
+		}, "more than its granted TTL 5s allows"},
+		{"granted TTL as granted", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{alive(12, 2, 4)}
+		}, ""},
+		{"granted TTL not as granted", func(h *LeaseHistory) {
+			q := alive(12, 2, 4)
+			q.GrantedTTLSeconds = 6
+			h.TimeToLives = []LeaseTimeToLive{q}
+		}, "reports granted TTL 6s, but 5s was granted"},
+		{"not found once expired", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{notFound(15)}
+		}, ""},
+		{"not found while kept alive", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{notFound(13)}
+		}, "answered not found by"},
+		{"not found while kept alive inside a suspect window is not judged", func(h *LeaseHistory) {
+			h.TimeToLives = []LeaseTimeToLive{notFound(13)}
+			h.Suspect = []Window{{From: sec(12), To: sec(12.5)}}
+		}, ""},
+		{"not found but never revoked", func(h *LeaseHistory) {
+			h.Members = []MemberHistory{{Member: 1, Revision: 3, Events: h.Members[0].Events[:2]}}
+			h.Sightings = nil
+			h.CollectedAt = sec(17) // too early to judge the revoke itself
+			h.TimeToLives = []LeaseTimeToLive{notFound(16)}
+		}, "were never revoked"},
+	}
+	for _, c := range cases {
+		h := leaseBase()
+		h.KeepAlives[0].Term = 3
 		c.mutate(&h)
 		v := CheckLease(h, LeaseOptions{})
 		if c.detail == "" && v.Outcome != OK {
