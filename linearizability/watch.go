@@ -48,8 +48,12 @@ type Watcher struct {
 	// Key and RangeEnd are the watched range, as in WatchCreateRequest.
 	Key, RangeEnd []byte
 	// PrevKV: the watcher asked for prev_kv.
-	PrevKV   bool
-	Attempts []WatchAttempt
+	PrevKV bool
+	// NoPut and NoDelete are the watcher's filters (etcd's NOPUT and
+	// NODELETE): it must get exactly the events of its range of the
+	// other kind.
+	NoPut, NoDelete bool
+	Attempts        []WatchAttempt
 }
 
 // WatchAttempt is one watch creation and the responses it received, in
@@ -58,7 +62,13 @@ type WatchAttempt struct {
 	Member uint64
 	// StartRevision is the requested start revision; 0 means "from now".
 	StartRevision int64
-	Responses     []WatchResponse
+	// WatchID is the attempt's watch id on its stream, once known.
+	WatchID int64
+	// CancelRequested: the client asked to cancel the attempt's watcher.
+	// Its acknowledgement is a Canceled response naming WatchID, after
+	// which nothing more may come for WatchID.
+	CancelRequested bool
+	Responses       []WatchResponse
 }
 
 // WatchResponse is one response a watcher received.
@@ -73,6 +83,12 @@ type WatchResponse struct {
 	// CompactRevision is set on a compacted response (the watcher is then
 	// canceled).
 	CompactRevision int64
+	// WatchID is the watch id the response named (-1: the stream's).
+	WatchID int64
+	// Canceled marks a cancel response that is not a compacted one: the
+	// acknowledgement of a cancel the client asked for, or a refused
+	// creation.
+	Canceled bool
 }
 
 // CheckWatch judges a watch history: per watcher, events arrive in revision
@@ -81,7 +97,13 @@ type WatchResponse struct {
 // attempt starts right after the last revision seen, so it replays exactly
 // what was missed; a progress notification at revision P comes only after
 // every event up to P; a compacted response only when the start revision
-// really was compacted.
+// really was compacted. A filtered watcher is owed exactly its range's
+// events of the kinds it did not filter out. A cancel the client asked for
+// is acknowledged by a Canceled response naming the attempt's watch id,
+// and nothing for that id follows it; every other watcher stays owed all
+// its events. An event's prev_kv is present only when asked for, and is
+// then exactly the key's version just before the event's revision in the
+// committed history (absent when the key did not exist).
 //
 // The committed history is the writers' acknowledged writes completed by
 // the events watchers saw: every revision seen by two sources must agree.
@@ -197,8 +219,21 @@ func (c *watchChecker) checkWatcher(w Watcher) error {
 		// next is the first revision whose events the attempt still owes;
 		// 0 until the attempt's first response fixes it (start "from now").
 		next := a.StartRevision
+		// canceledAt is the index of the response that acknowledged the
+		// cancel the client asked for; -1 before it.
+		canceledAt := -1
 		for ri, r := range a.Responses {
 			at := fmt.Sprintf("%s response %d at revision %d", where, ri, r.Revision)
+			if canceledAt >= 0 && (len(r.Events) > 0 || r.Progress || r.CompactRevision != 0) {
+				return fmt.Errorf("%s: %s for watch id %d after response %d acknowledged its cancel: a canceled watcher is still being fed", at, describeResponse(r), r.WatchID, canceledAt)
+			}
+			if r.Canceled && a.CancelRequested && canceledAt < 0 {
+				if r.WatchID != a.WatchID {
+					return fmt.Errorf("%s: the cancel of watch id %d was acknowledged naming watch id %d", at, a.WatchID, r.WatchID)
+				}
+				canceledAt = ri
+				continue
+			}
 			if r.CompactRevision != 0 {
 				if err := c.checkCompacted(next, r, at); err != nil {
 					return err
@@ -271,12 +306,13 @@ func (c *watchChecker) checkCompacted(next int64, r WatchResponse, at string) er
 	return nil
 }
 
-// expected lists the committed events in [from, to] the watcher must see.
+// expected lists the committed events in [from, to] the watcher must see:
+// those of its range that its filters let through.
 func (c *watchChecker) expected(w Watcher, from, to int64) []*mvccpb.Event {
 	var out []*mvccpb.Event
 	for rev := from; rev <= to; rev++ {
 		for _, e := range c.known[rev] {
-			if inRange(e.GetKv().GetKey(), w.Key, w.RangeEnd) {
+			if inRange(e.GetKv().GetKey(), w.Key, w.RangeEnd) && !filtered(w, e) {
 				out = append(out, e)
 			}
 		}
@@ -284,10 +320,42 @@ func (c *watchChecker) expected(w Watcher, from, to int64) []*mvccpb.Event {
 	return out
 }
 
+// filtered reports whether w's filters drop e.
+func filtered(w Watcher, e *mvccpb.Event) bool {
+	switch e.GetType() {
+	case mvccpb.PUT:
+		return w.NoPut
+	case mvccpb.DELETE:
+		return w.NoDelete
+	}
+	return false
+}
+
+// filterNames names w's filters for a Detail.
+func filterNames(w Watcher) string {
+	switch {
+	case w.NoPut && w.NoDelete:
+		return "NOPUT and NODELETE"
+	case w.NoPut:
+		return "NOPUT"
+	case w.NoDelete:
+		return "NODELETE"
+	}
+	return "no filter"
+}
+
 // sameStream compares what was delivered with what was committed, event by
 // event, and prev_kv where the watcher asked for it.
 func (c *watchChecker) sameStream(w Watcher, want, got []*mvccpb.Event, arrived time.Time, at string) error {
 	got = sortedWithinRevision(got)
+	for _, e := range got {
+		if filtered(w, e) {
+			return fmt.Errorf("%s: delivered %s to a watcher with %s, which filters that kind out", at, describeEvent(e), filterNames(w))
+		}
+		if !w.PrevKV && e.GetPrevKv() != nil {
+			return fmt.Errorf("%s: %s carries prev_kv %q@%d, which the watcher did not ask for", at, describeEvent(e), e.GetPrevKv().GetValue(), e.GetPrevKv().GetModRevision())
+		}
+	}
 	keptRevs := c.compactionRevisions(want)
 	for i := range max(len(want), len(got)) {
 		switch {
@@ -348,52 +416,71 @@ func (c *watchChecker) compactionRevisions(want []*mvccpb.Event) map[int64]bool 
 	return kept
 }
 
-// checkPrevKV holds an event's prev_kv against the latest committed event
-// on its key before the event's revision. Revisions nobody knows are
-// skipped; a prev_kv naming one is accepted when nothing known contradicts.
-// A missing prev_kv after a known put is accepted too when a revision in
-// between is unknown: it may be a delete of the key whose writer timed out
-// and that no watcher saw (kvsim --workload watch seed 6269).
+// checkPrevKV holds an event's prev_kv against the committed history: it
+// must be the key's version just before the event's revision — the latest
+// committed put on the key before it, or absent when the key did not exist
+// then (never written, or deleted since). Revisions nobody knows (a write
+// whose writer timed out and that no watcher saw, another workload's)
+// leave room: the key may have changed there, so a prev_kv may name such a
+// revision, and a missing prev_kv after a known put is accepted when an
+// unknown revision lies between (it may be a delete of the key: kvsim
+// --workload watch seed 6269). What is never right: a prev_kv of another
+// key or at or above the event's own revision, one older than a known
+// later change of the key, one naming a known revision that did not write
+// it, and a missing one when the known history says the key existed.
 func (c *watchChecker) checkPrevKV(e *mvccpb.Event, at string) error {
 	key := e.GetKv().GetKey()
 	rev := e.GetKv().GetModRevision()
+	prev := e.GetPrevKv()
+	if prev != nil {
+		if !bytes.Equal(prev.GetKey(), key) {
+			return fmt.Errorf("%s: %s carries prev_kv of key %q", at, describeEvent(e), prev.GetKey())
+		}
+		if prev.GetModRevision() >= rev {
+			return fmt.Errorf("%s: %s carries prev_kv %q@%d, not before the event's own revision %d: that is not the key's previous version", at, describeEvent(e), prev.GetValue(), prev.GetModRevision(), rev)
+		}
+	}
+	// last is the latest known change of the key before rev;
+	// unknownBetween: a revision after it and before rev is unknown.
 	var last *mvccpb.Event
 	unknownBetween := false
-	for r := rev - 1; r >= 1; r-- {
-		if _, ok := c.known[r]; !ok {
+	for r := rev - 1; r >= 1 && last == nil; r-- {
+		evs, ok := c.known[r]
+		if !ok {
 			unknownBetween = true
+			continue
 		}
-		for _, k := range c.known[r] {
+		for _, k := range evs {
 			if bytes.Equal(k.GetKv().GetKey(), key) {
 				last = k
 				break
 			}
 		}
-		if last != nil {
-			break
-		}
 	}
-	prev := e.GetPrevKv()
-	switch {
-	case last == nil:
-		return nil // no earlier known write on the key: nothing to hold it to
-	case last.GetType() == mvccpb.DELETE:
-		if prev != nil && prev.GetModRevision() <= last.GetKv().GetModRevision() {
-			return fmt.Errorf("%s: %s carries prev_kv of revision %d, but the key was deleted at revision %d", at, describeEvent(e), prev.GetModRevision(), last.GetKv().GetModRevision())
-		}
-	default:
-		if prev == nil && unknownBetween {
+	if prev == nil {
+		if last == nil || last.GetType() == mvccpb.DELETE || unknownBetween {
 			return nil
 		}
-		if prev == nil {
-			return fmt.Errorf("%s: %s lacks prev_kv; the key was put at revision %d", at, describeEvent(e), last.GetKv().GetModRevision())
+		return fmt.Errorf("%s: %s lacks prev_kv; the key was put at revision %d and not changed since", at, describeEvent(e), last.GetKv().GetModRevision())
+	}
+	p := prev.GetModRevision()
+	if last != nil {
+		lastRev := last.GetKv().GetModRevision()
+		switch {
+		case p < lastRev:
+			return fmt.Errorf("%s: %s carries prev_kv of revision %d, older than the key's committed %s", at, describeEvent(e), p, describeEvent(last))
+		case p == lastRev && last.GetType() == mvccpb.DELETE:
+			return fmt.Errorf("%s: %s carries prev_kv of revision %d, but the key was deleted at revision %d", at, describeEvent(e), p, lastRev)
+		case p == lastRev && !proto.Equal(prev, last.GetKv()):
+			return fmt.Errorf("%s: %s carries prev_kv %s, committed %s", at, describeEvent(e), describeKV(prev), describeKV(last.GetKv()))
+		case p == lastRev:
+			return nil
 		}
-		if prev.GetModRevision() == last.GetKv().GetModRevision() && !proto.Equal(prev, last.GetKv()) {
-			return fmt.Errorf("%s: %s carries prev_kv %q@%d, committed %q@%d", at, describeEvent(e), prev.GetValue(), prev.GetModRevision(), last.GetKv().GetValue(), last.GetKv().GetModRevision())
-		}
-		if prev.GetModRevision() < last.GetKv().GetModRevision() {
-			return fmt.Errorf("%s: %s carries prev_kv of revision %d, older than the committed put at revision %d", at, describeEvent(e), prev.GetModRevision(), last.GetKv().GetModRevision())
-		}
+	}
+	// prev_kv names a revision after every known change of the key: only
+	// an unknown revision can have written it.
+	if evs, ok := c.known[p]; ok {
+		return fmt.Errorf("%s: %s carries prev_kv %s, but revision %d committed %s, not that key", at, describeEvent(e), describeKV(prev), p, describeEvents(evs))
 	}
 	return nil
 }
@@ -453,6 +540,23 @@ func describeEvent(e *mvccpb.Event) string {
 		return fmt.Sprintf("DELETE %q@%d", kv.GetKey(), kv.GetModRevision())
 	}
 	return fmt.Sprintf("PUT %q=%q@%d (create %d, version %d, lease %d)", kv.GetKey(), kv.GetValue(), kv.GetModRevision(), kv.GetCreateRevision(), kv.GetVersion(), kv.GetLease())
+}
+
+func describeKV(kv *mvccpb.KeyValue) string {
+	return fmt.Sprintf("%q=%q@%d (create %d, version %d, lease %d)", kv.GetKey(), kv.GetValue(), kv.GetModRevision(), kv.GetCreateRevision(), kv.GetVersion(), kv.GetLease())
+}
+
+// describeResponse names what a response carried.
+func describeResponse(r WatchResponse) string {
+	switch {
+	case len(r.Events) > 0:
+		return fmt.Sprintf("events %s", describeEvents(r.Events))
+	case r.Progress:
+		return fmt.Sprintf("a progress notification at revision %d", r.Revision)
+	case r.CompactRevision != 0:
+		return fmt.Sprintf("a compacted response (compact revision %d)", r.CompactRevision)
+	}
+	return "an empty response"
 }
 
 func describeEvents(evs []*mvccpb.Event) string {

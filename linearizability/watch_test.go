@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,159 @@ func BenchmarkCheckWatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A filtered watcher is owed exactly its range's events of the kinds it
+// did not filter out: none filtered out, none missing.
+func TestCheckWatchFilters(t *testing.T) {
+	filteredWatcher := func(noPut, noDelete bool, rs ...WatchResponse) Watcher {
+		w := watcherOf(WatchAttempt{StartRevision: 2, Responses: rs})
+		w.NoPut, w.NoDelete = noPut, noDelete
+		return w
+	}
+	cases := []struct {
+		name   string
+		w      Watcher
+		detail string // empty: OK
+	}{
+		{"NOPUT gets the delete only", filteredWatcher(true, false, events(del("/a", 4))), ""},
+		{"NOPUT promised past the puts", filteredWatcher(true, false, WatchResponse{Revision: 3, Progress: true}, events(del("/a", 4))), ""},
+		{"NOPUT gets a put", filteredWatcher(true, false, events(put("/a", "1", 2, 2, 1))), "filters that kind out"},
+		{"NOPUT misses the delete", filteredWatcher(true, false, WatchResponse{Revision: 4, Progress: true}), "ran ahead"},
+		{"NODELETE gets the puts only", filteredWatcher(false, true, events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), WatchResponse{Revision: 4, Progress: true}), ""},
+		{"NODELETE gets the delete", filteredWatcher(false, true, events(put("/a", "1", 2, 2, 1), put("/a", "2", 3, 2, 2)), events(del("/a", 4))), "filters that kind out"},
+		{"NODELETE misses a put", filteredWatcher(false, true, events(put("/a", "2", 3, 2, 2))), "gap"},
+		{"both filters get nothing", filteredWatcher(true, true, WatchResponse{Revision: 4, Progress: true}), ""},
+	}
+	for _, c := range cases {
+		h := watchBase()
+		h.Watchers = []Watcher{c.w}
+		v := CheckWatch(h)
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
+		}
+	}
+}
+
+// A cancel the client asked for is acknowledged by a Canceled response
+// naming the attempt's watch id; nothing for that id may follow, and the
+// other watchers of the stream stay owed every event.
+func TestCheckWatchCancel(t *testing.T) {
+	canceled := func(id int64) WatchResponse { return WatchResponse{Revision: 2, WatchID: id, Canceled: true} }
+	withID := func(r WatchResponse, id int64) WatchResponse { r.WatchID = id; return r }
+	// w is canceled after revision 2 and re-created from 3 with id 9;
+	// other shares its stream and is never canceled.
+	cancelThen := func(after ...WatchResponse) Watcher {
+		return watcherOf(
+			WatchAttempt{Member: 1, StartRevision: 2, WatchID: 7, CancelRequested: true,
+				Responses: append([]WatchResponse{withID(events(put("/a", "1", 2, 2, 1)), 7), canceled(7)}, after...)},
+			WatchAttempt{Member: 1, StartRevision: 3, WatchID: 9, Responses: []WatchResponse{withID(events(put("/a", "2", 3, 2, 2), del("/a", 4)), 9)}})
+	}
+	other := func(rs ...WatchResponse) Watcher {
+		w := watcherOf(WatchAttempt{Member: 1, StartRevision: 2, WatchID: 8, Responses: rs})
+		w.Name = "other"
+		return w
+	}
+	otherAll := other(withID(events(put("/a", "1", 2, 2, 1)), 8), withID(events(put("/a", "2", 3, 2, 2), del("/a", 4)), 8))
+	cases := []struct {
+		name     string
+		watchers []Watcher
+		detail   string // empty: OK
+	}{
+		{"cancel acknowledged, re-created from the next revision", []Watcher{cancelThen(), otherAll}, ""},
+		{"cancel still unacknowledged while events come", []Watcher{watcherOf(WatchAttempt{StartRevision: 2, WatchID: 7, CancelRequested: true,
+			Responses: []WatchResponse{withID(events(put("/a", "1", 2, 2, 1)), 7), withID(events(put("/a", "2", 3, 2, 2)), 7)}})}, ""},
+		{"event after the acknowledged cancel", []Watcher{cancelThen(withID(events(put("/a", "2", 3, 2, 2)), 7)), otherAll}, "still being fed"},
+		{"progress after the acknowledged cancel", []Watcher{cancelThen(WatchResponse{Revision: 3, WatchID: 7, Progress: true}), otherAll}, "still being fed"},
+		{"cancel acknowledged for another id", []Watcher{watcherOf(WatchAttempt{StartRevision: 2, WatchID: 7, CancelRequested: true,
+			Responses: []WatchResponse{withID(events(put("/a", "1", 2, 2, 1)), 7), canceled(8)}})}, "acknowledged naming watch id 8"},
+		{"the other watcher misses an event after the cancel", []Watcher{cancelThen(),
+			other(withID(events(put("/a", "1", 2, 2, 1)), 8), withID(events(del("/a", 4)), 8))}, "watcher other attempt 0 (member 1, start 2) response 1 at revision 0: gap"},
+		{"the other watcher is promised past what it lost", []Watcher{cancelThen(),
+			other(withID(events(put("/a", "1", 2, 2, 1)), 8), WatchResponse{Revision: 4, WatchID: 8, Progress: true})}, "ran ahead"},
+	}
+	for _, c := range cases {
+		h := watchBase()
+		h.Watchers = c.watchers
+		v := CheckWatch(h)
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
+		}
+	}
+}
+
+// An event's prev_kv, when asked for, is exactly the key's version just
+// before the event's revision; absent when the key did not exist then.
+func TestCheckWatchPrevKVExact(t *testing.T) {
+	withPrev := func(e *mvccpb.Event, prev *mvccpb.KeyValue) *mvccpb.Event { e.PrevKv = prev; return e }
+	// /b at 2, /a at 3, 4, deleted at 5, re-created at 6: every revision known.
+	h := WatchHistory{Writes: []WatchWrite{
+		{Revision: 2, Events: []*mvccpb.Event{put("/b", "x", 2, 2, 1)}},
+		{Revision: 3, Events: []*mvccpb.Event{put("/a", "1", 3, 3, 1)}},
+		{Revision: 4, Events: []*mvccpb.Event{put("/a", "2", 4, 3, 2)}},
+		{Revision: 5, Events: []*mvccpb.Event{del("/a", 5)}},
+		{Revision: 6, Events: []*mvccpb.Event{put("/a", "3", 6, 6, 1)}},
+	}}
+	cases := []struct {
+		name   string
+		prevKV bool
+		e      *mvccpb.Event
+		detail string // empty: OK
+	}{
+		{"the previous put", true, withPrev(put("/a", "2", 4, 3, 2), put("/a", "1", 3, 3, 1).Kv), ""},
+		{"its own key-value", true, withPrev(put("/a", "2", 4, 3, 2), put("/a", "2", 4, 3, 2).Kv), "not before the event's own revision"},
+		{"a later version", true, withPrev(put("/a", "1", 3, 3, 1), put("/a", "2", 4, 3, 2).Kv), "not before the event's own revision"},
+		{"another value at the previous revision", true, withPrev(put("/a", "2", 4, 3, 2), put("/a", "X", 3, 3, 1).Kv), "committed"},
+		{"another key", true, withPrev(put("/a", "2", 4, 3, 2), put("/b", "x", 2, 2, 1).Kv), "prev_kv of key \"/b\""},
+		{"never existed: absent", true, put("/a", "1", 3, 3, 1), ""},
+		{"never existed: present", true, withPrev(put("/a", "1", 3, 3, 1), &mvccpb.KeyValue{Key: []byte("/a"), Value: []byte("?"), ModRevision: 2, CreateRevision: 2, Version: 1}), "not that key"},
+		{"deleted: absent", true, put("/a", "3", 6, 6, 1), ""},
+		{"deleted: the version before the delete", true, withPrev(put("/a", "3", 6, 6, 1), put("/a", "2", 4, 3, 2).Kv), "older than the key's committed DELETE"},
+		{"the delete's prev_kv", true, withPrev(del("/a", 5), put("/a", "2", 4, 3, 2).Kv), ""},
+		{"the delete without prev_kv", true, del("/a", 5), "lacks prev_kv"},
+		{"not asked for", false, withPrev(put("/a", "2", 4, 3, 2), put("/a", "1", 3, 3, 1).Kv), "did not ask for"},
+	}
+	for _, c := range cases {
+		h := h
+		w := watcherOf(WatchAttempt{StartRevision: c.e.Kv.ModRevision, Responses: []WatchResponse{events(c.e)}})
+		w.PrevKV = c.prevKV
+		h.Watchers = []Watcher{w}
+		v := CheckWatch(h)
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
+		}
+	}
+	// Revision 4 unknown (its writer timed out, no watcher saw it): a
+	// prev_kv naming it is the key's version for all the checker knows;
+	// one naming a known revision that wrote another key is not.
+	h.Writes = slices.DeleteFunc(slices.Clone(h.Writes), func(w WatchWrite) bool { return w.Revision == 4 })
+	for _, c := range []struct {
+		prev   *mvccpb.KeyValue
+		detail string
+	}{
+		{put("/a", "2", 4, 3, 2).Kv, ""},
+		{put("/a", "1", 3, 3, 1).Kv, ""},
+		{&mvccpb.KeyValue{Key: []byte("/a"), Value: []byte("?"), ModRevision: 2, CreateRevision: 2, Version: 1}, "older than the key's committed PUT"},
+	} {
+		w := watcherOf(WatchAttempt{StartRevision: 5, Responses: []WatchResponse{events(withPrev(del("/a", 5), c.prev))}})
+		w.PrevKV = true
+		h.Watchers = []Watcher{w}
+		v := CheckWatch(h)
+		if c.detail == "" && v.Outcome != OK {
+			t.Errorf("prev_kv %s after an unknown revision: want OK, got %s: %s", describeKV(c.prev), v.Outcome, v.Detail)
+		}
+		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
+			t.Errorf("prev_kv %s after an unknown revision: want violation mentioning %q, got %s: %s", describeKV(c.prev), c.detail, v.Outcome, v.Detail)
+		}
 	}
 }

@@ -22,8 +22,10 @@ type watchStream struct {
 	generation uint64
 	// cancel ends the stream (ReopenWatchStream, a break).
 	cancel context.CancelFunc
-	// requests feeds the stream's writer goroutine. It holds only creates
-	// still in creates, so it never fills: capacity WatchCreatesMax.
+	// requests feeds the stream's writer goroutine. It holds creates
+	// still in creates (at most WatchCreatesMax) and cancels, which are
+	// queued only while it holds fewer than WatchCreatesMax requests, so
+	// it never fills: capacity 2 × WatchCreatesMax.
 	requests chan *pb.WatchRequest
 	// creates are the creates sent and not yet answered, oldest first: a
 	// member answers the creates of one stream in order, so each Created
@@ -92,6 +94,28 @@ func (s *Session) Watch(req *pb.WatchCreateRequest, done func(driver.Call)) {
 	})
 }
 
+// CancelWatch asks the session's current stream to member to cancel
+// watcher watchID. It is not a call: the member's Canceled response is
+// the acknowledgement and reaches the OnWatch receiver as any response.
+// With no current stream there, or a stream whose writer lags
+// WatchCreatesMax requests behind, nothing is sent (the workload's own
+// silence detection copes, as with a cancel lost on the way).
+func (s *Session) CancelWatch(member uint64, watchID int64) {
+	ws := s.watches[member]
+	if ws == nil {
+		return
+	}
+	if len(ws.requests) >= WatchCreatesMax {
+		s.l.log.Warn("watch stream stuck: cancel not sent", "session", s.id, "member", member, "watch", watchID, "queued", len(ws.requests))
+		return
+	}
+	select {
+	case ws.requests <- &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: watchID}}}:
+	default:
+		panic(fmt.Sprintf("realdriver: session %d: watch requests to member %d overflow with %d queued", s.id, member, len(ws.requests)))
+	}
+}
+
 // ReopenWatchStream abandons the session's watch streams: they are
 // canceled (which ends their watchers on the members), their responses
 // are dropped from now on, and the next Watch on a member opens a new
@@ -137,7 +161,7 @@ func (s *Session) watchStream(member uint64) (*watchStream, error) {
 	ctx, cancel := context.WithCancel(s.outgoing(s.l.ctx))
 	ws := &watchStream{
 		member: member, generation: s.watchGeneration, cancel: cancel,
-		requests: make(chan *pb.WatchRequest, WatchCreatesMax),
+		requests: make(chan *pb.WatchRequest, 2*WatchCreatesMax),
 	}
 	s.watches[member] = ws
 	conn, requests := cli.ActiveConnection(), ws.requests

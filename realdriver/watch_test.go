@@ -175,3 +175,46 @@ func prefixEnd(p []byte) []byte {
 	}
 	return []byte{0}
 }
+
+// A cancel on a stream of two watchers (client-chosen ids) is
+// acknowledged by a Canceled response naming it; the other watcher keeps
+// getting events and the canceled one gets none.
+func TestWatchCancel(t *testing.T) {
+	l := newLoop(t, Options{Members: shared.members()})
+	s := l.NewSession(driver.SessionOptions{})
+	w := &watched{}
+	s.OnWatch(w.receive)
+	prefix := []byte(t.Name() + "/")
+	for _, id := range []int64{1, 2} {
+		created := mustOK[*pb.WatchResponse](t, await(t, l, func(done func(driver.Call)) {
+			s.Watch(&pb.WatchCreateRequest{Key: prefix, RangeEnd: prefixEnd(prefix), WatchId: id}, done)
+		}))
+		if created.WatchId != id {
+			t.Fatalf("create with watch id %d: created %d", id, created.WatchId)
+		}
+	}
+	member := s.Target()
+	s.CancelWatch(member, 2)
+	canceled := func() bool {
+		for _, r := range w.responses {
+			if r.Canceled && r.WatchId == 2 {
+				return true
+			}
+		}
+		return false
+	}
+	if !l.RunWhile(func() bool { return !canceled() }, time.Now().Add(5*time.Second)) {
+		t.Fatalf("no Canceled response for watch id 2 within 5 s of its cancel on member %d", member)
+	}
+	writer := l.NewSession(driver.SessionOptions{})
+	mustOK[*pb.PutResponse](t, do(t, l, writer, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: append(prefix, 'a'), Value: []byte("1")}}))
+	if !l.RunWhile(func() bool { return len(w.events()) == 0 }, time.Now().Add(5*time.Second)) {
+		t.Fatal("watcher 1 got no event within 5 s of the put after watcher 2's cancel")
+	}
+	l.RunUntil(time.Now().Add(200 * time.Millisecond))
+	for _, r := range w.responses {
+		if len(r.Events) > 0 && r.WatchId != 1 {
+			t.Fatalf("events for watch id %d after only watch id 2 was canceled and 1 kept: %v", r.WatchId, r.Events)
+		}
+	}
+}

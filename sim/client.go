@@ -27,7 +27,10 @@ type clientRequest struct {
 	// watchGeneration is the client's watch connection the watch is
 	// created on (Client.ReopenWatchStream).
 	watchGeneration uint64
-	watchCancel     int64
+	// cancelWatch asks the stream of watchGeneration to cancel watcher
+	// watchCancel (a flag of its own: 0 is a valid watch id).
+	cancelWatch bool
+	watchCancel int64
 }
 
 func (r *clientRequest) desc() string {
@@ -41,7 +44,7 @@ func (r *clientRequest) desc() string {
 	case r.watch != nil:
 		return fmt.Sprintf("call seq=%d watch key=%q end=%q start=%d generation=%d prev_kv=%v fragment=%v", r.seq, r.watch.Key, r.watch.RangeEnd, r.watch.StartRevision, r.watchGeneration, r.watch.PrevKv, r.watch.Fragment)
 	default:
-		return fmt.Sprintf("call seq=%d watch-cancel id=%d", r.seq, r.watchCancel)
+		return fmt.Sprintf("call seq=%d watch-cancel id=%d generation=%d", r.seq, r.watchCancel, r.watchGeneration)
 	}
 }
 
@@ -246,6 +249,16 @@ func (cl *Client) TimeToLive(lease int64, done func(Call)) {
 // Watch opens a watcher on the client's stream at its current member.
 func (cl *Client) Watch(req *pb.WatchCreateRequest, done func(Call)) {
 	cl.send(&clientRequest{watch: req, watchGeneration: cl.watchGeneration}, Call{}, done)
+}
+
+// CancelWatch asks the client's current watch connection to member to
+// cancel watcher watchID. Like etcd's cancel request it is not a call: no
+// reply is awaited (so no timeout moves the client on), and the member's
+// Canceled response on the stream is the acknowledgement.
+func (cl *Client) CancelWatch(member uint64, watchID int64) {
+	cl.nextSeq++
+	r := &clientRequest{seq: cl.nextSeq, token: cl.token, cancelWatch: true, watchCancel: watchID, watchGeneration: cl.watchGeneration}
+	cl.c.w.network.Send(cl.id, member, r, 16)
 }
 
 func (cl *Client) send(r *clientRequest, call Call, done func(Call)) {

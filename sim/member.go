@@ -378,8 +378,21 @@ func (m *Member) serveClient(from uint64, r *clientRequest) {
 		}
 		id, err := m.node.Watch(stream, proto.Clone(r.watch).(*pb.WatchCreateRequest), hdr)
 		reply(&pb.WatchResponse{WatchId: id, Created: err == nil}, err)
-	case r.watchCancel != 0:
-		reply(nil, m.node.CancelWatch(int64(from), r.watchCancel))
+	case r.cancelWatch:
+		// Sent on one connection: a cancel for a connection the client
+		// has since replaced (or that died with an earlier incarnation)
+		// must not reach a watcher of a newer one that reuses the id.
+		stream := int64(from)
+		conn := m.watchStreams[stream]
+		if conn == nil || conn.generation != r.watchGeneration {
+			w.Trace("member.watch-cancel-stale", "id=%d client=%d watch=%d generation=%d", m.id, from, r.watchCancel, r.watchGeneration)
+			return
+		}
+		// etcd answers a cancel only on the stream (the Canceled
+		// response); an unknown id gets nothing.
+		if err := m.node.CancelWatch(stream, r.watchCancel); err != nil {
+			w.Trace("member.watch-cancel-unknown", "id=%d client=%d watch=%d err=%v", m.id, from, r.watchCancel, err)
+		}
 	default:
 		panic(fmt.Sprintf("sim: member %d: empty client request from %d", m.id, from))
 	}

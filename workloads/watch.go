@@ -34,7 +34,10 @@ const (
 // (with prev_kv, so each acknowledgement fixes the event committed at its
 // revision) and now and then compact; watchers on the prefix and on single
 // keys start from now or from older revisions and resume from the last
-// revision seen + 1 after a failure.
+// revision seen + 1 after a failure. Beside watchers on streams of their
+// own, a few drawn from the seed share one stream: some filtered (NOPUT,
+// NODELETE), and one at a time cancelled and re-created from the next
+// revision it needs, while the others on the stream go on.
 type Watch struct {
 	env      Env
 	ops      int
@@ -47,8 +50,10 @@ type Watch struct {
 	// proposed (TuneNode): compactions the checker must know of too.
 	autoCompacts []int64
 	watches      []*resumingWatch
-	lastRev      int64
-	finishing    bool
+	// shared is the stream several watchers share (startShared).
+	shared    *watchSession
+	lastRev   int64
+	finishing bool
 }
 
 // NewWatch returns the watch workload.
@@ -99,6 +104,96 @@ func (wl *Watch) Start(env Env) {
 		// The last two prefix watchers catch up 30 revisions in fragments.
 		wl.watch(fmt.Sprintf("prefix-%d-old", i), watchPrefix, prefixEnd(watchPrefix), i%2 == 1, at, 30).fragment = i >= 2
 	}
+	wl.startShared()
+}
+
+// The shared stream: watchers on one stream with filters, cancelled one at
+// a time.
+const (
+	// sharedExtraMax bounds the watchers drawn beyond the three every
+	// seed has (unfiltered, NOPUT, NODELETE).
+	sharedExtraMax = 3
+	// sharedStartLagMax bounds how far back from the latest acknowledged
+	// revision a shared watcher may start, so it catches up from history
+	// (with prev_kv when it asked) before following live writes.
+	sharedStartLagMax = 30
+	// watchCancelGapMin and watchCancelGapMax bound the virtual time
+	// between two cancels on the shared stream.
+	watchCancelGapMin = 1 * time.Second
+	watchCancelGapMax = 4 * time.Second
+	// watchRecreateDelayMax bounds how long a cancelled watcher stays
+	// away before it is re-created from the next revision it needs.
+	watchRecreateDelayMax = 1500 * time.Millisecond
+)
+
+// sharedFilter is a shared watcher's filter: none, NOPUT or NODELETE.
+type sharedFilter int
+
+const (
+	filterNone sharedFilter = iota
+	filterNoPut
+	filterNoDelete
+	filterKinds
+)
+
+func (f sharedFilter) String() string {
+	return [...]string{"all", "noput", "nodelete"}[f]
+}
+
+// startShared draws the shared stream's watchers from the seed: every
+// filter kind once (so a filter bug always has a watcher to show it), a
+// few more of random kind, each on the prefix, on half the keys or on one
+// key, with or without prev_kv, from now or from an older revision; and
+// starts the cancels.
+func (wl *Watch) startShared() {
+	r := wl.env.Rand
+	wl.shared = newWatchSession(wl.env.Cluster, true)
+	kinds := []sharedFilter{filterNone, filterNoPut, filterNoDelete}
+	for range r.IntN(sharedExtraMax + 1) {
+		kinds = append(kinds, sharedFilter(r.IntN(int(filterKinds))))
+	}
+	for i, f := range kinds {
+		key, end, scope := watchPrefix, prefixEnd(watchPrefix), "prefix"
+		switch r.IntN(3) {
+		case 1:
+			key, end, scope = fmt.Appendf(nil, "%sk0", watchPrefix), fmt.Appendf(nil, "%sk%d", watchPrefix, watchKeys/2), "half"
+		case 2:
+			k := r.IntN(watchKeys)
+			key, end, scope = fmt.Appendf(nil, "%sk%d", watchPrefix, k), nil, fmt.Sprintf("k%d", k)
+		}
+		rw := wl.shared.add(linearizability.Watcher{
+			Name: fmt.Sprintf("shared-%d-%s-%s", i, f, scope), Key: key, RangeEnd: end,
+			PrevKV: r.IntN(2) == 0, NoPut: f == filterNoPut, NoDelete: f == filterNoDelete,
+		})
+		rw.onCanceled = func() { rw.reopenAfter(time.Duration(r.Int64N(int64(watchRecreateDelayMax)))) }
+		wl.watches = append(wl.watches, rw)
+		lag := int64(0)
+		if r.IntN(2) == 0 {
+			lag = 1 + r.Int64N(sharedStartLagMax)
+		}
+		wl.startAt(rw, time.Second+time.Duration(r.Int64N(int64(3*time.Second))), lag)
+	}
+	wl.env.Cluster.After(watchCancelGapMin+time.Duration(r.Int64N(int64(watchCancelGapMax-watchCancelGapMin))), wl.cancelShared)
+}
+
+// cancelShared cancels one live watcher of the shared stream, drawn at
+// random so that sometimes it is the stream's first watcher and sometimes
+// not, and comes back after a random gap until the writers finish.
+func (wl *Watch) cancelShared() {
+	if wl.finishing {
+		return
+	}
+	r := wl.env.Rand
+	var cancelable []*resumingWatch
+	for _, rw := range wl.shared.watchers {
+		if rw.live() && rw.idKnown && !rw.cancelAsked {
+			cancelable = append(cancelable, rw)
+		}
+	}
+	if len(cancelable) > 0 {
+		cancelable[r.IntN(len(cancelable))].cancel()
+	}
+	wl.env.Cluster.After(watchCancelGapMin+time.Duration(r.Int64N(int64(watchCancelGapMax-watchCancelGapMin))), wl.cancelShared)
 }
 
 // watch starts a watcher at virtual time +at, back lag revisions from the
@@ -106,6 +201,13 @@ func (wl *Watch) Start(env Env) {
 func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Duration, lag int64) *resumingWatch {
 	rw := newResumingWatch(wl.env.Cluster, name, key, end, prevKV)
 	wl.watches = append(wl.watches, rw)
+	wl.startAt(rw, at, lag)
+	return rw
+}
+
+// startAt starts rw at virtual time +at, back lag revisions from the
+// latest acknowledged one (lag 0: from now).
+func (wl *Watch) startAt(rw *resumingWatch, at time.Duration, lag int64) {
 	wl.env.Cluster.After(at, func() {
 		start := int64(0)
 		if lag > 0 {
@@ -113,7 +215,6 @@ func (wl *Watch) watch(name string, key, end []byte, prevKV bool, at time.Durati
 		}
 		rw.start(start)
 	})
-	return rw
 }
 
 func (wl *Watch) write(cl driver.Session, client int) {

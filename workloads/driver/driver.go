@@ -75,6 +75,14 @@ type Session interface {
 	// member in order, each once, fragments joined, as clientv3 hands
 	// them over.
 	OnWatch(fn func(member uint64, resp *pb.WatchResponse))
+	// CancelWatch asks the session's current watch stream to member to
+	// cancel its watcher watchID (etcd's WatchCancelRequest). Nothing
+	// answers the call itself: as in etcd, the acknowledgement is the
+	// member's Canceled response naming watchID, which arrives through
+	// OnWatch, and a member that knows no such watcher on that stream
+	// sends nothing. A stream since abandoned (ReopenWatchStream) is not
+	// asked.
+	CancelWatch(member uint64, watchID int64)
 	// ReopenWatchStream abandons the session's watch streams: their
 	// responses are ignored from now on and the next Watch opens a new one.
 	ReopenWatchStream()
