@@ -124,26 +124,49 @@ type SwarmParams struct {
 	Members string `json:"members,omitempty"`
 }
 
-// memberChoices are the member options the swarm draws from, one per
-// seed; "" keeps the members' defaults (the simulator's: a snapshot every
-// 1000 entries, 200 kept behind it). Every choice is a valid
-// configuration (cmd/kvsim checks them against the members' rules).
-var memberChoices = []string{
-	"",
-	"snapshot-count=100",
-	"snapshot-count=20",
-	"snapshot-catchup=5",
-	"snapshot-count=100,snapshot-catchup=5",
-	"snapshot-count=20,snapshot-catchup=5",
+// memberChoices are the member options the swarm draws from: one choice
+// of each group per seed, "" keeping the members' default (the
+// simulator's: a snapshot every 1000 entries with 200 kept behind it, and
+// lagging watchers fed 1000 events a round). Every combination is a valid
+// configuration (cmd/kvsim checks them all against the members' rules).
+var memberChoices = [][]string{
+	{"", "snapshot-count=100", "snapshot-count=20", "snapshot-catchup=5",
+		"snapshot-count=100,snapshot-catchup=5", "snapshot-count=20,snapshot-catchup=5"},
+	{"", "watch-catchup-batch=8", "watch-catchup-batch=2"},
 }
 
-// MemberChoices lists the member options a swarm may draw.
-func MemberChoices() []string { return slices.Clone(memberChoices) }
+// MemberChoices lists every combination of member options a swarm may
+// draw.
+func MemberChoices() []string {
+	all := []string{""}
+	for _, group := range memberChoices {
+		var next []string
+		for _, a := range all {
+			for _, c := range group {
+				next = append(next, joinOptions(a, c))
+			}
+		}
+		all = next
+	}
+	return all
+}
 
 // drawMembers draws the seed's member options from their own stream, so
 // the faults drawn for a seed do not depend on them.
 func drawMembers(seed uint64) string {
-	return memberChoices[stream(seed, "members").IntN(len(memberChoices))]
+	rng := stream(seed, "members")
+	opts := ""
+	for _, group := range memberChoices {
+		opts = joinOptions(opts, group[rng.IntN(len(group))])
+	}
+	return opts
+}
+
+func joinOptions(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "," + b
 }
 
 // KindParams is the intensity drawn for one enabled kind.

@@ -58,6 +58,12 @@ type Config struct {
 	// 1/SnapshotSizeRatioMax of that snapshot's size, so snapshots write
 	// at most this many times the bytes the log does; default 4.
 	SnapshotSizeRatioMax int
+	// WatchCatchUpEventsMax is how many history events one lagging
+	// watcher reads per Process (watch.Options.CatchUpEventsMax); default
+	// watch.DefaultCatchUpEventsMax. Small values keep watchers unsynced
+	// across many rounds, which the simulator draws to reach the paths
+	// that serve them.
+	WatchCatchUpEventsMax int
 	// SnapshotStepBytes is how much of a state snapshot one Process encodes
 	// and writes at least: a snapshot of a large store is streamed into the
 	// WAL over many rounds instead of stalling one. A round that applied

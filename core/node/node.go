@@ -265,7 +265,7 @@ func (n *Node) newStateMachine() {
 	n.lessor.SetDeleter(n.kv)
 	n.auth = auth.New(n.cfg.authOptions())
 	if n.hub == nil {
-		n.hub = watch.New(history{n}, watch.Options{UnsafeSkipEventAtCompaction: n.cfg.Unsafe.WatchSkip})
+		n.hub = watch.New(history{n}, watch.Options{CatchUpEventsMax: n.cfg.WatchCatchUpEventsMax, UnsafeSkipEventAtCompaction: n.cfg.Unsafe.WatchSkip})
 	}
 }
 
