@@ -114,6 +114,10 @@ type AuthRequest struct {
 	// Allowed: the request was applied (or read); else it was refused
 	// with permission denied.
 	Allowed bool
+	// Probe marks a boundary probe (a request on the edges of a
+	// permission's range): judged as any other, counted apart so a report
+	// shows that boundaries were judged and not only asked.
+	Probe bool
 }
 
 // AuthNeed is one permission a request needs: read or write on a range
@@ -199,7 +203,7 @@ func CheckAuth(h AuthHistory) Verdict {
 	start := time.Now()
 	v := Verdict{Checker: CheckerAuth, Outcome: OK}
 	st := newAuthStates(h.Changes)
-	var allowed, refused, undecided int
+	var allowed, refused, undecided, probes int
 	reqs := slices.Clone(h.Requests)
 	slices.SortStableFunc(reqs, func(a, b AuthRequest) int { return a.Invoke.Compare(b.Invoke) })
 	for _, r := range reqs {
@@ -213,6 +217,7 @@ func CheckAuth(h AuthHistory) Verdict {
 					describeAuthRequest(r), r.User, windowOf(r), describeNeed(n), st.explain(r, n))
 			} else if _, ok := uncovered(lower, needs); ok {
 				allowed++
+				probes += btoi(r.Probe)
 			} else {
 				undecided++
 			}
@@ -223,6 +228,7 @@ func CheckAuth(h AuthHistory) Verdict {
 					describeAuthRequest(r), r.User, windowOf(r), describeNeeds(needs), st.explain(r, needs...))
 			} else if _, ok := uncovered(upper, needs); !ok {
 				refused++
+				probes += btoi(r.Probe)
 			} else {
 				undecided++
 			}
@@ -233,7 +239,7 @@ func CheckAuth(h AuthHistory) Verdict {
 	}
 	v.Operations = allowed + refused
 	if v.Outcome == OK {
-		v.Detail = fmt.Sprintf("%d requests judged (%d allowed, %d refused), %d undecided by concurrent or indeterminate changes; %d changes", allowed+refused, allowed, refused, undecided, len(h.Changes))
+		v.Detail = fmt.Sprintf("%d requests judged (%d allowed, %d refused; %d of them boundary probes), %d undecided by concurrent or indeterminate changes; %d changes", allowed+refused, allowed, refused, probes, undecided, len(h.Changes))
 	}
 	v.CheckDuration = time.Since(start)
 	return v
@@ -464,6 +470,13 @@ func (s *authStates) explain(r AuthRequest, needs ...AuthNeed) string {
 	return "changes that bear on it: " + strings.Join(lines, "; ")
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func overlaps(a, b authRange) bool {
 	return (a.end == nil || bytes.Compare(b.start, a.end) < 0) && (b.end == nil || bytes.Compare(a.start, b.end) < 0)
 }
@@ -507,6 +520,9 @@ func describeAuthRequest(r AuthRequest) string {
 		what = "delete of " + describeRange(q.DeleteRange.Key, q.DeleteRange.RangeEnd)
 	case q.Txn != nil:
 		what = "txn (" + describeNeeds(AuthNeeds(q)) + ")"
+	}
+	if r.Probe {
+		what += " (a boundary probe)"
 	}
 	return fmt.Sprintf("%s's %s", r.User, what)
 }

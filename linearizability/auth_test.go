@@ -194,3 +194,83 @@ func TestAuthCovers(t *testing.T) {
 		}
 	}
 }
+
+// Permission boundaries, by etcd's rule: a request is allowed only if its
+// whole [key, range_end) lies within what the user holds, a single key k
+// being [k, k+"\x00"). Range ends are exclusive: the key that is exactly a
+// permission's range_end is outside it, and so is a range ending one key
+// past it. Alice holds READWRITE on ["/a/", "/a0") over [20, 100] only
+// (authBase), and on the single key "/b/k" from 8 ms on.
+func TestCheckAuthBoundaries(t *testing.T) {
+	single := []AuthChange{
+		{Kind: GrantPermission, Role: "k", Key: []byte("/b/k"), Type: authpb.READWRITE, Invoke: at(0), Return: at(5), Effect: Applied},
+		roleChange(GrantRole, "alice", "k", 5, 8, Applied),
+	}
+	probe := func(r AuthRequest) AuthRequest { r.Probe = true; return r }
+	cases := []struct {
+		name     string
+		requests []AuthRequest
+		detail   string // "" for OK, else a part of the violation's detail
+		judged   int
+	}{
+		{"inside and at range_end, judged right", []AuthRequest{
+			probe(req("alice", getReq("/a/\xff", ""), 30, 40, true)),      // the last key inside
+			probe(req("alice", putReq("/a/\xff"), 30, 40, true)),          // written too
+			probe(req("alice", getReq("/a/", "/a0"), 30, 40, true)),       // ending exactly at range_end
+			probe(req("alice", getReq("/a/x", "/a/\xff"), 30, 40, true)),  // ending just inside
+			probe(req("alice", getReq("/a0", ""), 30, 40, false)),         // range_end itself: outside
+			probe(req("alice", putReq("/a0"), 30, 40, false)),             // nor writable
+			probe(req("alice", getReq("/a/", "/a0\x00"), 30, 40, false)),  // one key past
+			probe(req("alice", getReq("/a/k", "/a0\x00"), 30, 40, false)), // from inside, one key past
+			probe(req("alice", getReq("/b/k", "/b/k\x00"), 30, 40, true)), // a single key as a range
+			probe(req("alice", getReq("/b/k\x00", ""), 30, 40, false)),    // the key right after it
+			probe(req("alice", getReq("/b/k", "/b/k\x00\x00"), 30, 40, false)),
+		}, "", 11},
+		{"the range_end key allowed", []AuthRequest{
+			probe(req("alice", getReq("/a0", ""), 30, 40, true)),
+		}, `alice's read of key "/a0" (a boundary probe) allowed, but alice throughout [00:00:00.030000, 00:00:00.040000] definitely lacked read on key "/a0"`, 0},
+		{"a write of the range_end key allowed", []AuthRequest{
+			probe(req("alice", putReq("/a0"), 30, 40, true)),
+		}, `definitely lacked write on key "/a0"`, 0},
+		{"a range one key past range_end allowed", []AuthRequest{
+			probe(req("alice", &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: []byte("/a/k"), RangeEnd: []byte("/a0\x00")}}, 30, 40, true)),
+		}, `definitely lacked write on ["/a/k", "/a0\x00")`, 0},
+		{"the key after a single-key permission allowed", []AuthRequest{
+			probe(req("alice", putReq("/b/k\x00"), 30, 40, true)),
+		}, `definitely lacked write on key "/b/k\x00"`, 0},
+		{"the last key inside refused", []AuthRequest{
+			probe(req("alice", putReq("/a/\xff"), 30, 40, false)),
+		}, `alice's put of key "/a/\xff" (a boundary probe) refused with permission denied, but alice throughout`, 0},
+		{"a range ending exactly at range_end refused", []AuthRequest{
+			probe(req("alice", getReq("/a/\xff", "/a0"), 30, 40, false)),
+		}, `refused with permission denied, but alice throughout [00:00:00.030000, 00:00:00.040000] definitely held every permission it needs (read on ["/a/\xff", "/a0"))`, 0},
+		{"a single key as a range refused", []AuthRequest{
+			probe(req("alice", getReq("/b/k", "/b/k\x00"), 30, 40, false)),
+		}, `definitely held every permission it needs (read on ["/b/k", "/b/k\x00"))`, 0},
+		{"at range_end while the permission may be revoked: undecided", []AuthRequest{
+			probe(req("alice", getReq("/a/", "/a0"), 105, 120, false)),
+			probe(req("alice", getReq("/a0", ""), 105, 120, false)), // outside whatever the state
+		}, "", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := authBase()
+			h.Changes = append(h.Changes, single...)
+			h.Requests = c.requests
+			v := CheckAuth(h)
+			if c.detail == "" {
+				if v.Outcome != OK {
+					t.Fatalf("%s: %s", v.Outcome, v.Detail)
+				}
+				if v.Operations != c.judged || !strings.Contains(v.Detail, "boundary probes") {
+					t.Fatalf("judged %d requests, want %d: %s", v.Operations, c.judged, v.Detail)
+				}
+				return
+			}
+			if v.Outcome != Violation || !strings.Contains(v.Detail, c.detail) {
+				t.Fatalf("%s: %s\nwant a violation with %q", v.Outcome, v.Detail, c.detail)
+			}
+			t.Log(v.Detail)
+		})
+	}
+}

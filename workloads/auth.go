@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -26,6 +27,19 @@ var (
 	authTypes         = []authpb.Permission_Type{authpb.READ, authpb.WRITE, authpb.READWRITE}
 )
 
+// The boundary prober: a user holding one role only, which the admin keeps
+// at (believed) one permission at a time, moving it over every target. Its
+// session probes that permission's edges: the range_end key itself, the
+// last key inside, ranges ending just past, exactly at and just inside
+// range_end. The churned users hold several overlapping permissions, so
+// an edge probe of theirs would often be decided by another permission;
+// the prober's answers are decided by the one. Boundaries are where real
+// auth bugs live (an inclusive range_end, an off-by-one in a merge).
+const (
+	authEdgeUser = "dave"
+	authEdgeRole = "edge"
+)
+
 const (
 	// authSetupAttemptsMax bounds the tries of each set-up step (the
 	// run's end bounds them too): enough to outlast a long partition.
@@ -49,7 +63,8 @@ func authKey(p string, k int) string { return fmt.Sprintf("%sk%d", p, k) }
 type authTarget struct{ key, end []byte }
 
 // authTargets are every permission range the admin grants or revokes:
-// each churned prefix, then each key of each.
+// each churned prefix, then each key of each, then the span [k0, k1) of
+// each: a range_end that is itself a key the sessions read and write.
 func authTargets() []authTarget {
 	var ts []authTarget
 	for _, p := range authPrefixes {
@@ -60,7 +75,33 @@ func authTargets() []authTarget {
 			ts = append(ts, authTarget{key: []byte(authKey(p, k))})
 		}
 	}
+	for _, p := range authPrefixes {
+		ts = append(ts, authTarget{key: []byte(authKey(p, 0)), end: []byte(authKey(p, 1))})
+	}
 	return ts
+}
+
+// bounds are the edges of t's range [start, end) as etcd reads it (a
+// single key k is [k, k+"\x00")): end, the first key outside; last, a key
+// inside as close to end as a key can be (the key itself for a single
+// key; for other ends, end's last byte lowered with "\xff" after it, as
+// "/p/\xff" for [/p/, /p0)); past, the key just after end.
+func (t authTarget) bounds() (last, end, past []byte) {
+	end = t.end
+	if len(end) == 0 {
+		end = append(bytes.Clone(t.key), 0)
+	}
+	past = append(bytes.Clone(end), 0)
+	n := len(end) - 1
+	if end[n] == 0 {
+		last = bytes.Clone(end[:n]) // k is the key right before k+"\x00"
+	} else {
+		last = append(bytes.Clone(end[:n]), end[n]-1, 0xff)
+	}
+	if bytes.Compare(last, t.key) < 0 {
+		last = bytes.Clone(t.key)
+	}
+	return last, end, past
 }
 
 // Auth is the "auth" workload (etcd's Auth API: users, roles, permissions
@@ -89,10 +130,16 @@ type Auth struct {
 	// held.
 	believed     [][]authpb.Permission_Type
 	believedHeld [][]bool
-	valueSeq     int
+	// edgeTarget is the target the admin believes the edge role holds its
+	// one permission on, -1 for none.
+	edgeTarget int
+	valueSeq   int
 
 	// Counts for tests and reports.
 	allowed, refused, invalidTokens, oldRevisions, authenticated int
+	// probes counts the boundary prober's requests that got an answer
+	// judged by the checker.
+	probes int
 }
 
 // NewAuth returns the auth workload.
@@ -134,14 +181,22 @@ func (a *Auth) Start(env Env) {
 	for i := range a.believedHeld {
 		a.believedHeld[i] = make([]bool, len(authRoles))
 	}
+	a.edgeTarget = -1
 	a.admin = env.Cluster.NewSession(driver.SessionOptions{})
 	a.setup(a.setupSteps(), 0, func() {
 		a.setupDone = true
 		a.adminLoop()
-		for i := range max(env.Clients, 1) {
+		n := max(env.Clients, 1)
+		for i := range n {
 			s := &authSession{cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authUsers[i%len(authUsers)]}
 			a.after(time.Duration(i)*50*time.Millisecond, func() { a.userLoop(s) })
 		}
+		// The boundary prober is a session of its own, on top of the
+		// clients (it shares the ops budget: about a fifth of the requests
+		// with four clients), so every run probes boundaries whatever
+		// the client count.
+		s := &authSession{cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authEdgeUser, probe: true}
+		a.after(time.Duration(n)*50*time.Millisecond, func() { a.userLoop(s) })
 	})
 }
 
@@ -163,15 +218,15 @@ func (a *Auth) setupSteps() []authStep {
 	}
 	add(&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: authRoot, Password: authPassword(authRoot)}}, rpctypes.ErrGRPCUserAlreadyExist)
 	add(&pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: authRoot, Role: authRoot}})
-	for _, u := range authUsers {
+	for _, u := range append(slices.Clone(authUsers), authEdgeUser) {
 		add(&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: u, Password: authPassword(u)}}, rpctypes.ErrGRPCUserAlreadyExist)
 	}
-	for _, r := range authRoles {
+	for _, r := range append(slices.Clone(authRoles), authEdgeRole) {
 		add(&pb.InternalRaftRequest{AuthRoleAdd: &pb.AuthRoleAddRequest{Name: r}}, rpctypes.ErrGRPCRoleAlreadyExist)
 	}
 	// Initial permissions: targets are the prefixes p0..p3 here.
 	perm := func(role, target int, typ authpb.Permission_Type) {
-		req, change := a.permChange(role, target, typ)
+		req, change := a.permChange(authRoles[role], target, typ)
 		steps = append(steps, authStep{req: req, change: &change})
 	}
 	perm(0, 0, authpb.READWRITE)
@@ -180,13 +235,18 @@ func (a *Auth) setupSteps() []authStep {
 	perm(1, 1, authpb.WRITE)
 	perm(2, 3, authpb.READWRITE)
 	role := func(user, role int) {
-		req, change := a.roleChange(user, role, true)
+		req, change := a.grantRole(authUsers[user], authRoles[role], true)
 		steps = append(steps, authStep{req: req, change: &change})
 	}
 	role(0, 0)
 	role(1, 1)
 	role(2, 2)
 	role(2, 1)
+	// The prober starts on prefix p1's edges; the admin moves it on.
+	edgePerm, edgeChange := a.permChange(authEdgeRole, 1, authpb.READWRITE)
+	steps = append(steps, authStep{req: edgePerm, change: &edgeChange})
+	edgeRole, edgeRoleChange := a.grantRole(authEdgeUser, authEdgeRole, true)
+	steps = append(steps, authStep{req: edgeRole, change: &edgeRoleChange})
 	return steps
 }
 
@@ -195,19 +255,18 @@ const authNone authpb.Permission_Type = -1
 
 // permChange is a request granting typ (or revoking, typ authNone) on
 // target to role, and its change as the checker sees it.
-func (a *Auth) permChange(role, target int, typ authpb.Permission_Type) (*pb.InternalRaftRequest, linearizability.AuthChange) {
+func (a *Auth) permChange(role string, target int, typ authpb.Permission_Type) (*pb.InternalRaftRequest, linearizability.AuthChange) {
 	t := a.targets[target]
 	if typ == authNone {
-		return &pb.InternalRaftRequest{AuthRoleRevokePermission: &pb.AuthRoleRevokePermissionRequest{Role: authRoles[role], Key: t.key, RangeEnd: t.end}},
-			linearizability.AuthChange{Kind: linearizability.RevokePermission, Role: authRoles[role], Key: t.key, RangeEnd: t.end}
+		return &pb.InternalRaftRequest{AuthRoleRevokePermission: &pb.AuthRoleRevokePermissionRequest{Role: role, Key: t.key, RangeEnd: t.end}},
+			linearizability.AuthChange{Kind: linearizability.RevokePermission, Role: role, Key: t.key, RangeEnd: t.end}
 	}
-	return &pb.InternalRaftRequest{AuthRoleGrantPermission: &pb.AuthRoleGrantPermissionRequest{Name: authRoles[role], Perm: &authpb.Permission{PermType: typ, Key: t.key, RangeEnd: t.end}}},
-		linearizability.AuthChange{Kind: linearizability.GrantPermission, Role: authRoles[role], Key: t.key, RangeEnd: t.end, Type: typ}
+	return &pb.InternalRaftRequest{AuthRoleGrantPermission: &pb.AuthRoleGrantPermissionRequest{Name: role, Perm: &authpb.Permission{PermType: typ, Key: t.key, RangeEnd: t.end}}},
+		linearizability.AuthChange{Kind: linearizability.GrantPermission, Role: role, Key: t.key, RangeEnd: t.end, Type: typ}
 }
 
-// roleChange is a request granting (or revoking) role to user.
-func (a *Auth) roleChange(user, role int, grant bool) (*pb.InternalRaftRequest, linearizability.AuthChange) {
-	u, r := authUsers[user], authRoles[role]
+// grantRole is a request granting (or revoking) role r to user u.
+func (a *Auth) grantRole(u, r string, grant bool) (*pb.InternalRaftRequest, linearizability.AuthChange) {
 	if grant {
 		return &pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: u, Role: r}},
 			linearizability.AuthChange{Kind: linearizability.GrantRole, User: u, Role: r}
@@ -245,12 +304,22 @@ func (a *Auth) record(change linearizability.AuthChange, call driver.Call) {
 	if change.Effect != linearizability.Applied {
 		return
 	}
+	t := slices.IndexFunc(a.targets, func(t authTarget) bool {
+		return string(t.key) == string(change.Key) && string(t.end) == string(change.RangeEnd)
+	})
+	if change.Role == authEdgeRole {
+		// The edge user's role is granted once; only its permission moves.
+		switch change.Kind {
+		case linearizability.GrantPermission:
+			a.edgeTarget = t
+		case linearizability.RevokePermission:
+			a.edgeTarget = -1
+		}
+		return
+	}
 	role := slices.Index(authRoles, change.Role)
 	switch change.Kind {
 	case linearizability.GrantPermission, linearizability.RevokePermission:
-		t := slices.IndexFunc(a.targets, func(t authTarget) bool {
-			return string(t.key) == string(change.Key) && string(t.end) == string(change.RangeEnd)
-		})
 		a.believed[role][t] = change.Type
 		if change.Kind == linearizability.RevokePermission {
 			a.believed[role][t] = authNone
@@ -367,6 +436,11 @@ func (a *Auth) adminLoop() {
 // revoked on a role, or a role granted to or revoked from a user.
 func (a *Auth) pickChange() (*pb.InternalRaftRequest, linearizability.AuthChange) {
 	rnd := a.env.Rand
+	if a.edgeTarget < 0 || rnd.IntN(8) == 0 {
+		// The edge role gets a permission back at once: the prober's
+		// probes judge boundaries only while it holds one.
+		return a.pickEdgeChange()
+	}
 	if rnd.IntN(10) < 6 {
 		role := rnd.IntN(len(authRoles))
 		var held []int
@@ -380,16 +454,32 @@ func (a *Auth) pickChange() (*pb.InternalRaftRequest, linearizability.AuthChange
 			if len(held) > 0 && rnd.IntN(4) != 0 {
 				t = held[rnd.IntN(len(held))]
 			}
-			return a.permChange(role, t, authNone)
+			return a.permChange(authRoles[role], t, authNone)
 		}
 		t := rnd.IntN(len(authPrefixes)) // a prefix
 		if rnd.IntN(10) < 3 {
-			t = len(authPrefixes) + rnd.IntN(len(a.targets)-len(authPrefixes)) // a key
+			t = len(authPrefixes) + rnd.IntN(len(a.targets)-len(authPrefixes)) // a key or a span
 		}
-		return a.permChange(role, t, authTypes[rnd.IntN(len(authTypes))])
+		return a.permChange(authRoles[role], t, authTypes[rnd.IntN(len(authTypes))])
 	}
 	user, role := rnd.IntN(len(authUsers)), rnd.IntN(len(authRoles))
-	return a.roleChange(user, role, !a.believedHeld[user][role])
+	return a.grantRole(authUsers[user], authRoles[role], !a.believedHeld[user][role])
+}
+
+// pickEdgeChange draws a change to the edge role's one permission: with
+// none, a grant on any target; else a regrant of another type (etcd
+// replaces it: still one permission) or a revoke. Moving it by revoke then
+// grant, never grant then revoke, keeps the role at one permission.
+func (a *Auth) pickEdgeChange() (*pb.InternalRaftRequest, linearizability.AuthChange) {
+	rnd := a.env.Rand
+	t := a.edgeTarget
+	if t >= 0 && rnd.IntN(2) == 0 {
+		return a.permChange(authEdgeRole, t, authNone)
+	}
+	if t < 0 {
+		t = rnd.IntN(len(a.targets))
+	}
+	return a.permChange(authEdgeRole, t, authTypes[rnd.IntN(len(authTypes))])
 }
 
 // authSession is one user's client session.
@@ -397,6 +487,8 @@ type authSession struct {
 	cl     driver.Session
 	user   string
 	authed bool
+	// probe: the boundary prober's session, which draws edge probes.
+	probe bool
 }
 
 // userLoop makes one KV request after another as the session's user,
@@ -417,17 +509,24 @@ func (a *Auth) userLoop(s *authSession) {
 		})
 		return
 	}
-	req := a.pickRequest(s.user)
+	var req *pb.InternalRaftRequest
+	if s.probe {
+		req = a.pickProbe()
+	} else {
+		req = a.pickRequest(s.user)
+	}
 	a.ops++
 	s.cl.Do(req, func(call driver.Call) {
 		switch {
 		case call.TimedOut:
 		case call.Err == nil && call.Response != nil:
 			a.allowed++
-			a.hist.Requests = append(a.hist.Requests, linearizability.AuthRequest{User: s.user, Request: req, Invoke: call.Invoke, Return: call.Return, Allowed: true})
+			a.probes += btoi(s.probe)
+			a.hist.Requests = append(a.hist.Requests, linearizability.AuthRequest{User: s.user, Request: req, Invoke: call.Invoke, Return: call.Return, Allowed: true, Probe: s.probe})
 		case call.Err == rpctypes.ErrGRPCPermissionDenied:
 			a.refused++
-			a.hist.Requests = append(a.hist.Requests, linearizability.AuthRequest{User: s.user, Request: req, Invoke: call.Invoke, Return: call.Return})
+			a.probes += btoi(s.probe)
+			a.hist.Requests = append(a.hist.Requests, linearizability.AuthRequest{User: s.user, Request: req, Invoke: call.Invoke, Return: call.Return, Probe: s.probe})
 		case call.Err == rpctypes.ErrGRPCInvalidAuthToken, call.Err == rpctypes.ErrGRPCUserEmpty:
 			// Unknown here (not applied yet, or lost in a restart) or
 			// expired: authenticate again.
@@ -486,6 +585,55 @@ func (a *Auth) pickRequest(user string) *pb.InternalRaftRequest {
 			Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: a.pickKey()}}}},
 		}}
 	}
+}
+
+// pickProbe draws the boundary prober's request on the edges of the
+// permission the edge role is believed to hold (now and then of another
+// target, which it should not hold: edges of a permission it lacks must be
+// refused too): single-key reads and puts of range_end itself (outside)
+// and of the last key inside, and reads and deletes of [from, e) with from
+// the range's start or its last key and e just past range_end (one key
+// outside), exactly range_end (all inside) or just inside it.
+func (a *Auth) pickProbe() *pb.InternalRaftRequest {
+	rnd := a.env.Rand
+	t := a.edgeTarget
+	if t < 0 || rnd.IntN(10) == 0 {
+		t = rnd.IntN(len(a.targets))
+	}
+	last, end, past := a.targets[t].bounds()
+	a.valueSeq++
+	value := fmt.Appendf(nil, "%s-%d", authEdgeUser, a.valueSeq)
+	key := end // range_end: the first key outside
+	if rnd.IntN(2) == 0 {
+		key = last
+	}
+	from := a.targets[t].key
+	if rnd.IntN(3) == 0 {
+		from = last
+	}
+	to := [][]byte{past, end, last}[rnd.IntN(3)]
+	if bytes.Compare(from, to) >= 0 {
+		// [last, last) is empty (etcd answers it without a check): ask
+		// for [from, range_end) instead.
+		to = end
+	}
+	switch rnd.IntN(10) {
+	case 0, 1, 2:
+		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: key}}
+	case 3, 4, 5:
+		return &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: value, PrevKv: rnd.IntN(5) == 0}}
+	case 6, 7, 8:
+		return &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: from, RangeEnd: to}}
+	default:
+		return &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: from, RangeEnd: to, PrevKv: rnd.IntN(3) == 0}}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // FinishDuration is how much virtual time Finish's operations need: none.
