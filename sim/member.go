@@ -55,6 +55,15 @@ type Member struct {
 	// initial corruption check has run (corrupt.go) checkDue is set.
 	recoveredCommit uint64
 	checkDue        bool
+	// granted is the newest vote this member granted that left on the
+	// network; raft makes a vote durable before it sends it, so every
+	// restart must recover it (checkVoteKept).
+	granted grantedVote
+}
+
+// grantedVote is a vote a member promised: for Candidate in Term.
+type grantedVote struct {
+	term, candidate uint64
 }
 
 // watchConn is the member's end of one client's watch stream: a gRPC
@@ -170,6 +179,7 @@ func (m *Member) start() {
 	}
 	m.damaged = nil
 	m.node = n
+	m.checkVoteKept()
 	m.recoveredCommit = n.Status().CommitIndex
 	m.checkDue = m.incarnation > 0 // a restart, not the first start
 	m.incarnation++
@@ -470,6 +480,9 @@ func (lyingFile) Sync() error { return nil }
 func (m *Member) send(out node.Output, watches []*watchDelivery) {
 	w := m.c.w
 	for _, msg := range out.Messages {
+		if msg.GetType() == raftpb.MsgVoteResp && !msg.GetReject() && msg.GetTerm() >= m.granted.term {
+			m.granted = grantedVote{term: msg.GetTerm(), candidate: msg.GetTo()}
+		}
 		w.network.Send(m.id, msg.GetTo(), &peerMsg{msg: msg, desc: describeRaft(msg)}, proto.Size(msg))
 		if msg.GetType() == raftpb.MsgSnap {
 			// The simulated link either delivers or drops; raft learns
@@ -533,3 +546,25 @@ func (m *Member) prepareAuth(r *pb.InternalRaftRequest) error {
 	}
 	return auth.HashRequestPasswords(r, bcrypt.MinCost)
 }
+
+// checkVoteKept judges a member that has just opened its disk against
+// the vote it granted before: its recovered term must be later, or the
+// same with the same vote. Anything else means a vote it promised was not
+// durable, and it may vote again in that term — two leaders of one term.
+// A fault that damages durable data (forgetVotes) excuses the loss: the
+// budget counts that member as damaged.
+func (m *Member) checkVoteKept() {
+	if m.granted.term == 0 {
+		return
+	}
+	term, vote := m.node.Vote()
+	if term > m.granted.term || (term == m.granted.term && vote == m.granted.candidate) {
+		return
+	}
+	m.c.violate(fmt.Sprintf("durability: member %d granted its vote in term %d to member %d, then restarted with term %d and vote %d: the vote it sent was not durable",
+		m.id, m.granted.term, m.granted.candidate, term, vote))
+}
+
+// forgetVotes drops the votes a member granted: a fault has damaged its
+// durable data, which may take them with it.
+func (m *Member) forgetVotes() { m.granted = grantedVote{} }

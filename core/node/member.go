@@ -88,6 +88,14 @@ func (n *Node) Leading() (leader bool, term uint64) {
 	return bs.RaftState == raft.StateLeader, bs.GetTerm()
 }
 
+// Vote reports the member's raft term and the vote it holds in that term
+// (0 for none), as its durable HardState says: a harness checks a
+// restarted member against the votes it granted before.
+func (n *Node) Vote() (term, vote uint64) {
+	bs := n.raw.BasicStatus()
+	return bs.GetTerm(), bs.GetVote()
+}
+
 func (n *Node) Status() Status {
 	bs := n.raw.BasicStatus()
 	return Status{
