@@ -75,13 +75,6 @@ func (c *Cluster) startFault(f nemesis.Fault) {
 	fs.windows = append(fs.windows, FaultWindow{Kind: string(f.Kind), Targets: a.targets, From: c.w.Elapsed(), To: c.w.Elapsed()})
 	c.w.Trace("fault.start", "%s targets=%v params=%s until=%v", f.Kind, a.targets, formatParams(f.Params), f.Until)
 	info, _ := nemesis.Info(f.Kind)
-	if info.DamagesDurable {
-		for _, id := range a.targets {
-			if m, ok := c.members[id]; ok {
-				m.forgetVotes()
-			}
-		}
-	}
 	// A windowed fault is active before it is carried out: the network is
 	// rebuilt from the active faults, so a partition or packet fault left
 	// out here would only take effect at the next network fault's start

@@ -56,9 +56,10 @@ type Member struct {
 	recoveredCommit uint64
 	checkDue        bool
 	// granted is the newest vote this member granted that left on the
-	// network; raft makes a vote durable before it sends it, so every
-	// restart must recover it (checkVoteKept).
-	granted grantedVote
+	// network, and appliedMax the last entry it applied: raft makes both
+	// durable first, so every restart must recover them (checkRecovered).
+	granted    grantedVote
+	appliedMax uint64
 }
 
 // grantedVote is a vote a member promised: for Candidate in Term.
@@ -179,7 +180,7 @@ func (m *Member) start() {
 	}
 	m.damaged = nil
 	m.node = n
-	m.checkVoteKept()
+	m.checkRecovered()
 	m.recoveredCommit = n.Status().CommitIndex
 	m.checkDue = m.incarnation > 0 // a restart, not the first start
 	m.incarnation++
@@ -304,6 +305,7 @@ func (m *Member) process() {
 		m.Crash()
 		return
 	}
+	m.appliedMax = max(m.appliedMax, m.node.Durable().AppliedIndex)
 	m.c.config.observe(m)
 	m.c.observeLeadership()
 	if m.checkDue && m.initialCheck() {
@@ -547,24 +549,26 @@ func (m *Member) prepareAuth(r *pb.InternalRaftRequest) error {
 	return auth.HashRequestPasswords(r, bcrypt.MinCost)
 }
 
-// checkVoteKept judges a member that has just opened its disk against
-// the vote it granted before: its recovered term must be later, or the
-// same with the same vote. Anything else means a vote it promised was not
-// durable, and it may vote again in that term — two leaders of one term.
-// A fault that damages durable data (forgetVotes) excuses the loss: the
-// budget counts that member as damaged.
-func (m *Member) checkVoteKept() {
-	if m.granted.term == 0 {
+// checkRecovered judges a member that has just opened its disk against
+// what it held before: its recovered term must be later than the newest
+// vote it granted, or the same with the same vote — else it may vote twice
+// in a term, two leaders of one term; and its log must reach the last entry
+// it applied, which raft only hands over once stable. A start that cut a
+// torn tail lost the last record legitimately (a tear or a flipped bit
+// there cannot be told apart), so it is not judged; a fault that damaged
+// the disk otherwise leaves the member refusing to start.
+func (m *Member) checkRecovered() {
+	d := m.node.Durable()
+	if d.TornTailBytes > 0 {
+		m.granted, m.appliedMax = grantedVote{}, 0
 		return
 	}
-	term, vote := m.node.Vote()
-	if term > m.granted.term || (term == m.granted.term && vote == m.granted.candidate) {
-		return
+	if g := m.granted; g.term > 0 && !(d.Term > g.term || (d.Term == g.term && d.Vote == g.candidate)) {
+		m.c.violate(fmt.Sprintf("durability: member %d granted its vote in term %d to member %d, then restarted with term %d and vote %d: the vote it sent was not durable",
+			m.id, g.term, g.candidate, d.Term, d.Vote))
 	}
-	m.c.violate(fmt.Sprintf("durability: member %d granted its vote in term %d to member %d, then restarted with term %d and vote %d: the vote it sent was not durable",
-		m.id, m.granted.term, m.granted.candidate, term, vote))
+	if d.LastIndex < m.appliedMax {
+		m.c.violate(fmt.Sprintf("durability: member %d applied entries up to index %d, then restarted with its log ending at %d: entries raft had made stable were lost",
+			m.id, m.appliedMax, d.LastIndex))
+	}
 }
-
-// forgetVotes drops the votes a member granted: a fault has damaged its
-// durable data, which may take them with it.
-func (m *Member) forgetVotes() { m.granted = grantedVote{} }

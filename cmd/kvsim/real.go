@@ -209,6 +209,9 @@ func realRun(ctx context.Context, j job, ro realOptions) reports.Result {
 func (r *run) real(ctx context.Context, ro realOptions) func() []driver.FaultWindow {
 	cfg := r.job.Config
 	r.schedule = scheduleOf(r.job)
+	// Real members run with their own flags, not the simulator's member
+	// options: the schedule written for a replay says what really ran.
+	r.schedule.Swarm.Members = ""
 	if err := realcluster.Check(r.schedule); err != nil {
 		r.harnessFailure(fmt.Sprintf("the schedule cannot be carried out on real processes: %v", err))
 		return nil

@@ -88,12 +88,26 @@ func (n *Node) Leading() (leader bool, term uint64) {
 	return bs.RaftState == raft.StateLeader, bs.GetTerm()
 }
 
-// Vote reports the member's raft term and the vote it holds in that term
-// (0 for none), as its durable HardState says: a harness checks a
-// restarted member against the votes it granted before.
-func (n *Node) Vote() (term, vote uint64) {
+// Durable is what a member holds in stable storage, as raft sees it: a
+// harness checks a restarted member against what it promised and applied
+// before.
+type Durable struct {
+	// Term and Vote are the HardState's (Vote 0: none in Term).
+	Term, Vote uint64
+	// LastIndex is the raft log's last index, its snapshot's included.
+	LastIndex uint64
+	// AppliedIndex is the last entry applied to the state.
+	AppliedIndex uint64
+	// TornTailBytes is what opening the WAL cut away as a torn tail.
+	TornTailBytes int64
+}
+
+// Durable reports the member's durable raft state; cheap enough for every
+// round.
+func (n *Node) Durable() Durable {
 	bs := n.raw.BasicStatus()
-	return bs.GetTerm(), bs.GetVote()
+	last, _ := n.storage.LastIndex() // a MemoryStorage never fails
+	return Durable{Term: bs.GetTerm(), Vote: bs.GetVote(), LastIndex: last, AppliedIndex: n.appliedIndex, TornTailBytes: n.tornTailBytes}
 }
 
 func (n *Node) Status() Status {

@@ -48,8 +48,10 @@ type Node struct {
 	// replicated through raft as etcd's ClusterMemberAttrSet.
 	attrs map[uint64]*membershippb.Attributes
 	// membersEpoch counts changes to members and attrs (MembersEpoch).
-	membersEpoch  uint64
-	appliedIndex  uint64
+	membersEpoch uint64
+	appliedIndex uint64
+	// tornTailBytes is what opening the WAL cut away as a torn tail.
+	tornTailBytes int64
 	snapshotIndex uint64
 	// snap is the state snapshot being written, nil if none (snapshot.go).
 	snap             *snapshotJob
@@ -180,6 +182,7 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node %x: recover WAL in %q: %w", cfg.ID, cfg.Dir, err)
 		}
 		n.wal = w
+		n.tornTailBytes = rec.TornTailBytes
 		if m := rec.Metadata; len(m) == 16 && (binary.BigEndian.Uint64(m) != cfg.ClusterID || binary.BigEndian.Uint64(m[8:]) != cfg.ID) {
 			w.Close()
 			return nil, fmt.Errorf("node %x: the WAL in %q belongs to member %x of cluster %x, not to member %x of cluster %x",
