@@ -116,6 +116,7 @@ func (t authTarget) bounds() (last, end, past []byte) {
 // removed its permission, and none refused while it was surely granted.
 type Auth struct {
 	env       Env
+	pace      *pacer
 	ops       int
 	finishing bool
 	hist      linearizability.AuthHistory
@@ -187,15 +188,16 @@ func (a *Auth) Start(env Env) {
 		a.setupDone = true
 		a.adminLoop()
 		n := max(env.Clients, 1)
+		a.pace = newPacer(env, n+1, authUserPauseMax)
 		for i := range n {
-			s := &authSession{cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authUsers[i%len(authUsers)]}
+			s := &authSession{idx: i, cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authUsers[i%len(authUsers)]}
 			a.after(time.Duration(i)*50*time.Millisecond, func() { a.userLoop(s) })
 		}
 		// The boundary prober is a session of its own, on top of the
 		// clients (it shares the ops budget: about a fifth of the requests
 		// with four clients), so every run probes boundaries whatever
 		// the client count.
-		s := &authSession{cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authEdgeUser, probe: true}
+		s := &authSession{idx: n, cl: env.Cluster.NewSession(driver.SessionOptions{}), user: authEdgeUser, probe: true}
 		a.after(time.Duration(n)*50*time.Millisecond, func() { a.userLoop(s) })
 	})
 }
@@ -483,7 +485,15 @@ func (a *Auth) pickEdgeChange() (*pb.InternalRaftRequest, linearizability.AuthCh
 }
 
 // authSession is one user's client session.
+// A user session's own pause between operations.
+const (
+	authUserPauseMin = 40 * time.Millisecond
+	authUserPauseMax = 250 * time.Millisecond
+)
+
 type authSession struct {
+	// idx numbers the session among the user sessions (the prober last).
+	idx    int
 	cl     driver.Session
 	user   string
 	authed bool
@@ -497,7 +507,9 @@ func (a *Auth) userLoop(s *authSession) {
 	if !a.running() {
 		return
 	}
-	next := func() { a.after(a.between(40*time.Millisecond, 250*time.Millisecond), func() { a.userLoop(s) }) }
+	next := func() {
+		a.after(a.pace.pause(s.idx, a.ops, a.between(authUserPauseMin, authUserPauseMax)), func() { a.userLoop(s) })
+	}
 	if !s.authed {
 		a.authenticate(s.cl, s.user, func(ok bool, _ error) {
 			s.authed = ok

@@ -168,7 +168,7 @@ func (b *Bank) readAll(serializable bool) *pb.InternalRaftRequest {
 // healed cluster.
 func (b *Bank) Start(env Env) {
 	b.env, b.rec.env = env, env
-	b.pace = newPacer(env, b.opts.ThinkDurationMax)
+	b.pace = newPacer(env, env.Clients, b.opts.ThinkDurationMax)
 	b.opener = env.Cluster.NewSession(driver.SessionOptions{Timeout: b.opts.CallTimeout})
 	// One request for every attempt: the same values, so whichever attempt
 	// lands opened the bank with them.
@@ -277,7 +277,9 @@ func (b *Bank) next(idx int, cl driver.Session) {
 		}
 	}
 	read(cl, idx, b.readAll(serializable), func(c driver.Call) {
-		then := func() { w.After(b.pace.pause(idx, b.ops), func() { b.next(idx, cl) }) }
+		then := func() {
+			w.After(b.pace.pause(idx, b.ops, thinkTime(b.env, b.opts.ThinkDurationMax)), func() { b.next(idx, cl) })
+		}
 		resp, ok := c.Response.(*pb.RangeResponse)
 		if c.Err != nil || c.TimedOut || !ok || len(resp.Kvs) < 2 || serializable || b.ops >= b.env.OpsMax {
 			then()

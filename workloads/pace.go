@@ -16,7 +16,10 @@ import "time"
 // think time between them, as real clients do after a reconnect or a
 // batch job's start.
 type pacer struct {
-	env      Env
+	env Env
+	// sessions is how many clients run operations at once; thinkMax
+	// bounds their own pauses.
+	sessions int
 	thinkMax time.Duration
 	// burstChance is each operation's chance to start a burst;
 	// burstOpsMax bounds a burst's length.
@@ -29,19 +32,21 @@ type pacer struct {
 // often.
 var burstChances = []float64{0, 1.0 / 64, 1.0 / 16}
 
-func newPacer(env Env, thinkMax time.Duration) *pacer {
+// newPacer paces sessions clients numbered from 0, whose own pauses are
+// at most thinkMax.
+func newPacer(env Env, sessions int, thinkMax time.Duration) *pacer {
 	return &pacer{
-		env: env, thinkMax: thinkMax,
+		env: env, sessions: sessions, thinkMax: thinkMax,
 		burstChance: burstChances[env.Rand.IntN(len(burstChances))],
 		burstOpsMax: 4 + env.Rand.IntN(29),
-		burstLeft:   make([]int, env.Clients),
+		burstLeft:   make([]int, sessions),
 	}
 }
 
 // pause is client's wait before its next operation, issued operations
-// having been started over all clients.
-func (p *pacer) pause(client, issued int) time.Duration {
-	think := thinkTime(p.env, p.thinkMax)
+// having been started over all clients and think being the client's own
+// pause (the shortest it waits, and its pause in a burst).
+func (p *pacer) pause(client, issued int, think time.Duration) time.Duration {
 	if p.burstLeft[client] > 0 {
 		p.burstLeft[client]--
 		return think
@@ -56,8 +61,8 @@ func (p *pacer) pause(client, issued int) time.Duration {
 		return think
 	}
 	// Each client runs one operation at a time: together they keep
-	// opsLeft/left operations a second if each waits clients·left/opsLeft.
-	gap := time.Duration(int64(left) / opsLeft * int64(p.env.Clients))
+	// opsLeft/left operations a second if each waits sessions·left/opsLeft.
+	gap := time.Duration(int64(left) / opsLeft * int64(p.sessions))
 	if gap <= p.thinkMax {
 		return think // the cluster is the bottleneck, or OpsMax is ample
 	}

@@ -121,7 +121,7 @@ type registerSession struct {
 func (r *Register) Start(env Env) {
 	r.env = env
 	r.rec.env = env
-	r.pace = newPacer(env, r.opts.ThinkDurationMax)
+	r.pace = newPacer(env, env.Clients, r.opts.ThinkDurationMax)
 	for i := range env.Clients {
 		s := &registerSession{idx: i, cl: env.Cluster.NewSession(driver.SessionOptions{Timeout: r.opts.CallTimeout}),
 			lastMod: map[int]int64{}, lastValue: map[int][]byte{}, recheck: -1}
@@ -138,7 +138,7 @@ func (r *Register) next(s *registerSession) {
 	req, key := r.pick(s)
 	r.rec.do(s.cl, s.idx, req, func(c driver.Call) {
 		r.learn(s, key, c)
-		w.After(r.pace.pause(s.idx, r.ops), func() { r.next(s) })
+		w.After(r.pace.pause(s.idx, r.ops, thinkTime(r.env, r.opts.ThinkDurationMax)), func() { r.next(s) })
 	})
 }
 

@@ -40,6 +40,7 @@ const (
 // revision it needs, while the others on the stream go on.
 type Watch struct {
 	env      Env
+	pace     *pacer
 	ops      int
 	writes   []linearizability.WatchWrite
 	compacts []int64
@@ -90,6 +91,7 @@ func (wl *Watch) Start(env Env) {
 	wl.env = env
 	c := env.Cluster
 	progressTicker(c, func() bool { return wl.finishing && env.Cluster.Now().After(env.End.Add(time.Minute)) })
+	wl.pace = newPacer(env, max(env.Clients, 1), watchWriteInterval)
 	for i := range max(env.Clients, 1) {
 		cl := c.NewSession(driver.SessionOptions{})
 		c.After(time.Duration(i)*7*time.Millisecond, func() { wl.write(cl, i) })
@@ -241,7 +243,7 @@ func (wl *Watch) write(cl driver.Session, client int) {
 		if call.Err == nil && !call.TimedOut {
 			wl.acked(req, call.Response)
 		}
-		w.After(watchWriteInterval, func() { wl.write(cl, client) })
+		w.After(wl.pace.pause(client, wl.ops, watchWriteInterval), func() { wl.write(cl, client) })
 	})
 }
 
