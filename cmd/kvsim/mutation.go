@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -306,15 +305,10 @@ func shrinkFirstFailure(cfg reports.Config, bug string, runsMax int, wall time.D
 	k.Schedule = &sh.schedule
 	k.Config = sh.config
 	a, b := runSeed(k), runSeed(k)
-	row.ReplaysExact = a.result.Outcome == sh.outcome && b.result.Outcome == sh.outcome &&
-		a.result.TraceHash == b.result.TraceHash && a.result.TraceRecords == b.result.TraceRecords
+	row.ReplaysExact = a.result.Outcome == sh.outcome && b.result.Outcome == sh.outcome && compareRuns(a, b) == ""
 	path := filepath.Join(dir, bug+".json")
-	data, err := json.MarshalIndent(sh.schedule, "", "  ")
-	if err == nil {
-		err = os.WriteFile(path, append(data, '\n'), 0o644)
-	}
-	if err != nil {
-		row.ShrinkError = fmt.Sprintf("writing the shrunk schedule: %v", err)
+	if err := writeSchedule(path, sh.schedule); err != nil {
+		row.ShrinkError = err.Error()
 		return
 	}
 	row.ReplayCommand = "go run -tags kvdbugs ./cmd/kvsim " + strings.TrimPrefix(replayCommand(j.Seed, sh.config, path), "kvsim ")

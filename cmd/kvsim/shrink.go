@@ -37,12 +37,8 @@ func shrinkMain(args []string, stdout, stderr io.Writer) (int, error) {
 	if path == "" {
 		path = fmt.Sprintf("kvsim-shrunk-%d.json", j.Seed)
 	}
-	data, err := json.MarshalIndent(sh.schedule, "", "  ")
-	if err != nil {
-		return 0, fmt.Errorf("encoding the shrunk schedule: %w", err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return 0, fmt.Errorf("writing the shrunk schedule: %w", err)
+	if err := writeSchedule(path, sh.schedule); err != nil {
+		return 0, err
 	}
 	fmt.Fprintf(stdout, "seed %d fails with %s: %s\n", j.Seed, sh.outcome, firstLine(sh.detail))
 	fmt.Fprintf(stdout, "original: %s\nshrunk:   %s\n(%d re-runs)\n", sh.original, sh.shrunk, sh.runs)
@@ -150,4 +146,17 @@ func replayCommand(seed uint64, c reports.Config, schedule string) string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// writeSchedule writes a (shrunk) schedule as the JSON replay --schedule
+// reads.
+func writeSchedule(path string, s nemesis.Schedule) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the shrunk schedule: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing the shrunk schedule: %w", err)
+	}
+	return nil
 }
