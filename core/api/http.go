@@ -17,9 +17,12 @@ import (
 )
 
 // Handler serves the client port: HTTP/2 requests with a gRPC content type
-// go to the gRPC server, everything else to /health and /metrics.
+// go to the gRPC server; everything else to etcd's JSON gateway (/v3/...),
+// the live dashboard (/dashboard), /health and /metrics.
 func (s *Server) Handler() http.Handler {
-	mux := s.MetricsHandler()
+	mux := s.metricsMux()
+	mux.Handle("/v3/", s.gatewayHandler())
+	s.handleDashboard(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 			s.grpc.ServeHTTP(w, r)
@@ -30,7 +33,9 @@ func (s *Server) Handler() http.Handler {
 }
 
 // MetricsHandler serves /health and /metrics (for --listen-metrics-urls).
-func (s *Server) MetricsHandler() http.Handler {
+func (s *Server) MetricsHandler() http.Handler { return s.metricsMux() }
+
+func (s *Server) metricsMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/health", s.serveHealth)
