@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build fmtcheck vet test fuzz sim campaign mutation real realcheck bench bench-vs-etcd lint kvd kvd-unsafe etcdctl etcdutl etcd clean
+.PHONY: all build fmtcheck vet browser test fuzz sim campaign mutation real realcheck bench bench-vs-etcd lint kvd kvd-unsafe etcdctl etcdutl etcd clean
 
 all: build
 
@@ -23,8 +23,18 @@ fmtcheck:
 vet:
 	$(GO) vet ./...
 
+# Headless Chromium for the dashboard's browser test (cmd/kvd
+# TestDashboardInBrowser): Debian's chromium package, installed once.
+# Another browser: KVD_TEST_BROWSER=/path/to/chrome make test
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -n "$$KVD_TEST_BROWSER" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; else \
+	  echo "installing Debian's chromium for the dashboard's browser test"; \
+	  $(SUDO) apt-get install -y -qq chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }; \
+	fi
+
 # Everything CI runs: formatting, vet, every test, and a brief fuzz of every decoder.
-test: build fmtcheck vet
+test: build fmtcheck vet browser
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory fuzz
 
