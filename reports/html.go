@@ -9,16 +9,34 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvdlabs/kvd/theme"
 )
 
-const pageStyle = `
+// memberChips names fault targets as the simulator and kvsim real name
+// members (member id k is "mk") in the member's colour, as the live
+// dashboard shows a cluster's members.
+func memberChips(ids []uint64) template.HTML {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, `<span class="%s">m%d</span>`, theme.MemberClass(int((id-1)%64)), id)
+	}
+	return template.HTML(b.String())
+}
+
+// pageStyle is theme's shared stylesheet (health colours, member chips)
+// plus the report's own layout.
+var pageStyle = theme.CSS + `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} h3{font-size:14px;margin:6px 0}
 .sub{color:#555;margin:0 0 16px} code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 table{border-collapse:collapse;font-size:13px} th,td{padding:4px 8px;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top}
 th{background:#f4f4f4;position:sticky;top:0} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
-.pass{background:#3a8f3a}.correctness{background:#c62828}.liveness{background:#e67e00}.crash{background:#6a1b9a}
+.pass{background:var(--ok)}.correctness{background:var(--bad)}.liveness{background:var(--warn)}.crash{background:var(--dead)}
 .unknown{background:#777}.nondeterminism{background:#000}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0 16px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:110px}
@@ -30,6 +48,7 @@ pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px;white-space:pre-
 `
 
 var funcs = template.FuncMap{
+	"members":  memberChips,
 	"timeline": timelineSVG,
 	"legend":   faultLegend,
 	"kinds":    faultKinds,
@@ -150,7 +169,7 @@ var seedTemplate = template.Must(template.New("seed").Funcs(funcs).Parse(`<!doct
 <p>Replay bit for bit: <code>kvsim replay --record {{.Dir}}</code></p>
 <h2>Faults</h2>
 <table><thead><tr><th>kind</th><th>targets</th><th>from</th><th>to</th></tr></thead><tbody>
-{{range .R.Faults}}<tr><td>{{.Kind}}</td><td>{{.Targets}}</td><td class="num">{{.From}}</td><td class="num">{{.To}}</td></tr>{{else}}<tr><td colspan="4">none</td></tr>{{end}}
+{{range .R.Faults}}<tr><td>{{.Kind}}</td><td>{{members .Targets}}</td><td class="num">{{.From}}</td><td class="num">{{.To}}</td></tr>{{else}}<tr><td colspan="4">none</td></tr>{{end}}
 </tbody></table>
 {{with .R.Stack}}<h2>Stack</h2><pre>{{.}}</pre>{{end}}
 </body></html>

@@ -3,6 +3,7 @@ package reports
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/kvdlabs/kvd/theme"
 
 	"github.com/kvdlabs/kvd/linearizability"
 )
@@ -184,6 +187,18 @@ func TestWriteAndReadBack(t *testing.T) {
 				rt.Fatal(err)
 			}
 			checkSVG(rt, string(html))
+			if name != IndexFile {
+				// Fault targets are member chips in the dashboard's
+				// colours: member k is "mk" at position k-1.
+				for _, f := range r.Faults {
+					for _, id := range f.Targets {
+						chip := fmt.Sprintf(`<span class="%s">m%d</span>`, theme.MemberClass(int(id-1)), id)
+						if !strings.Contains(string(html), chip) {
+							rt.Fatalf("seed page lacks the chip %s of target %d", chip, id)
+						}
+					}
+				}
+			}
 		}
 	})
 }

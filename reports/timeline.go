@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kvdlabs/kvd/theme"
 )
 
 // Timeline drawing limits: a chart is a fixed size whatever the run, so a
@@ -120,7 +122,7 @@ func timelineSVG(r Result) template.HTML {
 	for i, k := range []struct {
 		top         float64
 		label, fill string
-	}{{top1, "ok", "#54a24b"}, {top1, "failed", "#e45756"}, {top1, "timed out", "#888"}, {top2, "p50", "#4c78a8"}, {top2, "max", "#e45756"}} {
+	}{{top1, "ok", theme.CallOK}, {top1, "failed", theme.CallFailed}, {top1, "timed out", theme.CallTimedOut}, {top2, "p50", theme.SeriesLatency}, {top2, "max", theme.CallFailed}} {
 		row := i
 		if i >= 3 {
 			row = i - 3
@@ -135,7 +137,7 @@ func timelineSVG(r Result) template.HTML {
 		for _, part := range []struct {
 			n      int
 			colour string
-		}{{b.OK, "#54a24b"}, {b.Failed, "#e45756"}, {b.TimedOut, "#888"}} {
+		}{{b.OK, theme.CallOK}, {b.Failed, theme.CallFailed}, {b.TimedOut, theme.CallTimedOut}} {
 			if part.n == 0 {
 				continue
 			}
@@ -155,10 +157,10 @@ func timelineSVG(r Result) template.HTML {
 		}
 		mid := b.At + b.Width/2
 		points = append(points, fmt.Sprintf("%.1f,%.1f", x(mid), latY(b.LatencyP50)))
-		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="1.6" fill="#e45756"/>`, x(mid), latY(b.LatencyMax))
+		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="1.6" fill="%s"/>`, x(mid), latY(b.LatencyMax), theme.CallFailed)
 	}
 	if len(points) > 0 {
-		fmt.Fprintf(&s, `<polyline points="%s" fill="none" stroke="#4c78a8" stroke-width="1.5"/>`, strings.Join(points, " "))
+		fmt.Fprintf(&s, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`, strings.Join(points, " "), theme.SeriesLatency)
 	}
 	// Time axis.
 	step := tickStep(span)

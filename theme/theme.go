@@ -32,12 +32,21 @@ const (
 	SeriesLatency = "#4c78a8"
 )
 
+// Client call outcomes in kvsim's charts.
+const (
+	CallOK       = "#54a24b"
+	CallFailed   = SeriesFailed
+	CallTimedOut = "#888888"
+)
+
 // memberColors are the members' colours, by their position in id order.
 var memberColors = [...]string{"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#9d755d", "#e45756", "#bab0ac"}
 
 // MemberColor is the colour of the member at position i (0-based) of the
 // membership in id order; it repeats past eight members.
-func MemberColor(i int) string { return memberColors[((i%len(memberColors))+len(memberColors))%len(memberColors)] }
+func MemberColor(i int) string {
+	return memberColors[((i%len(memberColors))+len(memberColors))%len(memberColors)]
+}
 
 // MemberClass is the CSS class of that member's chip ("member m2").
 func MemberClass(i int) string {
