@@ -328,6 +328,44 @@ func TestTLSCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("dashboard", func(t *testing.T) {
+		// Served over TLS; the serving member reaches the others' figures
+		// over their https client URLs, presenting its certificate as
+		// --client-cert-auth asks.
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: files.clientTLS.Clone()}}
+		defer hc.CloseIdleConnections()
+		var view struct {
+			Cluster struct {
+				Health    string `json:"health"`
+				MembersUp int    `json:"members_up"`
+				Leader    string `json:"leader"`
+			} `json:"cluster"`
+			Members []struct {
+				Name  string `json:"name"`
+				Error string `json:"error"`
+			} `json:"members"`
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := hc.Get(c.procs[0].clientURL + "/dashboard/state.json")
+			if err != nil {
+				t.Fatalf("GET /dashboard/state.json over https: %v", err)
+			}
+			err = json.NewDecoder(resp.Body).Decode(&view)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("state.json: %s %v", resp.Status, err)
+			}
+			if view.Cluster.MembersUp == 3 && view.Cluster.Health == "healthy" && view.Cluster.Leader == leader.name {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the dashboard over TLS never saw the cluster whole: %+v", view)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
 	t.Run("expired client certificate", func(t *testing.T) {
 		expired, err := tls.LoadX509KeyPair(files.expiredClientCert, files.expiredKey)
 		if err != nil {
