@@ -149,6 +149,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		return strings.HasPrefix(b, "Cluster degraded") && strings.Contains(b, victim.name)
 	})
 	screenshot("dashboard-member-down.png")
+
+	// On a phone's width the page reflows: nothing wider than the screen.
+	if _, err := chromedp.Run(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a view or two re-renders at the new width
+	overflow, err := chromedp.Run(bctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth - window.innerWidth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overflow > 0 {
+		t.Errorf("on a 390 px wide screen the page is %d px wider than the screen", overflow)
+	}
+	screenshot("dashboard-phone.png")
 	stopLoad()
 	if n := <-loadDone; n == 0 {
 		t.Fatal("the load made no put")

@@ -98,7 +98,7 @@ function render(v) {
     chip.className = "member m" + (m.index % 8);
     chip.textContent = m.name;
     name.append(chip);
-    tr.append(name, cell(m.id), cell(m.up ? m.role : "—"));
+    tr.append(name, cell(m.id, "opt"), cell(m.up ? m.role : "—"));
     const health = document.createElement("td");
     const badge = document.createElement("span");
     badge.className = "badge " + (m.up ? "ok" : "bad");
