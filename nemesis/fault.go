@@ -28,11 +28,16 @@ type Fault struct {
 	Until time.Duration `json:"until,omitempty"`
 }
 
-// Param returns the value of a parameter the fault's kind declares. A
-// missing one panics: Validate guarantees every declared one is present.
+// Param returns the value of a parameter the fault's kind declares; an
+// optional one absent reads 0. A missing required one panics: Validate
+// guarantees every required one is present.
 func (f Fault) Param(name string) float64 {
 	v, ok := f.Params[name]
-	assert(ok, fmt.Sprintf("fault %s has no param %q", f.Kind, name))
+	if !ok {
+		info, _ := Info(f.Kind)
+		i := slices.IndexFunc(info.Params, func(p ParamSpec) bool { return p.Name == name })
+		assert(i >= 0 && info.Params[i].Optional, fmt.Sprintf("fault %s has no param %q", f.Kind, name))
+	}
 	return v
 }
 

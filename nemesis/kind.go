@@ -74,10 +74,15 @@ const (
 	// Until. Down and damaged from At to Until. Targets as for CrashRestart.
 	DiskTornWrite Kind = "disk-torn-write"
 	// DiskBitFlip flips "flips" random bits in each target's synced data at
-	// At. The member keeps running (and must notice the damage by checksum);
+	// At and restarts it on them: it must notice the damage by checksum
+	// (refusing to start, or cutting a damaged last record as a torn tail);
 	// at Until the executor repairs it the way an operator replaces a
-	// member, so it counts as damaged from At to Until. Targets as for
-	// CrashRestart.
+	// member, so it counts as damaged from At to Until. With "newest" 1 the
+	// flips land in the newest bytes of the newest WAL segment — the last
+	// records, where recent writes are most exposed (a misdirected or
+	// half-completed write) and where recovery must tell a flip from a
+	// tear —, else anywhere in the WAL and snapshot files ("newest" absent
+	// in schedules written before it: 0). Targets as for CrashRestart.
 	DiskBitFlip Kind = "disk-bit-flip"
 	// DiskEIOWrite fails each write on the targets' disks with EIO, with
 	// probability "probability", until Until. Counted as down: kvd, like
@@ -152,6 +157,7 @@ const (
 	ParamDelayMaxMs   = "delay_max_ms"
 	ParamKeptFraction = "kept_fraction"
 	ParamFlips        = "flips"
+	ParamNewest       = "newest"
 	ParamLatencyMs    = "latency_ms"
 	ParamOffsetMs     = "offset_ms"
 	ParamRate         = "rate"
@@ -187,6 +193,9 @@ type ParamSpec struct {
 	Integer bool
 	// NonZero rejects 0 even when it lies in [Min, Max].
 	NonZero bool
+	// Optional params may be absent (read as 0): params added to a kind
+	// after schedules were saved, so those still replay.
+	Optional bool
 	// GenerateMin and GenerateMax bound the values Generate picks; a
 	// subrange of [Min, Max] that keeps a run interesting.
 	GenerateMin, GenerateMax float64
@@ -297,6 +306,7 @@ var catalogue = []KindInfo{
 	{Kind: DiskBitFlip, Windowed: true, DamagesDurable: true, Targets: TargetsMembers, NodesMin: 1,
 		Params: []ParamSpec{
 			{Name: ParamFlips, Min: 1, Max: 1024, Integer: true, GenerateMin: 1, GenerateMax: 16, GenerateResolution: 1},
+			{Name: ParamNewest, Min: 0, Max: 1, Integer: true, Optional: true, GenerateMin: 0, GenerateMax: 1, GenerateResolution: 1},
 		},
 		FaultsPerMinuteMin: 0.25, FaultsPerMinuteMax: 3, WindowMin: time.Second, WindowMax: 15 * time.Second},
 	{Kind: DiskEIOWrite, Windowed: true, TakesDown: true, Targets: TargetsMembers, NodesMin: 1,

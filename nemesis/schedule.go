@@ -195,6 +195,7 @@ func validateFault(f Fault, nodes []uint64, known map[uint64]bool) []error {
 	for _, p := range info.Params {
 		v, ok := f.Params[p.Name]
 		switch {
+		case !ok && p.Optional:
 		case !ok:
 			bad("param %q missing", p.Name)
 		case math.IsNaN(v) || v < p.Min || v > p.Max:

@@ -138,6 +138,7 @@ func NewCluster(w *World, opts ClusterOptions) *Cluster {
 	c := &Cluster{w: w, opts: opts, members: map[uint64]*Member{}}
 	c.faults.rand = w.Rand("nemesis/executor")
 	c.faults.flipped = map[*activeFault][]flip{}
+	c.faults.images = map[*Member]diskImage{}
 	for i := 1; i <= opts.Members; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}

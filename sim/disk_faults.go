@@ -134,3 +134,45 @@ func (d *Disk) flipBitAt(name string, offsetBytes int64, bit int) {
 	durable[offsetBytes] ^= 1 << bit
 	d.w.Trace("disk.flipbit", "%s %s offset=%d bit=%d", d.name, name, offsetBytes, bit)
 }
+
+// diskImage is a copy of a disk's durable content, taken while its member
+// is down: what an operator's copy of the data directory holds.
+type diskImage struct{ root *inode }
+
+// image copies the durable content. The disk must be crashed (its member
+// down), so that durable and current content agree.
+func (d *Disk) image() diskImage {
+	return diskImage{root: cloneDurable(d.root, map[*inode]*inode{})}
+}
+
+// restoreImage puts img back as the disk's content, durable at once, as an
+// operator copying a saved data directory back and syncing it would.
+// Files opened before belong to a process that no longer exists.
+func (d *Disk) restoreImage(img diskImage) {
+	d.generation++
+	d.root = cloneDurable(img.root, map[*inode]*inode{})
+	d.recountUsed()
+	d.w.Trace("disk.restore", "%s", d.name)
+}
+
+// cloneDurable deep-copies n's durable content; an inode reachable twice
+// (a rename durable in one directory only) stays one inode.
+func cloneDurable(n *inode, seen map[*inode]*inode) *inode {
+	if c, ok := seen[n]; ok {
+		return c
+	}
+	if n.dir {
+		c := newDirInode()
+		seen[n] = c
+		for _, base := range slices.Sorted(maps.Keys(n.durableEntries)) {
+			child := cloneDurable(n.durableEntries[base], seen)
+			c.entries[base], c.durableEntries[base] = child, child
+		}
+		return c
+	}
+	c := newFileInode()
+	seen[n] = c
+	c.data = slices.Clone(n.durable())
+	c.durableLen = len(c.data)
+	return c
+}

@@ -36,6 +36,10 @@ type faultState struct {
 	rand    randSource
 	// flipped remembers the bits a disk-bit-flip changed, to repair them.
 	flipped map[*activeFault][]flip
+	// images hold the data directories, as before the flips, of members
+	// whose start cut the damage away as a torn tail: held down until no
+	// bit flip on them is active, then restored from it.
+	images map[*Member]diskImage
 }
 
 // flip is one flipped bit. Repair flips it again: flips commute, so faults
@@ -195,7 +199,17 @@ func (c *Cluster) reconcile(id uint64) {
 // stillFaulted reports whether an active fault (of kind, or of any kind
 // that takes a member down when kind is "") still holds member id.
 func (c *Cluster) stillFaulted(id uint64, kind nemesis.Kind) bool {
+	return c.heldByOther(id, kind, nil)
+}
+
+// heldByOther is stillFaulted not counting except: a windowed fault is
+// active while it is carried out, so one that restarts its own targets
+// asks whether another fault holds them.
+func (c *Cluster) heldByOther(id uint64, kind nemesis.Kind, except *activeFault) bool {
 	for _, a := range c.faults.active {
+		if a == except {
+			continue
+		}
 		info, _ := nemesis.Info(a.f.Kind)
 		if (kind == "" && (info.TakesDown || info.DamagesDurable)) || a.f.Kind == kind {
 			if slices.Contains(a.targets, id) {
@@ -236,6 +250,11 @@ func (c *Cluster) injectEIO(a *activeFault) {
 	}
 }
 
+// newestFlipRegionBytes is where a "newest" bit flip lands: the last
+// records of the newest WAL segment (a small put's entry record is about
+// 60 to 120 bytes, a HardState's 33).
+const newestFlipRegionBytes = 96
+
 // flipBits crashes each target, flips bits in its synced WAL data, and
 // restarts it: the member must find the damage and refuse to start (or
 // cut it as a torn tail when it sits at the very end). The WAL is read
@@ -245,14 +264,20 @@ func (c *Cluster) flipBits(a *activeFault) string {
 	for _, id := range a.targets {
 		m := c.members[id]
 		m.Crash()
+		newest := a.f.Param(nemesis.ParamNewest) == 1
 		var files []string
 		if names, err := m.disk.List("member"); err == nil {
+			slices.Sort(names)
 			for _, n := range names {
-				if strings.HasSuffix(n, ".wal") || strings.HasSuffix(n, ".snap") {
+				switch {
+				case newest && strings.HasSuffix(n, ".wal"):
+					files = []string{"member/" + n} // segment names sort by sequence
+				case !newest && (strings.HasSuffix(n, ".wal") || strings.HasSuffix(n, ".snap")):
 					files = append(files, "member/"+n)
 				}
 			}
 		}
+		img := m.disk.image()
 		var done []flip
 		for range flips {
 			if len(files) == 0 {
@@ -264,28 +289,50 @@ func (c *Cluster) flipBits(a *activeFault) string {
 				continue
 			}
 			offset := int64(c.faults.rand.IntN(len(data)))
+			if newest {
+				offset = int64(len(data) - 1 - c.faults.rand.IntN(min(len(data), newestFlipRegionBytes)))
+			}
 			if bit, err := m.disk.flipRandomBit(name, offset); err == nil {
 				done = append(done, flip{m: m, name: name, offset: offset, bit: bit})
 			}
 		}
-		// Restart it unless another fault holds it down (this one is not
-		// in the active set yet while it starts).
-		if !c.stillFaulted(id, "") {
+		// Restart it unless another fault holds it down. This one is in
+		// the active set already (windowed faults are, while carried out):
+		// counting it kept every flipped member down until the repair, so
+		// no restart ever read the damage it was meant to test.
+		if !c.heldByOther(id, "", a) {
 			m.Restart()
 		}
-		if m.node == nil {
+		switch {
+		case m.node != nil && m.node.Durable().TornTailBytes > 0:
+			// It started by cutting the damage as a torn tail: its
+			// recovery is judged (checkRecovered). The records cut were
+			// synced, maybe acknowledged: running on, it would meet a
+			// leader's commit beyond its log (raft stops on that, as in
+			// etcd). An operator restores its data: it is held down until
+			// then, damaged as the fault says.
+			m.Crash()
+			if _, ok := c.faults.images[m]; !ok {
+				c.faults.images[m] = img
+			}
+			c.w.Trace("fault.flip-cut", "member=%d held down until the repair", id)
+		case m.node == nil:
 			// Refused to start on the damage, or held down by another
-			// fault: repaired at the heal. One that started cut the damage
-			// as a torn tail and owns its files again.
-			c.faults.flipped[a] = append(c.faults.flipped[a], done...)
+			// fault: repaired at the heal (by the image, if one is kept).
+			if _, ok := c.faults.images[m]; !ok {
+				c.faults.flipped[a] = append(c.faults.flipped[a], done...)
+			}
 		}
+		// Started without cutting anything: the flips hit nothing it
+		// reads, or recovery skipped them (checkRecovered judges).
 	}
 	return ""
 }
 
 // repairBits puts back the bytes a bit flip changed on members that refused
-// to start, as an operator restoring the damaged file would, and restarts
-// them. A member that started (the damage was cut as a torn tail) is left.
+// to start, as an operator restoring the damaged file would, and restores
+// the data directory of members held down after cutting the damage as a
+// torn tail; the heal's reconcile restarts them.
 func (c *Cluster) repairBits(a *activeFault) {
 	// Each flip is undone by flipping its bit again. Comparing with the
 	// byte as it was failed when two overlapping faults flipped bits of
@@ -303,6 +350,26 @@ func (c *Cluster) repairBits(a *activeFault) {
 		fl.m.disk.flipBitAt(fl.name, fl.offset, fl.bit)
 	}
 	delete(c.faults.flipped, a)
+	for _, id := range a.targets {
+		m := c.members[id]
+		img, ok := c.faults.images[m]
+		if !ok || m.node != nil || c.otherFlipActive(id, a) {
+			continue
+		}
+		m.disk.restoreImage(img)
+		delete(c.faults.images, m)
+	}
+}
+
+// otherFlipActive reports whether a bit flip other than a still holds
+// member id.
+func (c *Cluster) otherFlipActive(id uint64, a *activeFault) bool {
+	for _, o := range c.faults.active {
+		if o != a && o.f.Kind == nemesis.DiskBitFlip && slices.Contains(o.targets, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // rebuildNetwork recomputes partitions and link behaviour from the active

@@ -56,10 +56,14 @@ type Member struct {
 	recoveredCommit uint64
 	checkDue        bool
 	// granted is the newest vote this member granted that left on the
-	// network, and appliedMax the last entry it applied: raft makes both
-	// durable first, so every restart must recover them (checkRecovered).
+	// network, appliedMax the last entry it applied, and stableLast the
+	// last index of its log in stable storage when it stopped — entries
+	// raft hands to storage only once synced, and acknowledges to the
+	// leader as durable: raft made all three durable first, so every
+	// restart must recover them (checkRecovered).
 	granted    grantedVote
 	appliedMax uint64
+	stableLast uint64
 }
 
 // grantedVote is a vote a member promised: for Candidate in Term.
@@ -200,6 +204,7 @@ func (m *Member) Crash() {
 	}
 	w := m.c.w
 	w.Trace("member.crash", "id=%d", m.id)
+	m.stableLast = m.node.Durable().LastIndex
 	m.node = nil
 	m.paused = false
 	m.pausedInbox = nil
@@ -553,14 +558,15 @@ func (m *Member) prepareAuth(r *pb.InternalRaftRequest) error {
 // what it held before: its recovered term must be later than the newest
 // vote it granted, or the same with the same vote — else it may vote twice
 // in a term, two leaders of one term; and its log must reach the last entry
-// it applied, which raft only hands over once stable. A start that cut a
+// it applied, and the last it held in stable storage when it stopped, which
+// raft only applies, and acknowledges to a leader, once stable. A start that cut a
 // torn tail lost the last record legitimately (a tear or a flipped bit
 // there cannot be told apart), so it is not judged; a fault that damaged
 // the disk otherwise leaves the member refusing to start.
 func (m *Member) checkRecovered() {
 	d := m.node.Durable()
 	if d.TornTailBytes > 0 {
-		m.granted, m.appliedMax = grantedVote{}, 0
+		m.granted, m.appliedMax, m.stableLast = grantedVote{}, 0, 0
 		return
 	}
 	if g := m.granted; g.term > 0 && !(d.Term > g.term || (d.Term == g.term && d.Vote == g.candidate)) {
@@ -570,5 +576,8 @@ func (m *Member) checkRecovered() {
 	if d.LastIndex < m.appliedMax {
 		m.c.violate(fmt.Sprintf("durability: member %d applied entries up to index %d, then restarted with its log ending at %d: entries raft had made stable were lost",
 			m.id, m.appliedMax, d.LastIndex))
+	} else if d.LastIndex < m.stableLast {
+		m.c.violate(fmt.Sprintf("durability: member %d held its log to index %d in stable storage when it stopped, then restarted with its log ending at %d: entries it had synced (and may have acknowledged to the leader) were lost without a torn tail",
+			m.id, m.stableLast, d.LastIndex))
 	}
 }
