@@ -3,9 +3,11 @@ package linearizability
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -31,6 +33,23 @@ type WatchHistory struct {
 	CompactionsRequestedAt []time.Time
 	// Watchers are the watchers, each with every attempt (creation) it made.
 	Watchers []Watcher
+	// Lists are paginated reads of the watched keys (an informer's list
+	// before its watch): each that succeeded must be exactly the committed
+	// state at the revision it reports.
+	Lists []WatchList
+}
+
+// WatchList is one completed list: a range read page by page, every page
+// pinned to the first one's revision (etcd's RangeStream).
+type WatchList struct {
+	// Key and RangeEnd are the listed range.
+	Key, RangeEnd []byte
+	// Member answered the list; Invoked and Returned bound it.
+	Member            uint64
+	Invoked, Returned time.Time
+	// Response is the pages merged; nil when the list failed (Err).
+	Response *pb.RangeResponse
+	Err      string
 }
 
 // WatchWrite is one acknowledged write and the events it committed.
@@ -103,7 +122,8 @@ type WatchResponse struct {
 // and nothing for that id follows it; every other watcher stays owed all
 // its events. An event's prev_kv is present only when asked for, and is
 // then exactly the key's version just before the event's revision in the
-// committed history (absent when the key did not exist).
+// committed history (absent when the key did not exist). A list that
+// succeeded is exactly the committed state at its revision.
 //
 // The committed history is the writers' acknowledged writes completed by
 // the events watchers saw: every revision seen by two sources must agree.
@@ -201,6 +221,66 @@ func (c *watchChecker) check(h WatchHistory) error {
 		if err := c.checkWatcher(w); err != nil {
 			return err
 		}
+	}
+	for i, l := range h.Lists {
+		if err := c.checkList(i, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkList holds a list that succeeded against the committed state at its
+// revision: the same keys, each with the value, revisions and version the
+// history gives it. A list whose revision lies past a revision nobody
+// acknowledged or saw cannot be judged and is skipped.
+func (c *watchChecker) checkList(i int, l WatchList) error {
+	if l.Response == nil {
+		return nil // failed: a list may fail (compacted, timed out, no leader)
+	}
+	at := fmt.Sprintf("list %d (member %d, %s–%s)", i, l.Member, l.Invoked.Format("15:04:05.000"), l.Returned.Format("15:04:05.000"))
+	if l.Response.Header == nil {
+		return fmt.Errorf("%s ended without the page that carries its header and count (%d keys received): the client cannot tell a partial list from the whole", at, len(l.Response.Kvs))
+	}
+	rev := l.Response.Header.Revision
+	state := map[string]*mvccpb.KeyValue{}
+	for r := int64(2); r <= rev; r++ {
+		evs, ok := c.known[r]
+		if !ok {
+			return nil // a revision nobody acknowledged or saw: cannot judge
+		}
+		for _, e := range evs {
+			if !inRange(e.GetKv().GetKey(), l.Key, l.RangeEnd) {
+				continue
+			}
+			if e.Type == mvccpb.DELETE {
+				delete(state, string(e.Kv.Key))
+			} else {
+				state[string(e.Kv.Key)] = e.Kv
+			}
+		}
+	}
+	got := map[string]*mvccpb.KeyValue{}
+	for _, kv := range l.Response.Kvs {
+		got[string(kv.Key)] = kv
+	}
+	for _, k := range slices.Sorted(maps.Keys(state)) {
+		want, g := state[k], got[k]
+		switch {
+		case g == nil:
+			return fmt.Errorf("%s at revision %d lacks key %q, which holds %q (mod revision %d) there in the committed history", at, rev, k, want.Value, want.ModRevision)
+		case !bytes.Equal(g.Value, want.Value) || g.ModRevision != want.ModRevision || g.CreateRevision != want.CreateRevision || g.Version != want.Version:
+			return fmt.Errorf("%s at revision %d has %q = %q (create %d, mod %d, version %d); the committed history has %q (create %d, mod %d, version %d)",
+				at, rev, k, g.Value, g.CreateRevision, g.ModRevision, g.Version, want.Value, want.CreateRevision, want.ModRevision, want.Version)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if state[k] == nil {
+			return fmt.Errorf("%s at revision %d has key %q, which does not exist there in the committed history", at, rev, k)
+		}
+	}
+	if l.Response.Count != int64(len(state)) {
+		return fmt.Errorf("%s at revision %d counts %d keys; the committed history has %d", at, rev, l.Response.Count, len(state))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
@@ -362,5 +363,53 @@ func TestCheckWatchPrevKVExact(t *testing.T) {
 		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
 			t.Errorf("prev_kv %s after an unknown revision: want violation mentioning %q, got %s: %s", describeKV(c.prev), c.detail, v.Outcome, v.Detail)
 		}
+	}
+}
+
+// A list that succeeded is exactly the committed state at its revision;
+// one that failed, or reaches a revision nobody knows, is not judged; one
+// that ended without its last page (no header) is a violation: the client
+// took part of the range for the whole.
+func TestCheckWatchLists(t *testing.T) {
+	kv := func(key, value string, create, mod, version int64) *mvccpb.KeyValue {
+		return &mvccpb.KeyValue{Key: []byte(key), Value: []byte(value), CreateRevision: create, ModRevision: mod, Version: version}
+	}
+	list := func(rev int64, kvs ...*mvccpb.KeyValue) WatchList {
+		return WatchList{Key: []byte("/"), RangeEnd: []byte("0"),
+			Response: &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: rev}, Kvs: kvs, Count: int64(len(kvs))}}
+	}
+	// /a: put at 2, put at 3, deleted at 4; /b: put at 5.
+	base := func() WatchHistory {
+		h := watchBase()
+		h.Writes = append(h.Writes, WatchWrite{Revision: 5, Events: []*mvccpb.Event{put("/b", "x", 5, 5, 1)}})
+		return h
+	}
+	for _, c := range []struct {
+		name   string
+		list   WatchList
+		detail string // empty: OK
+	}{
+		{"state at 3", list(3, kv("/a", "2", 2, 3, 2)), ""},
+		{"state at 4: deleted", list(4), ""},
+		{"state at 5", list(5, kv("/b", "x", 5, 5, 1)), ""},
+		{"failed list", WatchList{Err: "etcdserver: mvcc: required revision has been compacted"}, ""},
+		{"revision nobody knows", list(9, kv("/z", "?", 9, 9, 1)), ""},
+		{"missing key", list(3), `lacks key "/a"`},
+		{"stale value", list(3, kv("/a", "1", 2, 2, 1)), "the committed history has"},
+		{"deleted key listed", list(4, kv("/a", "2", 2, 3, 2)), "does not exist there"},
+		{"count off", func() WatchList { l := list(5, kv("/b", "x", 5, 5, 1)); l.Response.Count = 2; return l }(), "counts 2 keys"},
+		{"ended without its last page", WatchList{Response: &pb.RangeResponse{Kvs: []*mvccpb.KeyValue{kv("/a", "2", 2, 3, 2)}}}, "without the page that carries its header"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := base()
+			h.Lists = []WatchList{c.list}
+			v := CheckWatch(h)
+			switch {
+			case c.detail == "" && v.Outcome != OK:
+				t.Fatalf("want OK, got %v: %s", v.Outcome, v.Detail)
+			case c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)):
+				t.Fatalf("want a violation naming %q, got %v: %s", c.detail, v.Outcome, v.Detail)
+			}
+		})
 	}
 }

@@ -16,29 +16,38 @@ import (
 // (the limit halves to one key) with writes landing between them.
 var simRangeStream = api.RangeStreamOptions{ChunkBytesTarget: 1, FirstChunkKeys: 2}
 
-// doRangeStream reads req.Range as etcd 3.7's RangeStream, driving the
-// same api.RangeStreamer kvd's gRPC service drives: chunk by chunk through
-// cl, each chunk after the first pinned to the first one's revision. then
-// gets, and the history records, one Range call: invoked with the first
-// chunk, returned with the last, answered with the chunks merged (or the
-// first failure). A stream that outlives the client's timeout stops there
-// as timed out, so it never outlasts two timeouts (kvRecorder.whenIdle).
+// doRangeStream reads req.Range as etcd 3.7's RangeStream and records it
+// as one Range call in the KV history (streamRange).
 func (r *kvRecorder) doRangeStream(cl driver.Session, client int, req *pb.InternalRaftRequest, timeout time.Duration, then func(driver.Call)) {
 	opts := simRangeStream
 	opts.UnsafeUnpinned = r.env.UnsafeRangeStreamUnpinned
+	r.inFlight++
+	streamRange(r.env, cl, req, opts, timeout, nil, func(c driver.Call) {
+		r.inFlight--
+		r.record(client, c)
+		then(c)
+	})
+}
+
+// streamRange reads req.Range chunk by chunk through cl, driving the same
+// api.RangeStreamer kvd's gRPC service drives — each chunk after the first
+// pinned to the first one's revision, a failed chunk ending the stream as
+// the streamer says — and gives then one Range call: invoked with the
+// first chunk, returned with the last, answered with the chunks merged (or
+// the failure). pause, if set, is the client's wait between chunks (a
+// client paging through a list). A stream that outlives timeout stops there
+// as timed out, so it never outlasts two timeouts (plus one pause).
+func streamRange(env Env, cl driver.Session, req *pb.InternalRaftRequest, opts api.RangeStreamOptions, timeout time.Duration, pause func() time.Duration, then func(driver.Call)) {
 	st, err := api.NewRangeStreamer(req.Range, opts)
 	if err != nil {
-		panic(fmt.Sprintf("workloads: client %d range stream %v: %v", client, req.Range, err))
+		panic(fmt.Sprintf("workloads: range stream %v: %v", req.Range, err))
 	}
-	r.inFlight++
 	merged := &pb.RangeResponse{}
 	var first driver.Call
 	chunks := 0
 	var step func()
 	finish := func(c driver.Call) {
-		r.inFlight--
 		c.Req, c.Invoke = req, first.Invoke
-		r.record(client, c)
 		then(c)
 	}
 	step = func() {
@@ -47,7 +56,14 @@ func (r *kvRecorder) doRangeStream(cl driver.Session, client int, req *pb.Intern
 				first = c
 			}
 			chunks++
-			if c.Err != nil || c.TimedOut {
+			if c.TimedOut {
+				finish(c)
+				return
+			}
+			if c.Err != nil {
+				if c.Err = st.Fail(c.Err); c.Err == nil {
+					c.Response = merged // the stream ended as if complete
+				}
 				finish(c)
 				return
 			}
@@ -65,7 +81,11 @@ func (r *kvRecorder) doRangeStream(cl driver.Session, client int, req *pb.Intern
 				finish(c)
 				return
 			}
-			step()
+			if pause == nil {
+				step()
+				return
+			}
+			env.Cluster.After(pause(), step)
 		})
 	}
 	step()

@@ -37,7 +37,9 @@ const (
 // revision seen + 1 after a failure. Beside watchers on streams of their
 // own, a few drawn from the seed share one stream: some filtered (NOPUT,
 // NODELETE), and one at a time cancelled and re-created from the next
-// revision it needs, while the others on the stream go on.
+// revision it needs, while the others on the stream go on. A lister reads
+// the prefix page by page now and then (list), as an informer lists before
+// it watches.
 type Watch struct {
 	env      Env
 	pace     *pacer
@@ -52,7 +54,9 @@ type Watch struct {
 	autoCompacts []int64
 	watches      []*resumingWatch
 	// shared is the stream several watchers share (startShared).
-	shared    *watchSession
+	shared *watchSession
+	// lists are the paginated lists of the prefix (list).
+	lists     []linearizability.WatchList
 	lastRev   int64
 	finishing bool
 }
@@ -107,6 +111,46 @@ func (wl *Watch) Start(env Env) {
 		wl.watch(fmt.Sprintf("prefix-%d-old", i), watchPrefix, prefixEnd(watchPrefix), i%2 == 1, at, 30).fragment = i >= 2
 	}
 	wl.startShared()
+	lister := c.NewSession(driver.SessionOptions{})
+	c.After(watchListIntervalMin, func() { wl.list(lister) })
+}
+
+// An informer lists, then watches: the lister reads the prefix page by
+// page, each page pinned to the first one's revision and the client
+// pausing between pages as one processing them does, so compactions —
+// the writers' and the auto compaction's — overtake lists in progress, as
+// they expire a paginated list's continue token in Kubernetes.
+const (
+	watchListIntervalMin = 1500 * time.Millisecond
+	watchListIntervalMax = 4 * time.Second
+	watchListPageGapMax  = 800 * time.Millisecond
+	watchListTimeout     = 10 * time.Second
+	watchListsMax        = 40
+)
+
+// list reads the prefix as a paginated list, then schedules the next one.
+func (wl *Watch) list(cl driver.Session) {
+	c := wl.env.Cluster
+	if wl.finishing || len(wl.lists) >= watchListsMax || !c.Now().Before(wl.env.End) {
+		return
+	}
+	r := wl.env.Rand
+	req := &pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: watchPrefix, RangeEnd: prefixEnd(watchPrefix)}}
+	pause := func() time.Duration { return time.Duration(r.Int64N(int64(watchListPageGapMax))) }
+	streamRange(wl.env, cl, req, simRangeStream, watchListTimeout, pause, func(call driver.Call) {
+		l := linearizability.WatchList{Key: req.Range.Key, RangeEnd: req.Range.RangeEnd, Member: call.Member, Invoked: call.Invoke, Returned: call.Return}
+		switch {
+		case call.TimedOut:
+			l.Err = "timed out"
+		case call.Err != nil:
+			l.Err = call.Err.Error()
+		default:
+			l.Response = call.Response.(*pb.RangeResponse)
+		}
+		wl.lists = append(wl.lists, l)
+		gap := watchListIntervalMin + time.Duration(r.Int64N(int64(watchListIntervalMax-watchListIntervalMin)))
+		c.After(gap, func() { wl.list(cl) })
+	})
 }
 
 // The shared stream: watchers on one stream with filters, cancelled one at
@@ -284,7 +328,7 @@ func (wl *Watch) Finish() { wl.finishing = true }
 // Check implements Workload.
 func (wl *Watch) Check(timeout time.Duration) []linearizability.Verdict {
 	h := linearizability.WatchHistory{Writes: wl.writes, Compactions: append(slices.Clone(wl.compacts), wl.autoCompacts...),
-		CompactionsRequestedAt: append(slices.Clone(wl.compactsAt), wl.autoCompactsAt...)}
+		CompactionsRequestedAt: append(slices.Clone(wl.compactsAt), wl.autoCompactsAt...), Lists: wl.lists}
 	for _, rw := range wl.watches {
 		rw.stop()
 		h.Watchers = append(h.Watchers, *rw.rec)

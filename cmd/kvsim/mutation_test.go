@@ -12,8 +12,10 @@ import (
 
 // kvsim mutation on two bugs, from a kvdbugs build as make mutation runs
 // it: one the default campaign catches at once and shrinks to a schedule
-// that replays bit-exact, one in the gRPC adapter the simulator never runs
-// (a blind spot the table must show, not hide).
+// that replays bit-exact, and one no checker can hold the store to — a new
+// leader that drops the leases' election-time extension makes leases
+// expire sooner in failovers, yet never before their clients' deadline —
+// so the campaign misses it (a miss the table must show, not hide).
 func TestMutationMeasuresPlantedBugs(t *testing.T) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -27,7 +29,7 @@ func TestMutationMeasuresPlantedBugs(t *testing.T) {
 		t.Fatalf("building kvsim with kvdbugs: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "mutation")
-	cmd := exec.Command(bin, "mutation", "--bugs", bugs.MVCCRangeLimitOffByOne+","+bugs.APICompactedAsEmpty,
+	cmd := exec.Command(bin, "mutation", "--bugs", bugs.MVCCRangeLimitOffByOne+","+bugs.LeasePromoteKeepsDeadline,
 		"--workers", "2", "--wall-max", "8s", "--shrink-wall", "20s", "--score-min", "0.9", "--out", out)
 	stdout, err := cmd.CombinedOutput()
 	// Half the bugs caught is below --score-min: exit 1, report written.

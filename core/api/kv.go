@@ -2,12 +2,9 @@ package api
 
 import (
 	"context"
-	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"github.com/kvdlabs/kvd/core/bugs"
 	"github.com/kvdlabs/kvd/core/node"
 )
 
@@ -36,11 +33,8 @@ func (k *kvServer) RangeStream(r *pb.RangeRequest, rs pb.KV_RangeStreamServer) e
 	ctx := rs.Context()
 	for req := st.Request(); req != nil; req = st.Request() {
 		resp, err := k.s.do(ctx, &pb.InternalRaftRequest{Range: req}, false)
-		if bugs.On(bugs.APICompactedAsEmpty) && errors.Is(err, rpctypes.ErrGRPCCompacted) {
-			return nil // planted bug (kvdbugs builds only): a chunk whose revision was compacted ends the stream as if no keys were left
-		}
 		if err != nil {
-			return err
+			return st.Fail(err)
 		}
 		if chunk, _ := st.Feed(resp.(*pb.RangeResponse)); chunk != nil {
 			if err := rs.Send(chunk); err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // RangeStreamOptions shape a RangeStream's chunks.
@@ -112,9 +115,24 @@ func (s *RangeStreamer) Request() *pb.RangeRequest {
 	return proto.Clone(s.next).(*pb.RangeRequest)
 }
 
+// Fail takes the error of Request's Range and returns what the stream ends
+// with: the error, as etcd passes it on — a chunk after the first that
+// finds its pinned revision compacted ends the stream with ErrCompacted,
+// never as if no keys were left (the client would take a partial range
+// for the whole). The stream is done.
+func (s *RangeStreamer) Fail(err error) error {
+	if s.done {
+		panic("api: RangeStreamer failed after its last chunk")
+	}
+	s.done = true
+	if bugs.On(bugs.APICompactedAsEmpty) && s.headerRev != 0 && errors.Is(err, rpctypes.ErrGRPCCompacted) {
+		return nil // planted bug (kvdbugs builds only): a chunk whose revision was compacted ends the stream as if no keys were left
+	}
+	return err
+}
+
 // Feed takes the answer to Request and returns the chunk to send, if any,
-// and whether the stream is complete. A failed Range ends the stream with
-// its error, which the caller sends instead.
+// and whether the stream is complete. A failed Range goes to Fail instead.
 func (s *RangeStreamer) Feed(resp *pb.RangeResponse) (chunk *pb.RangeStreamResponse, done bool) {
 	if s.done {
 		panic("api: RangeStreamer fed after its last chunk")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
@@ -103,5 +104,28 @@ func TestRangeStreamerRefusesWhatEtcdRefuses(t *testing.T) {
 		if _, err := NewRangeStreamer(r, RangeStreamOptions{}); err != nil {
 			t.Errorf("%v: %v", r, err)
 		}
+	}
+}
+
+// A chunk's failure ends the stream with that error — a compacted pinned
+// revision included, never as if the range had ended — and nothing is
+// asked after it.
+func TestRangeStreamerFailEndsWithTheError(t *testing.T) {
+	st, err := NewRangeStreamer(&pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z")}, RangeStreamOptions{FirstChunkKeys: 1, ChunkBytesTarget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: 7}, Kvs: []*mvccpb.KeyValue{{Key: []byte("a")}}, More: true, Count: 3}
+	if chunk, done := st.Feed(first); chunk == nil || done {
+		t.Fatalf("first chunk: %v done=%v", chunk, done)
+	}
+	if next := st.Request(); next.Revision != 7 {
+		t.Fatalf("second chunk not pinned to revision 7: %v", next)
+	}
+	if got := st.Fail(rpctypes.ErrGRPCCompacted); !errors.Is(got, rpctypes.ErrGRPCCompacted) {
+		t.Fatalf("Fail(compacted) = %v, want the compacted error", got)
+	}
+	if next := st.Request(); next != nil {
+		t.Fatalf("a failed stream asks for %v", next)
 	}
 }
