@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -40,8 +41,9 @@ const (
 )
 
 // caller is who a call says it is: the token it sent in its metadata, as
-// clientv3 sends it ("token"; "authorization" from etcd's JSON gateway),
-// and the common name of its verified client certificate, if any.
+// clientv3 sends it ("token"; "authorization" from etcd's JSON gateway,
+// which forwards the HTTP Authorization header), and the common name of
+// its verified client certificate, if any.
 type caller struct{ token, certUser string }
 
 func callerFrom(ctx context.Context) caller {
@@ -49,7 +51,10 @@ func callerFrom(ctx context.Context) caller {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
 			if v := md.Get(k); len(v) > 0 {
-				c.token = v[0]
+				// As etcd's AuthInfoFromCtx: "Bearer TOKEN" (what the
+				// gateway's websocket proxy makes of its subprotocol
+				// header) names TOKEN.
+				c.token = strings.TrimPrefix(v[0], "Bearer ")
 				break
 			}
 		}

@@ -53,6 +53,8 @@ type Server struct {
 	grpc         *grpc.Server
 	metrics      *metrics
 	forwarder    *forwarder
+	// gw is the JSON gateway's in-process connection to grpc (gateway.go).
+	gw *inProcessConn
 
 	// Touched by the member loop only.
 	waiting    map[uint64]*call
@@ -128,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(s, cfg.Registry)
 	s.forwarder = newForwarder(s)
+	s.gw = newInProcessConn(s)
 
 	nc := cfg.Node
 	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
@@ -458,6 +461,7 @@ func (s *Server) shutdown(err error) {
 		delete(s.streams, id)
 	}
 	s.forwarder.close()
+	s.closeInProcess()
 	if cerr := s.n.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("api: close member %x: %w", s.cfg.Node.ID, cerr)
 	}

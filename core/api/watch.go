@@ -60,7 +60,11 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 			}
 		case err := <-recvErr:
 			if err == nil || errors.Is(err, io.EOF) {
-				return nil
+				// The client half-closed its side (as etcd's JSON gateway
+				// does once a request body is read): as etcd, keep
+				// sending events until the stream itself ends.
+				recvErr = nil
+				continue
 			}
 			return err
 		case <-ws.overflow:
