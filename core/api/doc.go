@@ -26,7 +26,10 @@
 // and every response header carries cluster_id, member_id, revision and
 // raft_term. gRPC and HTTP share the client port: ServeClient routes each
 // connection by its first bytes — the HTTP/2 client preface goes to gRPC's
-// own transport, anything else to the HTTP mux (/health, /metrics, pprof).
+// own transport, anything else to the HTTP mux: etcd's JSON gateway
+// (/v3/..., gateway.go, reaching gRPC over an in-process connection), the
+// live dashboard (/dashboard, package dashboard), /health, /metrics and
+// pprof.
 //
 // The backend quota is judged against the size of the member's data
 // directory (WAL and snapshots) — the bytes the member keeps on disk for its
