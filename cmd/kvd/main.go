@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kvdlabs/kvd/core/api"
 	"github.com/kvdlabs/kvd/core/disk"
@@ -78,12 +77,16 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	selfID, clusterID, infos := id.self, id.cluster, id.infos
 	log = log.With("member", fmt.Sprintf("%x", selfID), "name", f.name)
 
+	// The member's series, the Go runtime's and the process's (api.New
+	// adds those) and the peer links' (etcd_network_peer_*).
+	reg := prometheus.NewRegistry()
 	var srv *api.Server // set before the peer listener serves
 	tr, err := transport.New(transport.Options{
 		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),
 		Members:   func() []byte { return srv.MembershipJSON() },
 		HashKV:    func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) },
 		ServerTLS: mtls.peerServer(), ClientTLS: mtls.peerDial(),
+		Metrics: api.NewPeerMetrics(reg, selfID),
 	})
 	if err != nil {
 		return err
@@ -99,8 +102,6 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		return err
 	}
 	autoCompaction.OnPropose = func(rev int64) { log.Info("auto compaction", "revision", rev) }
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err = api.New(api.Config{
 		Node: node.Config{
 			ID: selfID, ClusterID: clusterID, Peers: id.peers, Join: id.join,

@@ -23,7 +23,7 @@ func (t timedFS) Create(name string) (disk.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return timedFile{File: f, fsync: t.fsync}, nil
+	return timedFile{File: f, fsync: fsyncFor(t.fsync, name)}, nil
 }
 
 func (t timedFS) OpenAppend(name string) (disk.File, error) {

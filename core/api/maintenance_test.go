@@ -182,8 +182,8 @@ func TestHeadersStatusAndHTTP(t *testing.T) {
 	}
 	body, _ := httpGet(t, c.members[0].clientURL+"/metrics")
 	for _, want := range []string{
-		`grpc_server_handled_total{grpc_code="OK",grpc_method="/etcdserverpb.KV/Put"} 1`,
-		`grpc_server_handled_total{grpc_code="OutOfRange",grpc_method="/etcdserverpb.KV/Range"} 1`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"} 1`,
+		`grpc_server_handled_total{grpc_code="OutOfRange",grpc_method="Range",grpc_service="etcdserverpb.KV",grpc_type="unary"} 1`,
 		"etcd_server_has_leader 1", "etcd_server_proposals_committed_total", "etcd_server_proposals_applied_total",
 		"etcd_server_proposals_pending", "etcd_server_proposals_failed_total", "etcd_server_leader_changes_seen_total 1",
 		"kvd_raft_term", "etcd_disk_wal_fsync_duration_seconds_count", "etcd_debugging_mvcc_keys_total 1",

@@ -24,6 +24,16 @@
 // member loop, and the sender reports SnapshotOK or SnapshotFailed so raft
 // can resume replication to that follower.
 //
+// A probe connection (kind 4), opened only when Options.Metrics is set,
+// measures the round trip to one peer: every Options.ProbeInterval the
+// dialer writes 8 bytes and the peer echoes them from its connection
+// goroutine, never from its member loop, so the time is the network's
+// (etcd's prober asks a peer's /raft/probing the same way). A member that
+// does not know the kind closes the connection: no measurement, nothing
+// else changes. Options.Metrics also hears of the bytes of every frame
+// sent and received, of dropped messages and of the stream connection
+// going up and down; kvd turns that into etcd's etcd_network_peer_* series.
+//
 // TLS. A peer whose URL is https is dialed with TLS (Options.ClientTLS,
 // asked afresh for every connection), and ServeTLS accepts only connections
 // that complete a handshake with Options.ServerTLS; the hello and frames

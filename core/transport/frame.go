@@ -23,7 +23,14 @@ const (
 	// HashKV), as etcd's corruption checks ask over the peer port: it is
 	// not subject to client authentication.
 	kindHashKV byte = 3
+	// kindProbe measures the round trip: the dialer writes probeBytes at
+	// a time and the peer echoes each one (Options.Metrics). A member of
+	// an older version refuses the kind; then there is no measurement.
+	kindProbe byte = 4
 )
+
+// probeBytes is the size of one probe and of its echo.
+const probeBytes = 8
 
 const helloBytes = len(helloMagic) + 1 + 8 + 8
 
@@ -59,11 +66,14 @@ func readHello(r io.Reader) (hello, error) {
 		clusterID: binary.BigEndian.Uint64(b[len(helloMagic)+1:]),
 		fromID:    binary.BigEndian.Uint64(b[len(helloMagic)+9:]),
 	}
-	if h.kind != kindStream && h.kind != kindSnapshot && h.kind != kindMembers && h.kind != kindHashKV {
+	if h.kind > kindProbe {
 		return hello{}, fmt.Errorf("%w: connection kind %d", ErrBadFrame, h.kind)
 	}
 	return h, nil
 }
+
+// frameHeaderBytes is the length in front of every frame's message.
+const frameHeaderBytes = 8
 
 // appendFrame appends m's frame to b.
 func appendFrame(b []byte, m *raftpb.Message) ([]byte, error) {

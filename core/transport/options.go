@@ -27,6 +27,13 @@ type Options struct {
 	// the error that kept it from answering. Only members of the same
 	// cluster are answered. Called from connection goroutines.
 	HashKV func(rev int64) ([]byte, error)
+	// Metrics, if set, is told of the traffic with each peer (bytes sent
+	// and received, messages dropped, stream connections up and down) and
+	// of each peer's round trip, which the transport then measures every
+	// ProbeInterval over a probe connection of its own; nil counts nothing
+	// and probes no one. Called from connection goroutines: it must not
+	// block.
+	Metrics Metrics
 
 	// ServerTLS configures the handshake on listeners passed to ServeTLS
 	// (https peer URLs); nil refuses ServeTLS. Its certificate callbacks
@@ -47,6 +54,9 @@ type Options struct {
 	FrameBytesMax uint64
 	// SnapshotSendsMax bounds snapshots being sent at once; default 4.
 	SnapshotSendsMax int
+	// ProbeInterval is how often each peer's round trip is measured when
+	// Metrics is set; default 5 s (etcd's prober asks every 4 s).
+	ProbeInterval time.Duration
 
 	// DialTimeout bounds one connection attempt; default 1 s.
 	DialTimeout time.Duration
@@ -78,6 +88,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.SnapshotSendsMax == 0 {
 		o.SnapshotSendsMax = 4
+	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = 5 * time.Second
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = time.Second
@@ -125,7 +138,7 @@ func (o *Options) Validate() error {
 		name string
 		d    time.Duration
 	}{
-		{"DialTimeout", o.DialTimeout}, {"HandshakeTimeout", o.HandshakeTimeout}, {"WriteTimeout", o.WriteTimeout},
+		{"ProbeInterval", o.ProbeInterval}, {"DialTimeout", o.DialTimeout}, {"HandshakeTimeout", o.HandshakeTimeout}, {"WriteTimeout", o.WriteTimeout},
 		{"SnapshotTimeout", o.SnapshotTimeout}, {"BackoffMin", o.BackoffMin}, {"BackoffMax", o.BackoffMax},
 	} {
 		if f.d <= 0 {

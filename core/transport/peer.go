@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -26,6 +28,8 @@ type peer struct {
 	mu   sync.Mutex
 	ep   endpoint
 	conn net.Conn
+	// probeConn is the probe connection (Options.Metrics), if one is up.
+	probeConn net.Conn
 }
 
 func newPeer(t *Transport, id uint64, ep endpoint) *peer {
@@ -58,6 +62,9 @@ func (p *peer) setAddr(ep endpoint) {
 	if p.conn != nil {
 		p.conn.Close()
 	}
+	if p.probeConn != nil {
+		p.probeConn.Close()
+	}
 }
 
 func (p *peer) stop() {
@@ -65,6 +72,9 @@ func (p *peer) stop() {
 	p.mu.Lock()
 	if p.conn != nil {
 		p.conn.Close()
+	}
+	if p.probeConn != nil {
+		p.probeConn.Close()
 	}
 	p.mu.Unlock()
 }
@@ -96,8 +106,10 @@ func (p *peer) run() {
 		}
 		backoff = p.t.opts.BackoffMin
 		lastDialErr = ""
+		p.active(true)
 		err = p.stream(c)
 		c.Close()
+		p.active(false)
 		if p.ctx.Err() == nil {
 			p.t.opts.Logger.Debug("peer stream lost", "peer", fmt.Sprintf("%x", p.id), "err", err)
 			p.t.report(Report{PeerID: p.id, Kind: Unreachable})
@@ -105,7 +117,11 @@ func (p *peer) run() {
 	}
 }
 
-func (p *peer) dial() (net.Conn, error) {
+func (p *peer) dial() (net.Conn, error) { return p.dialKind(kindStream, &p.conn) }
+
+// dialKind connects to the peer and says hello for a connection of kind;
+// *slot holds the connection, so setAddr and stop can close it.
+func (p *peer) dialKind(kind byte, slot *net.Conn) (net.Conn, error) {
 	ep := p.endpoint()
 	var cfg *tls.Config
 	if ep.secure {
@@ -119,14 +135,70 @@ func (p *peer) dial() (net.Conn, error) {
 		return nil, err
 	}
 	p.mu.Lock()
-	p.conn = c
+	*slot = c
 	p.mu.Unlock()
+	if p.ctx.Err() != nil { // stopped while dialing: stop closed the previous one
+		c.Close()
+		return nil, p.ctx.Err()
+	}
 	c.SetWriteDeadline(time.Now().Add(p.t.opts.WriteTimeout))
-	if _, err := c.Write(appendHello(nil, hello{kind: kindStream, clusterID: p.t.opts.ClusterID, fromID: p.t.opts.ID})); err != nil {
+	if _, err := c.Write(appendHello(nil, hello{kind: kind, clusterID: p.t.opts.ClusterID, fromID: p.t.opts.ID})); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// active reports the stream connection up or down to Options.Metrics.
+func (p *peer) active(up bool) {
+	if p.t.opts.Metrics != nil {
+		p.t.opts.Metrics.PeerActive(p.id, up)
+	}
+}
+
+// probe measures the round trip to the peer every ProbeInterval, over a
+// connection of its own (kindProbe), while the peer is set: it writes
+// probeBytes and times their echo. The first probe goes as soon as the
+// connection is up; a failed connection is retried at the next interval.
+func (p *peer) probe() {
+	interval := time.NewTimer(0)
+	defer interval.Stop()
+	var c net.Conn
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	var out, in [probeBytes]byte
+	for seq := uint64(1); ; seq++ {
+		select {
+		case <-interval.C:
+		case <-p.ctx.Done():
+			return
+		}
+		interval.Reset(p.t.opts.ProbeInterval)
+		if c == nil {
+			var err error
+			if c, err = p.dialKind(kindProbe, &p.probeConn); err != nil {
+				c = nil
+				continue
+			}
+		}
+		binary.BigEndian.PutUint64(out[:], seq)
+		start := time.Now()
+		c.SetDeadline(start.Add(p.t.opts.ProbeInterval))
+		_, err := c.Write(out[:])
+		if err == nil {
+			_, err = io.ReadFull(c, in[:])
+		}
+		rtt := time.Since(start)
+		if err != nil || in != out {
+			c.Close() // a late echo must not be taken for the next probe's
+			c = nil
+			continue
+		}
+		p.t.opts.Metrics.PeerRoundTrip(p.id, rtt)
+	}
 }
 
 // worthLogging tells a failed TLS handshake or TLS configuration from a
@@ -141,13 +213,14 @@ func worthLogging(dialErr error) bool {
 
 // dropQueued reports everything queued as unreachable and empties the queue.
 func (p *peer) dropQueued() {
-	dropped := false
+	dropped := 0
 	for {
 		select {
 		case <-p.queue:
-			dropped = true
+			dropped++
 		default:
-			if dropped {
+			if dropped > 0 {
+				p.t.sendFailed(p.id, dropped)
 				p.t.report(Report{PeerID: p.id, Kind: Unreachable})
 			}
 			return
@@ -167,15 +240,21 @@ func (p *peer) stream(c net.Conn) error {
 			return p.ctx.Err()
 		}
 		c.SetWriteDeadline(time.Now().Add(p.t.opts.WriteTimeout))
+		// sent counts the batch's bytes once flushed; a failed write
+		// loses the batch (raft retransmits), counted as one failure.
+		sent := 0
 		for m != nil {
 			var err error
 			buf, err = appendFrame(buf[:0], m)
 			if err != nil {
+				p.t.sendFailed(p.id, 1)
 				return err
 			}
 			if _, err := w.Write(buf); err != nil {
+				p.t.sendFailed(p.id, 1)
 				return err
 			}
+			sent += len(buf)
 			select {
 			case m = <-p.queue:
 			default:
@@ -183,7 +262,11 @@ func (p *peer) stream(c net.Conn) error {
 			}
 		}
 		if err := w.Flush(); err != nil {
+			p.t.sendFailed(p.id, 1)
 			return err
+		}
+		if p.t.opts.Metrics != nil {
+			p.t.opts.Metrics.PeerSent(p.id, sent)
 		}
 		if cap(buf) > 1<<20 {
 			buf = nil

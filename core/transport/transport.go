@@ -156,6 +156,13 @@ func (t *Transport) SetPeer(id uint64, addr string) error {
 		defer t.wg.Done()
 		p.run()
 	}()
+	if t.opts.Metrics != nil {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			p.probe()
+		}()
+	}
 	return nil
 }
 
@@ -183,6 +190,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 		case closed:
 			return
 		case p == nil:
+			t.sendFailed(m.GetTo(), 1)
 			t.report(Report{PeerID: m.GetTo(), Kind: Unreachable})
 		case m.GetType() == raftpb.MsgSnap:
 			t.sendSnapshot(p, m)
@@ -190,9 +198,17 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			select {
 			case p.queue <- m:
 			default:
+				t.sendFailed(m.GetTo(), 1)
 				t.report(Report{PeerID: m.GetTo(), Kind: Unreachable})
 			}
 		}
+	}
+}
+
+// sendFailed counts messages to a peer that were dropped.
+func (t *Transport) sendFailed(to uint64, messages int) {
+	if t.opts.Metrics != nil && messages > 0 {
+		t.opts.Metrics.PeerSendFailed(to, messages)
 	}
 }
 
@@ -290,6 +306,9 @@ func (t *Transport) serveConn(c net.Conn) error {
 	if h.kind == kindHashKV {
 		return t.answerHashKV(c, r, h)
 	}
+	if h.kind == kindProbe {
+		return t.answerProbes(c, r, h)
+	}
 	if h.clusterID != t.opts.ClusterID {
 		return fmt.Errorf("transport: hello from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
 	}
@@ -304,6 +323,9 @@ func (t *Transport) serveConn(c net.Conn) error {
 			return fmt.Errorf("%w: message %v from %x to %x on a connection of %x to %x",
 				ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), h.fromID, t.opts.ID)
 		}
+		if t.opts.Metrics != nil {
+			t.opts.Metrics.PeerReceived(h.fromID, frameHeaderBytes+len(b))
+		}
 		if h.kind == kindSnapshot {
 			return t.deliverSnapshot(c, m)
 		}
@@ -311,6 +333,9 @@ func (t *Transport) serveConn(c net.Conn) error {
 		case t.received <- m:
 		default:
 			// The member loop is behind; raft retransmits what matters.
+			if t.opts.Metrics != nil {
+				t.opts.Metrics.PeerReceiveFailed(h.fromID)
+			}
 		}
 		if cap(buf) > 1<<20 {
 			buf = nil // do not pin a large buffer for small messages
@@ -327,6 +352,25 @@ const (
 	queryOK    byte = 0
 	queryError byte = 1
 )
+
+// answerProbes echoes a peer's probes (kindProbe) until the connection
+// ends, from this connection's goroutine: what the prober times is the
+// network's round trip, not this member's loop.
+func (t *Transport) answerProbes(c net.Conn, r io.Reader, h hello) error {
+	if h.clusterID != t.opts.ClusterID {
+		return fmt.Errorf("transport: probe from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
+	}
+	var b [probeBytes]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return err
+		}
+		c.SetWriteDeadline(time.Now().Add(t.opts.WriteTimeout))
+		if _, err := c.Write(b[:]); err != nil {
+			return err
+		}
+	}
+}
 
 func (t *Transport) answerMembers(c net.Conn) error {
 	if t.opts.Members == nil {
@@ -453,6 +497,7 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	select {
 	case t.snapSem <- struct{}{}:
 	default:
+		t.sendFailed(p.id, 1)
 		t.report(Report{PeerID: p.id, Kind: SnapshotFailed})
 		return
 	}
@@ -463,6 +508,7 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 		kind := SnapshotOK
 		if err := t.writeSnapshot(p.endpoint(), m); err != nil {
 			kind = SnapshotFailed
+			t.sendFailed(p.id, 1)
 			t.opts.Logger.Warn("sending snapshot failed", "peer", fmt.Sprintf("%x", p.id),
 				"index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
 		}
@@ -501,6 +547,9 @@ func (t *Transport) writeSnapshot(addr endpoint, m *raftpb.Message) error {
 	}
 	if ack[0] != snapshotAck {
 		return fmt.Errorf("%w: snapshot ack byte %d from %s", ErrBadFrame, ack[0], addr)
+	}
+	if t.opts.Metrics != nil {
+		t.opts.Metrics.PeerSent(m.GetTo(), len(b)-helloBytes)
 	}
 	return nil
 }
