@@ -10,12 +10,18 @@ import (
 
 // BenchmarkPut measures acknowledged puts through clientv3 on loopback TCP
 // against a one- and a three-member cluster on the real disk (every batch
-// fsyncs). Concurrent clients show the member loop's batching.
+// fsyncs). Concurrent clients show the member loop's batching; "metered"
+// wires the peer metrics as kvd does (byte counters, probes every 20 ms),
+// to compare with the plain three-member case in the same run.
 func BenchmarkPut(b *testing.B) {
-	for _, members := range []int{1, 3} {
+	for _, o := range []clusterOpts{{size: 1}, {size: 3}, {size: 3, metered: true}} {
 		for _, clients := range []int{1, 16} {
-			b.Run(fmt.Sprintf("members=%d/clients=%d", members, clients), func(b *testing.B) {
-				c := newTestCluster(b, clusterOpts{size: members})
+			name := fmt.Sprintf("members=%d/clients=%d", o.size, clients)
+			if o.metered {
+				name = fmt.Sprintf("members=%d/metered/clients=%d", o.size, clients)
+			}
+			b.Run(name, func(b *testing.B) {
+				c := newTestCluster(b, o)
 				clis := make([]*clientv3.Client, clients)
 				for i := range clis {
 					clis[i] = c.client()

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"maps"
 	"net"
@@ -46,6 +47,10 @@ type clusterOpts struct {
 	txnOpsMax         int
 	corruptCheck      time.Duration
 	unsafe            node.Unsafe
+	// metered wires each member for metrics as cmd/kvd does: a registry
+	// of its own, fed by its transport's PeerMetrics, which probes the
+	// peers every 20 ms.
+	metered bool
 }
 
 func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
@@ -89,8 +94,14 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 		// As kvd wires them: peers ask each other for HashKV on the
 		// peer port (corruption checks).
 		var srv *Server
-		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID,
-			HashKV: func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) }})
+		topts := transport.Options{ID: id, ClusterID: clusterID,
+			HashKV: func(rev int64) ([]byte, error) { return srv.HashKVBytes(rev) }}
+		var reg *prometheus.Registry
+		if o.metered {
+			reg = prometheus.NewRegistry()
+			topts.Metrics, topts.ProbeInterval = NewPeerMetrics(reg, id), 20*time.Millisecond
+		}
+		tr, err := transport.New(topts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,6 +119,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			Bootstrap:            bootstrap,
 			QuotaBackendBytes:    o.quotaBackendBytes,
 			CorruptCheckInterval: o.corruptCheck,
+			Registry:             reg,
 			Logger:               testLogger(),
 		}
 		srv, err = New(cfg)

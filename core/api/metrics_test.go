@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,82 +17,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
-
-	"github.com/kvdlabs/kvd/core/disk"
-	"github.com/kvdlabs/kvd/core/node"
-	"github.com/kvdlabs/kvd/core/transport"
 )
-
-// newMeteredCluster is newTestCluster wired for metrics as cmd/kvd wires
-// a member: each has its own registry, and its transport feeds the
-// registry's PeerMetrics and probes its peers (every 20 ms here).
-func newMeteredCluster(t testing.TB, size int) *testCluster {
-	t.Helper()
-	c := &testCluster{t: t}
-	infos := map[uint64]MemberInfo{}
-	var ids []uint64
-	type lns struct{ peer, client net.Listener }
-	all := make([]lns, size)
-	for i := range size {
-		p, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		all[i] = lns{p, cl}
-		info := MemberInfo{Name: fmt.Sprintf("m%d", i), PeerURLs: []string{"http://" + p.Addr().String()}, ClientURLs: []string{"http://" + cl.Addr().String()}}
-		id := MemberID(info.PeerURLs, "metrics")
-		infos[id] = info
-		ids = append(ids, id)
-	}
-	clusterID := ClusterID(ids)
-	bootstrap := map[uint64]MemberInfo{}
-	for id, info := range infos {
-		bootstrap[id] = MemberInfo{Name: info.Name, PeerURLs: info.PeerURLs}
-	}
-	dir := t.TempDir()
-	for i, id := range ids {
-		reg := prometheus.NewRegistry()
-		tr, err := transport.New(transport.Options{ID: id, ClusterID: clusterID,
-			Metrics: NewPeerMetrics(reg, id), ProbeInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := Config{
-			Node: node.Config{
-				ID: id, ClusterID: clusterID, Peers: ids,
-				FS: disk.OSFS{}, Dir: filepath.Join(dir, infos[id].Name, "member"),
-				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
-			},
-			Transport: tr,
-			Self:      infos[id],
-			Bootstrap: bootstrap,
-			DataDir:   filepath.Join(dir, infos[id].Name),
-			Registry:  reg,
-			Logger:    testLogger(),
-		}
-		srv, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		m := &testMember{cfg: cfg, srv: srv, tr: tr, clientURL: infos[id].ClientURLs[0], peerLn: all[i].peer, clientLn: all[i].client, cancel: cancel, stopped: make(chan struct{})}
-		go tr.Serve(all[i].peer)
-		go srv.Run(ctx)
-		go func() {
-			srv.ServeClient(ctx, all[i].client, 100*time.Millisecond)
-			close(m.stopped)
-		}()
-		c.members = append(c.members, m)
-	}
-	t.Cleanup(c.stop)
-	c.waitLeader()
-	c.waitPublished()
-	return c
-}
 
 // scrape reads url's Prometheus text with Prometheus' own parser.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
@@ -230,7 +153,7 @@ var mixinMetrics = []string{
 // port and on a metrics listener: names, types and label names as etcd
 // v3.7.3's, and the values moved by what was done.
 func TestMetricsServeEtcdNamesTypesAndLabels(t *testing.T) {
-	c := newMeteredCluster(t, 3)
+	c := newTestCluster(t, clusterOpts{size: 3, metered: true})
 	// The leader: it exchanges raft traffic with every peer (a follower
 	// only with the leader).
 	lead := c.waitLeader()
@@ -421,36 +344,6 @@ func TestMetricsCodeOfContextErrors(t *testing.T) {
 		if got := codeOf(err).String(); got != want {
 			t.Errorf("codeOf(%v) = %s, want %s", err, got, want)
 		}
-	}
-}
-
-// BenchmarkPutMetered is BenchmarkPut's three-member case with the peer
-// metrics wired as kvd wires them (byte counters, probes every 20 ms), to
-// compare with BenchmarkPut/members=3 in the same run.
-func BenchmarkPutMetered(b *testing.B) {
-	for _, clients := range []int{1, 16} {
-		b.Run(fmt.Sprintf("members=3/clients=%d", clients), func(b *testing.B) {
-			c := newMeteredCluster(b, 3)
-			clis := make([]*clientv3.Client, clients)
-			for i := range clis {
-				clis[i] = c.client()
-			}
-			value := string(make([]byte, 128))
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			per := (b.N + clients - 1) / clients
-			for i, cli := range clis {
-				wg.Go(func() {
-					for j := range per {
-						if _, err := cli.Put(ctx(b), fmt.Sprintf("k%d-%d", i, j%1000), value); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-		})
 	}
 }
 

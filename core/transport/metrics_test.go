@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -60,22 +59,7 @@ func (r *recorder) get(f func(*recorder) int) int {
 
 func startMetered(t *testing.T, id uint64, r *recorder) *Transport {
 	t.Helper()
-	tr, err := New(Options{ID: id, ClusterID: testClusterID, Metrics: r, ProbeInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go tr.Serve(ln)
-	t.Cleanup(func() { tr.Close() })
-	eventually(t, "Serve registers its listener", func() bool {
-		tr.mu.Lock()
-		defer tr.mu.Unlock()
-		return len(tr.listeners) > 0
-	})
-	return tr
+	return startWith(t, Options{ID: id, ClusterID: testClusterID, Metrics: r, ProbeInterval: 10 * time.Millisecond})
 }
 
 // eventually waits up to 5 s for cond.

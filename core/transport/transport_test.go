@@ -30,7 +30,13 @@ func pair(t testing.TB) (a, b *Transport) {
 
 func start(t testing.TB, id uint64) *Transport {
 	t.Helper()
-	tr, err := New(Options{ID: id, ClusterID: testClusterID, ReceiveQueueMessagesMax: 1 << 16, QueueMessagesMax: 1 << 16})
+	return startWith(t, Options{ID: id, ClusterID: testClusterID, ReceiveQueueMessagesMax: 1 << 16, QueueMessagesMax: 1 << 16})
+}
+
+// startWith starts a transport with opts serving a loopback listener.
+func startWith(t testing.TB, opts Options) *Transport {
+	t.Helper()
+	tr, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
