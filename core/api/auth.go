@@ -115,19 +115,23 @@ func (s *Server) requireAdmin(ctx context.Context) error {
 }
 
 // requireUser is etcd's check for calls any authenticated user may make
-// (MemberList) once auth is on.
+// (MemberList, the lease calls) once auth is on.
 func (s *Server) requireUser(ctx context.Context) error {
 	who := callerFrom(ctx)
 	var err error
-	if cerr := s.control(ctx, func() {
-		var hdr *pb.RequestHeader
-		if hdr, err = s.authorize(who); err == nil && hdr != nil && hdr.Username == "" {
-			err = rpctypes.ErrGRPCUserEmpty
-		}
-	}); cerr != nil {
+	if cerr := s.control(ctx, func() { err = s.isUser(who) }); cerr != nil {
 		return cerr
 	}
 	return err
+}
+
+// isUser is requireUser's check, on the member loop.
+func (s *Server) isUser(who caller) error {
+	hdr, err := s.authorize(who)
+	if err != nil {
+		return err
+	}
+	return s.n.IsUser(hdr)
 }
 
 func (a *authServer) raft(ctx context.Context, r *pb.InternalRaftRequest) (proto.Message, error) {

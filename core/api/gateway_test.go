@@ -656,6 +656,13 @@ func TestGateway(t *testing.T) {
 		g.fails("/v3/kv/range", `{"key":"`+b64("foo")+`"}`, http.StatusBadRequest, codes.InvalidArgument, "etcdserver: user name is empty", grpcErr)
 		_, grpcErr = maint.Status(ctx(t), &pb.StatusRequest{})
 		g.fails("/v3/maintenance/status", `{}`, http.StatusBadRequest, codes.InvalidArgument, "etcdserver: user name is empty", grpcErr)
+		// Lease grants, revokes and listings ask for a user, as etcd's.
+		_, grpcErr = lease.LeaseGrant(ctx(t), &pb.LeaseGrantRequest{TTL: 60})
+		g.fails("/v3/lease/grant", `{"TTL":"60"}`, http.StatusBadRequest, codes.InvalidArgument, "etcdserver: user name is empty", grpcErr)
+		_, grpcErr = lease.LeaseRevoke(ctx(t), &pb.LeaseRevokeRequest{ID: 12345})
+		g.fails("/v3/lease/revoke", `{"ID":"12345"}`, http.StatusBadRequest, codes.InvalidArgument, "etcdserver: user name is empty", grpcErr)
+		_, grpcErr = lease.LeaseLeases(ctx(t), &pb.LeaseLeasesRequest{})
+		g.fails("/v3/lease/leases", `{}`, http.StatusBadRequest, codes.InvalidArgument, "etcdserver: user name is empty", grpcErr)
 		// A refused stream: one line {"error":{...}}, HTTP 400, as etcd's.
 		code, b, _ := g.post("/v3/maintenance/snapshot", `{}`)
 		var streamErr struct{ Error errorJSON }

@@ -11,6 +11,10 @@ import (
 
 // leaseServer is etcd's Lease service. Grant and Revoke go through raft;
 // KeepAlive and TimeToLive are answered by the leader (forwarded if needed).
+// With auth on, Grant, Revoke and Leases ask for a user, as etcd's do;
+// KeepAlive and TimeToLive do not yet: a follower forwards them to the
+// leader's client URL, where a caller known by its certificate alone could
+// not be named again.
 type leaseServer struct {
 	pb.UnimplementedLeaseServer
 	s *Server
@@ -53,10 +57,16 @@ func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLive
 
 func (l *leaseServer) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
 	var resp *pb.LeaseLeasesResponse
-	if err := l.s.control(ctx, func() { resp = l.s.n.Leases() }); err != nil {
-		return nil, err
+	var err error
+	who := callerFrom(ctx)
+	if cerr := l.s.control(ctx, func() {
+		if err = l.s.isUser(who); err == nil {
+			resp = l.s.n.Leases()
+		}
+	}); cerr != nil {
+		return nil, cerr
 	}
-	return resp, nil
+	return resp, err
 }
 
 // LeaseKeepAlive answers each keepalive in order. An unknown lease gets TTL

@@ -89,6 +89,23 @@ func (s *Store) IsAdmin(h *pb.RequestHeader) error {
 	return nil
 }
 
+// IsUser is the check for requests any user may make once auth is on
+// (etcd's lease calls): the caller must name a user at the current auth
+// revision. Nil while auth is off.
+func (s *Store) IsUser(h *pb.RequestHeader) error {
+	switch {
+	case !s.enabled:
+		return nil
+	case h.GetUsername() == "" || h.GetAuthRevision() == 0:
+		return rpctypes.ErrGRPCUserEmpty
+	case h.GetAuthRevision() < s.revision:
+		return rpctypes.ErrGRPCAuthOldRevision
+	case s.users[h.GetUsername()] == nil:
+		return rpctypes.ErrGRPCUserNotFound
+	}
+	return nil
+}
+
 // Permitted is etcd's isOpPermitted: may the caller h do write (or read)
 // on [key, end)? A nil end names the key alone, "\x00" every key from key
 // on. Nil while auth is off.

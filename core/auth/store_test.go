@@ -81,6 +81,16 @@ func TestStoreAsEtcd(t *testing.T) {
 	if err := s.Permitted(none, []byte("/a/x"), nil, false); err != rpctypes.ErrGRPCUserEmpty {
 		t.Fatalf("no user: %v", err)
 	}
+	// Lease calls ask only for a user.
+	if err := s.IsUser(alice); err != nil {
+		t.Errorf("IsUser(alice): %v", err)
+	}
+	if err := s.IsUser(none); err != rpctypes.ErrGRPCUserEmpty {
+		t.Errorf("IsUser(no user): %v, want %v", err, rpctypes.ErrGRPCUserEmpty)
+	}
+	if err := s.IsUser(&pb.RequestHeader{Username: "mallory", AuthRevision: alice.AuthRevision}); err != rpctypes.ErrGRPCUserNotFound {
+		t.Errorf("IsUser(unknown user): %v, want %v", err, rpctypes.ErrGRPCUserNotFound)
+	}
 	// Admin requests: refused to alice, who may still read herself.
 	apply(t, s, alice, &pb.InternalRaftRequest{AuthRoleAdd: &pb.AuthRoleAddRequest{Name: "x"}}, rpctypes.ErrGRPCPermissionDenied)
 	apply(t, s, alice, &pb.InternalRaftRequest{AuthUserGet: &pb.AuthUserGetRequest{Name: "alice"}}, nil)

@@ -67,10 +67,11 @@ func prepareAuthenticate(r *pb.InternalAuthenticateRequest) {
 	r.SimpleToken = hex.EncodeToString(b)
 }
 
-// permitted checks a KV request against the caller's permissions as
-// etcd's auth applier does: reads need read permission on their range,
-// writes write permission, prev_kv read permission too, a txn all of its
-// compares and operations.
+// permitted checks a request against the caller's permissions as etcd's
+// auth applier does: reads need read permission on their range, writes
+// write permission, prev_kv read permission too, a txn all of its
+// compares and operations; a lease grant or revoke a user (a revoke also
+// write permission on every key the lease holds).
 func (n *Node) permitted(r *pb.InternalRaftRequest) error {
 	if !n.auth.Enabled() {
 		return nil
@@ -88,11 +89,20 @@ func (n *Node) permitted(r *pb.InternalRaftRequest) error {
 		return n.permittedDelete(h, r.DeleteRange)
 	case r.Txn != nil:
 		return n.permittedTxn(h, r.Txn)
+	case r.LeaseGrant != nil:
+		return n.auth.IsUser(h)
 	case r.LeaseRevoke != nil:
+		if err := n.auth.IsUser(h); err != nil {
+			return err
+		}
 		return n.permittedLeaseKeys(h, r.LeaseRevoke.ID)
 	}
 	return nil
 }
+
+// IsUser checks that hdr names a user of the current auth revision (the
+// lease calls answered outside the log ask it; nil while auth is off).
+func (n *Node) IsUser(hdr *pb.RequestHeader) error { return n.auth.IsUser(hdr) }
 
 func (n *Node) permittedPut(h *pb.RequestHeader, p *pb.PutRequest) error {
 	if err := n.auth.Permitted(h, p.Key, nil, true); err != nil {
