@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +52,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	level, _ := f.level()
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if f.memoryLimitBytes > 0 {
+		// Overrides GOMEMLIMIT, as a flag overrides its environment.
+		debug.SetMemoryLimit(f.memoryLimitBytes)
+	}
 	f.unsafe.warn(stderr)
 	if err := serve(ctx, f, log); errors.Is(err, node.ErrRemoved) {
 		// etcd's words: the member stops for good and says why.
