@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -273,4 +274,53 @@ func (c *cluster) cpuSeconds() (float64, error) {
 		sum += s
 	}
 	return sum, nil
+}
+
+// rssSampleInterval is how often vs reads every member's VmRSS during a run.
+const rssSampleInterval = 100 * time.Millisecond
+
+// pids are the members' process IDs, in member order.
+func (c *cluster) pids() []int {
+	var ps []int
+	for _, m := range c.members {
+		ps = append(ps, m.pid)
+	}
+	return ps
+}
+
+// samplePeakRSS reads every pid's VmRSS now and then every interval until
+// the returned stop is called, which samples once more and returns each
+// pid's peak (0 for a pid never read: a process that is gone). A spike
+// shorter than interval between two samples can be missed.
+func samplePeakRSS(pids []int, interval time.Duration) (stop func() []int64) {
+	peaks := make([]int64, len(pids))
+	sample := func() {
+		for i, pid := range pids {
+			if rss, err := rssBytes(pid); err == nil {
+				peaks[i] = max(peaks[i], rss)
+			}
+		}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		sample()
+		for {
+			select {
+			case <-done:
+				sample()
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() []int64 {
+		once.Do(func() { close(done) })
+		<-finished
+		return peaks
+	}
 }

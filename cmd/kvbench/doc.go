@@ -23,9 +23,21 @@
 // starts a cluster of each on 127.0.0.1 with the same flags (data under one
 // temp dir, same heartbeat, election timeout, snapshot count and quota),
 // runs every load on each in alternation — kvd, etcd, kvd, etcd, … for
-// --rounds rounds — then loads --mem-keys distinct keys into a fresh
-// cluster of each and reads every member's VmRSS. It writes
-// reports/bench/<UTC timestamp>/report.md, report.html (inline-SVG bar
-// charts of the kvd/etcd ratios, median with min–max whiskers) and
-// results.json. It stops only the processes it started, by their PIDs.
+// --rounds rounds — then does the same with etcd's own benchmark tool
+// (--etcd-benchmark put,range; tools/benchmark of go.etcd.io/etcd/v3
+// v3.6.8, the newest root module on the module proxy, built with
+// tools/build.sh benchmark unless --etcd-benchmark-bin is given): put of
+// --etcd-benchmark-put-total requests and a linearizable range of one key
+// of --etcd-benchmark-range-total, values of --etcd-benchmark-value-size
+// (256 B), --conns and --clients as kvbench's --clients and --concurrency,
+// its summary parsed into the same results.
+// Each such run is killed by its PID past --etcd-benchmark-timeout and then
+// counts as failed. During every run every member's VmRSS is sampled each
+// 100 ms and its peak kept, beside the members' CPU time per op. Last it
+// loads --mem-keys distinct keys into a fresh cluster of each and reads
+// every member's VmRSS. It writes reports/bench/<UTC timestamp>/report.md,
+// report.html (a targets table with ✓/✗, inline-SVG bar charts of the
+// kvd/etcd ratios, median with min–max whiskers) and results.json, and
+// prints the ratios and the targets table. It stops only the processes it
+// started, by their PIDs.
 package main

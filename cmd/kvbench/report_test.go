@@ -42,12 +42,14 @@ func fakeRuns(loads []string, rounds int, tputRatio, p99Ratio func(load string, 
 	var rs []Result
 	for _, load := range loads {
 		for round := 1; round <= rounds; round++ {
-			etcd := Result{System: "etcd", Round: round, Load: load, Ops: 1000, OpsPerSec: 1000 + float64(round), P99Ms: 10 + float64(round), ServerCPUUsPerOp: 100}
+			etcd := Result{System: "etcd", Round: round, Load: load, Ops: 1000, OpsPerSec: 1000 + float64(round), P99Ms: 10 + float64(round), ServerCPUUsPerOp: 100,
+				PeakRSSBytes: []int64{100 << 20, 200 << 20, 150 << 20}}
 			kvd := etcd
 			kvd.System = "kvd"
 			kvd.OpsPerSec = etcd.OpsPerSec * tputRatio(load, round)
 			kvd.P99Ms = etcd.P99Ms * p99Ratio(load, round)
 			kvd.ServerCPUUsPerOp = etcd.ServerCPUUsPerOp * p99Ratio(load, round)
+			kvd.PeakRSSBytes = []int64{int64(float64(200<<20) * p99Ratio(load, round)), 1 << 20, 1 << 20}
 			rs = append(rs, kvd, etcd)
 		}
 	}
@@ -101,7 +103,7 @@ func TestReportFilesAreWrittenAndWellFormed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, load := range Loads {
-		if !regexp.MustCompile(`\| ` + regexp.QuoteMeta(load) + ` \| 1\.50 \(1\.50–1\.50\) \| 0\.50 \(0\.50–0\.50\) \| 0\.50 `).Match(md) {
+		if !regexp.MustCompile(`\| ` + regexp.QuoteMeta(load) + ` \| 1\.50 \(1\.50–1\.50\) \| 0\.50 \(0\.50–0\.50\) \| 0\.50 \| 0\.50 `).Match(md) {
 			t.Errorf("markdown lacks the ratio row of %s:\n%s", load, md)
 		}
 	}
@@ -113,8 +115,11 @@ func TestReportFilesAreWrittenAndWellFormed(t *testing.T) {
 		t.Fatal(err)
 	}
 	svgs := regexp.MustCompile(`(?s)<svg.*?</svg>`).FindAll(page, -1)
-	if len(svgs) != 3 {
-		t.Fatalf("%d charts in the HTML, want throughput, p99 and memory", len(svgs))
+	if len(svgs) != 5 {
+		t.Fatalf("%d charts in the HTML, want throughput, p99, CPU, peak RSS and memory", len(svgs))
+	}
+	if !bytes.Contains(page, []byte("<h2>Targets</h2>")) || !bytes.Contains(md, []byte("## Targets")) {
+		t.Errorf("a report lacks the targets table")
 	}
 	for _, svg := range svgs {
 		d := xml.NewDecoder(bytes.NewReader(svg))

@@ -10,8 +10,11 @@ import (
 
 // Result is one run's outcome, also its JSON line.
 type Result struct {
-	System      string   `json:"system,omitempty"`
-	Round       int      `json:"round,omitempty"`
+	System string `json:"system,omitempty"`
+	Round  int    `json:"round,omitempty"`
+	// Tool is who drove the load: empty for kvbench itself, ToolEtcdBenchmark
+	// for etcd's own benchmark program (vs only).
+	Tool        string   `json:"tool,omitempty"`
 	Load        string   `json:"load"`
 	Endpoints   []string `json:"endpoints"`
 	Clients     int      `json:"clients"`
@@ -30,6 +33,31 @@ type Result struct {
 	// system) per measured operation, preload included; vs only. Less
 	// sensitive than ops/s to other load on a shared machine.
 	ServerCPUUsPerOp float64 `json:"serverCpuUsPerOp,omitempty"`
+	// PeakRSSBytes is each member's largest VmRSS seen while the run ran
+	// (preload included), sampled every rssSampleInterval; vs only.
+	PeakRSSBytes []int64 `json:"peakRssBytes,omitempty"`
+}
+
+// ToolEtcdBenchmark marks results of etcd's own benchmark tool.
+const ToolEtcdBenchmark = "etcd-benchmark"
+
+// Label names the load and, when it is not kvbench's, the tool that drove it.
+func (r Result) Label() string { return loadLabel(r.Tool, r.Load) }
+
+func loadLabel(tool, load string) string {
+	if tool == "" {
+		return load
+	}
+	return tool + " " + load
+}
+
+// MaxPeakRSS is the largest member's peak RSS, 0 when none was sampled.
+func (r Result) MaxPeakRSS() int64 {
+	var m int64
+	for _, b := range r.PeakRSSBytes {
+		m = max(m, b)
+	}
+	return m
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -48,15 +76,15 @@ func newResult(o *Options, h *Histogram, errs int, elapsed time.Duration, sample
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-8s %-5s %-17s %5s %5s %9s %11s %9s %9s %9s %9s %7s %9s\n",
-		"system", "round", "load", "conns", "conc", "ops", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "cpu us/op")
+	fmt.Fprintf(&b, "%-8s %-5s %-22s %5s %5s %9s %11s %9s %9s %9s %9s %7s %9s %8s\n",
+		"system", "round", "load", "conns", "conc", "ops", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "cpu us/op", "peak MiB")
 	for _, r := range rs {
 		sys := r.System
 		if sys == "" {
 			sys = "-"
 		}
-		fmt.Fprintf(&b, "%-8s %5d %-17s %5d %5d %9d %11.1f %9.3f %9.3f %9.3f %9.3f %7d %9.1f\n",
-			sys, r.Round, r.Load, r.Clients, r.Concurrency, r.Ops, r.OpsPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.Errors, r.ServerCPUUsPerOp)
+		fmt.Fprintf(&b, "%-8s %5d %-22s %5d %5d %9d %11.1f %9.3f %9.3f %9.3f %9.3f %7d %9.1f %8.1f\n",
+			sys, r.Round, r.Label(), r.Clients, r.Concurrency, r.Ops, r.OpsPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.Errors, r.ServerCPUUsPerOp, mib(r.MaxPeakRSS()))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

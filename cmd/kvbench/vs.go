@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,9 @@ type VsOptions struct {
 	Run Options
 	// Cluster settings shared by both systems.
 	Cluster ClusterSettings
+	// EtcdBench runs etcd's own benchmark tool against each cluster after
+	// kvbench's loads, in the same alternation; no Loads runs none.
+	EtcdBench EtcdBenchOptions
 	// MemKeys keys of MemValueSizeBytes are loaded into a fresh cluster of
 	// each system before RSS is read; default 1,000,000 and 100. Zero
 	// MemKeys after EnsureDefaults cannot happen; negative skips the phase.
@@ -85,6 +89,18 @@ func (v *VsOptions) EnsureDefaults() {
 	if v.Cluster.QuotaBackendBytes == 0 {
 		v.Cluster.QuotaBackendBytes = 8 << 30
 	}
+	if v.EtcdBench.PutTotal == 0 {
+		v.EtcdBench.PutTotal = etcdBenchPutTotalDefault
+	}
+	if v.EtcdBench.RangeTotal == 0 {
+		v.EtcdBench.RangeTotal = etcdBenchRangeTotalDefault
+	}
+	if v.EtcdBench.Timeout == 0 {
+		v.EtcdBench.Timeout = etcdBenchTimeoutDefault
+	}
+	if v.EtcdBench.ValueSizeBytes == 0 {
+		v.EtcdBench.ValueSizeBytes = etcdBenchValueSizeDefault
+	}
 	if v.MemKeys == 0 {
 		v.MemKeys = 1_000_000
 	}
@@ -115,6 +131,23 @@ func (v *VsOptions) Validate() error {
 		if !slices.Contains(systems, sys) {
 			add("--systems: unknown system %q, want kvd or etcd", sys)
 		}
+	}
+	for _, l := range v.EtcdBench.Loads {
+		if !slices.Contains(EtcdBenchLoads, l) {
+			add("--etcd-benchmark: unknown load %q, want %s or none", l, strings.Join(EtcdBenchLoads, ","))
+		}
+	}
+	if t := v.EtcdBench.PutTotal; t < 1 || t > totalMax {
+		add("--etcd-benchmark-put-total %d: want 1..%d", t, totalMax)
+	}
+	if t := v.EtcdBench.RangeTotal; t < 1 || t > totalMax {
+		add("--etcd-benchmark-range-total %d: want 1..%d", t, totalMax)
+	}
+	if b := v.EtcdBench.ValueSizeBytes; b < 1 || b > valueSizeBytesMax {
+		add("--etcd-benchmark-value-size %d: want 1..%d", b, valueSizeBytesMax)
+	}
+	if v.EtcdBench.Timeout <= 0 {
+		add("--etcd-benchmark-timeout %v: must be positive", v.EtcdBench.Timeout)
 	}
 	run := v.Run
 	run.Load, run.Endpoints = Loads[0], []string{"placeholder"}
@@ -161,6 +194,13 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&v.Cluster.ElectionTimeoutMs, "election-timeout", 1000, "--election-timeout (ms) for both systems")
 	fs.IntVar(&v.Cluster.SnapshotCount, "snapshot-count", 10000, "--snapshot-count for both systems")
 	fs.BoolVar(&v.Cluster.Pprof, "enable-pprof", false, "start both systems with --enable-pprof")
+	var etcdBench string
+	fs.StringVar(&v.EtcdBench.Bin, "etcd-benchmark-bin", "", "etcd's benchmark tool (default: build with tools/build.sh benchmark)")
+	fs.StringVar(&etcdBench, "etcd-benchmark", strings.Join(EtcdBenchLoads, ","), "loads driven by etcd's benchmark tool after kvbench's own, or none")
+	fs.IntVar(&v.EtcdBench.PutTotal, "etcd-benchmark-put-total", etcdBenchPutTotalDefault, "requests per etcd benchmark put run")
+	fs.IntVar(&v.EtcdBench.RangeTotal, "etcd-benchmark-range-total", etcdBenchRangeTotalDefault, "requests per etcd benchmark range run")
+	fs.IntVar(&v.EtcdBench.ValueSizeBytes, "etcd-benchmark-value-size", etcdBenchValueSizeDefault, "value size of etcd benchmark put and of the key its range reads")
+	fs.DurationVar(&v.EtcdBench.Timeout, "etcd-benchmark-timeout", etcdBenchTimeoutDefault, "cap on one etcd benchmark run (killed and counted as failed past it)")
 	fs.IntVar(&v.MemKeys, "mem-keys", 1_000_000, "keys loaded before measuring RSS (negative skips)")
 	fs.IntVar(&v.MemValueSizeBytes, "mem-value-size", 100, "value size of the memory phase")
 	fs.DurationVar(&v.MemSettle, "mem-settle", 5*time.Second, "idle time before RSS is read")
@@ -177,6 +217,9 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	v.Loads = splitList(loads)
 	v.Systems = splitList(systemList)
+	if etcdBench != "none" {
+		v.EtcdBench.Loads = splitList(etcdBench)
+	}
 	// Validated before EnsureDefaults so an explicit 0 is refused, not
 	// replaced by a default (every flag's default is non-zero).
 	if err := v.Validate(); err != nil {
@@ -190,7 +233,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := WriteTable(stdout, rep.Results); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s\nreport: %s\n", rep.summaryMarkdown(), rep.Dir)
+	fmt.Fprintf(stdout, "\n%s\n%s\nreport: %s\n", rep.summaryMarkdown(), rep.targetsMarkdown(), rep.Dir)
 	return nil
 }
 
@@ -208,8 +251,12 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 		}
 		defer os.RemoveAll(work)
 	}
-	bins := map[string]string{"kvd": v.KvdBin, "etcd": v.EtcdBin}
-	if err := buildMissing(v.Systems, bins, work, status); err != nil {
+	bins := map[string]string{"kvd": v.KvdBin, "etcd": v.EtcdBin, ToolEtcdBenchmark: v.EtcdBench.Bin}
+	want := slices.Clone(v.Systems)
+	if !v.MemOnly && len(v.EtcdBench.Loads) > 0 {
+		want = append(want, ToolEtcdBenchmark)
+	}
+	if err := buildMissing(want, bins, work, status); err != nil {
 		return nil, err
 	}
 	rep := &VsReport{Started: time.Now().UTC(), Options: v, Command: os.Args}
@@ -252,38 +299,70 @@ func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work st
 		}
 		clusters[sys] = c
 	}
+	type job struct {
+		tool, load string
+		run        func(ctx context.Context, c *cluster) (Result, error)
+	}
+	var jobs []job
 	for _, load := range v.Loads {
+		jobs = append(jobs, job{"", load, func(ctx context.Context, c *cluster) (Result, error) {
+			o := v.Run
+			o.Load, o.Endpoints = load, c.endpoints()
+			return Run(ctx, o, status)
+		}})
+	}
+	for _, load := range v.EtcdBench.Loads {
+		eb := v.EtcdBench
+		eb.Bin = bins[ToolEtcdBenchmark]
+		jobs = append(jobs, job{ToolEtcdBenchmark, load, func(ctx context.Context, c *cluster) (Result, error) {
+			return runEtcdBenchmark(ctx, load, c.endpoints(), &v.Run, &eb)
+		}})
+	}
+	for _, j := range jobs {
+		label := loadLabel(j.tool, j.load)
 		for round := 1; round <= v.Rounds; round++ {
 			for _, sys := range v.Systems {
-				o := v.Run
-				o.Load, o.Endpoints = load, clusters[sys].endpoints()
-				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, load, sys)
-				cpuBefore, err := clusters[sys].cpuSeconds()
+				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, label, sys)
+				r, err := measured(ctx, clusters[sys], j.run)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s on %s, round %d: %w", label, sys, round, err)
 				}
-				r, err := Run(ctx, o, status)
-				if err != nil {
-					return fmt.Errorf("%s on %s, round %d: %w", load, sys, round, err)
-				}
-				cpuAfter, err := clusters[sys].cpuSeconds()
-				if err != nil {
-					return err
-				}
-				if r.Ops > 0 {
-					// Includes the unmeasured preload: CPU per measured op of the whole run.
-					r.ServerCPUUsPerOp = (cpuAfter - cpuBefore) * 1e6 / float64(r.Ops)
-				}
-				if m := clusters[sys].exitedMember(); m != nil {
-					return fmt.Errorf("%s member %s (pid %d) died during %s; see %s", sys, m.name, m.pid, load, m.logPath)
-				}
-				r.System, r.Round = sys, round
+				r.System, r.Round, r.Tool = sys, round, j.tool
 				rep.Results = append(rep.Results, r)
 				WriteJSONLine(status, r)
 			}
 		}
 	}
 	return nil
+}
+
+// measured runs one load against c and adds what the servers spent on it:
+// CPU per op and every member's peak RSS while it ran. A member that died
+// meanwhile is an error.
+func measured(ctx context.Context, c *cluster, run func(context.Context, *cluster) (Result, error)) (Result, error) {
+	cpuBefore, err := c.cpuSeconds()
+	if err != nil {
+		return Result{}, err
+	}
+	stopRSS := samplePeakRSS(c.pids(), rssSampleInterval)
+	r, err := run(ctx, c)
+	peaks := stopRSS()
+	if err != nil {
+		return r, err
+	}
+	if m := c.exitedMember(); m != nil {
+		return r, fmt.Errorf("%s member %s (pid %d) died; see %s", c.system, m.name, m.pid, m.logPath)
+	}
+	cpuAfter, err := c.cpuSeconds()
+	if err != nil {
+		return r, err
+	}
+	if r.Ops > 0 {
+		// Includes an unmeasured preload: CPU per measured op of the whole run.
+		r.ServerCPUUsPerOp = (cpuAfter - cpuBefore) * 1e6 / float64(r.Ops)
+	}
+	r.PeakRSSBytes = peaks
+	return r, nil
 }
 
 func mkdir(parent, name string) string {
@@ -295,7 +374,8 @@ func mkdir(parent, name string) string {
 }
 
 // buildMissing builds each binary not given: kvd from ./cmd/kvd (run from
-// the repository root), etcd with tools/build.sh etcd.
+// the repository root), etcd with tools/build.sh etcd, etcd's benchmark
+// tool with tools/build.sh benchmark.
 func buildMissing(want []string, bins map[string]string, work string, status io.Writer) error {
 	for _, sys := range want {
 		if bins[sys] != "" {
@@ -303,10 +383,13 @@ func buildMissing(want []string, bins map[string]string, work string, status io.
 		}
 		out := filepath.Join(work, sys)
 		var cmd *exec.Cmd
-		if sys == "kvd" {
+		switch sys {
+		case "kvd":
 			cmd = exec.Command("go", "build", "-o", out, "./cmd/kvd")
-		} else {
-			cmd = exec.Command(filepath.Join("tools", "build.sh"), "etcd", out)
+		case ToolEtcdBenchmark:
+			cmd = exec.Command(filepath.Join("tools", "build.sh"), "benchmark", out)
+		default:
+			cmd = exec.Command(filepath.Join("tools", "build.sh"), sys, out)
 		}
 		fmt.Fprintf(status, "building %s: %s\n", sys, cmd.String())
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -46,6 +46,8 @@ func spreadOf(xs []float64) Spread {
 // LoadRatio compares kvd with etcd on one load: per round, kvd's figure
 // over etcd's of the same round.
 type LoadRatio struct {
+	// Tool is who drove the load: empty for kvbench, ToolEtcdBenchmark.
+	Tool       string
 	Load       string
 	Throughput Spread // kvd ops/s ÷ etcd ops/s: above 1 is kvd faster
 	P99        Spread // kvd p99 ÷ etcd p99: below 1 is kvd faster
@@ -54,44 +56,50 @@ type LoadRatio struct {
 	KvdP99Ms   Spread
 	EtcdP99Ms  Spread
 	// CPU is kvd's server CPU per op over etcd's: below 1 is kvd cheaper.
-	CPU    Spread
-	Errors int
+	CPU            Spread
+	KvdCPUUsPerOp  Spread
+	EtcdCPUUsPerOp Spread
+	// PeakRSS is kvd's largest member's peak RSS during the run over
+	// etcd's: below 1 is kvd smaller. KvdPeakRSS and EtcdPeakRSS are
+	// those peaks in bytes.
+	PeakRSS     Spread
+	KvdPeakRSS  Spread
+	EtcdPeakRSS Spread
+	Errors      int
 }
 
-// Targets from issue #6.
-const (
-	targetThroughputRatio = 1.2
-	targetP99Ratio        = 1.0
-	targetMemoryRatio     = 1.0
-)
+// Label names the load and the tool that drove it.
+func (lr LoadRatio) Label() string { return loadLabel(lr.Tool, lr.Load) }
 
-// throughputTargetLoads must reach targetThroughputRatio.
-var throughputTargetLoads = []string{"put", "get"}
-
-// Ratios pairs each round's kvd and etcd runs, load by load in report order.
+// Ratios pairs each round's kvd and etcd runs, load by load in report
+// order. A ratio of a round is left out when its denominator is missing
+// (etcd served nothing), and p99 and CPU ratios also when kvd served
+// nothing, so that a failed run never passes for a fast one.
 func (r *VsReport) Ratios() []LoadRatio {
+	type load struct{ tool, load string }
 	type key struct {
-		load  string
+		load
 		round int
 	}
 	by := map[key]map[string]Result{}
-	var loads []string
+	var loads []load
 	for _, res := range r.Results {
-		k := key{res.Load, res.Round}
+		l := load{res.Tool, res.Load}
+		k := key{l, res.Round}
 		if by[k] == nil {
 			by[k] = map[string]Result{}
 		}
 		by[k][res.System] = res
-		if !slices.Contains(loads, res.Load) {
-			loads = append(loads, res.Load)
+		if !slices.Contains(loads, l) {
+			loads = append(loads, l)
 		}
 	}
 	var out []LoadRatio
-	for _, load := range loads {
-		var tput, p99, kOps, eOps, kP99, eP99, cpu []float64
-		lr := LoadRatio{Load: load}
+	for _, l := range loads {
+		var tput, p99, kOps, eOps, kP99, eP99, cpu, kCPU, eCPU, rss, kRSS, eRSS []float64
+		lr := LoadRatio{Tool: l.tool, Load: l.load}
 		for round := 1; ; round++ {
-			pair, ok := by[key{load, round}]
+			pair, ok := by[key{l, round}]
 			if !ok {
 				break
 			}
@@ -102,19 +110,28 @@ func (r *VsReport) Ratios() []LoadRatio {
 			}
 			lr.Errors += k.Errors + e.Errors
 			kOps, eOps = append(kOps, k.OpsPerSec), append(eOps, e.OpsPerSec)
-			kP99, eP99 = append(kP99, k.P99Ms), append(eP99, e.P99Ms)
 			if e.OpsPerSec > 0 {
 				tput = append(tput, k.OpsPerSec/e.OpsPerSec)
 			}
-			if e.P99Ms > 0 {
-				p99 = append(p99, k.P99Ms/e.P99Ms)
+			if k.Ops > 0 && e.Ops > 0 {
+				kP99, eP99 = append(kP99, k.P99Ms), append(eP99, e.P99Ms)
+				if e.P99Ms > 0 {
+					p99 = append(p99, k.P99Ms/e.P99Ms)
+				}
+				if k.ServerCPUUsPerOp > 0 && e.ServerCPUUsPerOp > 0 {
+					kCPU, eCPU = append(kCPU, k.ServerCPUUsPerOp), append(eCPU, e.ServerCPUUsPerOp)
+					cpu = append(cpu, k.ServerCPUUsPerOp/e.ServerCPUUsPerOp)
+				}
 			}
-			if e.ServerCPUUsPerOp > 0 {
-				cpu = append(cpu, k.ServerCPUUsPerOp/e.ServerCPUUsPerOp)
+			if kp, ep := k.MaxPeakRSS(), e.MaxPeakRSS(); kp > 0 && ep > 0 {
+				kRSS, eRSS = append(kRSS, float64(kp)), append(eRSS, float64(ep))
+				rss = append(rss, float64(kp)/float64(ep))
 			}
 		}
-		lr.Throughput, lr.P99, lr.CPU = spreadOf(tput), spreadOf(p99), spreadOf(cpu)
+		lr.Throughput, lr.P99, lr.CPU, lr.PeakRSS = spreadOf(tput), spreadOf(p99), spreadOf(cpu), spreadOf(rss)
 		lr.KvdOps, lr.EtcdOps, lr.KvdP99Ms, lr.EtcdP99Ms = spreadOf(kOps), spreadOf(eOps), spreadOf(kP99), spreadOf(eP99)
+		lr.KvdCPUUsPerOp, lr.EtcdCPUUsPerOp = spreadOf(kCPU), spreadOf(eCPU)
+		lr.KvdPeakRSS, lr.EtcdPeakRSS = spreadOf(kRSS), spreadOf(eRSS)
 		out = append(out, lr)
 	}
 	return out
@@ -131,44 +148,27 @@ func (r *VsReport) memoryRatio() (kvd, etcd MemoryResult, ratio float64, ok bool
 			etcd = m
 		}
 	}
-	if len(kvd.RSSBytes) == 0 || len(etcd.RSSBytes) == 0 {
+	if len(kvd.RSSBytes) == 0 || len(etcd.RSSBytes) == 0 || etcd.MaxRSS() == 0 {
 		return kvd, etcd, 0, false
 	}
 	return kvd, etcd, float64(kvd.MaxRSS()) / float64(etcd.MaxRSS()), true
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "**no**"
-}
-
-func (lr LoadRatio) throughputTarget() (float64, bool) {
-	if slices.Contains(throughputTargetLoads, lr.Load) {
-		return targetThroughputRatio, true
-	}
-	return 0, false
-}
-
 // summaryMarkdown is the ratio table and the memory line.
 func (r *VsReport) summaryMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| load | kvd/etcd ops/s median (min–max) | kvd/etcd p99 median (min–max) | kvd/etcd server CPU per op | kvd ops/s | etcd ops/s | kvd p99 ms | etcd p99 ms | errors | target met |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| load | kvd/etcd ops/s median (min–max) | kvd/etcd p99 median (min–max) | kvd/etcd server CPU per op | kvd/etcd peak RSS | kvd ops/s | etcd ops/s | kvd p99 ms | etcd p99 ms | kvd peak RSS MiB | etcd peak RSS MiB | errors |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, lr := range r.Ratios() {
-		met := lr.P99.Median <= targetP99Ratio
-		if t, ok := lr.throughputTarget(); ok {
-			met = met && lr.Throughput.Median >= t
-		}
-		fmt.Fprintf(&b, "| %s | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.2f | %.0f | %.0f | %.2f | %.2f | %d | %s |\n",
-			lr.Load, lr.Throughput.Median, lr.Throughput.Min, lr.Throughput.Max,
-			lr.P99.Median, lr.P99.Min, lr.P99.Max, lr.CPU.Median,
-			lr.KvdOps.Median, lr.EtcdOps.Median, lr.KvdP99Ms.Median, lr.EtcdP99Ms.Median, lr.Errors, verdict(met))
+		fmt.Fprintf(&b, "| %s | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f | %d |\n",
+			lr.Label(), lr.Throughput.Median, lr.Throughput.Min, lr.Throughput.Max,
+			lr.P99.Median, lr.P99.Min, lr.P99.Max, lr.CPU.Median, lr.PeakRSS.Median,
+			lr.KvdOps.Median, lr.EtcdOps.Median, lr.KvdP99Ms.Median, lr.EtcdP99Ms.Median,
+			lr.KvdPeakRSS.Median/(1<<20), lr.EtcdPeakRSS.Median/(1<<20), lr.Errors)
 	}
 	if k, e, ratio, ok := r.memoryRatio(); ok {
-		fmt.Fprintf(&b, "\nMemory after %d keys of %d bytes (largest member RSS): kvd %.1f MiB, etcd %.1f MiB, kvd/etcd %.2f — target ≤ %.1f met: %s\n",
-			k.Keys, k.ValueBytes, mib(k.MaxRSS()), mib(e.MaxRSS()), ratio, targetMemoryRatio, verdict(ratio <= targetMemoryRatio))
+		fmt.Fprintf(&b, "\nMemory after %d keys of %d bytes (largest member RSS): kvd %.1f MiB, etcd %.1f MiB, kvd/etcd %.2f\n",
+			k.Keys, k.ValueBytes, mib(k.MaxRSS()), mib(e.MaxRSS()), ratio)
 	}
 	return b.String()
 }
@@ -185,9 +185,17 @@ func (r *VsReport) Markdown() string {
 		"Each load runs %d rounds alternating kvd, etcd; %d connections, %d in flight, %d ops per run (cap %v), keys %d bytes, values %d bytes, keyspace %d.\n\n",
 		v.Cluster.Members, v.Cluster.HeartbeatIntervalMs, v.Cluster.ElectionTimeoutMs, v.Cluster.SnapshotCount, v.Cluster.QuotaBackendBytes,
 		v.Rounds, v.Run.Clients, v.Run.Concurrency, v.Run.Total, v.Run.Duration, v.Run.KeySizeBytes, v.Run.ValueSizeBytes, v.Run.Keyspace)
-	fmt.Fprintf(&b, "Targets: kvd/etcd throughput ≥ %.1f for %s; kvd/etcd p99 ≤ %.1f for every load; kvd/etcd RSS ≤ %.1f.\n\n",
-		targetThroughputRatio, strings.Join(throughputTargetLoads, " and "), targetP99Ratio, targetMemoryRatio)
-	b.WriteString("## Ratios\n\n")
+	if eb := v.EtcdBench; len(eb.Loads) > 0 {
+		fmt.Fprintf(&b, "Then etcd's own benchmark tool (go.etcd.io/etcd/v3 v3.6.8 tools/benchmark: the newest root module on the Go module proxy, v3.7.3's is not there) runs %s the same way, "+
+			"--conns %d --clients %d over every member: put of %d requests (keys %d bytes, values %d bytes, key space %d), linearizable range of one key (value %d bytes), %d requests. "+
+			"Its figures are its own summary's (Requests/sec, Average, the 50/90/99 %% lines of its latency distribution).\n\n",
+			strings.Join(eb.Loads, " and "), v.Run.Clients, v.Run.Concurrency, eb.PutTotal, v.Run.KeySizeBytes, eb.ValueSizeBytes, v.Run.Keyspace, eb.ValueSizeBytes, eb.RangeTotal)
+	}
+	fmt.Fprintf(&b, "Server CPU per op is every member's user and system CPU over the run (preload included) per measured op; peak RSS is the largest VmRSS of each member sampled every %v during the run, "+
+		"and a load's figure is the largest member's.\n\n", rssSampleInterval)
+	b.WriteString("## Targets\n\n")
+	b.WriteString(r.targetsMarkdown())
+	b.WriteString("\n## Ratios\n\n")
 	b.WriteString(r.summaryMarkdown())
 	if len(r.Memory) > 0 {
 		b.WriteString("\n## Memory per member\n\n| system | RSS per member (MiB) | load time s |\n|---|---|---|\n")
@@ -204,7 +212,7 @@ func (r *VsReport) Markdown() string {
 	b.WriteString("```\n")
 	for _, res := range r.Results {
 		if len(res.ErrorSample) > 0 {
-			fmt.Fprintf(&b, "\n%s %s round %d errors: %s\n", res.System, res.Load, res.Round, strings.Join(res.ErrorSample, "; "))
+			fmt.Fprintf(&b, "\n%s %s round %d errors: %s\n", res.System, res.Label(), res.Round, strings.Join(res.ErrorSample, "; "))
 		}
 	}
 	return b.String()
@@ -219,8 +227,9 @@ const (
 )
 
 // svgChart draws one horizontal bar per load: the median ratio, a whisker
-// from min to max, and reference lines at 1 and at the target.
-func svgChart(title string, rows []string, spreads []Spread, target float64, higherIsBetter bool) string {
+// from min to max, a reference line at 1 and a mark at each row's target
+// (targets[i]; 0 is none, and the bar is grey).
+func svgChart(title string, rows []string, spreads []Spread, targets []float64, higherIsBetter bool) string {
 	h := 40 + chartRowHeight*len(rows) + 20
 	w := chartLabelW + chartBarW + 80
 	x := func(v float64) float64 { return chartLabelW + chartBarW*min(v, chartRatioMax)/chartRatioMax }
@@ -230,23 +239,28 @@ func svgChart(title string, rows []string, spreads []Spread, target float64, hig
 	for i, name := range rows {
 		y := 30 + i*chartRowHeight
 		s := spreads[i]
+		target := targets[i]
 		good := s.Median >= target
 		if !higherIsBetter {
 			good = s.Median <= target
 		}
 		color := "#c0392b"
-		if good {
+		switch {
+		case target == 0 || s.N == 0:
+			color = "#999"
+		case good:
 			color = "#27ae60"
 		}
 		fmt.Fprintf(&b, `<text x="4" y="%d">%s</text>`, y+14, html.EscapeString(name))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="16" fill="%s"/>`, chartLabelW, y+2, x(s.Median)-chartLabelW, color)
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black"/>`, x(s.Min), x(s.Max), y+10, y+10)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.2f (%.2f–%.2f)</text>`, x(max(s.Median, s.Max))+4, y+14, s.Median, s.Min, s.Max)
+		if target > 0 {
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#000" stroke-width="2"/>`, x(target), x(target), y, y+20)
+		}
 	}
-	for _, ref := range []float64{1, target} {
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="24" y2="%d" stroke="#555" stroke-dasharray="4 3"/>`, x(ref), x(ref), h-16)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.1f</text>`, x(ref), h-4, ref)
-	}
+	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="24" y2="%d" stroke="#555" stroke-dasharray="4 3"/>`, x(1), x(1), h-16)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">1.0</text>`, x(1), h-4)
 	b.WriteString(`</svg>`)
 	return b.String()
 }
@@ -255,23 +269,37 @@ func svgChart(title string, rows []string, spreads []Spread, target float64, hig
 func (r *VsReport) HTML() string {
 	ratios := r.Ratios()
 	var names []string
-	var tput, p99 []Spread
+	var tput, p99, cpu, rss []Spread
+	var tputTargets, p99Targets, cpuTargets, rssTargets []float64
+	measuredCPU, measuredRSS := false, false
 	for _, lr := range ratios {
-		names = append(names, lr.Load)
-		tput = append(tput, lr.Throughput)
-		p99 = append(p99, lr.P99)
+		names = append(names, lr.Label())
+		tput, p99, cpu, rss = append(tput, lr.Throughput), append(p99, lr.P99), append(cpu, lr.CPU), append(rss, lr.PeakRSS)
+		tputTargets = append(tputTargets, throughputTargetOf(lr.Tool, lr.Load))
+		p99Targets, cpuTargets, rssTargets = append(p99Targets, targetP99Ratio), append(cpuTargets, targetCPURatio), append(rssTargets, targetPeakRSSRatio)
+		measuredCPU = measuredCPU || lr.CPU.N > 0
+		measuredRSS = measuredRSS || lr.PeakRSS.N > 0
 	}
 	var b strings.Builder
 	b.WriteString("<!doctype html><html><head><meta charset=\"utf-8\"><title>kvd vs etcd</title>")
 	b.WriteString("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}pre{font-size:11px}</style></head><body>")
 	fmt.Fprintf(&b, "<h1>kvd vs etcd — %s</h1><p>Command: <code>%s</code></p>", r.Started.Format(time.RFC3339), html.EscapeString(strings.Join(r.Command, " ")))
-	b.WriteString("<p>Bars are medians over rounds, whiskers min–max; green meets the target.</p>")
-	b.WriteString(svgChart("throughput kvd/etcd (higher is better; target 1.2 for put, get)", names, tput, targetThroughputRatio, true))
+	b.WriteString(r.targetsHTML())
+	b.WriteString("<p>Bars are medians over rounds, whiskers min–max, the black mark the target; green meets it, red does not, grey has none.</p>")
+	b.WriteString(svgChart("throughput kvd/etcd (higher is better)", names, tput, tputTargets, true))
 	b.WriteString("<br>")
-	b.WriteString(svgChart("p99 latency kvd/etcd (lower is better)", names, p99, targetP99Ratio, false))
+	b.WriteString(svgChart("p99 latency kvd/etcd (lower is better)", names, p99, p99Targets, false))
+	if measuredCPU {
+		b.WriteString("<br>")
+		b.WriteString(svgChart("server CPU per op kvd/etcd (lower is better)", names, cpu, cpuTargets, false))
+	}
+	if measuredRSS {
+		b.WriteString("<br>")
+		b.WriteString(svgChart("peak RSS during the load kvd/etcd, largest member (lower is better)", names, rss, rssTargets, false))
+	}
 	if k, e, ratio, ok := r.memoryRatio(); ok {
 		b.WriteString("<br>")
-		b.WriteString(svgChart(fmt.Sprintf("RSS kvd/etcd after %d keys (lower is better)", k.Keys), []string{"largest member"}, []Spread{{Median: ratio, Min: ratio, Max: ratio, N: 1}}, targetMemoryRatio, false))
+		b.WriteString(svgChart(fmt.Sprintf("RSS kvd/etcd after %d keys (lower is better)", k.Keys), []string{"largest member"}, []Spread{{Median: ratio, Min: ratio, Max: ratio, N: 1}}, []float64{targetMemoryRatio}, false))
 		fmt.Fprintf(&b, "<p>Largest member RSS: kvd %.1f MiB, etcd %.1f MiB.</p>", mib(k.MaxRSS()), mib(e.MaxRSS()))
 	}
 	b.WriteString("<h2>Report</h2><pre>")
