@@ -80,8 +80,11 @@ realcheck: kvd kvd-unsafe etcd
 	$(GO) build -o $(BIN)/kvsim ./cmd/kvsim
 	tools/realcheck.sh $(BIN) $${RUNS:-3} $${DURATION:-30s} $${JOBS:-1}
 
+# The store's benchmarks and the harness's (simulated client ops per wall
+# second, checker time per seed, whole seeds per workload). Compare two
+# trees with benchstat: make bench > old.txt; ...; make bench > new.txt.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$${BENCHTIME:-1s} ./core/...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$${BENCHTIME:-1s} ./core/... ./sim ./linearizability ./cmd/kvsim
 
 lint: build fmtcheck vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
