@@ -31,6 +31,18 @@ func watchBase() WatchHistory {
 	}
 }
 
+// wantVerdict checks v: OK when detail is empty, else a violation whose
+// detail mentions it.
+func wantVerdict(t *testing.T, name string, v Verdict, detail string) {
+	t.Helper()
+	if detail == "" && v.Outcome != OK {
+		t.Errorf("%s: want OK, got %s: %s", name, v.Outcome, v.Detail)
+	}
+	if detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, detail)) {
+		t.Errorf("%s: want violation mentioning %q, got %s: %s", name, detail, v.Outcome, v.Detail)
+	}
+}
+
 func watcherOf(attempts ...WatchAttempt) Watcher {
 	return Watcher{Name: "w", Key: []byte("/a"), Attempts: attempts}
 }
@@ -75,13 +87,7 @@ func TestCheckWatch(t *testing.T) {
 	for _, c := range cases {
 		h := watchBase()
 		h.Watchers = []Watcher{c.w}
-		v := CheckWatch(h)
-		if c.detail == "" && v.Outcome != OK {
-			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
-		}
-		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
-			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
-		}
+		wantVerdict(t, c.name, CheckWatch(h), c.detail)
 	}
 }
 
@@ -237,13 +243,7 @@ func TestCheckWatchFilters(t *testing.T) {
 	for _, c := range cases {
 		h := watchBase()
 		h.Watchers = []Watcher{c.w}
-		v := CheckWatch(h)
-		if c.detail == "" && v.Outcome != OK {
-			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
-		}
-		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
-			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
-		}
+		wantVerdict(t, c.name, CheckWatch(h), c.detail)
 	}
 }
 
@@ -287,13 +287,7 @@ func TestCheckWatchCancel(t *testing.T) {
 	for _, c := range cases {
 		h := watchBase()
 		h.Watchers = c.watchers
-		v := CheckWatch(h)
-		if c.detail == "" && v.Outcome != OK {
-			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
-		}
-		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
-			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
-		}
+		wantVerdict(t, c.name, CheckWatch(h), c.detail)
 	}
 }
 
@@ -333,13 +327,7 @@ func TestCheckWatchPrevKVExact(t *testing.T) {
 		w := watcherOf(WatchAttempt{StartRevision: c.e.Kv.ModRevision, Responses: []WatchResponse{events(c.e)}})
 		w.PrevKV = c.prevKV
 		h.Watchers = []Watcher{w}
-		v := CheckWatch(h)
-		if c.detail == "" && v.Outcome != OK {
-			t.Errorf("%s: want OK, got %s: %s", c.name, v.Outcome, v.Detail)
-		}
-		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
-			t.Errorf("%s: want violation mentioning %q, got %s: %s", c.name, c.detail, v.Outcome, v.Detail)
-		}
+		wantVerdict(t, c.name, CheckWatch(h), c.detail)
 	}
 	// Revision 4 unknown (its writer timed out, no watcher saw it): a
 	// prev_kv naming it is the key's version for all the checker knows;
@@ -356,13 +344,7 @@ func TestCheckWatchPrevKVExact(t *testing.T) {
 		w := watcherOf(WatchAttempt{StartRevision: 5, Responses: []WatchResponse{events(withPrev(del("/a", 5), c.prev))}})
 		w.PrevKV = true
 		h.Watchers = []Watcher{w}
-		v := CheckWatch(h)
-		if c.detail == "" && v.Outcome != OK {
-			t.Errorf("prev_kv %s after an unknown revision: want OK, got %s: %s", describeKV(c.prev), v.Outcome, v.Detail)
-		}
-		if c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)) {
-			t.Errorf("prev_kv %s after an unknown revision: want violation mentioning %q, got %s: %s", describeKV(c.prev), c.detail, v.Outcome, v.Detail)
-		}
+		wantVerdict(t, "prev_kv "+describeKV(c.prev)+" after an unknown revision", CheckWatch(h), c.detail)
 	}
 }
 
@@ -403,13 +385,7 @@ func TestCheckWatchLists(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := base()
 			h.Lists = []WatchList{c.list}
-			v := CheckWatch(h)
-			switch {
-			case c.detail == "" && v.Outcome != OK:
-				t.Fatalf("want OK, got %v: %s", v.Outcome, v.Detail)
-			case c.detail != "" && (v.Outcome != Violation || !strings.Contains(v.Detail, c.detail)):
-				t.Fatalf("want a violation naming %q, got %v: %s", c.detail, v.Outcome, v.Detail)
-			}
+			wantVerdict(t, c.name, CheckWatch(h), c.detail)
 		})
 	}
 }

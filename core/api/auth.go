@@ -153,30 +153,42 @@ func (a *authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*
 	return answerAs[*pb.AuthStatusResponse](a.raft(ctx, &pb.InternalRaftRequest{AuthStatus: r}))
 }
 
-func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
-	if len(r.Name) > authNameBytesMax || len(r.Password) > authPasswordBytesMax {
-		return nil, rpctypes.ErrGRPCAuthFailed
+// checkPassword is Authenticate's password check, for every caller that
+// names a user by password (Authenticate, the dashboard's basic
+// credentials): ErrGRPCAuthNotEnabled while auth is off,
+// ErrGRPCAuthFailed (after a delay) for a wrong name or password. At most
+// authenticateConcurrentMax checks run at once.
+func (s *Server) checkPassword(ctx context.Context, name, password string) error {
+	if len(name) > authNameBytesMax || len(password) > authPasswordBytesMax {
+		return rpctypes.ErrGRPCAuthFailed
 	}
 	select {
-	case a.s.authSem <- struct{}{}:
-		defer func() { <-a.s.authSem }()
+	case s.authSem <- struct{}{}:
+		defer func() { <-s.authSem }()
 	case <-ctx.Done():
-		return nil, ctxErr(ctx)
+		return ctxErr(ctx)
 	}
 	var hash []byte
 	var known, enabled bool
-	if err := a.s.control(ctx, func() {
-		enabled = a.s.n.AuthEnabled()
-		hash, known = a.s.n.PasswordHash(r.Name)
+	if err := s.control(ctx, func() {
+		enabled = s.n.AuthEnabled()
+		hash, known = s.n.PasswordHash(name)
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	if !enabled {
-		return nil, rpctypes.ErrGRPCAuthNotEnabled
+		return rpctypes.ErrGRPCAuthNotEnabled
 	}
-	if !known || auth.CheckPassword(hash, r.Password) != nil {
+	if !known || auth.CheckPassword(hash, password) != nil {
 		time.Sleep(authenticateFailureDelay)
-		return nil, rpctypes.ErrGRPCAuthFailed
+		return rpctypes.ErrGRPCAuthFailed
+	}
+	return nil
+}
+
+func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
+	if err := a.s.checkPassword(ctx, r.Name, r.Password); err != nil {
+		return nil, err
 	}
 	if a.s.jwt != nil {
 		// A jwt names the auth revision it was issued at: read it

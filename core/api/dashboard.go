@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -10,8 +11,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"github.com/kvdlabs/kvd/core/auth"
 	"github.com/kvdlabs/kvd/dashboard"
 )
 
@@ -65,35 +66,25 @@ func (s *Server) memberHTTPClient() *http.Client {
 // authorizeDashboard asks for a user of the cluster once auth is enabled:
 // HTTP basic credentials, checked as Authenticate checks them.
 func (s *Server) authorizeDashboard(r *http.Request) error {
-	var enabled bool
-	var hash []byte
-	var known bool
 	user, password, given := r.BasicAuth()
-	if err := s.control(r.Context(), func() {
-		enabled = s.n.AuthEnabled()
-		if given {
-			hash, known = s.n.PasswordHash(user)
-		}
-	}); err != nil {
+	var enabled bool
+	if err := s.control(r.Context(), func() { enabled = s.n.AuthEnabled() }); err != nil {
 		return err
 	}
 	if !enabled {
 		return nil
 	}
-	if !given || len(user) > authNameBytesMax || len(password) > authPasswordBytesMax {
+	if !given {
 		return dashboard.ErrUnauthorized
 	}
-	select {
-	case s.authSem <- struct{}{}:
-		defer func() { <-s.authSem }()
-	case <-r.Context().Done():
-		return r.Context().Err()
-	}
-	if !known || auth.CheckPassword(hash, password) != nil {
-		time.Sleep(authenticateFailureDelay)
+	switch err := s.checkPassword(r.Context(), user, password); {
+	case errors.Is(err, rpctypes.ErrGRPCAuthFailed):
 		return dashboard.ErrUnauthorized
+	case errors.Is(err, rpctypes.ErrGRPCAuthNotEnabled):
+		return nil // turned off meanwhile
+	default:
+		return err
 	}
-	return nil
 }
 
 // dashboardSource tells the dashboard what the member loop published
