@@ -92,8 +92,18 @@ func TestEtcdctlAuth(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-
-	ok("Authentication Disabled", "--user", "root:rootpw", "auth", "disable")
+	// The member stopped may have led: until the next leader is elected
+	// etcdctl's Authenticate meets "leader changed" or "no leader", and an
+	// operator retries, as this does.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := etcdctlAt(c.endpoints(), "--user", "root:rootpw", "auth", "disable")
+		if err == nil && strings.Contains(out, "Authentication Disabled") {
+			break
+		}
+		if !strings.Contains(out, "leader changed") && !strings.Contains(out, "no leader") || time.Now().After(deadline) {
+			t.Fatalf("etcdctl auth disable: %v\n%s\nwant %q", err, out, "Authentication Disabled")
+		}
+	}
 	ok("OK", "put", "/b/y", "5")
 
 	// No password, and no token, in any line a member logged.
