@@ -119,9 +119,13 @@ etcd-benchmark:
 
 # kvd vs etcd: 3-member clusters on 127.0.0.1, every load A B A B for 3 rounds
 # with kvbench and then with etcd's own benchmark tool, peak RSS sampled
-# during every run, then resident memory after 1M keys; prints the targets
-# with their ratios and a ✓/✗; report in reports/bench/<time>/. Not part of
-# make test. More: make bench-vs-etcd BENCH_FLAGS='--rounds 5 --total 50000'
+# during every run; then the other configurations of the targets (1 request
+# in flight, 1,000 clients, 4 KiB/64 KiB values, 10,000 watchers, 5-member
+# clusters), resident memory after 1M keys, and a follower's restart time;
+# prints the targets with their ratios and a ✓/✗; report in
+# reports/bench/<time>/. Not part of make test. More:
+# make bench-vs-etcd BENCH_FLAGS='--rounds 5 --total 50000'; skip the other
+# configurations with BENCH_FLAGS='--configs none'.
 bench-vs-etcd: kvd etcd etcd-benchmark
 	$(GO) run ./cmd/kvbench vs --kvd-bin $(BIN)/kvd --etcd-bin $(BIN)/etcd --etcd-benchmark-bin $(BIN)/etcd-benchmark $(BENCH_FLAGS)
 

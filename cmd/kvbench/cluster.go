@@ -31,13 +31,54 @@ type ClusterSettings struct {
 }
 
 // member is one server process this tool started; only these are stopped.
+// bin and args are kept so that the restart configuration can start it
+// again exactly as before; cmd, pid and exited are then the new process's.
 type member struct {
 	name      string
 	clientURL string
+	bin       string
+	args      []string
 	cmd       *exec.Cmd
 	pid       int
 	exited    chan struct{}
 	logPath   string
+}
+
+// start runs the member's process, its output appended to its log (a
+// restarted member's log keeps what the first process wrote).
+func (m *member) start() error {
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start member %s: open log: %w", m.name, err)
+	}
+	cmd := exec.Command(m.bin, m.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start member %s (%s): %w", m.name, m.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	m.cmd, m.pid, m.exited = cmd, cmd.Process.Pid, exited
+	return nil
+}
+
+// stopOne ends the member's process by its PID: SIGTERM, then SIGKILL
+// past memberStopTimeout. killed tells which ended it.
+func (m *member) stopOne() (killed bool) {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+		return false
+	case <-time.After(memberStopTimeout):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+		return true
+	}
 }
 
 // cluster is a set of members of one system, all on 127.0.0.1.
@@ -90,26 +131,12 @@ func startCluster(ctx context.Context, system, bin, dir string, s ClusterSetting
 	}
 	c := &cluster{system: system}
 	for i := range s.Members {
-		logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", system, i))
-		logf, err := os.Create(logPath)
-		if err != nil {
+		m := &member{name: fmt.Sprintf("%s-%d", system, i), clientURL: clientURLs[i], bin: bin,
+			args: memberArgs(s, system, dir, i, peerURLs, clientURLs), logPath: filepath.Join(dir, fmt.Sprintf("%s-%d.log", system, i))}
+		if err := m.start(); err != nil {
 			c.stop()
-			return nil, fmt.Errorf("start %s member %d: %w", system, i, err)
+			return nil, fmt.Errorf("start %s cluster: %w", system, err)
 		}
-		cmd := exec.Command(bin, memberArgs(s, system, dir, i, peerURLs, clientURLs)...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			logf.Close()
-			c.stop()
-			return nil, fmt.Errorf("start %s member %d (%s): %w", system, i, bin, err)
-		}
-		m := &member{name: fmt.Sprintf("%s-%d", system, i), clientURL: clientURLs[i], cmd: cmd, pid: cmd.Process.Pid,
-			exited: make(chan struct{}), logPath: logPath}
-		go func() {
-			cmd.Wait()
-			logf.Close()
-			close(m.exited)
-		}()
 		c.members = append(c.members, m)
 	}
 	if err := c.waitReady(ctx); err != nil {
@@ -167,6 +194,42 @@ func (c *cluster) probe(ctx context.Context, cli *clientv3.Client) error {
 	}
 	_, err := cli.Put(pctx, "kvbench/ready", "1")
 	return err
+}
+
+// leaderLookupTimeout bounds finding a cluster's leader, an election included.
+const leaderLookupTimeout = 15 * time.Second
+
+// leaderIndex is the index of the member that reports itself leader,
+// asked of every member in turn until one does (an election may be under
+// way) or leaderLookupTimeout passes.
+func (c *cluster) leaderIndex(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaderLookupTimeout)
+	defer cancel()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return -1, fmt.Errorf("%s cluster: dial %v: %w", c.system, c.endpoints(), err)
+	}
+	defer cli.Close()
+	var last error
+	for ctx.Err() == nil {
+		for i, ep := range c.endpoints() {
+			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := cli.Status(sctx, ep)
+			scancel()
+			if err != nil {
+				last = fmt.Errorf("status of %s: %w", ep, err)
+				continue
+			}
+			if st.Leader != 0 && st.Header.GetMemberId() == st.Leader {
+				return i, nil
+			}
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	return -1, fmt.Errorf("%s cluster: no member reported itself leader within %v: %w", c.system, leaderLookupTimeout, errors.Join(last, ctx.Err()))
 }
 
 func (c *cluster) exitedMember() *member {

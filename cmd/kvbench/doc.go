@@ -33,9 +33,29 @@
 // its summary parsed into the same results.
 // Each such run is killed by its PID past --etcd-benchmark-timeout and then
 // counts as failed. During every run every member's VmRSS is sampled each
-// 100 ms and its peak kept, beside the members' CPU time per op. Last it
-// loads --mem-keys distinct keys into a fresh cluster of each and reads
-// every member's VmRSS. It writes reports/bench/<UTC timestamp>/report.md,
+// 100 ms and its peak kept, beside the members' CPU time per op.
+//
+// Then it runs the other configurations of the targets, --configs
+// latency,members5,clients1000,values,watchers,restart (the default) or
+// any of them, or none, each in the same alternation and rounds, on the
+// same clusters unless said: latency, put and linearizable get with one
+// connection and 1 request in flight to the leader, --latency-total ops a
+// run, p50 judged; clients1000, put and linearizable get with 1,000 in
+// flight over --clients1000-conns (100) connections; values, put of 4 KiB
+// and of 64 KiB values, at most --values-bytes-per-run of values a run,
+// history compacted before each; watchers, --fanout-watchers (10,000)
+// watchers on one prefix over --fanout-conns (100) connections, all
+// created before --fanout-puts (100) puts via the leader,
+// --fanout-put-interval (50 ms) apart, every (put, watcher) delivery timed
+// from the put's send and checked to arrive once in revision order within
+// --fanout-timeout; members5, put on a second pair of 5-member clusters
+// started after the 3-member ones are stopped. Last it loads --mem-keys
+// distinct keys into a fresh cluster of each and reads every member's
+// VmRSS; restart then stops a follower of each loaded cluster with
+// SIGTERM, starts it with the same flags and data dir and times it until a
+// linearizable get on its own endpoint succeeds, --restart-rounds (3)
+// times per system, alternating. --mem-only runs only the memory phase and
+// restart. It writes reports/bench/<UTC timestamp>/report.md,
 // report.html (a targets table with ✓/✗, inline-SVG bar charts of the
 // kvd/etcd ratios, median with min–max whiskers) and results.json, and
 // prints the ratios and the targets table. It stops only the processes it

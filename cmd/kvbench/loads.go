@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -217,16 +220,15 @@ func (f *watchFanout) seen(key, value []byte) {
 }
 
 // startWatchers opens W watchers spread over the clients, waits until each
-// is created, and feeds their events to the fanout until ctx ends.
-func startWatchers(ctx context.Context, clients []*clientv3.Client, watchers int) (*watchFanout, error) {
-	f := &watchFanout{watchers: watchers, pending: map[string]*pendingEvent{}}
-	for i := range watchers {
-		c := clients[i%len(clients)]
-		ch := c.Watch(clientv3.WithRequireLeader(ctx), watchKeyPrefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
-		first, ok := <-ch
-		if !ok || !first.Created {
-			return nil, fmt.Errorf("watcher %d on %v: not created (err %v)", i, c.Endpoints(), first.Err())
-		}
+// is created, and feeds their events to the fanout until stop is called
+// or ctx ends.
+func startWatchers(ctx context.Context, clients []*clientv3.Client, watchers int, createTimeout time.Duration) (f *watchFanout, stop context.CancelFunc, err error) {
+	f = &watchFanout{watchers: watchers, pending: map[string]*pendingEvent{}}
+	chans, stop, err := openWatchers(ctx, clients, watchers, watchKeyPrefix, createTimeout, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ch := range chans {
 		go func() {
 			for resp := range ch {
 				for _, ev := range resp.Events {
@@ -235,5 +237,53 @@ func startWatchers(ctx context.Context, clients []*clientv3.Client, watchers int
 			}
 		}()
 	}
-	return f, nil
+	return f, stop, nil
+}
+
+// openWatchers opens n watchers on prefix, watcher i on clients[i mod
+// len(clients)], each one Watch call, and returns once the server has
+// created every one (WithCreatedNotify), so that no event is missed for
+// a watcher still being set up. Watchers of one connection open one after
+// the other (clientv3 sends one create request at a time per stream in
+// any case), connections in parallel. The watchers last until stop is
+// called or ctx ends; a watcher that loses its leader ends too
+// (WithRequireLeader), rather than waiting quietly on a partitioned
+// member. A watcher not created within createTimeout — clientv3's Watch
+// itself waits for the stream, so a dead server would hold it for ever —
+// ends them all, and is an error.
+func openWatchers(ctx context.Context, clients []*clientv3.Client, n int, prefix string, createTimeout time.Duration, status io.Writer) (chans []clientv3.WatchChan, stop context.CancelFunc, err error) {
+	wctx, stop := context.WithCancel(ctx)
+	chans = make([]clientv3.WatchChan, n)
+	// The first failure ends every watcher, so the other connections stop
+	// opening theirs; only it is reported.
+	var firstErr error
+	var once sync.Once
+	fail := func(err error) { once.Do(func() { firstErr = err; stop() }) }
+	p := newProgress(status, "open watchers", n)
+	var wg sync.WaitGroup
+	for ci, c := range clients {
+		wg.Go(func() {
+			for i := ci; i < n; i += len(clients) {
+				timer := time.AfterFunc(createTimeout, func() {
+					fail(fmt.Errorf("watcher %d on %v: not created within %v", i, c.Endpoints(), createTimeout))
+				})
+				ch := c.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+				first, ok := <-ch
+				timer.Stop()
+				if !ok || !first.Created {
+					fail(fmt.Errorf("watcher %d on %v: not created (err %v)", i, c.Endpoints(), errors.Join(first.Err(), wctx.Err())))
+					return
+				}
+				chans[i] = ch
+				p.add(1)
+			}
+		})
+	}
+	wg.Wait()
+	p.finish()
+	if wctx.Err() != nil {
+		stop()
+		return nil, nil, fmt.Errorf("open %d watchers on %q over %d connections: %w", n, prefix, len(clients), errors.Join(firstErr, ctx.Err()))
+	}
+	return chans, stop, nil
 }

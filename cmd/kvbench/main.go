@@ -34,7 +34,9 @@ func main() {
 
 const usage = `Usage:
   kvbench LOAD --endpoints URL[,URL...] [flags]   one run against any etcd v3 endpoints
-  kvbench vs [flags]                              kvd and etcd side by side, report in reports/bench
+  kvbench vs [flags]                              kvd and etcd side by side, report in reports/bench;
+                                                  --configs picks the other configurations of the targets
+                                                  (latency,members5,clients1000,values,watchers,restart; none)
 
 LOAD is one of: %s
 Run "kvbench LOAD --help" or "kvbench vs --help" for flags.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,62 @@ func TestJSONLineAndTable(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "put") {
 		t.Fatalf("table:\n%s", b.String())
+	}
+}
+
+func TestReportWithConfigurationsAndRestarts(t *testing.T) {
+	r := &VsReport{
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Command: []string{"kvbench", "vs"},
+		Results:  append(fakeRuns([]string{"put"}, 3, func(string, int) float64 { return 2.5 }, func(string, int) float64 { return 0.5 }), configRunsAt(1, 2)...),
+		Restarts: append(restartPair(1, 0.4), restartPair(2, 0.45)...),
+	}
+	r.Options.Configs.Names = slices.Clone(Configs)
+	r.Options.EnsureDefaults()
+	dir := t.TempDir()
+	if err := r.write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(r.Dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| put [clients1000] | 2.60 ", // the ratios table has the configurations' rows
+		"| put ops/s, 64 KiB values | 2600 ops/s | 1000 ops/s | 2.600 (2.600–2.600) | ≥ 1.3× | ✓ |",
+		"| " + restartTargetName + " | 850.00 ms | 2000.00 ms | 0.425 (0.400–0.450) | ≤ 0.5× | ✓ |",
+		"## Restarts", "| kvd | 2 | kvd-1 | 0 | 900 |",
+		"- watchers: 10000 watchers on one prefix over 100 connections",
+		"- values: put of 4096 B and 65536 B values, 60000 and 4096 puts per run",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(r.Dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svgs := regexp.MustCompile(`(?s)<svg.*?</svg>`).FindAll(page, -1)
+	if len(svgs) != 5 { // throughput, p99, CPU, peak RSS of the main put; the configurations
+		t.Fatalf("%d charts, want 5", len(svgs))
+	}
+	configs := string(svgs[4])
+	if err := xml.Unmarshal(svgs[4], new(struct{})); err != nil {
+		t.Fatalf("configurations chart is not well-formed XML: %v\n%s", err, configs)
+	}
+	if got := strings.Count(configs, "<rect"); got != len(configTargets)+1 {
+		t.Errorf("configurations chart has %d bars, want %d", got, len(configTargets)+1)
+	}
+	if strings.Contains(string(svgs[0]), "[") {
+		t.Errorf("the throughput chart has a configuration's row: %s", svgs[0])
+	}
+	var back VsReport
+	js, err := os.ReadFile(filepath.Join(r.Dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &back); err != nil || len(back.Restarts) != 4 || back.Results[len(back.Results)-1].Config == "" ||
+		!slices.Equal(back.Options.Configs.Names, Configs) {
+		t.Fatalf("results.json: %v, %d restarts, %+v", err, len(back.Restarts), back.Options.Configs)
 	}
 }

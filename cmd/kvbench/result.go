@@ -14,7 +14,11 @@ type Result struct {
 	Round  int    `json:"round,omitempty"`
 	// Tool is who drove the load: empty for kvbench itself, ToolEtcdBenchmark
 	// for etcd's own benchmark program (vs only).
-	Tool        string   `json:"tool,omitempty"`
+	Tool string `json:"tool,omitempty"`
+	// Config is the configuration of the targets the run belongs to (one
+	// of configRuns' names, e.g. "clients1000" or "values-64KiB"); empty
+	// for vs's main loads and for a single run.
+	Config      string   `json:"config,omitempty"`
 	Load        string   `json:"load"`
 	Endpoints   []string `json:"endpoints"`
 	Clients     int      `json:"clients"`
@@ -41,14 +45,24 @@ type Result struct {
 // ToolEtcdBenchmark marks results of etcd's own benchmark tool.
 const ToolEtcdBenchmark = "etcd-benchmark"
 
-// Label names the load and, when it is not kvbench's, the tool that drove it.
-func (r Result) Label() string { return loadLabel(r.Tool, r.Load) }
+// Label names the load, the tool that drove it when it is not kvbench,
+// and the configuration when it is not vs's main one.
+func (r Result) Label() string { return runLabel(r.Config, r.Tool, r.Load) }
 
 func loadLabel(tool, load string) string {
 	if tool == "" {
 		return load
 	}
 	return tool + " " + load
+}
+
+// runLabel is loadLabel with the configuration in brackets, e.g.
+// "put [clients1000]".
+func runLabel(config, tool, load string) string {
+	if config == "" {
+		return loadLabel(tool, load)
+	}
+	return loadLabel(tool, load) + " [" + config + "]"
 }
 
 // MaxPeakRSS is the largest member's peak RSS, 0 when none was sampled.
@@ -76,14 +90,14 @@ func newResult(o *Options, h *Histogram, errs int, elapsed time.Duration, sample
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-8s %-5s %-22s %5s %5s %9s %11s %9s %9s %9s %9s %7s %9s %8s\n",
+	fmt.Fprintf(&b, "%-8s %-5s %-26s %5s %5s %9s %11s %9s %9s %9s %9s %7s %9s %8s\n",
 		"system", "round", "load", "conns", "conc", "ops", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "cpu us/op", "peak MiB")
 	for _, r := range rs {
 		sys := r.System
 		if sys == "" {
 			sys = "-"
 		}
-		fmt.Fprintf(&b, "%-8s %5d %-22s %5d %5d %9d %11.1f %9.3f %9.3f %9.3f %9.3f %7d %9.1f %8.1f\n",
+		fmt.Fprintf(&b, "%-8s %5d %-26s %5d %5d %9d %11.1f %9.3f %9.3f %9.3f %9.3f %7d %9.1f %8.1f\n",
 			sys, r.Round, r.Label(), r.Clients, r.Concurrency, r.Ops, r.OpsPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, r.Errors, r.ServerCPUUsPerOp, mib(r.MaxPeakRSS()))
 	}
 	_, err := io.WriteString(w, b.String())

@@ -20,6 +20,12 @@ const preloadTimeout = 10 * time.Minute
 // during a long load is survivable, a dead cluster is not.
 const preloadAttemptsMax = 10
 
+// preloadConcurrencyMin is the fewest puts a preload keeps in flight: a
+// run with 1 request in flight (the latency configuration) would
+// otherwise spend longer writing its keyspace one key at a time than
+// measuring.
+const preloadConcurrencyMin = 64
+
 // errorSamplesMax bounds the distinct error messages a result keeps.
 const errorSamplesMax = 5
 
@@ -67,11 +73,11 @@ func Run(ctx context.Context, o Options, status io.Writer) (Result, error) {
 	}
 	var wf *watchFanout
 	if o.Load == "watch-latency" {
-		wctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if wf, err = startWatchers(wctx, clients, o.Watchers); err != nil {
+		var stopWatchers context.CancelFunc
+		if wf, stopWatchers, err = startWatchers(ctx, clients, o.Watchers, o.RequestTimeout); err != nil {
 			return Result{}, err
 		}
+		defer stopWatchers()
 	}
 	return measure(ctx, clients, &o, wf, status)
 }
@@ -86,7 +92,7 @@ func preload(ctx context.Context, clients []*clientv3.Client, o *Options, status
 	var once sync.Once
 	var wg sync.WaitGroup
 	p := newProgress(status, "preload "+o.Load, o.Keyspace)
-	for w := range min(o.Concurrency, o.Keyspace) {
+	for w := range min(max(o.Concurrency, preloadConcurrencyMin), o.Keyspace) {
 		c := clients[w%len(clients)]
 		wg.Go(func() {
 			for {

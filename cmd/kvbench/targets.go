@@ -9,7 +9,8 @@ import (
 )
 
 // The performance targets kvd is held to, as kvd/etcd ratios on the same
-// machine with 3-member clusters, medians over rounds.
+// machine with 3-member clusters, medians over rounds. Those of the other
+// configurations are in targets_configs.go.
 const (
 	targetPutRatio            = 2.0  // put ops/s ≥
 	targetGetRatio            = 1.5  // linearizable get ops/s ≥
@@ -22,14 +23,13 @@ const (
 	targetEtcdBenchPutRatio   = 2.0  // etcd's benchmark tool, put ops/s ≥
 	targetEtcdBenchRangeRatio = 1.5  // etcd's benchmark tool, linearizable range ops/s ≥
 
-	targetMembers         = 3
-	targetMemKeys         = 1_000_000
-	targetMemValueBytes   = 100
-	notMeasuredByThisRun  = "not measured by this run"
-	targetNoteLoadNotRun  = "load not run"
-	targetNoteNoPair      = "no round with figures from both kvd and etcd"
-	targetNoteMemNotRun   = "memory phase not run"
-	targetNoteOtherConfig = "needs a configuration kvbench vs does not run"
+	targetMembers        = 3
+	targetMemKeys        = 1_000_000
+	targetMemValueBytes  = 100
+	notMeasuredByThisRun = "not measured by this run"
+	targetNoteLoadNotRun = "load not run"
+	targetNoteNoPair     = "no round with figures from both kvd and etcd"
+	targetNoteMemNotRun  = "memory phase not run"
 )
 
 // throughputTarget is a load's throughput target: kvd/etcd ops/s ≥ min.
@@ -46,17 +46,6 @@ var throughputTargets = []throughputTarget{
 	{"", "mixed", "mixed ops/s", targetMixedRatio},
 	{ToolEtcdBenchmark, "put", "etcd-benchmark put ops/s", targetEtcdBenchPutRatio},
 	{ToolEtcdBenchmark, "range", "etcd-benchmark linearizable range ops/s", targetEtcdBenchRangeRatio},
-}
-
-// targetsOtherConfigs are the targets that need runs vs does not
-// make; the table lists them so that their absence is visible.
-var targetsOtherConfigs = []string{
-	"latency with 1 request in flight",
-	"5-member clusters",
-	"1,000 clients",
-	"4 KiB and 64 KiB values",
-	"10,000 watchers",
-	"restart time",
 }
 
 // TargetStatus is a target's verdict.
@@ -136,18 +125,32 @@ func fmtMs(s Spread) string      { return fmt.Sprintf("%.2f ms", s.Median) }
 func fmtUsPerOp(s Spread) string { return fmt.Sprintf("%.1f µs/op", s.Median) }
 func fmtMiB(s Spread) string     { return fmt.Sprintf("%.1f MiB", s.Median/(1<<20)) }
 
+// findRatio is the ratio of one configuration's load driven by tool.
+func findRatio(ratios []LoadRatio, config, tool, load string) (LoadRatio, bool) {
+	for _, lr := range ratios {
+		if lr.Config == config && lr.Tool == tool && lr.Load == load {
+			return lr, true
+		}
+	}
+	return LoadRatio{}, false
+}
+
+// mainRatios are the ratios of the main loads, those of no configuration.
+func mainRatios(ratios []LoadRatio) []LoadRatio {
+	var out []LoadRatio
+	for _, lr := range ratios {
+		if lr.Config == "" {
+			out = append(out, lr)
+		}
+	}
+	return out
+}
+
 // Targets judges every target against the report's results: a pure
-// function of r.Results, r.Memory and r.Options.
+// function of r.Results, r.Memory, r.Restarts and r.Options.
 func (r *VsReport) Targets() []Target {
 	ratios := r.Ratios()
-	find := func(tool, load string) (LoadRatio, bool) {
-		for _, lr := range ratios {
-			if lr.Tool == tool && lr.Load == load {
-				return lr, true
-			}
-		}
-		return LoadRatio{}, false
-	}
+	find := func(tool, load string) (LoadRatio, bool) { return findRatio(ratios, "", tool, load) }
 	var membersNote string
 	if m := r.Options.Cluster.Members; m != 0 && m != targetMembers {
 		membersNote = fmt.Sprintf("%d-member clusters; the target is for %d", m, targetMembers)
@@ -195,7 +198,9 @@ func (r *VsReport) Targets() []Target {
 		}
 	}
 	for _, pl := range perLoad {
-		for _, lr := range ratios {
+		// The per-load targets are the main configuration's; the other
+		// configurations have targets of their own.
+		for _, lr := range mainRatios(ratios) {
 			s, k, e := pl.row(lr)
 			out = append(out, judge(pl.name+", "+lr.Label(), pl.b, s, k, e, membersNote, errorsNote(lr)))
 		}
@@ -216,10 +221,7 @@ func (r *VsReport) Targets() []Target {
 	} else {
 		out = append(out, Target{Name: memName, Bound: memBound.String(), Status: TargetNotMeasured, Note: targetNoteMemNotRun})
 	}
-	for _, name := range targetsOtherConfigs {
-		out = append(out, Target{Name: name, Bound: "—", Status: TargetNotMeasured, Note: targetNoteOtherConfig})
-	}
-	return out
+	return append(out, r.configTargets(ratios, membersNote)...)
 }
 
 // fmtRatio shows a ratio to three decimals, so one just past its bound

@@ -24,7 +24,9 @@ type VsOptions struct {
 	Rounds int
 	// Loads to run, in order; default all of Loads.
 	Loads []string
-	// MemOnly skips the loads and runs only the memory phase.
+	// MemOnly skips the loads, etcd's benchmark tool and every
+	// configuration but restart: it runs the memory phase, and the
+	// restarts that follow it when Configs has restart.
 	MemOnly bool
 	// Systems to run, in alternation order; default kvd then etcd. One
 	// system alone is for profiling: the report then has no ratios.
@@ -37,6 +39,12 @@ type VsOptions struct {
 	// EtcdBench runs etcd's own benchmark tool against each cluster after
 	// kvbench's loads, in the same alternation; no Loads runs none.
 	EtcdBench EtcdBenchOptions
+	// Configs are the other configurations of the targets (configs.go),
+	// run after etcd's benchmark tool on the same clusters (latency,
+	// clients1000, values, watchers), on 5-member clusters after those are
+	// stopped (members5), and on the memory phase's clusters after RSS is
+	// read (restart); no Configs.Names runs none.
+	Configs ConfigOptions
 	// MemKeys keys of MemValueSizeBytes are loaded into a fresh cluster of
 	// each system before RSS is read; default 1,000,000 and 100. Zero
 	// MemKeys after EnsureDefaults cannot happen; negative skips the phase.
@@ -110,6 +118,7 @@ func (v *VsOptions) EnsureDefaults() {
 	if v.MemSettle == 0 {
 		v.MemSettle = 5 * time.Second
 	}
+	v.Configs.EnsureDefaults()
 	if v.OutDir == "" {
 		v.OutDir = filepath.Join("reports", "bench")
 	}
@@ -170,6 +179,9 @@ func (v *VsOptions) Validate() error {
 	if v.MemValueSizeBytes < 0 || v.MemValueSizeBytes > valueSizeBytesMax {
 		add("--mem-value-size %d: want 0..%d", v.MemValueSizeBytes, valueSizeBytesMax)
 	}
+	if err := v.Configs.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -185,7 +197,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&v.EtcdBin, "etcd-bin", "", "etcd binary (default: build with tools/build.sh etcd)")
 	fs.IntVar(&v.Rounds, "rounds", 3, "rounds of A B alternation per load")
 	fs.StringVar(&loads, "loads", "", "comma-separated loads (default all)")
-	fs.BoolVar(&v.MemOnly, "mem-only", false, "skip the loads, run only the memory phase")
+	fs.BoolVar(&v.MemOnly, "mem-only", false, "skip the loads and every configuration but restart: run the memory phase (and the restarts after it)")
 	var systemList string
 	fs.StringVar(&systemList, "systems", "kvd,etcd", "systems to run, in alternation order (one alone for profiling)")
 	v.Run.register(fs, vsTotalDefault, 30*time.Second)
@@ -204,6 +216,20 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&v.MemKeys, "mem-keys", 1_000_000, "keys loaded before measuring RSS (negative skips)")
 	fs.IntVar(&v.MemValueSizeBytes, "mem-value-size", 100, "value size of the memory phase")
 	fs.DurationVar(&v.MemSettle, "mem-settle", 5*time.Second, "idle time before RSS is read")
+	var configs string
+	fs.StringVar(&configs, "configs", strings.Join(Configs, ","), "other configurations of the targets to run, or none: "+
+		"latency (1 request in flight), members5 (5-member clusters), clients1000 (1,000 requests in flight), "+
+		"values (4 KiB and 64 KiB values), watchers (10,000 watchers on one prefix), restart (a follower after the memory phase)")
+	fs.IntVar(&v.Configs.LatencyTotal, "latency-total", 2000, "measured operations per run of the latency configuration")
+	fs.IntVar(&v.Configs.Clients1000Conns, "clients1000-conns", 100, "gRPC connections the 1,000 requests in flight of clients1000 share")
+	fs.Int64Var(&v.Configs.ValuesBytesPerRun, "values-bytes-per-run", 256<<20, "cap on the bytes of values one values run puts (its puts: min(--total, this / value size))")
+	fs.IntVar(&v.Configs.Fanout.Watchers, "fanout-watchers", 10_000, "watchers on one prefix in the watchers configuration")
+	fs.IntVar(&v.Configs.Fanout.Conns, "fanout-conns", 100, "gRPC connections (one watch stream each) the watchers share")
+	fs.IntVar(&v.Configs.Fanout.Puts, "fanout-puts", 100, "timed puts of the watchers configuration, one at a time")
+	fs.DurationVar(&v.Configs.Fanout.PutInterval, "fanout-put-interval", 50*time.Millisecond, "time between the watchers configuration's puts")
+	fs.DurationVar(&v.Configs.Fanout.DeliveryTimeout, "fanout-timeout", 30*time.Second, "how long after the last put every event may take to arrive")
+	fs.IntVar(&v.Configs.RestartRounds, "restart-rounds", 3, "restarts per system, alternating, in the restart configuration")
+	fs.DurationVar(&v.Configs.RestartTimeout, "restart-timeout", 2*time.Minute, "cap on one restart until the member serves (failed past it)")
 	fs.StringVar(&v.OutDir, "out", filepath.Join("reports", "bench"), "report directory (a timestamped folder is made inside)")
 	fs.StringVar(&v.WorkDir, "work-dir", "", "data dirs and logs (default a temp dir, removed after)")
 	if err := fs.Parse(args); err != nil {
@@ -220,6 +246,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if etcdBench != "none" {
 		v.EtcdBench.Loads = splitList(etcdBench)
 	}
+	v.Configs.Names = parseConfigs(configs)
 	// Validated before EnsureDefaults so an explicit 0 is refused, not
 	// replaced by a default (every flag's default is non-zero).
 	if err := v.Validate(); err != nil {
@@ -262,17 +289,21 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 	rep := &VsReport{Started: time.Now().UTC(), Options: v, Command: os.Args}
 
 	if !v.MemOnly {
-		if err := runLoads(ctx, &v, bins, work, rep, status); err != nil {
+		jobs := append(mainJobs(&v, bins, status), configJobs(&v, status)...)
+		if err := runPhase(ctx, &v, "run", v.Cluster, jobs, bins, work, rep, status); err != nil {
+			return nil, err
+		}
+		// After the 3-member clusters are stopped, so that the machine
+		// runs one pair of clusters at a time.
+		five := v.Cluster
+		five.Members = members5Members
+		if err := runPhase(ctx, &v, "members5", five, members5Jobs(&v, status), bins, work, rep, status); err != nil {
 			return nil, err
 		}
 	}
 	if v.MemKeys > 0 {
-		for _, sys := range v.Systems {
-			m, err := measureMemory(ctx, sys, bins[sys], mkdir(work, "mem-"+sys), &v, status)
-			if err != nil {
-				return nil, err
-			}
-			rep.Memory = append(rep.Memory, m)
+		if err := runMemoryAndRestarts(ctx, &v, bins, work, rep, status); err != nil {
+			return nil, err
 		}
 	}
 	rep.Finished = time.Now().UTC()
@@ -282,30 +313,21 @@ func Vs(ctx context.Context, v VsOptions, status io.Writer) (*VsReport, error) {
 	return rep, nil
 }
 
-// runLoads starts both clusters and runs every load on each in
-// alternation, round after round.
-func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work string, rep *VsReport, status io.Writer) error {
-	clusters := map[string]*cluster{}
-	defer func() {
-		for _, c := range clusters {
-			c.stop()
-		}
-	}()
-	for _, sys := range v.Systems {
-		fmt.Fprintf(status, "starting %d-member %s cluster\n", v.Cluster.Members, sys)
-		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, "run-"+sys), v.Cluster)
-		if err != nil {
-			return err
-		}
-		clusters[sys] = c
-	}
-	type job struct {
-		tool, load string
-		run        func(ctx context.Context, c *cluster) (Result, error)
-	}
+// job is one kind of run vs alternates over the systems, round after
+// round; config, tool and load tag its Results.
+type job struct {
+	config, tool, load string
+	// prepare, when not nil, runs before each of the job's runs, outside
+	// the measurement (its CPU is not counted).
+	prepare func(ctx context.Context, c *cluster) error
+	run     func(ctx context.Context, c *cluster) (Result, error)
+}
+
+// mainJobs are kvbench's loads and then etcd's benchmark tool's.
+func mainJobs(v *VsOptions, bins map[string]string, status io.Writer) []job {
 	var jobs []job
 	for _, load := range v.Loads {
-		jobs = append(jobs, job{"", load, func(ctx context.Context, c *cluster) (Result, error) {
+		jobs = append(jobs, job{load: load, run: func(ctx context.Context, c *cluster) (Result, error) {
 			o := v.Run
 			o.Load, o.Endpoints = load, c.endpoints()
 			return Run(ctx, o, status)
@@ -314,20 +336,49 @@ func runLoads(ctx context.Context, v *VsOptions, bins map[string]string, work st
 	for _, load := range v.EtcdBench.Loads {
 		eb := v.EtcdBench
 		eb.Bin = bins[ToolEtcdBenchmark]
-		jobs = append(jobs, job{ToolEtcdBenchmark, load, func(ctx context.Context, c *cluster) (Result, error) {
+		jobs = append(jobs, job{tool: ToolEtcdBenchmark, load: load, run: func(ctx context.Context, c *cluster) (Result, error) {
 			return runEtcdBenchmark(ctx, load, c.endpoints(), &v.Run, &eb)
 		}})
 	}
+	return jobs
+}
+
+// runPhase starts a cluster of each system with settings (data under
+// work/<phase>-<system>), runs every job on each in alternation, round
+// after round, and stops the clusters. No jobs starts nothing.
+func runPhase(ctx context.Context, v *VsOptions, phase string, settings ClusterSettings, jobs []job, bins map[string]string, work string, rep *VsReport, status io.Writer) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	clusters := map[string]*cluster{}
+	defer func() {
+		for _, c := range clusters {
+			c.stop()
+		}
+	}()
+	for _, sys := range v.Systems {
+		fmt.Fprintf(status, "starting %d-member %s cluster\n", settings.Members, sys)
+		c, err := startCluster(ctx, sys, bins[sys], mkdir(work, phase+"-"+sys), settings)
+		if err != nil {
+			return err
+		}
+		clusters[sys] = c
+	}
 	for _, j := range jobs {
-		label := loadLabel(j.tool, j.load)
+		label := runLabel(j.config, j.tool, j.load)
 		for round := 1; round <= v.Rounds; round++ {
 			for _, sys := range v.Systems {
 				fmt.Fprintf(status, "round %d/%d %s on %s\n", round, v.Rounds, label, sys)
+				if j.prepare != nil {
+					if err := j.prepare(ctx, clusters[sys]); err != nil {
+						return fmt.Errorf("prepare %s on %s, round %d: %w", label, sys, round, err)
+					}
+				}
 				r, err := measured(ctx, clusters[sys], j.run)
 				if err != nil {
 					return fmt.Errorf("%s on %s, round %d: %w", label, sys, round, err)
 				}
-				r.System, r.Round, r.Tool = sys, round, j.tool
+				r.System, r.Round, r.Tool, r.Config = sys, round, j.tool, j.config
 				rep.Results = append(rep.Results, r)
 				WriteJSONLine(status, r)
 			}
@@ -412,15 +463,55 @@ type MemoryResult struct {
 // MaxRSS is the largest member's RSS.
 func (m MemoryResult) MaxRSS() int64 { return slices.Max(m.RSSBytes) }
 
-// measureMemory loads v.MemKeys distinct keys into a fresh cluster and reads
-// every member's RSS after v.MemSettle.
-func measureMemory(ctx context.Context, sys, bin, dir string, v *VsOptions, status io.Writer) (MemoryResult, error) {
-	fmt.Fprintf(status, "memory: starting a fresh %s cluster for %d keys of %d bytes\n", sys, v.MemKeys, v.MemValueSizeBytes)
-	c, err := startCluster(ctx, sys, bin, dir, v.Cluster)
-	if err != nil {
-		return MemoryResult{}, err
+// runMemoryAndRestarts runs the memory phase for each system in turn and
+// then, when Configs has restart, the restarts, alternating over the
+// systems round after round on the memory phase's loaded clusters. Those
+// are kept running for it: one system's idle cluster runs beside the
+// next one's memory load and RSS reading (an idle member's heartbeats are
+// all it costs the machine).
+func runMemoryAndRestarts(ctx context.Context, v *VsOptions, bins map[string]string, work string, rep *VsReport, status io.Writer) error {
+	restart := v.Configs.has("restart")
+	clusters := map[string]*cluster{}
+	defer func() {
+		for _, c := range clusters {
+			c.stop()
+		}
+	}()
+	for _, sys := range v.Systems {
+		m, c, err := measureMemory(ctx, sys, bins[sys], mkdir(work, "mem-"+sys), v, status)
+		if err != nil {
+			return err
+		}
+		rep.Memory = append(rep.Memory, m)
+		if restart {
+			clusters[sys] = c
+		} else {
+			c.stop()
+		}
 	}
-	defer c.stop()
+	if !restart {
+		return nil
+	}
+	rs, err := measureRestarts(ctx, v, clusters, status)
+	rep.Restarts = rs
+	return err
+}
+
+// measureMemory loads v.MemKeys distinct keys into a fresh cluster and reads
+// every member's RSS after v.MemSettle. The cluster is the caller's to stop,
+// unless an error is returned.
+func measureMemory(ctx context.Context, sys, bin, dir string, v *VsOptions, status io.Writer) (m MemoryResult, c *cluster, err error) {
+	fmt.Fprintf(status, "memory: starting a fresh %s cluster for %d keys of %d bytes\n", sys, v.MemKeys, v.MemValueSizeBytes)
+	c, err = startCluster(ctx, sys, bin, dir, v.Cluster)
+	if err != nil {
+		return MemoryResult{}, nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.stop()
+			c = nil
+		}
+	}()
 	o := v.Run
 	o.Load, o.Endpoints = "put", c.endpoints()
 	o.Keyspace, o.ValueSizeBytes = v.MemKeys, v.MemValueSizeBytes
@@ -428,27 +519,27 @@ func measureMemory(ctx context.Context, sys, bin, dir string, v *VsOptions, stat
 	o.Concurrency = max(o.Concurrency, 256)
 	clients, err := dialClients(&o)
 	if err != nil {
-		return MemoryResult{}, err
+		return MemoryResult{}, nil, err
 	}
 	start := time.Now()
 	err = preload(ctx, clients, &o, status)
 	closeClients(clients)
 	if err != nil {
-		return MemoryResult{}, fmt.Errorf("memory load into %s: %w", sys, err)
+		return MemoryResult{}, nil, fmt.Errorf("memory load into %s: %w", sys, err)
 	}
-	m := MemoryResult{System: sys, Keys: v.MemKeys, ValueBytes: v.MemValueSizeBytes, LoadSeconds: time.Since(start).Seconds()}
+	m = MemoryResult{System: sys, Keys: v.MemKeys, ValueBytes: v.MemValueSizeBytes, LoadSeconds: time.Since(start).Seconds()}
 	select {
 	case <-time.After(v.MemSettle):
 	case <-ctx.Done():
-		return m, ctx.Err()
+		return m, nil, ctx.Err()
 	}
 	for _, mem := range c.members {
 		rss, err := rssBytes(mem.pid)
 		if err != nil {
-			return m, fmt.Errorf("%s member %s: %w", sys, mem.name, err)
+			return m, nil, fmt.Errorf("%s member %s: %w", sys, mem.name, err)
 		}
 		m.RSSBytes = append(m.RSSBytes, rss)
 	}
 	fmt.Fprintf(status, "memory: %s RSS per member %v bytes (load took %.1f s)\n", sys, m.RSSBytes, m.LoadSeconds)
-	return m, nil
+	return m, c, nil
 }

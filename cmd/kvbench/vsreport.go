@@ -9,10 +9,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// VsReport is a comparison's outcome: every run, the memory phase, and the
-// kvd/etcd ratios derived from them.
+// VsReport is a comparison's outcome: every run, the memory phase, the
+// restarts, and the kvd/etcd ratios derived from them.
 type VsReport struct {
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished"`
@@ -20,6 +21,8 @@ type VsReport struct {
 	Options  VsOptions      `json:"options"`
 	Results  []Result       `json:"results"`
 	Memory   []MemoryResult `json:"memory,omitempty"`
+	// Restarts are the restart configuration's, in the order they ran.
+	Restarts []RestartResult `json:"restarts,omitempty"`
 	// Dir is where the report was written.
 	Dir string `json:"-"`
 }
@@ -46,13 +49,19 @@ func spreadOf(xs []float64) Spread {
 // LoadRatio compares kvd with etcd on one load: per round, kvd's figure
 // over etcd's of the same round.
 type LoadRatio struct {
+	// Config is the configuration the runs belong to: empty for the main
+	// loads (Result.Config).
+	Config string
 	// Tool is who drove the load: empty for kvbench, ToolEtcdBenchmark.
 	Tool       string
 	Load       string
 	Throughput Spread // kvd ops/s ÷ etcd ops/s: above 1 is kvd faster
+	P50        Spread // kvd p50 ÷ etcd p50: below 1 is kvd faster
 	P99        Spread // kvd p99 ÷ etcd p99: below 1 is kvd faster
 	KvdOps     Spread // absolute medians, for context
 	EtcdOps    Spread
+	KvdP50Ms   Spread
+	EtcdP50Ms  Spread
 	KvdP99Ms   Spread
 	EtcdP99Ms  Spread
 	// CPU is kvd's server CPU per op over etcd's: below 1 is kvd cheaper.
@@ -65,18 +74,20 @@ type LoadRatio struct {
 	PeakRSS     Spread
 	KvdPeakRSS  Spread
 	EtcdPeakRSS Spread
-	Errors      int
+	// Errors are both systems' failed operations over the paired rounds;
+	// KvdErrors and EtcdErrors each one's.
+	Errors, KvdErrors, EtcdErrors int
 }
 
-// Label names the load and the tool that drove it.
-func (lr LoadRatio) Label() string { return loadLabel(lr.Tool, lr.Load) }
+// Label names the load, the tool that drove it and the configuration.
+func (lr LoadRatio) Label() string { return runLabel(lr.Config, lr.Tool, lr.Load) }
 
-// Ratios pairs each round's kvd and etcd runs, load by load in report
-// order. A ratio of a round is left out when its denominator is missing
+// Ratios pairs each round's kvd and etcd runs, load by load (and
+// configuration by configuration) in report order. A ratio of a round is left out when its denominator is missing
 // (etcd served nothing), and p99 and CPU ratios also when kvd served
 // nothing, so that a failed run never passes for a fast one.
 func (r *VsReport) Ratios() []LoadRatio {
-	type load struct{ tool, load string }
+	type load struct{ config, tool, load string }
 	type key struct {
 		load
 		round int
@@ -84,7 +95,7 @@ func (r *VsReport) Ratios() []LoadRatio {
 	by := map[key]map[string]Result{}
 	var loads []load
 	for _, res := range r.Results {
-		l := load{res.Tool, res.Load}
+		l := load{res.Config, res.Tool, res.Load}
 		k := key{l, res.Round}
 		if by[k] == nil {
 			by[k] = map[string]Result{}
@@ -96,8 +107,8 @@ func (r *VsReport) Ratios() []LoadRatio {
 	}
 	var out []LoadRatio
 	for _, l := range loads {
-		var tput, p99, kOps, eOps, kP99, eP99, cpu, kCPU, eCPU, rss, kRSS, eRSS []float64
-		lr := LoadRatio{Tool: l.tool, Load: l.load}
+		var tput, p50, p99, kOps, eOps, kP50, eP50, kP99, eP99, cpu, kCPU, eCPU, rss, kRSS, eRSS []float64
+		lr := LoadRatio{Config: l.config, Tool: l.tool, Load: l.load}
 		for round := 1; ; round++ {
 			pair, ok := by[key{l, round}]
 			if !ok {
@@ -109,11 +120,17 @@ func (r *VsReport) Ratios() []LoadRatio {
 				continue
 			}
 			lr.Errors += k.Errors + e.Errors
+			lr.KvdErrors += k.Errors
+			lr.EtcdErrors += e.Errors
 			kOps, eOps = append(kOps, k.OpsPerSec), append(eOps, e.OpsPerSec)
 			if e.OpsPerSec > 0 {
 				tput = append(tput, k.OpsPerSec/e.OpsPerSec)
 			}
 			if k.Ops > 0 && e.Ops > 0 {
+				kP50, eP50 = append(kP50, k.P50Ms), append(eP50, e.P50Ms)
+				if e.P50Ms > 0 {
+					p50 = append(p50, k.P50Ms/e.P50Ms)
+				}
 				kP99, eP99 = append(kP99, k.P99Ms), append(eP99, e.P99Ms)
 				if e.P99Ms > 0 {
 					p99 = append(p99, k.P99Ms/e.P99Ms)
@@ -128,7 +145,8 @@ func (r *VsReport) Ratios() []LoadRatio {
 				rss = append(rss, float64(kp)/float64(ep))
 			}
 		}
-		lr.Throughput, lr.P99, lr.CPU, lr.PeakRSS = spreadOf(tput), spreadOf(p99), spreadOf(cpu), spreadOf(rss)
+		lr.Throughput, lr.P50, lr.P99, lr.CPU, lr.PeakRSS = spreadOf(tput), spreadOf(p50), spreadOf(p99), spreadOf(cpu), spreadOf(rss)
+		lr.KvdP50Ms, lr.EtcdP50Ms = spreadOf(kP50), spreadOf(eP50)
 		lr.KvdOps, lr.EtcdOps, lr.KvdP99Ms, lr.EtcdP99Ms = spreadOf(kOps), spreadOf(eOps), spreadOf(kP99), spreadOf(eP99)
 		lr.KvdCPUUsPerOp, lr.EtcdCPUUsPerOp = spreadOf(kCPU), spreadOf(eCPU)
 		lr.KvdPeakRSS, lr.EtcdPeakRSS = spreadOf(kRSS), spreadOf(eRSS)
@@ -193,6 +211,7 @@ func (r *VsReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "Server CPU per op is every member's user and system CPU over the run (preload included) per measured op; peak RSS is the largest VmRSS of each member sampled every %v during the run, "+
 		"and a load's figure is the largest member's.\n\n", rssSampleInterval)
+	b.WriteString(r.configsMarkdown())
 	b.WriteString("## Targets\n\n")
 	b.WriteString(r.targetsMarkdown())
 	b.WriteString("\n## Ratios\n\n")
@@ -205,6 +224,16 @@ func (r *VsReport) Markdown() string {
 				parts = append(parts, fmt.Sprintf("%.1f", mib(x)))
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.1f |\n", m.System, strings.Join(parts, ", "), m.LoadSeconds)
+		}
+	}
+	if len(r.Restarts) > 0 {
+		b.WriteString("\n## Restarts\n\n| system | round | member | stop ms | until it serves ms | note |\n|---|---|---|---|---|---|\n")
+		for _, rr := range r.Restarts {
+			note := rr.Error
+			if rr.Killed {
+				note = joinNotes("killed after SIGTERM timed out", note)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s |\n", rr.System, rr.Round, rr.Member, rr.StopMs, rr.ServeMs, note)
 		}
 	}
 	b.WriteString("\n## Every run\n\n```\n")
@@ -222,37 +251,40 @@ func (r *VsReport) Markdown() string {
 const (
 	chartRowHeight = 26
 	chartLabelW    = 140
+	chartCharW     = 7 // a generous width of one character at font-size 12
 	chartBarW      = 360
 	chartRatioMax  = 3.0
 )
 
-// svgChart draws one horizontal bar per load: the median ratio, a whisker
+// svgChart draws one horizontal bar per row: the median ratio, a whisker
 // from min to max, a reference line at 1 and a mark at each row's target
-// (targets[i]; 0 is none, and the bar is grey).
-func svgChart(title string, rows []string, spreads []Spread, targets []float64, higherIsBetter bool) string {
+// (bounds[i]; a limit of 0 is none, and the bar is grey), green when the
+// median meets it, red when not.
+func svgChart(title string, rows []string, spreads []Spread, bounds []bound) string {
+	// Rows are named in the left column, as wide as the longest name needs.
+	labelW := chartLabelW
+	for _, name := range rows {
+		labelW = max(labelW, chartCharW*utf8.RuneCountInString(name)+8)
+	}
 	h := 40 + chartRowHeight*len(rows) + 20
-	w := chartLabelW + chartBarW + 80
-	x := func(v float64) float64 { return chartLabelW + chartBarW*min(v, chartRatioMax)/chartRatioMax }
+	w := labelW + chartBarW + 80
+	x := func(v float64) float64 { return float64(labelW) + chartBarW*min(v, chartRatioMax)/chartRatioMax }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, w, h)
 	fmt.Fprintf(&b, `<text x="4" y="16" font-weight="bold">%s</text>`, html.EscapeString(title))
 	for i, name := range rows {
 		y := 30 + i*chartRowHeight
 		s := spreads[i]
-		target := targets[i]
-		good := s.Median >= target
-		if !higherIsBetter {
-			good = s.Median <= target
-		}
+		target := bounds[i].limit
 		color := "#c0392b"
 		switch {
 		case target == 0 || s.N == 0:
 			color = "#999"
-		case good:
+		case bounds[i].met(s.Median):
 			color = "#27ae60"
 		}
 		fmt.Fprintf(&b, `<text x="4" y="%d">%s</text>`, y+14, html.EscapeString(name))
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="16" fill="%s"/>`, chartLabelW, y+2, x(s.Median)-chartLabelW, color)
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="16" fill="%s"/>`, labelW, y+2, x(s.Median)-float64(labelW), color)
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black"/>`, x(s.Min), x(s.Max), y+10, y+10)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.2f (%.2f–%.2f)</text>`, x(max(s.Median, s.Max))+4, y+14, s.Median, s.Min, s.Max)
 		if target > 0 {
@@ -267,16 +299,19 @@ func svgChart(title string, rows []string, spreads []Spread, targets []float64, 
 
 // HTML renders the report as one page with inline SVG charts.
 func (r *VsReport) HTML() string {
-	ratios := r.Ratios()
+	// The per-load charts are of the main loads; the other configurations
+	// get one chart of their targets' ratios.
+	ratios := mainRatios(r.Ratios())
 	var names []string
 	var tput, p99, cpu, rss []Spread
-	var tputTargets, p99Targets, cpuTargets, rssTargets []float64
+	var tputBounds, p99Bounds, cpuBounds, rssBounds []bound
 	measuredCPU, measuredRSS := false, false
 	for _, lr := range ratios {
 		names = append(names, lr.Label())
 		tput, p99, cpu, rss = append(tput, lr.Throughput), append(p99, lr.P99), append(cpu, lr.CPU), append(rss, lr.PeakRSS)
-		tputTargets = append(tputTargets, throughputTargetOf(lr.Tool, lr.Load))
-		p99Targets, cpuTargets, rssTargets = append(p99Targets, targetP99Ratio), append(cpuTargets, targetCPURatio), append(rssTargets, targetPeakRSSRatio)
+		tputBounds = append(tputBounds, bound{limit: throughputTargetOf(lr.Tool, lr.Load)})
+		p99Bounds = append(p99Bounds, bound{targetP99Ratio, true})
+		cpuBounds, rssBounds = append(cpuBounds, bound{targetCPURatio, true}), append(rssBounds, bound{targetPeakRSSRatio, true})
 		measuredCPU = measuredCPU || lr.CPU.N > 0
 		measuredRSS = measuredRSS || lr.PeakRSS.N > 0
 	}
@@ -286,21 +321,25 @@ func (r *VsReport) HTML() string {
 	fmt.Fprintf(&b, "<h1>kvd vs etcd — %s</h1><p>Command: <code>%s</code></p>", r.Started.Format(time.RFC3339), html.EscapeString(strings.Join(r.Command, " ")))
 	b.WriteString(r.targetsHTML())
 	b.WriteString("<p>Bars are medians over rounds, whiskers min–max, the black mark the target; green meets it, red does not, grey has none.</p>")
-	b.WriteString(svgChart("throughput kvd/etcd (higher is better)", names, tput, tputTargets, true))
+	b.WriteString(svgChart("throughput kvd/etcd (higher is better)", names, tput, tputBounds))
 	b.WriteString("<br>")
-	b.WriteString(svgChart("p99 latency kvd/etcd (lower is better)", names, p99, p99Targets, false))
+	b.WriteString(svgChart("p99 latency kvd/etcd (lower is better)", names, p99, p99Bounds))
 	if measuredCPU {
 		b.WriteString("<br>")
-		b.WriteString(svgChart("server CPU per op kvd/etcd (lower is better)", names, cpu, cpuTargets, false))
+		b.WriteString(svgChart("server CPU per op kvd/etcd (lower is better)", names, cpu, cpuBounds))
 	}
 	if measuredRSS {
 		b.WriteString("<br>")
-		b.WriteString(svgChart("peak RSS during the load kvd/etcd, largest member (lower is better)", names, rss, rssTargets, false))
+		b.WriteString(svgChart("peak RSS during the load kvd/etcd, largest member (lower is better)", names, rss, rssBounds))
 	}
 	if k, e, ratio, ok := r.memoryRatio(); ok {
 		b.WriteString("<br>")
-		b.WriteString(svgChart(fmt.Sprintf("RSS kvd/etcd after %d keys (lower is better)", k.Keys), []string{"largest member"}, []Spread{{Median: ratio, Min: ratio, Max: ratio, N: 1}}, []float64{targetMemoryRatio}, false))
+		b.WriteString(svgChart(fmt.Sprintf("RSS kvd/etcd after %d keys (lower is better)", k.Keys), []string{"largest member"}, []Spread{{Median: ratio, Min: ratio, Max: ratio, N: 1}}, []bound{{targetMemoryRatio, true}}))
 		fmt.Fprintf(&b, "<p>Largest member RSS: kvd %.1f MiB, etcd %.1f MiB.</p>", mib(k.MaxRSS()), mib(e.MaxRSS()))
+	}
+	if rows, spreads, bounds := r.configChartRows(); len(rows) > 0 {
+		b.WriteString("<br>")
+		b.WriteString(svgChart("other configurations kvd/etcd, each against its own bound (≥ or ≤, see Targets)", rows, spreads, bounds))
 	}
 	b.WriteString("<h2>Report</h2><pre>")
 	b.WriteString(html.EscapeString(r.Markdown()))
