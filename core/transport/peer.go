@@ -24,6 +24,10 @@ type peer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	// wake cuts a reconnect backoff short: the peer just connected to us,
+	// so it is up again (kvd restarted it) and waiting out a backoff of
+	// up to BackoffMax would leave it deaf to this member meanwhile.
+	wake chan struct{}
 
 	mu   sync.Mutex
 	ep   endpoint
@@ -38,9 +42,19 @@ func newPeer(t *Transport, id uint64, ep endpoint) *peer {
 		t:      t,
 		id:     id,
 		queue:  make(chan *raftpb.Message, t.opts.QueueMessagesMax),
+		wake:   make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
 		ep:     ep,
+	}
+}
+
+// heardFrom tells the peer's dial loop that the peer just connected to
+// this member: a pending reconnect goes now rather than after its backoff.
+func (p *peer) heardFrom() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -98,10 +112,12 @@ func (p *peer) run() {
 			p.dropQueued()
 			select {
 			case <-time.After(backoff):
+				backoff = min(2*backoff, p.t.opts.BackoffMax)
+			case <-p.wake:
+				backoff = p.t.opts.BackoffMin
 			case <-p.ctx.Done():
 				return
 			}
-			backoff = min(2*backoff, p.t.opts.BackoffMax)
 			continue
 		}
 		backoff = p.t.opts.BackoffMin

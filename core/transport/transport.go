@@ -312,6 +312,14 @@ func (t *Transport) serveConn(c net.Conn) error {
 	if h.clusterID != t.opts.ClusterID {
 		return fmt.Errorf("transport: hello from %x with cluster id %x, want %x", h.fromID, h.clusterID, t.opts.ClusterID)
 	}
+	if h.kind == kindStream {
+		t.mu.Lock()
+		p := t.peers[h.fromID]
+		t.mu.Unlock()
+		if p != nil {
+			p.heardFrom()
+		}
+	}
 	var buf []byte
 	for {
 		m, b, err := readFrame(r, t.opts.FrameBytesMax, buf)

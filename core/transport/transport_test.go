@@ -277,3 +277,51 @@ func (t *Transport) queued(id uint64) int {
 	defer t.mu.Unlock()
 	return len(t.peers[id].queue)
 }
+
+// A peer that comes back and connects to us is redialled at once, not after
+// the reconnect backoff: a restarted follower would otherwise hear nothing
+// from the leader (and serve no linearizable read) for up to BackoffMax.
+func TestPeerThatConnectsCutsTheBackoffShort(t *testing.T) {
+	const backoff = time.Minute
+	a := startWith(t, Options{ID: 1, ClusterID: testClusterID, BackoffMin: backoff, BackoffMax: backoff})
+	// b's address is reserved but nothing serves it yet: a's first dial
+	// fails and a waits out its backoff.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := a.SetPeer(2, addr); err != nil {
+		t.Fatal(err)
+	}
+	a.Send([]*raftpb.Message{{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2)}})
+	if r := report(t, a); r.PeerID != 2 || r.Kind != Unreachable {
+		t.Fatalf("report %+v, want peer 2 unreachable", r)
+	}
+	b, err := New(Options{ID: 2, ClusterID: testClusterID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		t.Fatalf("relisten on %s: %v", addr, err)
+	}
+	go b.Serve(ln)
+	if err := b.SetPeer(1, listenAddr(t, a)); err != nil { // b dials a: the hello wakes a's dial loop
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		a.Send([]*raftpb.Message{{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2)}})
+		select {
+		case m := <-b.Received():
+			if m.GetFrom() != 1 {
+				t.Fatalf("from %x, want 1", m.GetFrom())
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no message reached the returned peer within 10 s: a waited out its %v backoff", backoff)
+}
