@@ -4,8 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGCPercentBoundsHeadroom(t *testing.T) {
@@ -51,4 +54,34 @@ func TestMemoryLimitFlag(t *testing.T) {
 	if code := run(context.Background(), []string{"--memory-limit-bytes", "-1"}, io.Discard); code != 2 {
 		t.Errorf("--memory-limit-bytes -1: exit %d, want 2", code)
 	}
+}
+
+// The tuner runs after every collection: a heap that grows by hundreds of
+// MiB within a second (a restart restoring its snapshot) meets a lowered
+// GOGC on its way up, not a second later.
+func TestGCTunerFollowsEveryCollection(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tuner := tuneGC(ctx)
+	live := make([][]byte, 0, 400)
+	for range 400 { // 400 MiB live: GOGC must fall to its floor
+		live = append(live, make([]byte, 1<<20))
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tuner.retuned.Load() < 2 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if n := tuner.retuned.Load(); n < 2 {
+		t.Fatalf("tuner ran after %d collections, want every one", n)
+	}
+	if got := debug.SetGCPercent(gcPercentMin); got != gcPercentMin {
+		t.Errorf("GOGC %d with %d MiB live, want %d", got, len(live), gcPercentMin)
+	}
+	runtime.KeepAlive(live)
 }

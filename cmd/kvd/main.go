@@ -26,7 +26,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	if os.Getenv("GOGC") == "" {
-		go tuneGC(ctx)
+		tuneGC(ctx)
 	}
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
