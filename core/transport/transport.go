@@ -321,6 +321,7 @@ func (t *Transport) serveConn(c net.Conn) error {
 		}
 	}
 	var buf []byte
+	smallFrames := 0
 	for {
 		m, b, err := readFrame(r, t.opts.FrameBytesMax, buf)
 		buf = b
@@ -345,11 +346,24 @@ func (t *Transport) serveConn(c net.Conn) error {
 				t.opts.Metrics.PeerReceiveFailed(h.fromID)
 			}
 		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin a large buffer for small messages
+		// A large buffer is kept while large frames keep coming (appends
+		// of big values: a fresh one per frame spent more time faulting in
+		// pages than decoding) and dropped once frameBufferSmallRun small
+		// frames in a row say the load has gone.
+		if len(b) > frameBufferKeepBytes {
+			smallFrames = 0
+		} else if smallFrames++; cap(buf) > frameBufferKeepBytes && smallFrames >= frameBufferSmallRun {
+			buf = nil
 		}
 	}
 }
+
+// A connection's read buffer above frameBufferKeepBytes is dropped after
+// frameBufferSmallRun consecutive frames that fit below it.
+const (
+	frameBufferKeepBytes = 1 << 20
+	frameBufferSmallRun  = 64
+)
 
 // queryAnswerBytesMax bounds the answer to a peer query (membership,
 // HashKV): a few members' JSON, one hash.

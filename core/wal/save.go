@@ -55,6 +55,11 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 		}
 		w.buf, _ = appendEntry(w.buf, w.seed, e)
 		w.lastIndex = e.GetIndex()
+		if len(w.buf) >= writeChunkBytes {
+			if err := w.write(); err != nil {
+				return err
+			}
+		}
 	}
 	mustSync := len(ents) > 0 || h.term != w.hardState.term || h.vote != w.hardState.vote
 	if bugs.On(bugs.WALHardStateUnsynced) {

@@ -68,6 +68,13 @@ func (h hardState) proto() *raftpb.HardState {
 // one huge batch does not pin its memory forever.
 const bufferKeepBytesMax = 4 << 20
 
+// writeChunkBytes is how much of a batch Save encodes before handing it to
+// the file: a batch of large values (64 in flight of 64 KiB is 4 MiB) then
+// reuses one buffer of about this size rather than growing a fresh one past
+// bufferKeepBytesMax every time, which spent more time faulting in new
+// pages than writing. Order and the single fsync are unchanged.
+const writeChunkBytes = 1 << 20
+
 // Exists reports whether dir holds at least one WAL segment.
 func Exists(fs disk.FS, dir string) bool {
 	names, err := fs.List(dir)
