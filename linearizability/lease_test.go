@@ -175,6 +175,15 @@ func TestCheckLeaseTimeToLive(t *testing.T) {
 			h.TimeToLives = []LeaseTimeToLive{notFound(13)}
 			h.Suspect = []Window{{From: sec(12), To: sec(12.5)}}
 		}, ""},
+		{"not found inside a suspect window, kept alive after the answer", func(h *LeaseHistory) {
+			// kvsim seed 3321: a keepalive that succeeded after the answer
+			// was judged as protecting it, with a suspect window that
+			// could not cover it.
+			h.KeepAlives = append(h.KeepAlives, LeaseKeepAlive{Lease: 7, Invoke: sec(19), Return: sec(19.01), OK: true, Term: 3})
+			h.Sightings[0].At = sec(25) // revoked once that keepalive ran out
+			h.TimeToLives = []LeaseTimeToLive{notFound(13)}
+			h.Suspect = []Window{{From: sec(12), To: sec(12.5)}}
+		}, ""},
 		{"not found but never revoked", func(h *LeaseHistory) {
 			h.Members = []MemberHistory{{Member: 1, Revision: 3, Events: h.Members[0].Events[:2]}}
 			h.Sightings = nil

@@ -132,6 +132,11 @@ func checkNotFound(h LeaseHistory, q LeaseTimeToLive, f *leaseFate, ttl time.Dur
 			q.Lease, q.Invoke, q.Return, sortedKeys(f.keys))
 	}
 	for _, p := range protectorsOf(h, q.Lease) {
+		if p.After(q.Return) {
+			// Sent after the answer: it protected nothing the answer saw.
+			// Judging it would also open its suspect window after q.
+			break
+		}
 		if q.Return.Add(opts.Margin).Sub(p) >= ttl {
 			continue
 		}
