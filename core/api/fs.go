@@ -46,6 +46,9 @@ func (t timedFile) Sync() error {
 	return err
 }
 
+// StartWriteback passes the hint on: embedding hides the optional method.
+func (t timedFile) StartWriteback() error { return disk.StartWriteback(t.File) }
+
 // dirSizeBytes sums the sizes of the regular files under dir; unreadable
 // entries count as empty (the quota is an approximation, not an audit).
 func dirSizeBytes(dir string) int64 {

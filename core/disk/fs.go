@@ -27,6 +27,25 @@ type File interface {
 	Name() string
 }
 
+// WritebackStarter is a File that can start writing what it holds back to
+// the device without waiting for it. It is a hint, not a durability
+// promise: a large file written in steps and synced once at the end (a
+// state snapshot) then finds most of its pages on the device already, and
+// that final Sync no longer stalls the member for the whole file. A File
+// without it (the simulator's) loses nothing but the head start.
+type WritebackStarter interface {
+	StartWriteback() error
+}
+
+// StartWriteback starts f's writeback when f can, and does nothing
+// otherwise.
+func StartWriteback(f File) error {
+	if w, ok := f.(WritebackStarter); ok {
+		return w.StartWriteback()
+	}
+	return nil
+}
+
 // FS is the file system a member's durable state lives in. Paths are
 // slash-separated and may be relative to the implementation's root.
 type FS interface {

@@ -113,7 +113,15 @@ type SnapshotFile struct {
 	dataBytes int64
 	dataStart int64
 	ended     bool
+	// hintedBytes is how much had been written at the last writeback hint.
+	hintedBytes int64
 }
+
+// snapshotWritebackEveryBytes is how often a snapshot being written asks
+// the disk to start writing it back (disk.WritebackStarter), so Commit's
+// fsync finds most of it there: a snapshot of a few tens of MiB otherwise
+// stalled the member for about 8 ms at Commit, once every snapshot.
+const snapshotWritebackEveryBytes = 4 << 20
 
 // BeginSnapshot starts the file of a snapshot whose data will be exactly
 // dataSizeBytes. At most one snapshot is written at a time; SaveSnapshot
@@ -177,6 +185,12 @@ func (sf *SnapshotFile) Write(p []byte) (int, error) {
 	n, err := sf.cw.Write(p)
 	if err != nil {
 		return n, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
+	}
+	if sf.cw.writtenBytes-sf.hintedBytes >= snapshotWritebackEveryBytes {
+		sf.hintedBytes = sf.cw.writtenBytes
+		if err := disk.StartWriteback(sf.f); err != nil {
+			return n, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
+		}
 	}
 	return n, nil
 }
