@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -15,9 +16,13 @@ import (
 	"sync"
 )
 
-// FreeLoopbackPorts reserves n ports on 127.0.0.1 by listening and closing
-// at once; the kernel does not hand a just-closed ephemeral port out again
-// soon, so a child started right after can bind them.
+// FreeLoopbackPorts finds n ports on 127.0.0.1 that are free now, for
+// children to listen on. They are drawn below the kernel's ephemeral range
+// (freePortMin..freePortMax): a port the kernel handed out for ":0" is one
+// it may hand again as the source port of any outgoing connection, and a
+// parity run lost a member to "address already in use" when a peer's dial
+// took the port between the check and the child's bind. Other tests
+// drawing at random from the same range are the only race left.
 func FreeLoopbackPorts(n int) ([]int, error) {
 	var ports []int
 	var lns []net.Listener
@@ -26,16 +31,29 @@ func FreeLoopbackPorts(n int) ([]int, error) {
 			ln.Close()
 		}
 	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt == freePortAttemptsMax {
+			return nil, fmt.Errorf("reserve %d loopback ports in %d..%d: %d free after %d attempts", n, freePortMin, freePortMax-1, len(ports), attempt)
+		}
+		port := freePortMin + rand.IntN(freePortMax-freePortMin)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, fmt.Errorf("reserve a loopback port: %w", err)
+			continue // taken: draw another
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
+
+// The range FreeLoopbackPorts draws from: under Linux's default ephemeral
+// range (32768-60999) and above the well-known and registered ports most
+// local services sit on.
+const (
+	freePortMin         = 20000
+	freePortMax         = 32768
+	freePortAttemptsMax = 10000
+)
 
 // Output is a bytes.Buffer a child process writes while others read it.
 type Output struct {

@@ -98,7 +98,11 @@ func startCluster(t *testing.T, system, bin string, size int) []*member {
 			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
 			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "parity",
-			"--initial-cluster-state", "new", "--heartbeat-interval", "10", "--election-timeout", "100",
+			// Elections stay out of the script: at a 100 ms election
+			// timeout a loaded CI machine deposed etcd's leader mid-step, and
+			// the dropped conf change held "member update the learner" until
+			// its 20 s deadline.
+			"--initial-cluster-state", "new", "--heartbeat-interval", "50", "--election-timeout", "1000",
 			"--log-level", "error", "--watch-progress-notify-interval", watchProgressNotifyInterval.String(),
 		}
 		m.cmd = exec.Command(bin, args...)
