@@ -168,18 +168,27 @@ func TestReconnectsAfterPeerRestarts(t *testing.T) {
 		}
 	}
 	go b2.Serve(ln)
+	if !heartbeatsReach(t, a, b2, deadline) {
+		t.Fatal("no message reached the restarted peer within 10s")
+	}
+}
+
+// heartbeatsReach sends heartbeats from a (member 1) to member 2 until
+// one arrives at b or deadline passes, and reports whether one arrived.
+func heartbeatsReach(t *testing.T, a, b *Transport, deadline time.Time) bool {
+	t.Helper()
 	for time.Now().Before(deadline) {
 		a.Send([]*raftpb.Message{{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2)}})
 		select {
-		case m := <-b2.Received():
+		case m := <-b.Received():
 			if m.GetFrom() != 1 {
 				t.Fatalf("from %x, want 1", m.GetFrom())
 			}
-			return
+			return true
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.Fatal("no message reached the restarted peer within 10s")
+	return false
 }
 
 func TestForeignClusterIsRefused(t *testing.T) {
@@ -311,17 +320,7 @@ func TestPeerThatConnectsCutsTheBackoffShort(t *testing.T) {
 	if err := b.SetPeer(1, listenAddr(t, a)); err != nil { // b dials a: the hello wakes a's dial loop
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		a.Send([]*raftpb.Message{{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2)}})
-		select {
-		case m := <-b.Received():
-			if m.GetFrom() != 1 {
-				t.Fatalf("from %x, want 1", m.GetFrom())
-			}
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
+	if !heartbeatsReach(t, a, b, time.Now().Add(10*time.Second)) {
+		t.Fatalf("no message reached the returned peer within 10 s: a waited out its %v backoff", backoff)
 	}
-	t.Fatalf("no message reached the returned peer within 10 s: a waited out its %v backoff", backoff)
 }
