@@ -188,9 +188,10 @@ func (sf *SnapshotFile) Write(p []byte) (int, error) {
 	}
 	if sf.cw.writtenBytes-sf.hintedBytes >= snapshotWritebackEveryBytes {
 		sf.hintedBytes = sf.cw.writtenBytes
-		if err := disk.StartWriteback(sf.f); err != nil {
-			return n, sf.failed(fmt.Errorf("wal: write snapshot %s: %w", sf.temp, err))
-		}
+		// A refused hint is not the WAL's failure: a file system without
+		// sync_file_range (EINVAL, ENOSYS) must not stop the member, and
+		// a real write error surfaces at Commit's Sync, which fails it.
+		_ = disk.StartWriteback(sf.f)
 	}
 	return n, nil
 }
