@@ -32,6 +32,18 @@ type LockHistory struct {
 	Acquired []LockClaim
 	// Acked are the guarded writes the server acknowledged as applied.
 	Acked []LockWrite
+	// Observed are linearizable reads of who held the lock (or led the
+	// election): etcd's Election.Leader, the live key under Prefix with
+	// the smallest create revision.
+	Observed []LockObservation
+}
+
+// LockObservation is a read's answer, at Revision, to "who holds the
+// lock": Holder, or nobody when Held is false.
+type LockObservation struct {
+	Revision int64
+	Holder   LockHolder
+	Held     bool
 }
 
 // LockHolder names a holder by its key and the key's create revision.
@@ -63,11 +75,13 @@ type LockWrite struct {
 //     versions after the first must all be proclamations some client made;
 //   - guarded writes never interleave: along revisions, the writers' create
 //     revisions never go back;
-//   - every claim to hold the lock at revision H is true at H;
+//   - every claim to hold the lock at revision H is true at H, and every
+//     read of the holder at H names the holder at H (or nobody, when
+//     nobody held it);
 //   - every acknowledged guarded write is in the committed history.
 func CheckLock(h LockHistory) Verdict {
 	start := time.Now()
-	v := Verdict{Checker: "lock", Outcome: OK, Operations: len(h.Acquired) + len(h.Writers)}
+	v := Verdict{Checker: "lock", Outcome: OK, Operations: len(h.Acquired) + len(h.Writers) + len(h.Observed)}
 	if err := checkLock(h); err != nil {
 		v.Outcome = Violation
 		v.Detail = err.Error()
@@ -89,8 +103,16 @@ func checkLock(h LockHistory) error {
 		}
 		return best, best.Key != ""
 	}
-	claims := slices.Clone(h.Acquired)
-	slices.SortFunc(claims, func(a, b LockClaim) int { return cmp.Compare(a.Revision, b.Revision) })
+	// A claim is an observation by the holder itself: both are judged on
+	// the state their revision left.
+	claims := make([]lockJudgement, 0, len(h.Acquired)+len(h.Observed))
+	for _, c := range h.Acquired {
+		claims = append(claims, lockJudgement{LockObservation: LockObservation{Revision: c.Revision, Holder: c.Holder, Held: true}, claim: true})
+	}
+	for _, o := range h.Observed {
+		claims = append(claims, lockJudgement{LockObservation: o})
+	}
+	slices.SortStableFunc(claims, func(a, b lockJudgement) int { return cmp.Compare(a.Revision, b.Revision) })
 	committed := map[int64][]*mvccpb.Event{}
 	var lastWriter LockHolder
 	evs := sortedWithinRevision(h.Events)
@@ -169,13 +191,23 @@ func checkLock(h LockHistory) error {
 	return nil
 }
 
-func judgeClaim(c LockClaim, holderOf func() (LockHolder, bool)) error {
+// lockJudgement is a claim or an observation, to be judged at its revision.
+type lockJudgement struct {
+	LockObservation
+	claim bool
+}
+
+func judgeClaim(c lockJudgement, holderOf func() (LockHolder, bool)) error {
 	h, ok := holderOf()
-	if !ok || h != c.Holder {
+	if ok == c.Held && (!ok || h == c.Holder) {
+		return nil
+	}
+	if c.claim {
 		return fmt.Errorf("%q (lock revision %d) concluded at revision %d that it held the lock, but the holder by fencing was %s",
 			c.Holder.Key, c.Holder.CreateRevision, c.Revision, describeHolder(h, ok))
 	}
-	return nil
+	return fmt.Errorf("a read at revision %d saw %s hold the lock, but the holder by fencing was %s",
+		c.Revision, describeHolder(c.Holder, c.Held), describeHolder(h, ok))
 }
 
 func describeHolder(h LockHolder, ok bool) string {

@@ -41,6 +41,17 @@ func TestCheckLock(t *testing.T) {
 		{"false claim", func(h *LockHistory) {
 			h.Acquired = append(h.Acquired, LockClaim{Holder: LockHolder{Key: "/l/h/b", CreateRevision: 3}, Revision: 4})
 		}, "concluded at revision 4"},
+		{"reads of the holder", func(h *LockHistory) {
+			a, b := h.Acquired[0].Holder, h.Acquired[1].Holder
+			h.Observed = []LockObservation{{Revision: 1}, {Revision: 2, Holder: a, Held: true}, {Revision: 4, Holder: a, Held: true}, {Revision: 6, Holder: b, Held: true}}
+		}, ""},
+		{"stale read of the holder", func(h *LockHistory) {
+			// a released at 5: a read at 5 that still names a is stale.
+			h.Observed = []LockObservation{{Revision: 5, Holder: h.Acquired[0].Holder, Held: true}}
+		}, "a read at revision 5 saw \"/l/h/a\" (lock revision 2) hold the lock, but the holder by fencing was \"/l/h/b\""},
+		{"read of nobody while held", func(h *LockHistory) {
+			h.Observed = []LockObservation{{Revision: 3}}
+		}, "a read at revision 3 saw nobody hold the lock"},
 		{"proclamations by the leader", func(h *LockHistory) {
 			electionOf(h)
 		}, ""},

@@ -284,6 +284,10 @@ func (l *Loop) member(id uint64) int {
 	return i
 }
 
+// CallsInFlight counts the sessions' calls (watch creates included) not
+// yet completed.
+func (l *Loop) CallsInFlight() int { return l.pending }
+
 // callStarted counts a call in flight, asserting the bound.
 func (l *Loop) callStarted() {
 	if l.pending >= PendingCallsMax {

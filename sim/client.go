@@ -269,6 +269,7 @@ func (cl *Client) send(r *clientRequest, call Call, done func(Call)) {
 	r.token = cl.token
 	call.Client, call.Seq, call.Member, call.Invoke = cl.id, seq, cl.Target(), w.Now()
 	cl.calls[seq] = &pendingCall{call: call, done: done}
+	cl.c.callsInFlight++
 	size := 16
 	if r.req != nil {
 		size += proto.Size(r.req)
@@ -360,6 +361,10 @@ func (cl *Client) deliverWatch(member uint64, resp *pb.WatchResponse) {
 }
 
 func (cl *Client) finish(p *pendingCall) {
+	cl.c.callsInFlight--
+	if cl.c.callsInFlight < 0 {
+		panic(fmt.Sprintf("sim: client %d's call %d completed with no call in flight", cl.id, p.call.Seq))
+	}
 	for _, fn := range cl.c.observers {
 		fn(p.call)
 	}

@@ -119,8 +119,10 @@ type Cluster struct {
 	clients         []*Client
 	// observers are told of every completed client call (checkers).
 	observers []func(Call)
-	faults    faultState
-	config    configCheck
+	// callsInFlight counts the clients' calls sent and not completed.
+	callsInFlight int
+	faults        faultState
+	config        configCheck
 	// leadership follows the leader, for comparisons of variants.
 	leadership leadership
 	// restores counts backups restored (backup.go), naming their disks.

@@ -75,6 +75,9 @@ func (d *Driver) ProgressNotify() {
 // FaultWindows are the faults carried out so far.
 func (d *Driver) FaultWindows() []driver.FaultWindow { return d.c.FaultWindows() }
 
+// CallsInFlight counts the clients' calls not yet completed.
+func (d *Driver) CallsInFlight() int { return d.c.callsInFlight }
+
 // node is member id's node; asking a member that is not running is a
 // workload's bug (it asks only members Up reported).
 func (d *Driver) node(id uint64) *node.Node {

@@ -32,7 +32,8 @@ type LeaseOptions struct {
 	// Defaults 250 ms and 800 ms; LateLeadMin must exceed the checker's
 	// ClockStep so a correct leader never finds the lease due first.
 	LateLeadMin, LateLeadMax time.Duration
-	// DiscoverInterval is how often each client reads the registry; default 700 ms.
+	// DiscoverInterval is the longest a client waits between registry
+	// reads once the pacer has no budget to spread; default 700 ms.
 	DiscoverInterval time.Duration
 	// AbandonOneIn: one session in this many stops its keepalives at a
 	// random moment and lets its lease expire; default 3.
@@ -132,6 +133,8 @@ type Lease struct {
 	env  Env
 	hist linearizability.LeaseHistory
 
+	// readPace paces the registry reads.
+	readPace *pacer
 	// ttlsSeconds are the TTLs this seed's sessions draw from.
 	ttlsSeconds []int64
 	// lateInFour: a session renews late with probability lateInFour/4.
@@ -181,9 +184,10 @@ func (l *Lease) Start(env Env) {
 		rw.start(0)
 		l.watches = append(l.watches, rw)
 	}
+	l.readPace = newPacer(env, max(env.Clients, 1), l.opts.DiscoverInterval)
 	for i := range max(env.Clients, 1) {
 		cl := c.NewSession(driver.SessionOptions{})
-		l.discover(cl)
+		l.discover(cl, i, l.opts.DiscoverInterval)
 		c.After(time.Duration(i)*100*time.Millisecond, func() { l.session(cl, i) })
 	}
 }
@@ -303,9 +307,12 @@ func (l *Lease) timeToLive(cl driver.Session, lease int64) {
 	})
 }
 
-// discover reads the registry periodically (linearizable reads).
-func (l *Lease) discover(cl driver.Session) {
-	l.after(l.opts.DiscoverInterval, func() {
+// discover reads the registry (linearizable reads) after wait, and again
+// as the pacer says: the reads take the budget the registrations leave,
+// so the registry is read across the whole fault window, not only every
+// DiscoverInterval.
+func (l *Lease) discover(cl driver.Session, client int, wait time.Duration) {
+	l.after(wait, func() {
 		if !l.running() {
 			return
 		}
@@ -316,7 +323,7 @@ func (l *Lease) discover(cl driver.Session) {
 					Return: call.Return, Revision: resp.GetHeader().GetRevision(), Kvs: resp.Kvs, Prefix: servicesPrefix,
 				})
 			}
-			l.discover(cl)
+			l.discover(cl, client, l.readPace.pause(client, l.ops, l.opts.DiscoverInterval))
 		})
 	})
 }

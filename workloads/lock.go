@@ -18,6 +18,9 @@ const (
 	lockPollInterval = 200 * time.Millisecond
 	// lockWritesPerHold is how many guarded writes a holder makes.
 	lockWritesPerHold = 3
+	// lockObserveIntervalMax is the longest an observer waits between
+	// reads of the holder once the pacer has no budget to spread.
+	lockObserveIntervalMax = 500 * time.Millisecond
 )
 
 // Lock is the clientv3/concurrency mutex recipe over simulated clients:
@@ -29,7 +32,8 @@ const (
 // instead: the holder is the leader and its guarded writes are
 // proclamations on its own key. (clientv3's Campaign skips the survival
 // check; a campaign here makes it too, so that every claim to lead is one
-// etcd's guarantees can prove.)
+// etcd's guarantees can prove.) Observers ask who holds the lock (etcd's
+// Election.Leader) between the sessions' calls, paced to cover the run.
 type Lock struct {
 	// Election switches to the election recipe.
 	Election bool
@@ -42,6 +46,8 @@ type Lock struct {
 	sessionsLost int
 	hist         linearizability.LockHistory
 	collector    *historyCollector
+	// observePace paces the observers' reads.
+	observePace *pacer
 }
 
 // NewLock returns the lock workload; NewElection the election workload.
@@ -76,6 +82,38 @@ func (l *Lock) Start(env Env) {
 		cl := env.Cluster.NewSession(driver.SessionOptions{})
 		env.Cluster.After(time.Duration(i)*30*time.Millisecond, func() { l.session(cl, i) })
 	}
+	observers := max(env.Clients/2, 1)
+	l.observePace = newPacer(env, observers, lockObserveIntervalMax)
+	for i := range observers {
+		cl := env.Cluster.NewSession(driver.SessionOptions{})
+		l.observe(cl, i, time.Duration(i)*50*time.Millisecond)
+	}
+}
+
+// observe reads who holds the lock after wait, as etcd's Election.Leader
+// does (the live key under the prefix with the smallest create revision),
+// and again as the pacer says.
+func (l *Lock) observe(cl driver.Session, observer int, wait time.Duration) {
+	l.after(wait, func() {
+		if !l.running() {
+			return
+		}
+		l.ops++
+		cl.Do(&pb.InternalRaftRequest{Range: &pb.RangeRequest{
+			Key: l.hist.Prefix, RangeEnd: prefixEnd(l.hist.Prefix),
+			SortTarget: pb.RangeRequest_CREATE, SortOrder: pb.RangeRequest_ASCEND, Limit: 1,
+		}}, func(call driver.Call) {
+			if rr, ok := call.Response.(*pb.RangeResponse); ok && lockCallOK(call) {
+				o := linearizability.LockObservation{Revision: rr.GetHeader().GetRevision()}
+				if len(rr.Kvs) > 0 {
+					o.Holder = linearizability.LockHolder{Key: string(rr.Kvs[0].GetKey()), CreateRevision: rr.Kvs[0].GetCreateRevision()}
+					o.Held = true
+				}
+				l.hist.Observed = append(l.hist.Observed, o)
+			}
+			l.observe(cl, observer, l.observePace.pause(observer, l.ops, lockObserveIntervalMax))
+		})
+	})
 }
 
 func (l *Lock) running() bool {

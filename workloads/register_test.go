@@ -58,7 +58,7 @@ func TestRegisterPartitionIsOK(t *testing.T) {
 }
 
 func TestRegisterCatchesStaleReads(t *testing.T) {
-	const seedsMax = 5
+	const seedsMax = 10
 	unsafe := sim.ClusterOptions{}
 	unsafe.Node.Unsafe.StaleReads = true
 	for seed := uint64(1); seed <= seedsMax; seed++ {

@@ -24,10 +24,13 @@ import (
 
 // Defaults of a run; flags override them.
 const (
-	durationDefault      = 60 * time.Second
-	nodesDefault         = 3
-	clientsDefault       = 4
-	opsMaxDefault        = 1000
+	durationDefault = 60 * time.Second
+	nodesDefault    = 3
+	clientsDefault  = 4
+	// opsMaxDefault lets the pacer's relay keep a call in flight through
+	// the whole fault window: one call per ~8 ms of simulated latency over
+	// ~50 s takes ~6000, the rest is spread.
+	opsMaxDefault        = 10000
 	livenessBoundDefault = 15 * time.Second
 	checkTimeoutDefault  = 30 * time.Second
 	// finishRunDefault is how long a run goes on after Finish for a

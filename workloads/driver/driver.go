@@ -53,6 +53,10 @@ type Cluster interface {
 	// FaultWindows are the faults applied so far: kind, targets and when,
 	// measured from Epoch.
 	FaultWindows() []FaultWindow
+	// CallsInFlight is how many calls issued through the cluster's
+	// sessions await their completion; a call whose callback is running
+	// has completed. Pacers read it to keep some call in flight.
+	CallsInFlight() int
 }
 
 // Session is one client session: it talks to one member at a time and
