@@ -42,9 +42,14 @@ const (
 	// keyspace is exponential in concurrency, so KV workloads are meant
 	// for short histories.
 	historyOpsMax = 100_000
-	// committedReadDurationMax bounds the wait for a member's committed
-	// history to reach the revisions the clients saw.
-	committedReadDurationMax = 10 * time.Second
+	// committedReadStallMax bounds the wait for a member's committed
+	// history to reach the revisions the clients saw while no history
+	// moves; committedReadDurationMax bounds it however they move. A
+	// member feeding a lagging watcher a few events a round (the swarm's
+	// watch-catchup-batch) takes minutes of virtual time over a long run's
+	// revisions, and porcupine without the history rarely decides one.
+	committedReadStallMax    = 10 * time.Second
+	committedReadDurationMax = 10 * time.Minute
 )
 
 // do issues req on cl, records the call as client's when it completes, and
@@ -161,6 +166,8 @@ func (r *kvRecorder) readCommitted() {
 		return
 	}
 	deadline := w.Now().Add(committedReadDurationMax)
+	movedAt := w.Now()
+	seen := make([]int64, len(hc.watches))
 	var poll func()
 	poll = func() {
 		revMax := r.revisionMax()
@@ -169,6 +176,9 @@ func (r *kvRecorder) readCommitted() {
 				hc.histories() // stops the watches
 				r.committedNote = fmt.Sprintf("member %d's committed history was compacted", hc.members[i])
 				return
+			}
+			if rw.lastSeen > seen[i] {
+				seen[i], movedAt = rw.lastSeen, w.Now()
 			}
 			if rw.lastSeen < max(hc.targets[i], revMax) {
 				continue
@@ -181,9 +191,14 @@ func (r *kvRecorder) readCommitted() {
 			}
 			panic(fmt.Sprintf("workloads: member %d's history reached revision %d but was not collected", hc.members[i], rw.lastSeen))
 		}
-		if !w.Now().Before(deadline) {
+		switch {
+		case w.Now().Sub(movedAt) >= committedReadStallMax:
 			hc.histories()
-			r.committedNote = fmt.Sprintf("no member's committed history reached revision %d within %v", revMax, committedReadDurationMax)
+			r.committedNote = fmt.Sprintf("no member's committed history reached revision %d: none moved for %v (reached %v)", revMax, committedReadStallMax, seen)
+			return
+		case !w.Now().Before(deadline):
+			hc.histories()
+			r.committedNote = fmt.Sprintf("no member's committed history reached revision %d within %v (reached %v)", revMax, committedReadDurationMax, seen)
 			return
 		}
 		w.After(settlePollInterval, poll)
