@@ -43,15 +43,31 @@ type MutationRow struct {
 	Workload         string   `json:"workload,omitempty"`
 	Nemesis          string   `json:"nemesis,omitempty"`
 
-	// Shrinking the first failing seed: fault events before and after,
-	// the re-runs it took, and whether the shrunk run failed the same way
-	// twice with one trace hash (it replays bit-exact).
+	MutationShrink
+}
+
+// MutationShrink is a bug's shrunk failure: of its first failing seed, or
+// of a later one that shrank smaller (ShrunkSeed). Fault events before and
+// after, the re-runs it took, and whether the shrunk run failed the same
+// way twice with one trace hash (it replays bit-exact).
+type MutationShrink struct {
+	ShrunkSeed    uint64 `json:"shrunk_seed,omitempty"`
 	FaultsBefore  int    `json:"faults_before,omitempty"`
 	FaultsAfter   int    `json:"faults_after,omitempty"`
 	ShrinkRuns    int    `json:"shrink_runs,omitempty"`
 	ShrinkError   string `json:"shrink_error,omitempty"`
 	ReplaysExact  bool   `json:"replays_exact,omitempty"`
 	ReplayCommand string `json:"replay_command,omitempty"`
+}
+
+// ShrunkFaultsGoal is the fault events a shrunk failure should come down
+// to: few enough for a person to read the failure from its trace.
+const ShrunkFaultsGoal = 10
+
+// ShrunkSmall reports whether the failure shrank to at most
+// ShrunkFaultsGoal fault events and replays bit-exact.
+func (s MutationShrink) ShrunkSmall() bool {
+	return s.ShrinkError == "" && s.ReplaysExact && s.FaultsAfter <= ShrunkFaultsGoal
 }
 
 // Mutation is the report of kvsim mutation: the catalogue of planted bugs
@@ -75,8 +91,8 @@ type Mutation struct {
 	// MedianFirstFailure is the median wall time to the first failure over
 	// the bugs the campaign caught.
 	MedianFirstFailure Duration `json:"median_first_failure"`
-	// ShrunkWithin10: caught bugs shrunk to at most 10 fault events that
-	// replay bit-exact.
+	// ShrunkWithin10: caught bugs shrunk to at most ShrunkFaultsGoal
+	// fault events that replay bit-exact.
 	ShrunkWithin10 int `json:"shrunk_within_10"`
 }
 
@@ -89,7 +105,7 @@ func (m *Mutation) Summarize() {
 		if r.CampaignCaught {
 			campaign++
 			firsts = append(firsts, time.Duration(r.FirstFailureWall))
-			if r.ShrinkError == "" && r.FaultsAfter <= 10 && r.ReplaysExact {
+			if r.ShrunkSmall() {
 				m.ShrunkWithin10++
 			}
 		}
@@ -171,7 +187,7 @@ td.no{color:#c62828;font-weight:600} td.yes{color:#3a8f3a;font-weight:600}</styl
 <td class="{{if .UnitCaught}}yes{{else}}no{{end}}">{{if .UnitCaught}}caught{{else}}missed{{end}}{{if .UnitFailure}}<br><span class="mono">{{.UnitFailure}}</span>{{end}}</td>
 <td class="{{if .CampaignCaught}}yes{{else}}no{{end}}">{{if .CampaignCaught}}<span class="badge {{.Outcome}}">{{.Outcome}}</span> seed {{.FirstSeed}}<br>{{.Workload}} / {{.Nemesis}}{{else}}missed{{end}}</td>
 <td class="num">{{.SeedsRun}}</td><td class="num">{{if .CampaignCaught}}{{human .FirstFailureWall}}{{else}}—{{end}}</td>
-<td>{{if .CampaignCaught}}{{if .ShrinkError}}{{.ShrinkError}}{{else}}{{.FaultsBefore}} → {{.FaultsAfter}} ({{.ShrinkRuns}} runs){{if .ReplaysExact}} · replays exact{{else}} · <b>does not replay exact</b>{{end}}{{end}}{{end}}</td>
+<td>{{if .CampaignCaught}}{{if .ShrinkError}}{{.ShrinkError}}{{else}}{{if ne .ShrunkSeed .FirstSeed}}seed {{.ShrunkSeed}}: {{end}}{{.FaultsBefore}} → {{.FaultsAfter}} ({{.ShrinkRuns}} runs){{if .ReplaysExact}} · replays exact{{else}} · <b>does not replay exact</b>{{end}}{{end}}{{end}}</td>
 <td>{{.About}}<br><span class="sub">{{.ModelledOn}}</span>{{if .Detail}}<br><span class="mono">{{firstLine .Detail}}</span>{{end}}{{if .ReplayCommand}}<br><code>{{.ReplayCommand}}</code>{{end}}</td></tr>
 {{end}}</table>
 </body></html>

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kvdlabs/kvd/core/bugs"
+	"github.com/kvdlabs/kvd/nemesis"
 	"github.com/kvdlabs/kvd/reports"
 )
 
@@ -37,6 +38,10 @@ const (
 	// mutationSeedsMax bounds the seeds one bug's campaign may queue; the
 	// wall-time cap ends it long before.
 	mutationSeedsMax = 20_000
+	// mutationShrinkSeedsMax bounds the failing seeds shrunk per bug (the
+	// first, and later ones while the smallest shrunk stays above
+	// reports.ShrunkFaultsGoal).
+	mutationShrinkSeedsMax = 3
 	// mutationScoreMinDefault is the score below which the command fails.
 	mutationScoreMinDefault = 0.9
 )
@@ -131,7 +136,9 @@ func mutationMain(args []string, stdout, stderr io.Writer) (int, error) {
 			return 0, err
 		}
 		if row.CampaignCaught {
-			shrinkFirstFailure(cfg, b.Name, *shrinkRuns, *shrinkWall, filepath.Join(*outDir, "schedules"), &row)
+			if err := shrinkFailures(cfg, b.Name, *workers, *wallMax, *shrinkRuns, *shrinkWall, filepath.Join(*outDir, "schedules"), &row); err != nil {
+				return 0, err
+			}
 		}
 		m.Rows = append(m.Rows, row)
 		fmt.Fprintf(stdout, "[%d/%d] %s\n", i+1, len(catalogue), rowLine(row))
@@ -245,40 +252,14 @@ func (u *unitTests) run(b bugs.Bug, row *reports.MutationRow) {
 // mutationCampaign runs the default campaign with bug on from seed 1 until
 // the first failure or wallMax, whichever comes first.
 func mutationCampaign(cfg reports.Config, bug string, workers int, wallMax time.Duration, row *reports.MutationRow) error {
-	cfg.Bug = bug
-	jobs := make([]job, mutationSeedsMax)
-	for i := range jobs {
-		s := uint64(i + 1)
-		jobs[i] = job{Seed: s, Config: resolve(cfg, s)}
-	}
-	stop := make(chan struct{})
-	var once sync.Once
-	halt := func() { once.Do(func() { close(stop) }) }
-	timer := time.AfterFunc(wallMax, halt)
-	defer timer.Stop()
 	start := time.Now()
-	// The first failure to arrive stops the campaign and times it; of the
-	// failures among the seeds still running then, the lowest seed is the
-	// one reported and shrunk.
-	var first *reports.Result
-	err := runJobsUntil(workerProgram{}, jobs, workers, wallMax+2*time.Minute, stop, func(r reports.Result) {
-		row.SeedsRun++
-		// A checker that ran out of time decided nothing: not a catch.
-		if !r.Failed() || r.Outcome == reports.Unknown {
-			return
-		}
-		if first == nil {
-			row.FirstFailureWall = reports.Duration(time.Since(start))
-		}
-		if first == nil || r.Seed < first.Seed {
-			rr := r
-			first = &rr
-		}
-		halt()
+	first, seedsRun, err := failingSeed(cfg, bug, workers, 1, wallMax, func() {
+		row.FirstFailureWall = reports.Duration(time.Since(start))
 	})
+	row.SeedsRun = seedsRun
 	row.CampaignWall = reports.Duration(time.Since(start))
 	if err != nil {
-		return fmt.Errorf("%w: bug %s: %v", errHarness, bug, err)
+		return err
 	}
 	if first != nil {
 		row.CampaignCaught = true
@@ -289,29 +270,101 @@ func mutationCampaign(cfg reports.Config, bug string, workers int, wallMax time.
 	return nil
 }
 
-// shrinkFirstFailure shrinks the bug's first failing seed, writes the
-// shrunk schedule into dir and checks that it replays bit-exact: two runs,
-// the same outcome and the same trace hash.
-func shrinkFirstFailure(cfg reports.Config, bug string, runsMax int, wall time.Duration, dir string, row *reports.MutationRow) {
+// failingSeed runs the default campaign with bug on from seed from until
+// the first failure or wallMax, whichever comes first; nil when no seed
+// failed. It calls arrived once, when the first failure arrives. Of the
+// failures among the seeds still running then, the lowest seed is the one
+// returned.
+func failingSeed(cfg reports.Config, bug string, workers int, from uint64, wallMax time.Duration, arrived func()) (first *reports.Result, seedsRun int, err error) {
 	cfg.Bug = bug
-	j := job{Seed: row.FirstSeed, Config: resolve(cfg, row.FirstSeed)}
+	jobs := make([]job, mutationSeedsMax)
+	for i := range jobs {
+		s := from + uint64(i)
+		jobs[i] = job{Seed: s, Config: resolve(cfg, s)}
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop) }) }
+	timer := time.AfterFunc(wallMax, halt)
+	defer timer.Stop()
+	err = runJobsUntil(workerProgram{}, jobs, workers, wallMax+2*time.Minute, stop, func(r reports.Result) {
+		seedsRun++
+		// A checker that ran out of time decided nothing: not a catch.
+		if !r.Failed() || r.Outcome == reports.Unknown {
+			return
+		}
+		if first == nil {
+			arrived()
+		}
+		if first == nil || r.Seed < first.Seed {
+			rr := r
+			first = &rr
+		}
+		halt()
+	})
+	if err != nil {
+		return nil, seedsRun, fmt.Errorf("%w: bug %s: %v", errHarness, bug, err)
+	}
+	return first, seedsRun, nil
+}
+
+// shrinkFailures shrinks the bug's first failing seed and, while the
+// smallest schedule shrunk so far keeps more than reports.ShrunkFaultsGoal fault
+// events, the next failing seeds too (at most mutationShrinkSeedsMax in
+// all, each found within wallMax), and reports the smallest. A failure
+// that needs one precise interleaving can shrink badly from one seed —
+// dropping any fault moves every later event — and to a handful from
+// another; what a person reads is the smallest failing schedule.
+func shrinkFailures(cfg reports.Config, bug string, workers int, wallMax time.Duration, runsMax int, wall time.Duration, dir string, row *reports.MutationRow) error {
+	best, schedule := shrinkSeed(cfg, bug, row.FirstSeed, runsMax, wall, dir)
+	next := row.FirstSeed + 1
+	for tries := 1; tries < mutationShrinkSeedsMax && !best.ShrunkSmall(); tries++ {
+		r, _, err := failingSeed(cfg, bug, workers, next, wallMax, func() {})
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			break
+		}
+		next = r.Seed + 1
+		c, cs := shrinkSeed(cfg, bug, r.Seed, runsMax, wall, dir)
+		if c.ShrinkError == "" && c.ReplaysExact && (best.ShrinkError != "" || !best.ReplaysExact || c.FaultsAfter < best.FaultsAfter) {
+			best, schedule = c, cs
+		}
+	}
+	row.MutationShrink = best
+	if best.ShrinkError != "" {
+		return nil
+	}
+	// Only the reported schedule is written: the one the replay command
+	// names.
+	if err := writeSchedule(filepath.Join(dir, bug+".json"), schedule); err != nil {
+		row.ShrinkError = err.Error()
+	}
+	return nil
+}
+
+// shrinkSeed shrinks the bug's failing seed and checks that the shrunk
+// schedule replays bit-exact: two runs, the same outcome and the same
+// trace hash.
+func shrinkSeed(cfg reports.Config, bug string, seed uint64, runsMax int, wall time.Duration, dir string) (reports.MutationShrink, nemesis.Schedule) {
+	cfg.Bug = bug
+	j := job{Seed: seed, Config: resolve(cfg, seed)}
+	out := reports.MutationShrink{ShrunkSeed: seed}
 	sh, err := shrink(j, runsMax, time.Now().Add(wall))
 	if err != nil {
-		row.ShrinkError = err.Error()
-		return
+		out.ShrinkError = err.Error()
+		return out, nemesis.Schedule{}
 	}
-	row.FaultsBefore, row.FaultsAfter, row.ShrinkRuns = sh.original.faults, sh.shrunk.faults, sh.runs
+	out.FaultsBefore, out.FaultsAfter, out.ShrinkRuns = sh.original.faults, sh.shrunk.faults, sh.runs
 	k := j
 	k.Schedule = &sh.schedule
 	k.Config = sh.config
 	a, b := runSeed(k), runSeed(k)
-	row.ReplaysExact = a.result.Outcome == sh.outcome && b.result.Outcome == sh.outcome && compareRuns(a, b) == ""
+	out.ReplaysExact = a.result.Outcome == sh.outcome && b.result.Outcome == sh.outcome && compareRuns(a, b) == ""
 	path := filepath.Join(dir, bug+".json")
-	if err := writeSchedule(path, sh.schedule); err != nil {
-		row.ShrinkError = err.Error()
-		return
-	}
-	row.ReplayCommand = "go run -tags kvdbugs ./cmd/kvsim " + strings.TrimPrefix(replayCommand(j.Seed, sh.config, path), "kvsim ")
+	out.ReplayCommand = "go run -tags kvdbugs ./cmd/kvsim " + strings.TrimPrefix(replayCommand(j.Seed, sh.config, path), "kvsim ")
+	return out, sh.schedule
 }
 
 // rowLine is one bug's result on one line, as the run goes.
@@ -319,8 +372,12 @@ func rowLine(r reports.MutationRow) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%-34s unit %-6s", r.Bug, yesNo(r.UnitCaught, "caught", "missed"))
 	if r.CampaignCaught {
-		fmt.Fprintf(&b, " campaign caught: seed %d (%s/%s) %s after %v, %d seeds; shrunk %d → %d faults",
-			r.FirstSeed, r.Workload, r.Nemesis, r.Outcome, time.Duration(r.FirstFailureWall).Round(100*time.Millisecond), r.SeedsRun, r.FaultsBefore, r.FaultsAfter)
+		fmt.Fprintf(&b, " campaign caught: seed %d (%s/%s) %s after %v, %d seeds; shrunk",
+			r.FirstSeed, r.Workload, r.Nemesis, r.Outcome, time.Duration(r.FirstFailureWall).Round(100*time.Millisecond), r.SeedsRun)
+		if r.ShrunkSeed != r.FirstSeed {
+			fmt.Fprintf(&b, " (seed %d)", r.ShrunkSeed)
+		}
+		fmt.Fprintf(&b, " %d → %d faults", r.FaultsBefore, r.FaultsAfter)
 		if r.ShrinkError != "" {
 			fmt.Fprintf(&b, " (shrink: %s)", r.ShrinkError)
 		} else if !r.ReplaysExact {
@@ -350,6 +407,9 @@ func printMutation(w io.Writer, m reports.Mutation, outDir string) {
 			camp = fmt.Sprintf("%s (seed %d)", r.Outcome, r.FirstSeed)
 			first = time.Duration(r.FirstFailureWall).Round(100 * time.Millisecond).String()
 			faults = fmt.Sprintf("%d→%d", r.FaultsBefore, r.FaultsAfter)
+			if r.ShrunkSeed != r.FirstSeed {
+				faults = fmt.Sprintf("seed %d: %s", r.ShrunkSeed, faults)
+			}
 			if r.ShrinkError != "" {
 				faults = "shrink failed"
 			} else if !r.ReplaysExact {

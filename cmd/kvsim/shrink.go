@@ -99,20 +99,26 @@ func shrink(j job, runsMax int, deadline time.Time) (shrunk, error) {
 		k.Config.OpsMax = opsMax
 		return runSeed(k).result.Outcome == want
 	}
-	// Faults, windows and duration: most of the budget.
-	schedRuns := max(runsMax*3/4, 1)
-	sched := nemesis.Minimize(first.schedule, func(s nemesis.Schedule) bool { return fails(s, j.Config.OpsMax) }, schedRuns)
-	// Operations: bisect between a count known to pass (or 0) and one known
-	// to fail.
-	failing, passing := j.Config.OpsMax, 0
-	for failing-passing > 1 && runs < runsMax && (deadline.IsZero() || time.Now().Before(deadline)) {
-		mid := passing + (failing-passing)/2
-		if fails(sched, mid) {
-			failing = mid
-		} else {
-			passing = mid
+	// Operations first, by bisection between a count known to pass (or 0)
+	// and one known to fail: a seed with fewer operations re-runs faster,
+	// which leaves the schedule more runs within a wall-time budget. Then
+	// faults, windows and duration, most of the budget; then operations
+	// again, since the smaller schedule may fail with fewer.
+	failing := j.Config.OpsMax
+	bisectOps := func(s nemesis.Schedule, runsCap int) {
+		passing := 0
+		for failing-passing > 1 && runs < runsCap && (deadline.IsZero() || time.Now().Before(deadline)) {
+			mid := passing + (failing-passing)/2
+			if fails(s, mid) {
+				failing = mid
+			} else {
+				passing = mid
+			}
 		}
 	}
+	bisectOps(first.schedule, max(runsMax/8, 1))
+	sched := nemesis.Minimize(first.schedule, func(s nemesis.Schedule) bool { return fails(s, failing) }, max(runsMax*3/4, 1))
+	bisectOps(sched, runsMax)
 	sh.schedule = sched
 	sh.config.OpsMax = failing
 	sh.config.Duration = reports.Duration(sched.Duration)
