@@ -109,12 +109,12 @@ func CreateRestored(cfg Config, r Restored) error {
 	if wal.Exists(cfg.FS, cfg.Dir) {
 		return fmt.Errorf("%w: %q holds a WAL already", ErrRestore, cfg.Dir)
 	}
-	data, err := restoredState(cfg, r)
+	voters := slices.Sorted(slices.Values(cfg.Peers))
+	index, term := uint64(len(voters)), uint64(1)
+	data, err := restoredState(cfg, r, index)
 	if err != nil {
 		return err
 	}
-	voters := slices.Sorted(slices.Values(cfg.Peers))
-	index, term := uint64(len(voters)), uint64(1)
 	snap := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{
 		Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: &raftpb.ConfState{Voters: voters},
 	}}
@@ -137,8 +137,8 @@ func CreateRestored(cfg Config, r Restored) error {
 	return nil
 }
 
-// restoredState checks r and encodes it as a state snapshot.
-func restoredState(cfg Config, r Restored) ([]byte, error) {
+// restoredState checks r and encodes it as a state snapshot at raft index.
+func restoredState(cfg Config, r Restored, index uint64) ([]byte, error) {
 	mvccBytes, err := mvcc.BuildSnapshot(r.Revision, r.CompactRevision, r.Versions)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRestore, err)
@@ -186,7 +186,7 @@ func restoredState(cfg Config, r Restored) ([]byte, error) {
 		members[id] = slices.Clone(cfg.PeerContexts[id])
 	}
 	return encodeState(state{
-		mvcc: mvccBytes, lease: lessor.Snapshot(), members: members,
+		index: index, mvcc: mvccBytes, lease: lessor.Snapshot(), members: members,
 		attrs: map[uint64]*membershippb.Attributes{}, alarms: as,
 	}), nil
 }

@@ -544,13 +544,14 @@ func TestStateRoundTrip(t *testing.T) {
 		alarms:  alarms{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_NOSPACE}, {MemberID: 2, Alarm: pb.AlarmType_CORRUPT}},
 		removed: map[uint64]bool{5: true, 9: true},
 		auth:    []byte("auth"),
+		index:   42,
 	}
 	b := encodeState(in)
 	out, err := decodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil || !maps.Equal(out.removed, in.removed) || string(out.auth) != "auth" ||
+	if !bytes.Equal(encodeState(out), b) || out.attrs[1].GetName() != "a" || out.attrs[2] != nil || !maps.Equal(out.removed, in.removed) || string(out.auth) != "auth" || out.index != 42 ||
 		!slices.Equal(out.applied, in.applied) || !slices.EqualFunc(out.alarms, in.alarms, func(a, b *pb.AlarmMember) bool { return proto.Equal(a, b) }) {
 		t.Fatalf("round trip changed the state: %+v", out)
 	}
@@ -565,13 +566,16 @@ func TestStateRoundTrip(t *testing.T) {
 		binary.BigEndian.PutUint32(b[len(stateMagic):], version)
 		return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	}
-	if old, err := decodeState(older(stateVersionNoAuth, 12)); err != nil || old.auth != nil || !slices.Equal(old.applied, in.applied) {
+	if old, err := decodeState(older(stateVersionNoIndex, 12)); err != nil || old.index != 0 || string(old.auth) != "" || !slices.Equal(old.applied, in.applied) {
+		t.Fatalf("version 6 state: %+v, %v", old, err)
+	}
+	if old, err := decodeState(older(stateVersionNoAuth, 20)); err != nil || old.auth != nil || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 5 state: %+v, %v", old, err)
 	}
-	if old, err := decodeState(older(stateVersionNoRemoved, 16)); err != nil || len(old.removed) != 0 || !slices.Equal(old.applied, in.applied) {
+	if old, err := decodeState(older(stateVersionNoRemoved, 24)); err != nil || len(old.removed) != 0 || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 4 state: %+v, %v", old, err)
 	}
-	if old, err := decodeState(older(stateVersionNoAlarms, 20)); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
+	if old, err := decodeState(older(stateVersionNoAlarms, 28)); err != nil || old.alarms != nil || !slices.Equal(old.applied, in.applied) {
 		t.Fatalf("version 3 state: %+v, %v", old, err)
 	}
 	for i := range b {
@@ -584,7 +588,7 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeState(f *testing.F) {
-	f.Add(encodeState(state{mvcc: []byte("m"), lease: []byte("l"), members: map[uint64][]byte{1: []byte("ctx")}}))
+	f.Add(encodeState(state{mvcc: []byte("m"), lease: []byte("l"), members: map[uint64][]byte{1: []byte("ctx")}, index: 3}))
 	f.Add([]byte(stateMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeState(b)

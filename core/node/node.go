@@ -333,6 +333,9 @@ func (n *Node) restoreState(snap *raftpb.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
+	if st.index != 0 && st.index != snap.GetMetadata().GetIndex() {
+		return fmt.Errorf("snapshot at index %d: %w: its state holds the entries through index %d", snap.GetMetadata().GetIndex(), ErrBadState, st.index)
+	}
 	applied, err := restoreAppliedIDs(st.applied)
 	if err != nil {
 		return fmt.Errorf("snapshot at index %d: %w: %w", snap.GetMetadata().GetIndex(), ErrBadState, err)

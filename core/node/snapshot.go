@@ -166,7 +166,7 @@ func (n *Node) advanceSnapshot() error {
 		if !n.snapshotDue() {
 			return nil
 		}
-		index := n.appliedIndex
+		index, stateIndex := n.appliedIndex, n.appliedIndex
 		if bugs.On(bugs.NodeAppliedIndexStale) && index > n.snapshotIndex+1 {
 			index-- // planted bug (kvdbugs builds only): the snapshot's index is one behind the state it holds
 		}
@@ -177,7 +177,7 @@ func (n *Node) advanceSnapshot() error {
 		n.logBytesSinceSnapshot = 0
 		n.snap = &snapshotJob{
 			index: index, term: term, confState: n.confState,
-			st:  state{lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), auth: n.auth.Snapshot(), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
+			st:  state{index: stateIndex, lease: n.lessor.Snapshot(), members: maps.Clone(n.members), removed: maps.Clone(n.removed), auth: n.auth.Snapshot(), attrs: maps.Clone(n.attrs), applied: n.applied.ordered(), alarms: n.alarms.clone()},
 			enc: n.kv.NewSnapshotEncoder(),
 		}
 	}

@@ -1,11 +1,14 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // With a small SnapshotStepBytes a snapshot spans many rounds; requests
@@ -211,4 +214,40 @@ func TestDefragmentAfterAnInstalledSnapshot(t *testing.T) {
 		t.Fatalf("follower %d did not save the snapshot at %d: %+v", f, index, c.nodes[f].Status())
 	}
 	mustOK(t, c.do(f, put("after-defrag", "v")))
+}
+
+// A snapshot's state carries the index it was taken at, and a restore
+// holds it to the raft metadata: a state one entry ahead of the index its
+// snapshot claims would have that entry applied twice (etcd's consistent
+// index, the etcd#13766 class).
+func TestRestoreRefusesAStateAheadOfItsSnapshotIndex(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 20, 5 })
+	l := c.waitLeader()
+	for i := range 60 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("k%02d", i), "v")))
+	}
+	for range 1000 {
+		if !c.nodes[l].SnapshotInProgress() && c.nodes[l].Status().SnapshotIndex > 0 {
+			break
+		}
+		c.settleOnce()
+	}
+	snap, err := c.nodes[l].wal.ReadSnapshot()
+	if err != nil || snap.GetMetadata().GetIndex() == 0 {
+		t.Fatalf("no snapshot to restore: %v, %v", snap.GetMetadata(), err)
+	}
+	index := snap.GetMetadata().GetIndex()
+	behind := proto.Clone(snap).(*raftpb.Snapshot)
+	behind.Metadata.Index = proto.Uint64(index - 1)
+	err = c.nodes[l].restoreState(behind)
+	if !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), fmt.Sprintf("holds the entries through index %d", index)) {
+		t.Fatalf("restore of a state at %d as a snapshot at %d: %v, want ErrBadState naming both", index, index-1, err)
+	}
+	// The snapshot as written restores: the member restarts from it.
+	c.stop(l)
+	c.start(l)
+	c.waitLeader()
+	if st := c.nodes[l].Status(); st.Keys != 60 || st.SnapshotIndex != index {
+		t.Fatalf("restarted from the snapshot at %d: %d keys, snapshot index %d", index, st.Keys, st.SnapshotIndex)
+	}
 }

@@ -28,6 +28,7 @@ import (
 //	alarmCount u32 { memberID u64, alarm u32 }*      (version 4 on)
 //	removedCount u32 { memberID u64 }*               (version 5 on)
 //	authLen u64 auth[authLen]                         (version 6 on)
+//	index u64                                         (version 7 on)
 //	crc32c u32 (over everything before it)
 //
 // attr is the member's published membershippb.Attributes, empty if none. The
@@ -37,14 +38,21 @@ import (
 // read as having none; versions before 5 as having removed no member;
 // versions before 6 as having auth off and no users (core/auth's
 // snapshot, empty when nothing was ever configured).
+//
+// index is the raft index of the last entry whose effects the state holds
+// (etcd keeps the same "consistent index" beside its backend's data). A
+// restore holds it to the index the raft snapshot claims: a state one entry
+// ahead of its metadata would have that entry applied twice. Versions
+// before 7 carry none (0) and are not held to it.
 const (
 	stateMagic   = "KVDSTATE"
-	stateVersion = 6
+	stateVersion = 7
 	// stateVersionNoAlarms is the last version without the alarms, and
 	// stateVersionNoRemoved the last without the removed members.
 	stateVersionNoAlarms  = 3
 	stateVersionNoRemoved = 4
 	stateVersionNoAuth    = 5
+	stateVersionNoIndex   = 6
 	// stateMemberCountMax bounds decoding: raft clusters are small.
 	stateMemberCountMax = 1 << 10
 	// stateRemovedCountMax bounds the removed ids decoded: a cluster that
@@ -73,6 +81,9 @@ type state struct {
 	removed map[uint64]bool
 	// auth is core/auth's snapshot; nil in states before version 6.
 	auth []byte
+	// index is the raft index of the last entry applied to the state; 0
+	// in states before version 7.
+	index uint64
 }
 
 func encodeState(s state) []byte {
@@ -153,6 +164,7 @@ func (s state) frame(mvccBytes int) (head, tail []byte) {
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(s.auth)))
 	b = append(b, s.auth...)
+	b = binary.BigEndian.AppendUint64(b, s.index)
 	return head, b
 }
 
@@ -233,6 +245,11 @@ func decodeState(b []byte) (state, error) {
 	}
 	if version > stateVersionNoAuth {
 		s.auth = r.bytes(r.u64())
+	}
+	if version > stateVersionNoIndex {
+		if s.index = r.u64(); r.err == nil && s.index == 0 {
+			return state{}, fmt.Errorf("%w: version %d state without its raft index", ErrBadState, version)
+		}
 	}
 	if r.err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrBadState, r.err)

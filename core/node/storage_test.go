@@ -35,7 +35,7 @@ func TestSnapshotJobStreamsTheStateAtItsStart(t *testing.T) {
 		put(i)
 	}
 	st := state{lease: []byte("leases"), members: map[uint64][]byte{2: []byte("b"), 1: []byte("a")},
-		attrs: map[uint64]*membershippb.Attributes{1: {Name: "a"}}, applied: []uint64{7, 9}}
+		attrs: map[uint64]*membershippb.Attributes{1: {Name: "a"}}, applied: []uint64{7, 9}, index: 42}
 	whole := st
 	whole.kv = kv
 	want := encodeState(whole)
@@ -68,7 +68,7 @@ func TestSnapshotJobStreamsTheStateAtItsStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(back.lease) != "leases" || len(back.applied) != 2 || len(back.members) != 2 {
+	if string(back.lease) != "leases" || len(back.applied) != 2 || len(back.members) != 2 || back.index != 42 {
 		t.Fatalf("decoded state differs: lease %q, applied %v, members %v", back.lease, back.applied, back.members)
 	}
 	if _, err := mvcc.Restore(back.mvcc, mvcc.Options{}); err != nil {
