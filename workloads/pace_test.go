@@ -21,12 +21,19 @@ type clockCluster struct {
 func (c *clockCluster) Now() time.Time     { return c.now }
 func (c *clockCluster) CallsInFlight() int { return c.inFlight }
 
-func TestPacerRelaysOneClientAndSpreadsTheRest(t *testing.T) {
+// clockPacer paces 4 clients over a 50 s window holding opsMax operations,
+// without bursts, on a cluster whose clock the test moves.
+func clockPacer(opsMax int, seed uint64) (*clockCluster, *pacer) {
 	epoch := time.Unix(0, 0)
 	c := &clockCluster{now: epoch}
-	env := Env{Cluster: c, Rand: rand.New(rand.NewPCG(1, 2)), OpsMax: 10_000, End: epoch.Add(50 * time.Second)}
+	env := Env{Cluster: c, Rand: rand.New(rand.NewPCG(seed, seed)), OpsMax: opsMax, End: epoch.Add(50 * time.Second)}
 	p := newPacer(env, 4, 10*time.Millisecond)
 	p.burstChance = 0
+	return c, p
+}
+
+func TestPacerRelaysOneClientAndSpreadsTheRest(t *testing.T) {
+	c, p := clockPacer(10_000, 1)
 
 	// Idle cluster: the first client to finish becomes the relay.
 	if d := p.pause(0, 0, 5*time.Millisecond); d != 0 {
@@ -59,11 +66,7 @@ func TestPacerRelaysOneClientAndSpreadsTheRest(t *testing.T) {
 }
 
 func TestPacerLeavesTheRelayWhenTheBudgetCannotPayIt(t *testing.T) {
-	epoch := time.Unix(0, 0)
-	c := &clockCluster{now: epoch}
-	env := Env{Cluster: c, Rand: rand.New(rand.NewPCG(3, 4)), OpsMax: 1000, End: epoch.Add(50 * time.Second)}
-	p := newPacer(env, 4, 10*time.Millisecond)
-	p.burstChance = 0
+	c, p := clockPacer(1000, 3)
 	if d := p.pause(2, 0, 5*time.Millisecond); d != 0 {
 		t.Fatalf("first pause %v, want 0: no latency measured yet", d)
 	}

@@ -10,7 +10,8 @@ import (
 
 // BenchmarkSeed measures one whole seed — simulation, liveness and
 // convergence checks, and the workload's checkers — per workload, under
-// every fault: b.N seeds, reported with simulated seconds per wall second.
+// every fault: b.N seeds, reported with simulated seconds and client
+// operations per wall second.
 // Its seeds keep benchOpsMax operations whatever the campaign's default, so
 // that figures stay comparable across releases: the benchmark measures the
 // harness's speed, not the size of a default seed.
@@ -22,12 +23,15 @@ func BenchmarkSeed(b *testing.B) {
 				Clients: clientsDefault, OpsMax: benchOpsMax, LivenessBound: reports.Duration(livenessBoundDefault),
 				CheckTimeout: reports.Duration(checkTimeoutDefault)}
 			var virtual, check time.Duration
+			ops := 0
 			for i := 0; b.Loop(); i++ {
 				r := runSeed(job{Seed: uint64(i + 1), Config: cfg}).result
 				virtual += time.Duration(r.Virtual)
 				check += time.Duration(r.CheckWall)
+				ops += r.Ops
 			}
 			b.ReportMetric(virtual.Seconds()/b.Elapsed().Seconds(), "sim-s/s")
+			b.ReportMetric(float64(ops)/b.Elapsed().Seconds(), "ops/s")
 			b.ReportMetric(float64(check.Microseconds())/float64(b.N)/1000, "check-ms/seed")
 		})
 	}
