@@ -61,7 +61,7 @@ campaign:
 # package's unit tests and the default campaign (seeds from 1 until the
 # first failure, at most 60 s each), the first failure shrunk and replayed.
 # Prints the table and the mutation score; report in reports/out/mutation.
-# Long (about 7 minutes on 2 cores): not in make test. One bug:
+# Long (about 6 minutes on 2 cores): not in make test. One bug:
 # make mutation MUTATION_FLAGS='--bugs mvcc-range-limit-off-by-one'
 mutation:
 	$(GO) run -tags kvdbugs ./cmd/kvsim mutation --workers $$(nproc) --out reports/out/mutation $${MUTATION_FLAGS}
