@@ -16,10 +16,10 @@ import "time"
 // alone would need several times over (random gaps overlap and leave
 // holes). One client at most is the relay: it stays one while other
 // calls (a workload's own protocol calls) are in flight, since those end
-// without asking the pacer and would break a chain handed on by them. The spread:
-// every other pause aims at the rate that ends the remaining operations at
-// End, less the relay's rate, drawn uniformly around that gap so calls
-// still overlap. The relay runs only while the budget's rate is above its
+// without asking the pacer and would break a chain handed on by them.
+// The spread: every other pause aims at the rate that ends the remaining
+// operations at End, less the relay's rate, drawn uniformly around that
+// gap so calls still overlap. The relay runs only while the budget's rate is above its
 // own (one call per relayed call's latency), so a small --ops-max is
 // spread, not spent in the first seconds.
 //
