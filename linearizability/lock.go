@@ -121,7 +121,7 @@ func checkLock(h LockHistory) error {
 		// Claims at revisions before this one are judged on the state
 		// the previous revision left.
 		for len(claims) > 0 && claims[0].Revision < rev {
-			if err := judgeClaim(claims[0], holderOf); err != nil {
+			if err := judgeHolder(claims[0], holderOf); err != nil {
 				return err
 			}
 			claims = claims[1:]
@@ -176,7 +176,7 @@ func checkLock(h LockHistory) error {
 		i = j
 	}
 	for _, c := range claims {
-		if err := judgeClaim(c, holderOf); err != nil {
+		if err := judgeHolder(c, holderOf); err != nil {
 			return err
 		}
 	}
@@ -197,7 +197,7 @@ type lockJudgement struct {
 	claim bool
 }
 
-func judgeClaim(c lockJudgement, holderOf func() (LockHolder, bool)) error {
+func judgeHolder(c lockJudgement, holderOf func() (LockHolder, bool)) error {
 	h, ok := holderOf()
 	if ok == c.Held && (!ok || h == c.Holder) {
 		return nil

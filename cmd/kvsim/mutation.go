@@ -328,7 +328,8 @@ func shrinkFailures(cfg reports.Config, bug string, workers int, wallMax time.Du
 		}
 		next = r.Seed + 1
 		c, cs := shrinkSeed(cfg, bug, r.Seed, runsMax, wall, dir)
-		if c.ShrinkError == "" && c.ReplaysExact && (best.ShrinkError != "" || !best.ReplaysExact || c.FaultsAfter < best.FaultsAfter) {
+		usable := func(s reports.MutationShrink) bool { return s.ShrinkError == "" && s.ReplaysExact }
+		if usable(c) && (!usable(best) || c.FaultsAfter < best.FaultsAfter) {
 			best, schedule = c, cs
 		}
 	}

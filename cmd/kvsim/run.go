@@ -220,8 +220,8 @@ func (r *run) simulate() {
 	// A workload that says when its final reads are done may need longer
 	// than its bound: a long history read from a member that feeds it a
 	// few events a round. Virtual time on a quiet cluster is cheap.
-	if _, says := wl.(finisher); says {
-		for overrun := w.Now().Add(finishOverrunMax); !finished(wl) && w.Now().Before(overrun); {
+	if f, says := wl.(finisher); says {
+		for overrun := w.Now().Add(finishOverrunMax); !f.Finished() && w.Now().Before(overrun); {
 			w.RunFor(time.Second)
 		}
 	}
