@@ -116,7 +116,40 @@ func startCluster(t *testing.T, system, bin string, size int) []*member {
 	for _, m := range ms {
 		m.waitServing(t)
 	}
+	for _, m := range ms {
+		m.waitPublished(t, len(ms))
+	}
 	return ms
+}
+
+// waitPublished waits until m lists members members, each with the name
+// it published. etcd opens its client port only once its own name is
+// applied, so its first answers already list every name; kvd serves
+// before, and a script started then met a member list missing the
+// leader's name (a clean-clone CI run).
+func (m *member) waitPublished(t *testing.T, members int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := m.cli.MemberList(ctx)
+		cancel()
+		named := 0
+		if err == nil {
+			for _, mm := range resp.Members {
+				if mm.Name != "" && len(mm.ClientURLs) > 0 {
+					named++
+				}
+			}
+		}
+		if named == members {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s did not list %d named members within 30s: %d named, %v", m.system, m.name, members, named, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop ends the process with SIGTERM (SIGKILL after 10 s).
