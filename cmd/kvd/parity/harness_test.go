@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,6 +74,37 @@ const watchProgressNotifyInterval = 300 * time.Millisecond
 // until each answers a linearizable read.
 func startCluster(t *testing.T, system, bin string, size int) []*member {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ms, err := launchCluster(t, system, bin, size)
+		if err == nil {
+			for _, m := range ms {
+				m.waitPublished(t, len(ms))
+			}
+			return ms
+		}
+		// Ports are reserved, released, then bound by the child: another
+		// test package running alongside can take one in between. New
+		// ports, new cluster.
+		for _, m := range ms {
+			m.stop(t)
+		}
+		if attempt == clusterStartAttemptsMax {
+			t.Fatalf("%s cluster: %v, %d attempts", system, err, attempt)
+		}
+		t.Logf("%s cluster: %v; starting again on other ports", system, err)
+	}
+}
+
+// clusterStartAttemptsMax bounds the cluster starts that lose a port.
+const clusterStartAttemptsMax = 3
+
+// errPortTaken: a member exited because a port given to it was bound by
+// another process first.
+var errPortTaken = errors.New("a member's port was taken before it bound it")
+
+// launchCluster starts the processes and waits until each serves; it
+// returns errPortTaken (with the members started) when one lost a port.
+func launchCluster(t *testing.T, system, bin string, size int) ([]*member, error) {
 	ports := freePorts(t, 2*size)
 	dir := t.TempDir()
 	var ms []*member
@@ -114,12 +146,11 @@ func startCluster(t *testing.T, system, bin string, size int) []*member {
 		t.Cleanup(func() { m.stop(t) })
 	}
 	for _, m := range ms {
-		m.waitServing(t)
+		if err := m.waitServing(t); err != nil {
+			return ms, err
+		}
 	}
-	for _, m := range ms {
-		m.waitPublished(t, len(ms))
-	}
-	return ms
+	return ms, nil
 }
 
 // waitPublished waits until m lists members members, each with the name
@@ -171,7 +202,7 @@ func (m *member) stop(t *testing.T) {
 
 // waitServing connects m's client and waits until m answers a linearizable
 // read, which also tells its cluster and member ids.
-func (m *member) waitServing(t *testing.T) {
+func (m *member) waitServing(t *testing.T) error {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -185,10 +216,13 @@ func (m *member) waitServing(t *testing.T) {
 		cancel()
 		if err == nil {
 			m.clusterID, m.memberID = resp.Header.ClusterId, resp.Header.MemberId
-			return
+			return nil
 		}
 		select {
 		case <-m.exited:
+			if strings.Contains(m.log.String(), "address already in use") {
+				return fmt.Errorf("%w: %s %s", errPortTaken, m.system, m.name)
+			}
 			t.Fatalf("%s %s exited before it served: %v\n%s", m.system, m.name, m.cmd.ProcessState, m.log.String())
 		default:
 		}
