@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+
+	"github.com/kvdlabs/kvd/core/mvcc"
 )
 
 // kvd's heap is mostly the store itself, long-lived. Go's default GOGC of
@@ -15,7 +18,15 @@ import (
 // above the live heap stays about gcHeadroomBytes: never more than Go's
 // default (a small store collects as Go would), never under gcPercentMin
 // (a quarter of the live heap). An explicit GOGC environment variable turns
-// the tuner off; GOMEMLIMIT (or --memory-limit) bounds the heap on top.
+// this tuning off; GOMEMLIMIT (or --memory-limit-bytes) bounds the memory on
+// top.
+//
+// The store keeps its history outside the Go heap (mvcc's history arena),
+// where neither GOGC nor Go's memory limit sees it. The limit a user sets is
+// for the member, so after every collection the tuner gives Go that limit
+// less what the arenas hold (mvcc.MappedHistoryBytes), and never less than
+// a quarter of it: a history larger than the limit makes the collector work
+// harder, it does not starve the heap outright.
 //
 // It once gave small stores more headroom than Go's default (up to 256 MiB,
 // to collect less often): measured A/B against GOGC=100 on a 3-member
@@ -47,19 +58,42 @@ func gcPercentFor(liveBytes uint64) int {
 	return int(min(max(uint64(gcHeadroomBytes)*100/liveBytes, gcPercentMin), gcPercentMax))
 }
 
-// gcTuner sets GOGC from the live heap after each collection.
+// memoryLimitBytes is the member's memory limit: --memory-limit-bytes,
+// else GOMEMLIMIT's, else math.MaxInt64 (none).
+var memoryLimitBytes atomic.Int64
+
+func init() { memoryLimitBytes.Store(debug.SetMemoryLimit(-1)) }
+
+// setMemoryLimit makes limitBytes the member's memory limit.
+func setMemoryLimit(limitBytes int64) {
+	memoryLimitBytes.Store(limitBytes)
+	applyMemoryLimit()
+}
+
+// applyMemoryLimit gives Go the member's limit less its history arenas.
+func applyMemoryLimit() {
+	limit := memoryLimitBytes.Load()
+	if limit == math.MaxInt64 {
+		return
+	}
+	debug.SetMemoryLimit(max(limit-mvcc.MappedHistoryBytes(), limit/4))
+}
+
+// gcTuner sets GOGC from the live heap (when tuneGOGC) and Go's memory
+// limit from the history arenas after each collection.
 type gcTuner struct {
-	ctx     context.Context
-	sample  []metrics.Sample
-	current int
+	ctx      context.Context
+	tuneGOGC bool
+	sample   []metrics.Sample
+	current  int
 	// retuned counts the collections it has run after, for tests.
 	retuned atomic.Int64
 }
 
-// tuneGC adjusts GOGC to the live heap after every collection until ctx
-// ends.
-func tuneGC(ctx context.Context) *gcTuner {
-	t := &gcTuner{ctx: ctx, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, current: gcPercentMax}
+// tuneGC adjusts GOGC (if tuneGOGC: no GOGC was given) and Go's memory
+// limit after every collection until ctx ends.
+func tuneGC(ctx context.Context, tuneGOGC bool) *gcTuner {
+	t := &gcTuner{ctx: ctx, tuneGOGC: tuneGOGC, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, current: gcPercentMax}
 	t.arm()
 	return t
 }
@@ -78,13 +112,16 @@ func (t *gcTuner) retune() {
 	if t.ctx.Err() != nil {
 		return
 	}
-	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() != metrics.KindUint64 {
-		return // the runtime no longer reports it: keep Go's default
-	}
-	if pct := gcPercentFor(t.sample[0].Value.Uint64()); pct != t.current {
-		debug.SetGCPercent(pct)
-		t.current = pct
+	applyMemoryLimit()
+	if t.tuneGOGC {
+		metrics.Read(t.sample)
+		if t.sample[0].Value.Kind() != metrics.KindUint64 {
+			return // the runtime no longer reports it: keep Go's default
+		}
+		if pct := gcPercentFor(t.sample[0].Value.Uint64()); pct != t.current {
+			debug.SetGCPercent(pct)
+			t.current = pct
+		}
 	}
 	t.retuned.Add(1)
 	t.arm()

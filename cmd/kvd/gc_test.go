@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kvdlabs/kvd/core/mvcc"
 )
 
 func TestGCPercentBoundsHeadroom(t *testing.T) {
@@ -64,7 +69,7 @@ func TestGCTunerFollowsEveryCollection(t *testing.T) {
 	defer debug.SetGCPercent(prev)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tuner := tuneGC(ctx)
+	tuner := tuneGC(ctx, true)
 	live := make([][]byte, 0, 400)
 	for range 400 { // 400 MiB live: GOGC must fall to its floor
 		live = append(live, make([]byte, 1<<20))
@@ -84,4 +89,35 @@ func TestGCTunerFollowsEveryCollection(t *testing.T) {
 		t.Errorf("GOGC %d with %d MiB live, want %d", got, len(live), gcPercentMin)
 	}
 	runtime.KeepAlive(live)
+}
+
+// The member's memory limit covers the store's history, which lives outside
+// the Go heap: Go gets the limit less what the arenas hold, and at least a
+// quarter of it.
+func TestMemoryLimitLeavesRoomForHistory(t *testing.T) {
+	prevMember, prevGo := memoryLimitBytes.Load(), debug.SetMemoryLimit(-1)
+	defer func() {
+		memoryLimitBytes.Store(prevMember)
+		debug.SetMemoryLimit(prevGo)
+	}()
+	s := mvcc.New(mvcc.Options{})
+	value := make([]byte, 100)
+	for i := range 30000 {
+		if _, err := s.Put(&etcdserverpb.PutRequest{Key: fmt.Appendf(nil, "k%d", i%16), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := int64(s.HistoryBytes())
+	if held < 1<<20 {
+		t.Fatalf("30000 puts over 16 keys left %d bytes of history", held)
+	}
+	setMemoryLimit(1 << 30)
+	if got := debug.SetMemoryLimit(-1); got > 1<<30-held || got < 1<<30-mvcc.MappedHistoryBytes()-(8<<20) {
+		t.Errorf("member limit 1 GiB with %d bytes of history: Go's limit %d", held, got)
+	}
+	setMemoryLimit(held)
+	if got := debug.SetMemoryLimit(-1); got != held/4 {
+		t.Errorf("member limit %d below its history: Go's limit %d, want a quarter", held, got)
+	}
+	runtime.KeepAlive(s)
 }

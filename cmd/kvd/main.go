@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -25,9 +24,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	if os.Getenv("GOGC") == "" {
-		tuneGC(ctx)
-	}
+	tuneGC(ctx, os.Getenv("GOGC") == "")
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
@@ -54,7 +51,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if f.memoryLimitBytes > 0 {
 		// Overrides GOMEMLIMIT, as a flag overrides its environment.
-		debug.SetMemoryLimit(f.memoryLimitBytes)
+		setMemoryLimit(f.memoryLimitBytes)
 	}
 	f.unsafe.warn(stderr)
 	if err := serve(ctx, f, log); errors.Is(err, node.ErrRemoved) {

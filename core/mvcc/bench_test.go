@@ -177,3 +177,31 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMemoryPerRevision overwrites 10,000 keys of 100-byte values 20
+// times (200,000 revisions of history) and reports what a revision costs on
+// the Go heap (which the collector lets grow to twice its live size) and in
+// the history arena outside it.
+func BenchmarkMemoryPerRevision(b *testing.B) {
+	const keys, rounds = 10000, 20
+	value := make([]byte, benchValueSizeBytes)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := New(Options{})
+		for range rounds {
+			for k := range keys {
+				if _, err := s.Put(&pb.PutRequest{Key: benchKey(k), Value: value}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		revs := float64(keys * rounds)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/revs, "heap-bytes/rev")
+		b.ReportMetric(float64(s.HistoryBytes())/revs, "history-bytes/rev")
+		runtime.KeepAlive(s)
+	}
+}

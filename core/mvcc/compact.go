@@ -29,7 +29,7 @@ func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
 		if rec.latest.ver == removedVer {
 			continue
 		}
-		if rec.compact(rev) {
+		if rec.compact(s.hist, rev) {
 			s.remove(rec)
 			rec.latest.ver = removedVer
 			rec.older = nil
@@ -38,6 +38,7 @@ func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
 	// The log keeps rev's own changes: a watcher may start at the
 	// compaction revision, as in etcd (Events).
 	s.log.trimThrough(rev - 1)
+	s.hist.release(rev)
 	s.compactRev = rev
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }

@@ -16,10 +16,14 @@
 // Layout (memory matters: the target is at most 2x the raw key+value bytes):
 //
 //   - a tidwall/btree of *record ordered by key; a record keeps its latest
-//     version inline and older versions and tombstones in an overflow slice
-//     that only keys with history allocate;
-//   - every version holds key||value in one string, revision fields as
-//     int64s; protobuf values are built only for responses;
+//     version inline (key||value in one string, revision fields as int64s)
+//     and references to its older versions and tombstones in an overflow
+//     slice that only keys with history allocate;
+//   - the older versions themselves live encoded in a history arena outside
+//     the Go heap (anonymous memory mappings), where the collector neither
+//     scans nor doubles them; Compact frees whole chunks of it (histarena.go
+//     says why no entry ever has to move);
+//   - protobuf values are built only for responses;
 //   - a revision-ordered log of (record, revision) pairs in fixed-size
 //     chunks feeds Events, HashKV and Compact, and is trimmed by Compact.
 //

@@ -53,7 +53,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 		if !match(e.rec.key()) {
 			continue
 		}
-		events = append(events, newEvent(e.rec.exact(e.rev, sub), e.rec.live(e.rev-1)))
+		events = append(events, newEvent(e.rec.exact(s.hist, e.rev, sub), e.rec.live(s.hist, e.rev-1)))
 	}
 	return events, max(fromRev, s.rev+1), nil
 }
@@ -101,7 +101,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	// is its key's version at rev and not a tombstone: what a compaction
 	// at rev would keep (etcd's kvindex Keep).
 	write := func(rec *record, v *version) {
-		if v.modRev > rev || (v.modRev <= s.compactRev && (v.isTombstone() || rec.find(rev) != v)) {
+		if v.modRev > rev || (v.modRev <= s.compactRev && (v.isTombstone() || !sameVersion(rec.find(s.hist, rev), v))) {
 			return
 		}
 		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(v.modRev))
@@ -125,7 +125,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	if s.compactRev > 0 {
 		s.tree.Scan(func(rec *record) bool {
 			if rec.latest.ver != removedVer {
-				if v := rec.find(s.compactRev - 1); v != nil {
+				if v := rec.find(s.hist, s.compactRev-1); v != nil {
 					kept = append(kept, recVersion{rec, v})
 				}
 			}
@@ -149,7 +149,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 		} else {
 			sub++
 		}
-		write(e.rec, e.rec.exact(e.rev, sub))
+		write(e.rec, e.rec.exact(s.hist, e.rev, sub))
 	}
 	return hash, rev, s.compactRev, nil
 }
@@ -166,7 +166,7 @@ func (s *Store) eachKeptAtCompaction(i int, match func(string) bool, fn func(rec
 		if !match(e.rec.key()) {
 			continue
 		}
-		if v := e.rec.keptAt(e.rev); v != nil && !slices.ContainsFunc(kept, func(k recVersion) bool { return k.v == v }) {
+		if v := e.rec.keptAt(s.hist, e.rev); v != nil && !slices.ContainsFunc(kept, func(k recVersion) bool { return k.rec == e.rec && sameVersion(k.v, v) }) {
 			kept = append(kept, recVersion{e.rec, v})
 		}
 	}

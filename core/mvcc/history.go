@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"strings"
 )
 
 // KeyVersion is one stored version of a key, in the terms of etcd's
@@ -63,10 +64,12 @@ func (r *HistoryReader) Next(dst []KeyVersion, budgetBytes int) (_ []KeyVersion,
 	}
 	stepBytes := 0
 	finished := r.e.scan(func(rec *record, n int) bool {
+		var tmp version
 		for i := range n {
-			v := rec.at(i)
+			v := rec.viewAt(r.e.s.hist, i, &tmp)
+			kv := strings.Clone(v.kv) // the caller keeps it past the next Compact, which frees history
 			dst = append(dst, KeyVersion{
-				Key: v.key(), Value: v.value(),
+				Key: kv[:v.keyLen], Value: kv[v.keyLen:],
 				CreateRevision: v.createRev, ModRevision: v.modRev, SubRevision: int64(v.sub),
 				Version: v.ver, Lease: v.lease,
 			})
@@ -91,6 +94,10 @@ func BuildSnapshot(rev, compactRev int64, versions []KeyVersion) ([]byte, error)
 	slices.SortFunc(sorted, func(a, b KeyVersion) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.ModRevision, b.ModRevision), cmp.Compare(a.SubRevision, b.SubRevision))
 	})
+	// The records live only until they are encoded: their history goes in
+	// an arena of their own.
+	hist := &histArena{}
+	defer hist.free()
 	var recs []*record
 	for i, kv := range sorted {
 		if kv.Key == "" || len(kv.Key) >= 1<<31 {
@@ -108,13 +115,13 @@ func BuildSnapshot(rev, compactRev int64, versions []KeyVersion) ([]byte, error)
 			if !rec.latest.before(v.modRev, v.sub) {
 				return nil, fmt.Errorf("mvcc: build snapshot: key %q has two versions at revision %d.%d", kv.Key, v.modRev, v.sub)
 			}
-			rec.push(v)
+			rec.push(hist, v)
 			continue
 		}
 		recs = append(recs, &record{latest: v})
 	}
 	if compactRev > 0 {
-		recs = slices.DeleteFunc(recs, func(rec *record) bool { return rec.compact(compactRev) })
+		recs = slices.DeleteFunc(recs, func(rec *record) bool { return rec.compact(hist, compactRev) })
 	}
 	b := []byte(snapshotMagic)
 	b = binary.LittleEndian.AppendUint32(b, snapshotVersion)
@@ -122,7 +129,7 @@ func BuildSnapshot(rev, compactRev int64, versions []KeyVersion) ([]byte, error)
 	b = binary.LittleEndian.AppendUint64(b, uint64(compactRev))
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	for _, rec := range recs {
-		b = appendRecord(b, rec, rec.count())
+		b = appendRecord(b, hist, rec, rec.count())
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }

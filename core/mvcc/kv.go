@@ -79,7 +79,7 @@ func (s *Store) liveAt(key []byte, rev int64) *version {
 	if rec == nil {
 		return nil
 	}
-	return rec.live(rev)
+	return rec.live(s.hist, rev)
 }
 
 func (s *Store) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
@@ -99,7 +99,7 @@ func (s *Store) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	var found []*version
 	count := 0
 	s.visit(r.Key, r.RangeEnd, func(rec *record) bool {
-		v := rec.live(rev)
+		v := rec.live(s.hist, rev)
 		if v == nil {
 			return true
 		}
@@ -161,21 +161,21 @@ func (s *Store) executeDelete(r *pb.DeleteRangeRequest) *pb.DeleteRangeResponse 
 	rev := s.readRev()
 	var recs []*record
 	s.visit(r.Key, r.RangeEnd, func(rec *record) bool {
-		if rec.live(rev) != nil {
+		if rec.live(s.hist, rev) != nil {
 			recs = append(recs, rec)
 		}
 		return true
 	})
 	if bugs.On(bugs.MVCCDeleteRangeInclusive) && len(r.RangeEnd) > 0 && !(len(r.RangeEnd) == 1 && r.RangeEnd[0] == 0) {
 		// planted bug (kvdbugs builds only): deletes [key, range_end] instead of [key, range_end)
-		if rec := s.lookup(r.RangeEnd); rec != nil && rec.live(rev) != nil {
+		if rec := s.lookup(r.RangeEnd); rec != nil && rec.live(s.hist, rev) != nil {
 			recs = append(recs, rec)
 		}
 	}
 	if r.PrevKv {
 		resp.PrevKvs = make([]*mvccKeyValue, len(recs))
 		for i, rec := range recs {
-			resp.PrevKvs[i] = rec.live(rev).keyValue(false)
+			resp.PrevKvs[i] = rec.live(s.hist, rev).keyValue(false)
 		}
 	}
 	for _, rec := range recs {

@@ -60,12 +60,17 @@ func joinKeyValue(key, value []byte) string {
 }
 
 // record is everything stored about one key: its latest version inline (most
-// keys have no history) and older versions in an overflow slice.
+// keys have no history) and older versions in the store's history arena,
+// referenced from an overflow slice.
 // Invariant: versions ascend strictly by (modRev, sub); the record is in the
 // tree iff it has at least one version (latest is always valid).
+//
+// Methods that read history take the store's arena. A version they return
+// from history is a fresh copy of the entry's fields whose kv aliases the
+// arena: valid until the next Compact (see histArena).
 type record struct {
 	latest version
-	older  *[]version // ascending; nil when the key has no history
+	older  *[]histRef // ascending; nil when the key has no history
 }
 
 func (r *record) key() string { return r.latest.key() }
@@ -77,37 +82,60 @@ func (r *record) count() int {
 	return len(*r.older) + 1
 }
 
-func (r *record) at(i int) *version {
+// at returns version i (0 is the oldest); a historical one is allocated.
+func (r *record) at(a *histArena, i int) *version {
 	if r.older != nil && i < len(*r.older) {
-		return &(*r.older)[i]
+		v := new(version)
+		a.view((*r.older)[i], v)
+		return v
 	}
 	assert(i == r.count()-1, "record.at out of range")
 	return &r.latest
 }
 
+// viewAt is at without the allocation: a historical version is decoded into
+// tmp, which the caller reuses.
+func (r *record) viewAt(a *histArena, i int, tmp *version) *version {
+	if r.older != nil && i < len(*r.older) {
+		a.view((*r.older)[i], tmp)
+		return tmp
+	}
+	assert(i == r.count()-1, "record.viewAt out of range")
+	return &r.latest
+}
+
+// modRevAt is version i's mod revision.
+func (r *record) modRevAt(a *histArena, i int) int64 {
+	if r.older != nil && i < len(*r.older) {
+		return a.modRev((*r.older)[i])
+	}
+	assert(i == r.count()-1, "record.modRevAt out of range")
+	return r.latest.modRev
+}
+
 // push makes v the latest version, moving the previous one into history.
-func (r *record) push(v version) {
+func (r *record) push(a *histArena, v version) {
 	assert(r.latest.before(v.modRev, v.sub), "versions must ascend")
 	if r.older == nil {
-		r.older = new([]version)
+		r.older = new([]histRef)
 	}
-	*r.older = append(*r.older, r.latest)
+	*r.older = append(*r.older, a.put(&r.latest, v.modRev))
 	r.latest = v
 }
 
 // find returns the version visible at rev (the last one with modRev <= rev),
 // or nil. A tombstone is returned as such: the key is deleted at rev.
-func (r *record) find(rev int64) *version {
-	n := r.countThrough(rev)
+func (r *record) find(a *histArena, rev int64) *version {
+	n := r.countThrough(a, rev)
 	if n == 0 {
 		return nil
 	}
-	return r.at(n - 1)
+	return r.at(a, n-1)
 }
 
 // countThrough is how many of r's versions (they ascend) are at or below
 // rev.
-func (r *record) countThrough(rev int64) int {
+func (r *record) countThrough(a *histArena, rev int64) int {
 	if r.latest.modRev <= rev {
 		return r.count()
 	}
@@ -118,7 +146,7 @@ func (r *record) countThrough(rev int64) int {
 	lo, hi := 0, len(old) // first index with modRev > rev
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if old[m].modRev <= rev {
+		if a.modRev(old[m]) <= rev {
 			lo = m + 1
 		} else {
 			hi = m
@@ -129,12 +157,12 @@ func (r *record) countThrough(rev int64) int {
 
 // live returns the live version at rev, or nil when the key does not exist
 // then.
-func (r *record) live(rev int64) *version {
-	v := r.find(rev)
+func (r *record) live(a *histArena, rev int64) *version {
+	v := r.find(a, rev)
 	if bugs.On(bugs.MVCCTombstoneIgnored) && v != nil && v.isTombstone() && v != &r.latest {
 		// planted bug (kvdbugs builds only): a historical read skips the tombstone to the put before it
-		if n := r.countThrough(rev); n >= 2 {
-			v = r.at(n - 2)
+		if n := r.countThrough(a, rev); n >= 2 {
+			v = r.at(a, n-2)
 		}
 	}
 	if v == nil || v.isTombstone() {
@@ -146,11 +174,11 @@ func (r *record) live(rev int64) *version {
 // keptAt returns the version written at main revision rev when it is still
 // stored: what compaction at rev left of the key's change there (its last
 // one in that revision, a tombstone too).
-func (r *record) keptAt(rev int64) *version {
+func (r *record) keptAt(a *histArena, rev int64) *version {
 	if r.latest.ver == removedVer {
 		return nil
 	}
-	v := r.find(rev)
+	v := r.find(a, rev)
 	if v == nil || v.modRev != rev {
 		return nil
 	}
@@ -158,21 +186,33 @@ func (r *record) keptAt(rev int64) *version {
 }
 
 // exact returns the version written at (rev, sub); it must exist.
-func (r *record) exact(rev int64, sub int32) *version {
+func (r *record) exact(a *histArena, rev int64, sub int32) *version {
 	n := r.count()
 	lo, hi := 0, n
+	var tmp version
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if r.at(m).before(rev, sub) {
+		if r.viewAt(a, m, &tmp).before(rev, sub) {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo == n || r.at(lo).modRev != rev || r.at(lo).sub != sub {
-		panic(fmt.Sprintf("mvcc: key %q has no version at %d.%d", r.key(), rev, sub))
+	if lo < n {
+		if v := r.viewAt(a, lo, &tmp); v.modRev == rev && v.sub == sub {
+			return r.at(a, lo)
+		}
 	}
-	return r.at(lo)
+	panic(fmt.Sprintf("mvcc: key %q has no version at %d.%d", r.key(), rev, sub))
+}
+
+// sameVersion reports whether v and w are the same stored version of one
+// key (or both nil): a key has one version per (revision, sub-revision).
+func sameVersion(v, w *version) bool {
+	if v == nil || w == nil {
+		return v == w
+	}
+	return v.modRev == w.modRev && v.sub == w.sub
 }
 
 // compact drops what no read at or above rev can see: everything older than
@@ -180,19 +220,14 @@ func (r *record) exact(rev int64, sub int32) *version {
 // below rev. A tombstone at rev itself stays, as etcd (3.5.16 on) keeps it:
 // a watcher starting at the compaction revision is owed that delete. It
 // reports whether the record is now empty and must leave the tree.
-func (r *record) compact(rev int64) (empty bool) {
+func (r *record) compact(a *histArena, rev int64) (empty bool) {
 	n := r.count()
-	keep := -1 // index of the version visible at rev
-	for i := n - 1; i >= 0; i-- {
-		if r.at(i).modRev <= rev {
-			keep = i
-			break
-		}
-	}
+	keep := r.countThrough(a, rev) - 1 // index of the version visible at rev
 	if keep < 0 {
 		return false
 	}
-	v := r.at(keep)
+	var tmp version
+	v := r.viewAt(a, keep, &tmp)
 	drop := v.isTombstone() && v.modRev < rev
 	if bugs.On(bugs.MVCCCompactDropsLatest) {
 		drop = true // planted bug (kvdbugs builds only): drops the version visible at rev too, as if older than rev
@@ -208,7 +243,7 @@ func (r *record) compact(rev int64) (empty bool) {
 		return false
 	}
 	if keep > 0 {
-		rest := make([]version, n-1-keep)
+		rest := make([]histRef, n-1-keep)
 		copy(rest, (*r.older)[keep:])
 		*r.older = rest
 	}

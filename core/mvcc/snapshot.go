@@ -56,13 +56,14 @@ func (s *Store) SnapshotSizeBytes() int {
 
 // appendRecord encodes the first n versions of rec: those at or below the
 // revision being snapshotted.
-func appendRecord(buf []byte, rec *record, n int) []byte {
+func appendRecord(buf []byte, hist *histArena, rec *record, n int) []byte {
 	key := rec.key()
 	buf = binary.AppendUvarint(buf, uint64(len(key)))
 	buf = append(buf, key...)
 	buf = binary.AppendUvarint(buf, uint64(n))
+	var tmp version
 	for i := range n {
-		v := rec.at(i)
+		v := rec.viewAt(hist, i, &tmp)
 		buf = binary.AppendVarint(buf, v.modRev)
 		buf = binary.AppendUvarint(buf, uint64(v.sub))
 		buf = binary.AppendVarint(buf, v.createRev)
@@ -76,11 +77,12 @@ func appendRecord(buf []byte, rec *record, n int) []byte {
 }
 
 // recordSizeBytes is the length of appendRecord's output.
-func recordSizeBytes(rec *record, n int) int {
+func recordSizeBytes(hist *histArena, rec *record, n int) int {
 	key := rec.key()
 	size := uvarintSizeBytes(uint64(len(key))) + len(key) + uvarintSizeBytes(uint64(n))
+	var tmp version
 	for i := range n {
-		v := rec.at(i)
+		v := rec.viewAt(hist, i, &tmp)
 		val := v.value()
 		size += varintSizeBytes(v.modRev) + uvarintSizeBytes(uint64(v.sub)) + varintSizeBytes(v.createRev) +
 			varintSizeBytes(v.ver) + varintSizeBytes(v.lease) + uvarintSizeBytes(uint64(len(val))) + len(val)
@@ -132,7 +134,7 @@ func Restore(data []byte, opts Options) (*Store, error) {
 	var entries []restoredEntry
 	var prevKey string
 	for i := range nrec {
-		rec, err := d.record(s.rev, s.compactRev)
+		rec, err := d.record(s.hist, s.rev, s.compactRev)
 		if err != nil {
 			return nil, fmt.Errorf("%w: record %d: %w", ErrSnapshotCorrupt, i, err)
 		}
@@ -145,8 +147,9 @@ func Restore(data []byte, opts Options) (*Store, error) {
 		if !rec.latest.isTombstone() {
 			s.liveKeys++
 		}
+		var tmp version
 		for j := range rec.count() {
-			if v := rec.at(j); v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0) {
+			if v := rec.viewAt(s.hist, j, &tmp); v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0) {
 				entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
 			}
 		}
@@ -276,7 +279,7 @@ func (d *decoder) bytes() []byte {
 }
 
 // record decodes one record and checks every invariant a store relies on.
-func (d *decoder) record(rev, compactRev int64) (*record, error) {
+func (d *decoder) record(hist *histArena, rev, compactRev int64) (*record, error) {
 	key := d.bytes()
 	if len(key) == 0 || len(key) >= 1<<31 {
 		d.fail("key of %d bytes", len(key))
@@ -310,7 +313,7 @@ func (d *decoder) record(rev, compactRev int64) (*record, error) {
 		v.kv = joinKeyValue(key, val)
 		var prev *version
 		if i > 0 {
-			prev = rec.at(int(i) - 1)
+			prev = rec.at(hist, int(i)-1)
 		}
 		if err := checkVersion(&v, prev, i == 0, rev, compactRev); err != nil {
 			return nil, fmt.Errorf("key %q: %w", key, err)
@@ -318,7 +321,7 @@ func (d *decoder) record(rev, compactRev int64) (*record, error) {
 		if i == 0 {
 			rec.latest = v
 		} else {
-			rec.push(v)
+			rec.push(hist, v)
 		}
 	}
 	return rec, nil

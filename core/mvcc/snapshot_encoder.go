@@ -73,7 +73,7 @@ func (e *SnapshotEncoder) Measure(budgetBytes int) (done bool, err error) {
 	}
 	stepBytes := 0
 	finished := e.scan(func(rec *record, n int) bool {
-		size := recordSizeBytes(rec, n)
+		size := recordSizeBytes(e.s.hist, rec, n)
 		e.records++
 		e.sizeBytes += size
 		stepBytes += size
@@ -109,7 +109,7 @@ func (e *SnapshotEncoder) Encode(dst []byte, budgetBytes int) (_ []byte, done bo
 		e.headerDone = true
 	}
 	finished := e.scan(func(rec *record, n int) bool {
-		dst = appendRecord(dst, rec, n)
+		dst = appendRecord(dst, e.s.hist, rec, n)
 		e.recordsEncoded++
 		return len(dst)-start < budgetBytes
 	})
@@ -148,7 +148,7 @@ func (e *SnapshotEncoder) scan(visit func(rec *record, n int) bool) (finished bo
 		if e.started && key == e.after {
 			return true // Ascend starts at the pivot itself
 		}
-		n := rec.countThrough(e.rev)
+		n := rec.countThrough(e.s.hist, e.rev)
 		if n == 0 {
 			return true // created after the snapshot's revision
 		}

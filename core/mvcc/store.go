@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/tidwall/btree"
@@ -24,6 +25,7 @@ type Store struct {
 	compactRev int64     // 0 until the first Compact
 	liveKeys   int
 	log        revLog
+	hist       *histArena // every version but each key's latest; see histArena
 
 	// tx is the write txn in progress; writes land at rev+1 and become
 	// visible to later reads of the same txn, like etcd's index.
@@ -51,14 +53,24 @@ func New(opts Options) *Store {
 }
 
 func newStore(opts Options) *Store {
-	return &Store{
+	s := &Store{
 		opts: opts,
 		tree: btree.NewBTreeGOptions(func(a, b *record) bool { return a.key() < b.key() },
 			btree.Options{Degree: btreeDegree, NoLocks: true}),
 		byKey: newHashIndex(),
 		rev:   1,
+		hist:  &histArena{},
 	}
+	// The arena's memory is outside the collector's reach: hand it back
+	// when the store is dropped (a member restoring a snapshot, a finished
+	// simulation).
+	runtime.AddCleanup(s, (*histArena).free, s.hist)
+	return s
 }
+
+// HistoryBytes is the memory the store holds for its history outside the Go
+// heap (mapped, though the kernel backs only pages written so far).
+func (s *Store) HistoryBytes() int { return s.hist.heldBytes }
 
 // Rev returns the current revision: 1 for a new store, bumped by every write
 // txn that changed something.
@@ -203,13 +215,13 @@ func (s *Store) put(key, value []byte, lease int64) {
 		s.insert(rec)
 		s.liveKeys++
 	case rec.latest.isTombstone():
-		rec.push(v)
+		rec.push(s.hist, v)
 		s.liveKeys++
 	default:
 		v.createRev = rec.latest.createRev
 		v.ver = rec.latest.ver + 1
 		oldLease = rec.latest.lease
-		rec.push(v)
+		rec.push(s.hist, v)
 	}
 	var event *mvccpb.Event
 	if s.tx.wantEvents {
@@ -237,7 +249,7 @@ func (s *Store) del(rec *record) {
 		v.modRev, v.sub = rev, 0
 	}
 	oldLease := prev.lease
-	rec.push(v)
+	rec.push(s.hist, v)
 	var event *mvccpb.Event
 	if s.tx.wantEvents {
 		event = s.event(rec, &rec.latest)
@@ -260,7 +272,7 @@ func (s *Store) logChange(rec *record, rev int64, event *mvccpb.Event) {
 // event builds the watch event for v. PrevKv is the key's kv at rev-1, as
 // etcd's watch computes it, even when this txn touched the key before.
 func (s *Store) event(rec *record, v *version) *mvccpb.Event {
-	return newEvent(v, rec.live(s.rev))
+	return newEvent(v, rec.live(s.hist, s.rev))
 }
 
 // newEvent is the watch event of version v, with prev (nil if the key did

@@ -105,7 +105,7 @@ func (s *Store) applyCompare(c *pb.Compare) bool {
 	found := false
 	holds := true
 	s.visit(c.Key, c.RangeEnd, func(rec *record) bool {
-		v := rec.live(s.rev)
+		v := rec.live(s.hist, s.rev)
 		if v == nil {
 			return true
 		}
