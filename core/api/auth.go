@@ -48,15 +48,15 @@ type caller struct{ token, certUser string }
 
 func callerFrom(ctx context.Context) caller {
 	var c caller
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
-			if v := md.Get(k); len(v) > 0 {
-				// As etcd's AuthInfoFromCtx: "Bearer TOKEN" (what the
-				// gateway's websocket proxy makes of its subprotocol
-				// header) names TOKEN.
-				c.token = strings.TrimPrefix(v[0], "Bearer ")
-				break
-			}
+	// One key at a time: FromIncomingContext copies every header of the
+	// call, 7 % of the bytes a member allocated under a read load.
+	for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
+			// As etcd's AuthInfoFromCtx: "Bearer TOKEN" (what the
+			// gateway's websocket proxy makes of its subprotocol
+			// header) names TOKEN.
+			c.token = strings.TrimPrefix(v[0], "Bearer ")
+			break
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok {
