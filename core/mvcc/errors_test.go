@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -200,6 +201,13 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := (&Options{TxnOpsMax: -1}).Validate(); err == nil {
 		t.Fatalf("TxnOpsMax -1 accepted")
+	}
+	if o.HistoryChunkBytes != HistoryChunkBytesDefault {
+		t.Fatalf("default HistoryChunkBytes %d", o.HistoryChunkBytes)
+	}
+	err := (&Options{TxnOpsMax: -1, HistoryChunkBytes: 1 << 31}).Validate()
+	if err == nil || !strings.Contains(err.Error(), "TxnOpsMax") || !strings.Contains(err.Error(), "HistoryChunkBytes") {
+		t.Fatalf("two bad options: %v, want both named", err)
 	}
 	if _, err := Restore(New(Options{}).Snapshot(), Options{TxnOpsMax: -5}); err == nil {
 		t.Fatalf("Restore accepted TxnOpsMax -5")

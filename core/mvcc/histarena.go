@@ -2,7 +2,6 @@ package mvcc
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"unsafe"
 )
@@ -33,10 +32,6 @@ import (
 // the next Compact, which is all any store call needs. What outlives a call
 // (HistoryReader's KeyVersions) copies.
 
-// histChunkBytes is the size of an ordinary chunk; a larger entry gets a
-// chunk of its own, of its size.
-const histChunkBytes = 1 << 20
-
 // histRef names an arena entry: chunk sequence number (high 32 bits) and
 // byte offset in the chunk (low 32).
 type histRef uint64
@@ -58,8 +53,8 @@ type histArena struct {
 	chunks    []histChunk // chunks[i] has sequence number first+i
 	first     uint64
 	heldBytes int // bytes of live chunks
-	// chunkBytes overrides histChunkBytes: tests use small chunks so that
-	// a few versions span many.
+	// chunkBytes is the size of an ordinary chunk (Options.HistoryChunkBytes);
+	// a larger entry gets a chunk of its own, of its size.
 	chunkBytes int
 }
 
@@ -103,11 +98,7 @@ func (a *histArena) tail(need int) *histChunk {
 			return c
 		}
 	}
-	size := histChunkBytes
-	if a.chunkBytes > 0 {
-		size = a.chunkBytes
-	}
-	size = max(need, size)
+	size := max(need, a.chunkBytes)
 	assert(size < 1<<32, "arena entry larger than a chunk can address")
 	mem := chunkAlloc(size)[:size] // the mapping may be rounded up to pages
 	a.chunks = append(a.chunks, histChunk{mem: mem})
@@ -200,8 +191,4 @@ func (a *histArena) free() {
 	a.first += uint64(len(a.chunks))
 	a.chunks = nil
 	a.heldBytes = 0
-}
-
-func (a *histArena) String() string {
-	return fmt.Sprintf("histArena{chunks: %d, held: %d B}", len(a.chunks), a.heldBytes)
 }

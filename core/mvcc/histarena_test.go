@@ -57,7 +57,7 @@ func TestCompactFreesHistoryChunksAndKeepsWhatReadsSee(t *testing.T) {
 	s := New(Options{})
 	revs := fillHistory(t, s, keys, 0, rounds)
 	full := s.HistoryBytes()
-	if full < 3*histChunkBytes {
+	if full < 3*HistoryChunkBytesDefault {
 		t.Fatalf("history of %d versions holds %d bytes, want several chunks", keys*(rounds-1), full)
 	}
 	checkRound(t, s, keys, revs[10], 10)
@@ -67,7 +67,7 @@ func TestCompactFreesHistoryChunksAndKeepsWhatReadsSee(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := s.HistoryBytes()
-	if half >= full || half > full/2+2*histChunkBytes {
+	if half >= full || half > full/2+2*HistoryChunkBytesDefault {
 		t.Fatalf("compacting half the history left %d of %d bytes", half, full)
 	}
 	checkRound(t, s, keys, mid, rounds/2)
@@ -97,7 +97,7 @@ func TestRestoredHistoryIsFreedOnceCompactionPassesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.HistoryBytes() < 2*histChunkBytes {
+	if r.HistoryBytes() < 2*HistoryChunkBytesDefault {
 		t.Fatalf("restored history holds %d bytes", r.HistoryBytes())
 	}
 	checkRound(t, r, keys, revs[3], 3)
@@ -120,7 +120,7 @@ func TestRestoredHistoryIsFreedOnceCompactionPassesIt(t *testing.T) {
 
 func TestValuesLargerThanAChunkGetTheirOwn(t *testing.T) {
 	s := New(Options{})
-	big := bytes.Repeat([]byte{'x'}, histChunkBytes+10)
+	big := bytes.Repeat([]byte{'x'}, HistoryChunkBytesDefault+10)
 	for i := range 3 {
 		big[0] = byte('a' + i)
 		if _, err := s.Put(&pb.PutRequest{Key: []byte("big"), Value: big}); err != nil {
@@ -148,7 +148,7 @@ func TestDroppedStoreUnmapsItsHistory(t *testing.T) {
 	func() {
 		s := New(Options{})
 		fillHistory(t, s, 16, 0, 1000)
-		if MappedHistoryBytes()-before < 2*histChunkBytes {
+		if MappedHistoryBytes()-before < 2*HistoryChunkBytesDefault {
 			t.Fatalf("a store with history mapped %d bytes", MappedHistoryBytes()-before)
 		}
 	}()

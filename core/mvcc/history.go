@@ -96,7 +96,7 @@ func BuildSnapshot(rev, compactRev int64, versions []KeyVersion) ([]byte, error)
 	})
 	// The records live only until they are encoded: their history goes in
 	// an arena of their own.
-	hist := &histArena{}
+	hist := &histArena{chunkBytes: HistoryChunkBytesDefault}
 	defer hist.free()
 	var recs []*record
 	for i, kv := range sorted {

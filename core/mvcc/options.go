@@ -27,6 +27,11 @@ const (
 	// txnOpsMaxLimit bounds the option itself: a txn is validated by walking
 	// it, and a bound keeps that walk bounded.
 	txnOpsMaxLimit = 1 << 16
+	// HistoryChunkBytesDefault is the default size of a history arena chunk.
+	HistoryChunkBytesDefault = 1 << 20
+	// historyChunkBytesMax bounds the option: an arena reference addresses
+	// a chunk with 32 bits.
+	historyChunkBytesMax = 1 << 30
 )
 
 // Options configures a Store. The zero value plus EnsureDefaults is valid.
@@ -51,12 +56,21 @@ type Options struct {
 	// OnCommit gets nil. Building them was a twentieth of a member's
 	// allocation under writes that nobody watched. Nil means always.
 	WantEvents func() bool
+	// HistoryChunkBytes is the size of one chunk of the history arena,
+	// where versions older than their key's latest live (a larger version
+	// gets a chunk of its own size). Compact frees whole chunks. Default
+	// HistoryChunkBytesDefault (1 MiB); the simulator draws small chunks so
+	// that its compactions free them.
+	HistoryChunkBytes int
 }
 
 // EnsureDefaults fills zero fields with their documented defaults.
 func (o *Options) EnsureDefaults() {
 	if o.TxnOpsMax == 0 {
 		o.TxnOpsMax = TxnOpsMaxDefault
+	}
+	if o.HistoryChunkBytes == 0 {
+		o.HistoryChunkBytes = HistoryChunkBytesDefault
 	}
 }
 
@@ -65,6 +79,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.TxnOpsMax < 1 || o.TxnOpsMax > txnOpsMaxLimit {
 		errs = append(errs, fmt.Errorf("mvcc: TxnOpsMax %d outside [1, %d]", o.TxnOpsMax, txnOpsMaxLimit))
+	}
+	if o.HistoryChunkBytes < 1 || o.HistoryChunkBytes > historyChunkBytesMax {
+		errs = append(errs, fmt.Errorf("mvcc: HistoryChunkBytes %d outside [1, %d]", o.HistoryChunkBytes, historyChunkBytesMax))
 	}
 	return errors.Join(errs...)
 }

@@ -211,8 +211,8 @@ func TestStoreMatchesModel(t *testing.T) {
 			committed = append(committed, evs...)
 		}})
 		// Chunks of a few versions make compactions free chunks and reads
-		// cross them; 0 is the default size.
-		s.hist.chunkBytes = rapid.SampledFrom([]int{0, 1, 40, 200}).Draw(t, "histChunkBytes")
+		// cross them.
+		s.hist.chunkBytes = rapid.SampledFrom([]int{HistoryChunkBytesDefault, 1, 40, 200}).Draw(t, "histChunkBytes")
 		m := newModel(1, 2)
 		m.txnOpsMax = 3
 		steps := rapid.IntRange(1, 80).Draw(t, "steps")

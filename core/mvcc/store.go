@@ -59,7 +59,7 @@ func newStore(opts Options) *Store {
 			btree.Options{Degree: btreeDegree, NoLocks: true}),
 		byKey: newHashIndex(),
 		rev:   1,
-		hist:  &histArena{},
+		hist:  &histArena{chunkBytes: opts.HistoryChunkBytes},
 	}
 	// The arena's memory is outside the collector's reach: hand it back
 	// when the store is dropped (a member restoring a snapshot, a finished

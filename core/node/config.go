@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvdlabs/kvd/core/disk"
+	"github.com/kvdlabs/kvd/core/mvcc"
 )
 
 // Config configures one member. Zero fields take the defaults documented on
@@ -76,6 +77,10 @@ type Config struct {
 	RequestBytesMax int
 	// TxnOpsMax bounds the operations of one Txn branch; default 128.
 	TxnOpsMax int
+	// HistoryChunkBytes is the store's history arena chunk size
+	// (mvcc.Options.HistoryChunkBytes); default 1 MiB. The simulator draws
+	// small chunks so that its compactions free them.
+	HistoryChunkBytes int
 	// PendingRequestsMax bounds requests waiting for apply or a read index;
 	// default 16384. Beyond it Submit fails with etcd's too-many-requests.
 	PendingRequestsMax int
@@ -196,6 +201,9 @@ func (c *Config) EnsureDefaults() {
 	if c.TxnOpsMax == 0 {
 		c.TxnOpsMax = 128
 	}
+	if c.HistoryChunkBytes == 0 {
+		c.HistoryChunkBytes = mvcc.HistoryChunkBytesDefault
+	}
 	if c.PendingRequestsMax == 0 {
 		c.PendingRequestsMax = 16384
 	}
@@ -244,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TxnOpsMax <= 0 {
 		add("node: TxnOpsMax %d must be positive", c.TxnOpsMax)
+	}
+	if err := (&mvcc.Options{TxnOpsMax: mvcc.TxnOpsMaxDefault, HistoryChunkBytes: c.HistoryChunkBytes}).Validate(); err != nil {
+		add("node: %v", err) // the store's own rule for its chunk size
 	}
 	if c.PendingRequestsMax <= 0 {
 		add("node: PendingRequestsMax %d must be positive", c.PendingRequestsMax)

@@ -274,9 +274,10 @@ func (n *Node) newStateMachine() {
 
 func (n *Node) mvccOptions() mvcc.Options {
 	return mvcc.Options{
-		TxnOpsMax: n.cfg.TxnOpsMax,
-		Lessor:    n.lessor,
-		OnCommit:  n.onCommit,
+		TxnOpsMax:         n.cfg.TxnOpsMax,
+		HistoryChunkBytes: n.cfg.HistoryChunkBytes,
+		Lessor:            n.lessor,
+		OnCommit:          n.onCommit,
 		// Only synced watchers use the events Notify gets; watchers that
 		// start later read history instead.
 		WantEvents: func() bool { return n.hub.WatcherCount() > 0 },

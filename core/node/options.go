@@ -60,6 +60,8 @@ func Options() []Option {
 			intOption(1, func(c *Config, v int) { c.InflightMessagesMax = v })},
 		{"message-bytes-max", "bytes >= 1", "bytes of one raft append (Config.MessageBytesMax); default 1 MiB",
 			intOption(1, func(c *Config, v int) { c.MessageBytesMax = uint64(v) })},
+		{"history-chunk-bytes", "bytes >= 1", "chunk size of the store's history arena, freed whole by compaction (Config.HistoryChunkBytes); default 1 MiB",
+			intOption(1, func(c *Config, v int) { c.HistoryChunkBytes = v })},
 	}
 }
 
