@@ -210,8 +210,23 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, mt
 			return err
 		}
 	}
+	// As etcd (ReadyNotify): clients are answered once this member's name
+	// and client URLs are in the replicated membership. The listeners are
+	// bound already, so a client that connects earlier waits, not refused.
+	wg.Go(func() {
+		select {
+		case <-srv.Published():
+			log.Info("ready to serve client requests")
+		case <-ctx.Done():
+		}
+	})
 	for _, ln := range clientLns {
 		wg.Go(func() {
+			select {
+			case <-srv.Published():
+			case <-ctx.Done():
+				return
+			}
 			if err := mtls.serveClient(ctx, srv, ln); err != nil {
 				errc <- fmt.Errorf("client listener %s: %w", ln.Addr(), err)
 				cancel()

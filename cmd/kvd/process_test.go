@@ -69,6 +69,16 @@ func startProcCluster(t *testing.T, size int, extraArgs ...string) *procCluster 
 // startSchemeProcCluster starts size members on client and peer URLs of
 // scheme (http or https); args(i) are member i's further flags.
 func startSchemeProcCluster(t *testing.T, size int, scheme string, args func(i int) []string) *procCluster {
+	c := newProcCluster(t, size, scheme, args)
+	for _, p := range c.procs {
+		c.start(p)
+	}
+	return c
+}
+
+// newProcCluster is startSchemeProcCluster without the starting: the test
+// starts each member with c.start.
+func newProcCluster(t *testing.T, size int, scheme string, args func(i int) []string) *procCluster {
 	ports := freePorts(t, 2*size)
 	dir := t.TempDir()
 	var initial []string
@@ -92,7 +102,6 @@ func startSchemeProcCluster(t *testing.T, size int, scheme string, args func(i i
 			}, args(i)...),
 		}
 		c.procs = append(c.procs, p)
-		c.start(p)
 	}
 	t.Cleanup(c.stopAll)
 	return c
@@ -112,6 +121,9 @@ func (c *procCluster) start(p *proc) {
 // stopAll sends SIGTERM to every process still running and waits for it.
 func (c *procCluster) stopAll() {
 	for _, p := range c.procs {
+		if p.cmd == nil {
+			continue // never started
+		}
 		select {
 		case <-p.exited:
 			continue

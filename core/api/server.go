@@ -35,7 +35,9 @@ type Server struct {
 	callBuf      []*call
 	controls     chan func()
 	donec        chan struct{} // closed when Run returns
-	runErr       error         // valid once donec is closed
+	publishedc   chan struct{} // closed once node.Published holds (see Published)
+	published    bool
+	runErr       error // valid once donec is closed
 
 	view   atomic.Pointer[view]
 	dbSize atomic.Int64
@@ -111,15 +113,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		tr:        cfg.Transport,
-		calls:     newCallQueue(cfg.SubmitQueueMax),
-		controls:  make(chan func(), cfg.SubmitQueueMax),
-		donec:     make(chan struct{}),
-		waiting:   map[uint64]*call{},
-		streams:   map[int64]*watchStream{},
-		peerAddrs: map[uint64]string{},
-		authSem:   make(chan struct{}, authenticateConcurrentMax),
+		cfg:        cfg,
+		tr:         cfg.Transport,
+		calls:      newCallQueue(cfg.SubmitQueueMax),
+		controls:   make(chan func(), cfg.SubmitQueueMax),
+		donec:      make(chan struct{}),
+		publishedc: make(chan struct{}),
+		waiting:    map[uint64]*call{},
+		streams:    map[int64]*watchStream{},
+		peerAddrs:  map[uint64]string{},
+		authSem:    make(chan struct{}, authenticateConcurrentMax),
 	}
 	if cfg.JWT != nil {
 		j, err := newJWT(*cfg.JWT)
@@ -201,6 +204,13 @@ func (s *Server) Status() node.Status { return s.view.Load().status }
 
 // Done is closed when Run has returned.
 func (s *Server) Done() <-chan struct{} { return s.donec }
+
+// Published is closed once the replicated membership shows this member's
+// name and client URLs (at once for a member without a name, and for one
+// restarted with the attributes it had published). etcd opens its client
+// service only then: a member list through a member that has just started
+// names it, as through every other.
+func (s *Server) Published() <-chan struct{} { return s.publishedc }
 
 // Run is the member loop; it returns nil once ctx is done, or the storage
 // error that stopped the member. Call it once.
@@ -360,6 +370,10 @@ func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
 // publish records the state handlers read, and follows membership changes
 // into the transport.
 func (s *Server) publish() {
+	if !s.published && s.n.Published() {
+		s.published = true
+		close(s.publishedc)
+	}
 	st := s.n.Status()
 	var members []node.Member
 	var removed []uint64

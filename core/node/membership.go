@@ -430,12 +430,24 @@ func (n *Node) ConfState() *raftpb.ConfState { return n.confState }
 // given before it is proposed again.
 const attrsRetryTicks = 10
 
+// Published reports whether the replicated membership shows this member's
+// name and client URLs as configured: its ClusterMemberAttrSet has been
+// applied here. etcd serves clients only from then on (ReadyNotify). A
+// member without a name publishes nothing and counts as published.
+func (n *Node) Published() bool {
+	if n.cfg.Name == "" {
+		return true
+	}
+	a := n.attrs[n.cfg.ID]
+	return a != nil && a.GetName() == n.cfg.Name && slices.Equal(a.GetClientUrls(), n.cfg.ClientURLs)
+}
+
 // publishAttributes proposes this member's name and client URLs, as etcd's
 // ClusterMemberAttrSet, until the replicated membership shows them: other
 // members find the leader's client URL there, and the strict checks count
 // a member that has published as started.
 func (n *Node) publishAttributes() {
-	if n.cfg.Name == "" || n.lead == raft.None || n.removedSelf {
+	if n.lead == raft.None || n.removedSelf {
 		return
 	}
 	if _, waiting := n.proposals[n.attrsRequest]; waiting && n.attrsRequest != 0 {
@@ -447,7 +459,7 @@ func (n *Node) publishAttributes() {
 	if _, member := n.members[n.cfg.ID]; !member {
 		return // not in the configuration yet (joining)
 	}
-	if a := n.attrs[n.cfg.ID]; a != nil && a.GetName() == n.cfg.Name && slices.Equal(a.GetClientUrls(), n.cfg.ClientURLs) {
+	if n.Published() {
 		return
 	}
 	n.attrsProposedTick = max(n.ticks, 1)
