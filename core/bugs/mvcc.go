@@ -10,6 +10,7 @@ const (
 	MVCCCompareMissingKey    = "mvcc-compare-missing-key"
 	MVCCDeleteRangeInclusive = "mvcc-delete-range-end-inclusive"
 	MVCCTxnSubRevision       = "mvcc-txn-revision-per-op"
+	MVCCHistoryFreedEarly    = "mvcc-history-freed-early"
 )
 
 func mvccBugs() []Bug {
@@ -22,5 +23,6 @@ func mvccBugs() []Bug {
 		{MVCCCompareMissingKey, "core/mvcc", "a txn value compare on a missing key compares against the empty value instead of failing", "etcd's compare on absent keys, got wrong"},
 		{MVCCDeleteRangeInclusive, "core/mvcc", "a delete range removes its range_end key too", "half-open interval treated as closed"},
 		{MVCCTxnSubRevision, "core/mvcc", "a txn with several writes (or a lease revoke of several keys) takes one main revision per write instead of one per txn", "revision accounting in a multi-op txn"},
+		{MVCCHistoryFreedEarly, "core/mvcc", "compaction at revision R frees the history memory of a version superseded at R+1, which reads at R still see", "use after free of memory managed by hand (an off-by-one in the release rule)"},
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // The history arena keeps the versions a key has left behind (everything but
@@ -155,9 +157,13 @@ func (a *histArena) view(ref histRef, dst *version) {
 // release frees every chunk all of whose entries a compaction at compactRev
 // dropped.
 func (a *histArena) release(compactRev int64) {
+	dead := compactRev
+	if bugs.On(bugs.MVCCHistoryFreedEarly) {
+		dead++ // planted bug (kvdbugs builds only): frees a chunk holding the version visible at compactRev
+	}
 	for i := range a.chunks {
 		c := &a.chunks[i]
-		if c.mem != nil && c.lastRev <= compactRev {
+		if c.mem != nil && c.lastRev <= dead {
 			a.heldBytes -= cap(c.mem)
 			mappedHistoryBytes.Add(-int64(cap(c.mem)))
 			chunkFree(c.mem)
