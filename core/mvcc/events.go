@@ -35,6 +35,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 	i := s.log.search(fromRev)
 	var sub int32
 	var cur int64 = -1
+	var tmp version
 	if fromRev == s.compactRev {
 		// In (revision, sub-revision) order, as etcd reads its backend.
 		i = s.eachKeptAtCompaction(i, match, func(_ *record, v *version) { events = append(events, newEvent(v, nil)) })
@@ -53,7 +54,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 		if !match(e.rec.key()) {
 			continue
 		}
-		events = append(events, newEvent(e.rec.exact(s.hist, e.rev, sub), e.rec.live(s.hist, e.rev-1)))
+		events = append(events, newEvent(e.rec.exact(s.hist, e.rev, sub, &tmp), e.rec.live(s.hist, e.rev-1)))
 	}
 	return events, max(fromRev, s.rev+1), nil
 }
@@ -142,6 +143,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	}
 	var sub int32
 	var cur int64 = -1
+	var tmp version
 	for n := s.log.search(rev + 1); i < n; i++ {
 		e := s.log.at(i)
 		if e.rev != cur {
@@ -149,7 +151,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 		} else {
 			sub++
 		}
-		write(e.rec, e.rec.exact(s.hist, e.rev, sub))
+		write(e.rec, e.rec.exact(s.hist, e.rev, sub, &tmp))
 	}
 	return hash, rev, s.compactRev, nil
 }

@@ -48,8 +48,8 @@ type histChunk struct {
 	lastRev int64
 }
 
-// histArena is a store's history arena. Its memory comes from chunkAlloc
-// (anonymous mmap on unix) and goes back by chunkFree; a Store frees what it
+// histArena is a store's history arena. Its memory comes from newChunk
+// (anonymous mmap on unix) and goes back by freeChunk; a Store frees what it
 // still holds when it is collected (newStore).
 type histArena struct {
 	chunks    []histChunk // chunks[i] has sequence number first+i
@@ -60,8 +60,47 @@ type histArena struct {
 	chunkBytes int
 }
 
-// mappedHistoryBytes is what every store of the process holds in arenas.
+// mappedHistoryBytes is what every store of the process holds in mapped
+// chunks.
 var mappedHistoryBytes atomic.Int64
+
+// chunkMappedBytesMin is the smallest chunk taken from the kernel. Smaller
+// ones (the simulator draws them, so that its compactions free chunks) come
+// from the Go heap: a mapping costs two system calls and a TLB shootdown
+// when unmapped, which took 12-16 % off the simulator's speed on the bank
+// and watch workloads at 256-byte chunks.
+const chunkMappedBytesMin = 64 << 10
+
+// heapChunkBytesMin is the size of an arena's first chunk.
+const heapChunkBytesMin = 512
+
+// newChunk returns size bytes for a chunk.
+func newChunk(size int) []byte {
+	if size < chunkMappedBytesMin {
+		return make([]byte, size)
+	}
+	return chunkAlloc(size)[:size] // the mapping may be rounded up to pages
+}
+
+// mapped reports whether a chunk from newChunk is a mapping.
+func mapped(mem []byte) bool { return chunksMapped && cap(mem) >= chunkMappedBytesMin }
+
+// freeChunk returns a chunk from newChunk. A heap chunk is the collector's
+// to free once nothing refers to it; when poison is set it is overwritten
+// first, so that a version read from it after its release (a use after
+// free, which a mapping would fault on) shows as garbage a checker notices.
+func freeChunk(mem []byte, poison bool) {
+	if !mapped(mem) {
+		if poison {
+			for i := range mem[:cap(mem)] {
+				mem[i] = 0xa5
+			}
+		}
+		return
+	}
+	mappedHistoryBytes.Add(-int64(cap(mem)))
+	chunkFree(mem)
+}
 
 // MappedHistoryBytes is the memory every store of the process holds for
 // history outside the Go heap: mapped, though the kernel backs only the
@@ -100,12 +139,19 @@ func (a *histArena) tail(need int) *histChunk {
 			return c
 		}
 	}
-	size := max(need, a.chunkBytes)
+	// Chunks grow with what the arena holds, up to chunkBytes: a store
+	// with little history (most of the simulator's, a restore's scratch
+	// store) keeps it in small heap chunks instead of zeroing heap chunks
+	// or mapping and unmapping memory it barely uses (the unmapping alone
+	// was 6 % of the simulator's CPU).
+	size := max(need, min(a.chunkBytes, max(a.heldBytes, heapChunkBytesMin)))
 	assert(size < 1<<32, "arena entry larger than a chunk can address")
-	mem := chunkAlloc(size)[:size] // the mapping may be rounded up to pages
+	mem := newChunk(size)
 	a.chunks = append(a.chunks, histChunk{mem: mem})
 	a.heldBytes += cap(mem)
-	mappedHistoryBytes.Add(int64(cap(mem)))
+	if mapped(mem) {
+		mappedHistoryBytes.Add(int64(cap(mem)))
+	}
 	return &a.chunks[len(a.chunks)-1]
 }
 
@@ -165,8 +211,7 @@ func (a *histArena) release(compactRev int64) {
 		c := &a.chunks[i]
 		if c.mem != nil && c.lastRev <= dead {
 			a.heldBytes -= cap(c.mem)
-			mappedHistoryBytes.Add(-int64(cap(c.mem)))
-			chunkFree(c.mem)
+			freeChunk(c.mem, true)
 			c.mem = nil
 		}
 	}
@@ -189,8 +234,7 @@ func (a *histArena) release(compactRev int64) {
 func (a *histArena) free() {
 	for i := range a.chunks {
 		if c := &a.chunks[i]; c.mem != nil {
-			mappedHistoryBytes.Add(-int64(cap(c.mem)))
-			chunkFree(c.mem)
+			freeChunk(c.mem, false) // the store is gone, and every view with it
 			c.mem = nil
 		}
 	}

@@ -147,7 +147,7 @@ func TestDroppedStoreUnmapsItsHistory(t *testing.T) {
 	before := settledMappedHistoryBytes()
 	func() {
 		s := New(Options{})
-		fillHistory(t, s, 16, 0, 1000)
+		fillHistory(t, s, 16, 0, 3000)
 		if MappedHistoryBytes()-before < 2*HistoryChunkBytesDefault {
 			t.Fatalf("a store with history mapped %d bytes", MappedHistoryBytes()-before)
 		}

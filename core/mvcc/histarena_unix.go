@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// chunksMapped: chunkAlloc's memory is outside the Go heap.
+const chunksMapped = true
+
 // chunkAlloc maps size bytes of anonymous memory: the kernel gives it pages
 // as they are first written, and the collector neither sees nor doubles it.
 func chunkAlloc(size int) []byte {

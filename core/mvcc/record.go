@@ -185,22 +185,22 @@ func (r *record) keptAt(a *histArena, rev int64) *version {
 	return v
 }
 
-// exact returns the version written at (rev, sub); it must exist.
-func (r *record) exact(a *histArena, rev int64, sub int32) *version {
+// exact returns the version written at (rev, sub); it must exist. A
+// historical one is decoded into tmp, which the caller reuses (see viewAt).
+func (r *record) exact(a *histArena, rev int64, sub int32, tmp *version) *version {
 	n := r.count()
 	lo, hi := 0, n
-	var tmp version
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if r.viewAt(a, m, &tmp).before(rev, sub) {
+		if r.viewAt(a, m, tmp).before(rev, sub) {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
 	if lo < n {
-		if v := r.viewAt(a, lo, &tmp); v.modRev == rev && v.sub == sub {
-			return r.at(a, lo)
+		if v := r.viewAt(a, lo, tmp); v.modRev == rev && v.sub == sub {
+			return v
 		}
 	}
 	panic(fmt.Sprintf("mvcc: key %q has no version at %d.%d", r.key(), rev, sub))
