@@ -48,9 +48,10 @@ type histChunk struct {
 	lastRev int64
 }
 
-// histArena is a store's history arena. Its memory comes from newChunk
-// (anonymous mmap on unix) and goes back by freeChunk; a Store frees what it
-// still holds when it is collected (newStore).
+// histArena is a store's history arena. Its memory comes from newChunk (the
+// Go heap for small chunks, anonymous mmap on unix for the rest) and goes
+// back by freeChunk; a Store frees what it still holds when it is
+// collected (newStore).
 type histArena struct {
 	chunks    []histChunk // chunks[i] has sequence number first+i
 	first     uint64
@@ -65,10 +66,10 @@ type histArena struct {
 var mappedHistoryBytes atomic.Int64
 
 // chunkMappedBytesMin is the smallest chunk taken from the kernel. Smaller
-// ones (the simulator draws them, so that its compactions free chunks) come
-// from the Go heap: a mapping costs two system calls and a TLB shootdown
-// when unmapped, which took 12-16 % off the simulator's speed on the bank
-// and watch workloads at 256-byte chunks.
+// ones (a small store's first chunks, and every chunk the simulator draws)
+// come from the Go heap: a mapping costs two system calls and a TLB
+// shootdown when unmapped, and unmapping the chunks of short-lived stores
+// was 6 % of the simulator's CPU.
 const chunkMappedBytesMin = 64 << 10
 
 // heapChunkBytesMin is the size of an arena's first chunk.
@@ -128,7 +129,9 @@ func (a *histArena) put(v *version, supersededAt int64) histRef {
 	copy(c.mem[off+len(h):], v.kv)
 	c.used += need
 	c.lastRev = max(c.lastRev, supersededAt)
-	return histRef(uint64(len(a.chunks)-1)+a.first)<<32 | histRef(off)
+	seq := uint64(len(a.chunks)-1) + a.first
+	assert(seq < 1<<32, "arena chunk sequence beyond what a reference addresses")
+	return histRef(seq)<<32 | histRef(off)
 }
 
 // tail returns the chunk to append need bytes to, opening one if the last

@@ -66,8 +66,9 @@ func joinKeyValue(key, value []byte) string {
 // tree iff it has at least one version (latest is always valid).
 //
 // Methods that read history take the store's arena. A version they return
-// from history is a fresh copy of the entry's fields whose kv aliases the
-// arena: valid until the next Compact (see histArena).
+// from history is decoded (into a fresh version, or into the caller's tmp
+// for viewAt and exact), and its kv aliases the arena: valid until the next
+// Compact (see histArena).
 type record struct {
 	latest version
 	older  *[]histRef // ascending; nil when the key has no history
@@ -102,15 +103,6 @@ func (r *record) viewAt(a *histArena, i int, tmp *version) *version {
 	}
 	assert(i == r.count()-1, "record.viewAt out of range")
 	return &r.latest
-}
-
-// modRevAt is version i's mod revision.
-func (r *record) modRevAt(a *histArena, i int) int64 {
-	if r.older != nil && i < len(*r.older) {
-		return a.modRev((*r.older)[i])
-	}
-	assert(i == r.count()-1, "record.modRevAt out of range")
-	return r.latest.modRev
 }
 
 // push makes v the latest version, moving the previous one into history.
