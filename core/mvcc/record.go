@@ -179,19 +179,15 @@ func (r *record) keptAt(a *histArena, rev int64) *version {
 
 // exact returns the version written at (rev, sub); it must exist. A
 // historical one is decoded into tmp, which the caller reuses (see viewAt).
+// The search reads mod revisions alone (one varint per probe), then steps
+// through the versions of revision rev: a txn writes a key few times.
 func (r *record) exact(a *histArena, rev int64, sub int32, tmp *version) *version {
-	n := r.count()
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if r.viewAt(a, m, tmp).before(rev, sub) {
-			lo = m + 1
-		} else {
-			hi = m
+	for i, n := r.countThrough(a, rev-1), r.count(); i < n; i++ {
+		v := r.viewAt(a, i, tmp)
+		if v.modRev != rev {
+			break
 		}
-	}
-	if lo < n {
-		if v := r.viewAt(a, lo, tmp); v.modRev == rev && v.sub == sub {
+		if v.sub == sub {
 			return v
 		}
 	}
