@@ -216,23 +216,19 @@ func runMember(ctx context.Context, srv *api.Server, tr *transport.Transport, mt
 	wg.Go(func() {
 		select {
 		case <-srv.Published():
-			log.Info("ready to serve client requests")
 		case <-ctx.Done():
+			return
+		}
+		log.Info("ready to serve client requests")
+		for _, ln := range clientLns {
+			wg.Go(func() {
+				if err := mtls.serveClient(ctx, srv, ln); err != nil {
+					errc <- fmt.Errorf("client listener %s: %w", ln.Addr(), err)
+					cancel()
+				}
+			})
 		}
 	})
-	for _, ln := range clientLns {
-		wg.Go(func() {
-			select {
-			case <-srv.Published():
-			case <-ctx.Done():
-				return
-			}
-			if err := mtls.serveClient(ctx, srv, ln); err != nil {
-				errc <- fmt.Errorf("client listener %s: %w", ln.Addr(), err)
-				cancel()
-			}
-		})
-	}
 	for _, ln := range metricsLns {
 		wg.Go(func() {
 			if err := mtls.serveMetrics(ctx, srv, ln); err != nil {

@@ -68,8 +68,9 @@ func newStore(opts Options) *Store {
 	return s
 }
 
-// HistoryBytes is the memory the store holds for its history outside the Go
-// heap (mapped, though the kernel backs only pages written so far).
+// HistoryBytes is the memory of the store's history arena: its first chunks
+// on the Go heap, the rest mapped outside it (the kernel backs only the
+// pages written so far).
 func (s *Store) HistoryBytes() int { return s.hist.heldBytes }
 
 // Rev returns the current revision: 1 for a new store, bumped by every write
