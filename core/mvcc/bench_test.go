@@ -178,6 +178,26 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 }
 
+// BenchmarkRestore rebuilds a store of that many keys of 100-byte values
+// from its snapshot, as a member does when it restarts.
+func BenchmarkRestore(b *testing.B) {
+	for _, keys := range []int{10000, 300000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			s := New(Options{})
+			fill(b, s, keys, make([]byte, benchValueSizeBytes))
+			snap := s.Snapshot()
+			b.SetBytes(int64(len(snap)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := Restore(snap, Options{})
+				if err != nil || r.KeyCount() != keys {
+					b.Fatalf("restore: %v, %d keys", err, r.KeyCount())
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkMemoryPerRevision overwrites 10,000 keys of 100-byte values 20
 // times (200,000 revisions of history) and reports what a revision costs on
 // the Go heap (which the collector lets grow to twice its live size) and in

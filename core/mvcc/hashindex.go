@@ -42,6 +42,13 @@ func (x *hashIndex) get(key string) (rec *record, ask bool) {
 	}
 }
 
+// reserve makes room for n records in an empty index, so that adding them
+// does not grow it step by step.
+func (x *hashIndex) reserve(n int) {
+	assert(len(x.m) == 0, "index reserve on a non-empty index")
+	x.m = make(map[uint64]*record, n)
+}
+
 // add indexes rec, whose key the store did not hold.
 func (x *hashIndex) add(rec *record) {
 	h := x.hash(x.seed, rec.key())
