@@ -125,9 +125,11 @@ etcd-benchmark:
 # prints the targets with their ratios and a ✓/✗; report in
 # reports/bench/<time>/. Not part of make test. More:
 # make bench-vs-etcd BENCH_FLAGS='--rounds 5 --total 50000'; skip the other
-# configurations with BENCH_FLAGS='--configs none'.
+# configurations with BENCH_FLAGS='--configs none'. Each main load runs once
+# more per system with every member CPU-profiled (--cpu-profiles), and the
+# report says who spent the servers' CPU.
 bench-vs-etcd: kvd etcd etcd-benchmark
-	$(GO) run ./cmd/kvbench vs --kvd-bin $(BIN)/kvd --etcd-bin $(BIN)/etcd --etcd-benchmark-bin $(BIN)/etcd-benchmark $(BENCH_FLAGS)
+	$(GO) run ./cmd/kvbench vs --kvd-bin $(BIN)/kvd --etcd-bin $(BIN)/etcd --etcd-benchmark-bin $(BIN)/etcd-benchmark --cpu-profiles $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -44,6 +44,9 @@ type Options struct {
 	// RequestTimeout bounds one operation; default 10 s. An operation past
 	// it counts as an error.
 	RequestTimeout time.Duration
+	// MeasureStarted, when set, is called as the measured phase begins
+	// (after any preload), for whoever watches the servers during it.
+	MeasureStarted func() `json:"-"`
 }
 
 // Limits that keep a mistyped flag from exhausting the machine.

@@ -152,6 +152,9 @@ func measure(ctx context.Context, clients []*clientv3.Client, o *Options, wf *wa
 	var order []string
 	p := newProgress(status, o.Load, o.Total)
 	start := time.Now()
+	if o.MeasureStarted != nil {
+		o.MeasureStarted()
+	}
 	var wg sync.WaitGroup
 	for id := range o.Concurrency {
 		w := newWorker(id, clients[id%len(clients)], o, wf)

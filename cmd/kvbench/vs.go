@@ -57,6 +57,11 @@ type VsOptions struct {
 	OutDir string
 	// WorkDir holds data dirs and logs; default a new temp dir, removed after.
 	WorkDir string
+	// CPUProfiles runs each of kvbench's main loads once more per system
+	// after its rounds, with every member profiled (cpuprofile.go), and
+	// reports who spent the servers' CPU; it starts both systems with
+	// --enable-pprof.
+	CPUProfiles bool
 }
 
 // vsTotalDefault is the measured operations per run of vs. A run of 20,000
@@ -66,6 +71,9 @@ const vsTotalDefault = 60000
 
 // EnsureDefaults fills every zero field with its documented default.
 func (v *VsOptions) EnsureDefaults() {
+	if v.CPUProfiles {
+		v.Cluster.Pprof = true
+	}
 	if v.Rounds == 0 {
 		v.Rounds = 3
 	}
@@ -206,6 +214,7 @@ func runVs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&v.Cluster.ElectionTimeoutMs, "election-timeout", 1000, "--election-timeout (ms) for both systems")
 	fs.IntVar(&v.Cluster.SnapshotCount, "snapshot-count", 10000, "--snapshot-count for both systems")
 	fs.BoolVar(&v.Cluster.Pprof, "enable-pprof", false, "start both systems with --enable-pprof")
+	fs.BoolVar(&v.CPUProfiles, "cpu-profiles", false, "after each main load's rounds, run it once more per system with every member CPU-profiled, and report who spent the servers' CPU (implies --enable-pprof)")
 	var etcdBench string
 	fs.StringVar(&v.EtcdBench.Bin, "etcd-benchmark-bin", "", "etcd's benchmark tool (default: build with tools/build.sh benchmark)")
 	fs.StringVar(&etcdBench, "etcd-benchmark", strings.Join(EtcdBenchLoads, ","), "loads driven by etcd's benchmark tool after kvbench's own, or none")
@@ -321,6 +330,8 @@ type job struct {
 	// the measurement (its CPU is not counted).
 	prepare func(ctx context.Context, c *cluster) error
 	run     func(ctx context.Context, c *cluster) (Result, error)
+	// profile, when not nil, is the job's profiled run (--cpu-profiles).
+	profile func(ctx context.Context, c *cluster) (CPUProfile, error)
 }
 
 // mainJobs are kvbench's loads and then etcd's benchmark tool's.
@@ -331,6 +342,10 @@ func mainJobs(v *VsOptions, bins map[string]string, status io.Writer) []job {
 			o := v.Run
 			o.Load, o.Endpoints = load, c.endpoints()
 			return Run(ctx, o, status)
+		}, profile: func(ctx context.Context, c *cluster) (CPUProfile, error) {
+			o := v.Run
+			o.Load = load
+			return profiledRun(ctx, c, o, status)
 		}})
 	}
 	for _, load := range v.EtcdBench.Loads {
@@ -382,6 +397,17 @@ func runPhase(ctx context.Context, v *VsOptions, phase string, settings ClusterS
 				rep.Results = append(rep.Results, r)
 				WriteJSONLine(status, r)
 			}
+		}
+		if !v.CPUProfiles || j.profile == nil {
+			continue
+		}
+		for _, sys := range v.Systems {
+			fmt.Fprintf(status, "profiled run of %s on %s\n", label, sys)
+			p, err := j.profile(ctx, clusters[sys])
+			if err != nil {
+				return fmt.Errorf("profiled run of %s on %s: %w", label, sys, err)
+			}
+			rep.CPUProfiles = append(rep.CPUProfiles, p)
 		}
 	}
 	return nil

@@ -23,6 +23,8 @@ type VsReport struct {
 	Memory   []MemoryResult `json:"memory,omitempty"`
 	// Restarts are the restart configuration's, in the order they ran.
 	Restarts []RestartResult `json:"restarts,omitempty"`
+	// CPUProfiles are the profiled runs (--cpu-profiles), in the order they ran.
+	CPUProfiles []CPUProfile `json:"cpuProfiles,omitempty"`
 	// Dir is where the report was written.
 	Dir string `json:"-"`
 }
@@ -236,6 +238,7 @@ func (r *VsReport) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s |\n", rr.System, rr.Round, rr.Member, rr.StopMs, rr.ServeMs, note)
 		}
 	}
+	b.WriteString(r.cpuProfilesMarkdown())
 	b.WriteString("\n## Every run\n\n```\n")
 	WriteTable(&b, r.Results)
 	b.WriteString("```\n")
@@ -352,6 +355,17 @@ func (r *VsReport) write(dir string) error {
 	r.Dir = filepath.Join(dir, r.Started.Format("20060102T150405Z"))
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return fmt.Errorf("make report dir %s: %w", r.Dir, err)
+	}
+	for i := range r.CPUProfiles {
+		p := &r.CPUProfiles[i]
+		p.Files = p.Files[:0]
+		for m, raw := range p.raw {
+			name := fmt.Sprintf("cpu-%s-%s-m%d.pb.gz", p.Load, p.System, m+1)
+			if err := os.WriteFile(filepath.Join(r.Dir, name), raw, 0o644); err != nil {
+				return fmt.Errorf("write profile %s: %w", name, err)
+			}
+			p.Files = append(p.Files, name)
+		}
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
