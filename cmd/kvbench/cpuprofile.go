@@ -15,7 +15,9 @@ import (
 )
 
 // With --cpu-profiles, vs runs each of kvbench's main loads once more on
-// each system after its measured rounds, for cpuProfileWindow and a little,
+// each system once every measured run on those clusters is done (their
+// writes would otherwise grow the history later runs start from), for
+// cpuProfileWindow and a little,
 // and fetches a CPU profile of that window from every member
 // (/debug/pprof/profile on the client URL, which --enable-pprof serves on
 // both systems). The run's server CPU per op is then split by who spent
@@ -265,7 +267,7 @@ func (r *VsReport) cpuProfilesMarkdown() string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Where the servers' CPU goes\n\nOne more run of each load per system after its rounds, profiled for %v on every member (not counted in any figure above). "+
+	fmt.Fprintf(&b, "\n## Where the servers' CPU goes\n\nOne more run of each load per system after every measured run on its clusters, profiled for %v on every member (not counted in any figure above). "+
 		"Server CPU per op of that run, split in the shares its profiles show by who spent it: the first frame from the leaf that is neither the Go runtime nor the standard library "+
 		"(so allocation and copying count for their caller), kernel calls by the code that made them, and the collector's background and assist work as garbage collection. "+
 		"The profiles are in this directory: `go tool pprof -top <file>`.\n", cpuProfileWindow)

@@ -35,7 +35,8 @@
 // counts as failed. During every run every member's VmRSS is sampled each
 // 100 ms and its peak kept, beside the members' CPU time per op. With
 // --cpu-profiles each of kvbench's loads runs once more per system after
-// its rounds, every member CPU-profiled over the run's middle, and the
+// every measured run on those clusters, every member CPU-profiled over the
+// run's middle, and the
 // report splits that run's server CPU per op by who spent it (the
 // system's own code, grpc-go and HTTP/2, protobuf, raft, kernel calls,
 // the collector, the scheduler); the profiles are saved beside it.

@@ -58,7 +58,7 @@ type VsOptions struct {
 	// WorkDir holds data dirs and logs; default a new temp dir, removed after.
 	WorkDir string
 	// CPUProfiles runs each of kvbench's main loads once more per system
-	// after its rounds, with every member profiled (cpuprofile.go), and
+	// after every measured run on the same clusters, with every member profiled (cpuprofile.go), and
 	// reports who spent the servers' CPU; it starts both systems with
 	// --enable-pprof.
 	CPUProfiles bool
@@ -398,9 +398,15 @@ func runPhase(ctx context.Context, v *VsOptions, phase string, settings ClusterS
 				WriteJSONLine(status, r)
 			}
 		}
+	}
+	// The profiled runs come after every measured one: their writes grow
+	// the stores' history, and a measured run after them would start from
+	// more history (more memory, larger snapshots) than its rounds did.
+	for _, j := range jobs {
 		if !v.CPUProfiles || j.profile == nil {
 			continue
 		}
+		label := runLabel(j.config, j.tool, j.load)
 		for _, sys := range v.Systems {
 			fmt.Fprintf(status, "profiled run of %s on %s\n", label, sys)
 			p, err := j.profile(ctx, clusters[sys])
