@@ -96,7 +96,7 @@ func (s *Store) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	}
 	resp := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: curRev}}
 	limit := rangeLimit(r)
-	var found []*version
+	found := s.rangeScratch[:0]
 	count := 0
 	s.visit(r.Key, r.RangeEnd, func(rec *record) bool {
 		v := rec.live(s.hist, rev)
@@ -124,12 +124,25 @@ func (s *Store) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 		}
 	}
 	if len(found) > 0 {
-		resp.Kvs = make([]*mvccKeyValue, len(found))
-		for i, v := range found {
-			resp.Kvs[i] = v.keyValue(r.KeysOnly)
-		}
+		resp.Kvs = keyValues(found, r.KeysOnly)
 	}
+	s.keepRangeScratch(found)
 	return resp, nil
+}
+
+// rangeScratchMax bounds the versions the range scratch keeps between
+// calls: one large range does not pin its size.
+const rangeScratchMax = 1024
+
+// keepRangeScratch keeps found's array for the next range, pointing at
+// nothing, so that a range of many keys does not regrow it every call.
+func (s *Store) keepRangeScratch(found []*version) {
+	if cap(found) > rangeScratchMax {
+		s.rangeScratch = nil
+		return
+	}
+	clear(found[:cap(found)])
+	s.rangeScratch = found[:0]
 }
 
 // executePut writes inside the open txn; the request has passed every check.
@@ -173,10 +186,11 @@ func (s *Store) executeDelete(r *pb.DeleteRangeRequest) *pb.DeleteRangeResponse 
 		}
 	}
 	if r.PrevKv {
-		resp.PrevKvs = make([]*mvccKeyValue, len(recs))
+		prev := make([]*version, len(recs))
 		for i, rec := range recs {
-			resp.PrevKvs[i] = rec.live(s.hist, rev).keyValue(false)
+			prev[i] = rec.live(s.hist, rev)
 		}
+		resp.PrevKvs = keyValues(prev, false)
 	}
 	for _, rec := range recs {
 		s.del(rec)

@@ -51,6 +51,41 @@ func (v *version) keyValue(keysOnly bool) *mvccpb.KeyValue {
 	return kv
 }
 
+// keyValues is keyValue for many versions in three allocations, the
+// structs in one, their bytes in another and the pointers in a third,
+// instead of two per version: a range of 100 keys made 200 objects for the
+// collector to sweep, and collection was a fifth of what a member spent
+// serving it.
+func keyValues(vs []*version, keysOnly bool) []*mvccpb.KeyValue {
+	n := 0
+	for _, v := range vs {
+		if keysOnly {
+			n += int(v.keyLen)
+		} else {
+			n += len(v.kv)
+		}
+	}
+	buf := make([]byte, 0, n)
+	kvs := make([]mvccpb.KeyValue, len(vs))
+	out := make([]*mvccpb.KeyValue, len(vs))
+	for i, v := range vs {
+		start := len(buf)
+		if keysOnly {
+			buf = append(buf, v.key()...)
+		} else {
+			buf = append(buf, v.kv...)
+		}
+		kv := &kvs[i]
+		kv.Key = buf[start : start+int(v.keyLen) : start+int(v.keyLen)]
+		if !keysOnly {
+			kv.Value = buf[start+int(v.keyLen) : len(buf) : len(buf)]
+		}
+		kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease = v.createRev, v.modRev, v.ver, v.lease
+		out[i] = kv
+	}
+	return out
+}
+
 func joinKeyValue(key, value []byte) string {
 	var b strings.Builder
 	b.Grow(len(key) + len(value))

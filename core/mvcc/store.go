@@ -32,6 +32,9 @@ type Store struct {
 	tx writeTxn
 
 	piv record // search key, see pivot
+	// rangeScratch is executeRange's list of the versions it returns, kept
+	// between calls (the store is used by one goroutine at a time).
+	rangeScratch []*version
 }
 
 type writeTxn struct {
