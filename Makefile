@@ -127,8 +127,7 @@ etcd-benchmark:
 # make bench-vs-etcd BENCH_FLAGS='--rounds 5 --total 50000'; skip the other
 # configurations with BENCH_FLAGS='--configs none'. Each main load runs once
 # more per system, after the measured runs, with every member CPU-profiled
-# (--cpu-profiles), and the
-# report says who spent the servers' CPU.
+# (--cpu-profiles), and the report says who spent the servers' CPU.
 bench-vs-etcd: kvd etcd etcd-benchmark
 	$(GO) run ./cmd/kvbench vs --kvd-bin $(BIN)/kvd --etcd-bin $(BIN)/etcd --etcd-benchmark-bin $(BIN)/etcd-benchmark --cpu-profiles $(BENCH_FLAGS)
 

@@ -36,10 +36,10 @@
 // 100 ms and its peak kept, beside the members' CPU time per op. With
 // --cpu-profiles each of kvbench's loads runs once more per system after
 // every measured run on those clusters, every member CPU-profiled over the
-// run's middle, and the
-// report splits that run's server CPU per op by who spent it (the
-// system's own code, grpc-go and HTTP/2, protobuf, raft, kernel calls,
-// the collector, the scheduler); the profiles are saved beside it.
+// run's middle, and the report splits that run's server CPU per op by who
+// spent it (the system's own code, grpc-go and HTTP/2, protobuf, raft,
+// kernel calls, the collector, the scheduler); the profiles are saved
+// beside it.
 //
 // Then it runs the other configurations of the targets, --configs
 // latency,members5,clients1000,values,watchers,restart (the default) or
