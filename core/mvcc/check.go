@@ -2,11 +2,8 @@ package mvcc
 
 import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
-
-type mvccKeyValue = mvccpb.KeyValue
 
 // The checks below are etcd's v3rpc request checks (key.go), which run
 // before a request reaches the applier.
