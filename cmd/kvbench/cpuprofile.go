@@ -65,37 +65,34 @@ const (
 
 var cpuOwners = []string{ownerServer, ownerGRPC, ownerProto, ownerRaft, ownerNetCalls, ownerDiskCalls, ownerGC, ownerRuntime, ownerOther}
 
-// runtimeOrStd matches frames that spend on behalf of their caller:
-// allocation, copying, hashing, sorting, formatting. A sample belongs to
-// the first frame from the leaf that is not one of them.
-func runtimeOrStd(fn string) bool {
-	for _, p := range []string{"runtime.", "internal/", "sync.", "sync/", "math", "sort.", "slices.", "maps.", "strings.", "bytes.",
+// Frame prefixes by what they say about a sample's owner; see cpuOwner.
+var (
+	// gcFrames do the collector's work, in the background or as an
+	// allocation's assist.
+	gcFrames = []string{"runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge"}
+	// runtimeOrStdFrames spend on behalf of their caller: allocation,
+	// copying, hashing, sorting, formatting.
+	runtimeOrStdFrames = []string{"runtime.", "internal/", "sync.", "sync/", "math", "sort.", "slices.", "maps.", "strings.", "bytes.",
 		"unicode", "encoding/", "hash/", "bufio.", "io.", "reflect.", "container/", "errors.", "fmt.", "strconv.", "unique.", "iter.",
-		"cmp.", "time.", "context.", "log", "crypto/", "compress/", "memeqbody", "cmpbody", "indexbytebody", "aeshashbody"} {
-		if strings.HasPrefix(fn, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// kernelCall matches the frames of a system call on its way down.
-func kernelCall(fn string) bool {
-	for _, p := range []string{"syscall.", "os.", "net.", "golang.org/x/sys/"} {
-		if strings.HasPrefix(fn, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// networkCaller matches the owners of network calls: the RPC and HTTP
-// stacks, the connection wrappers each system puts under them, and each
-// system's peer transport.
-func networkCaller(fn string) bool {
-	for _, p := range []string{"google.golang.org/grpc", "golang.org/x/net/", "net/http.", "github.com/soheilhy/cmux",
+		"cmp.", "time.", "context.", "log", "crypto/", "compress/", "memeqbody", "cmpbody", "indexbytebody", "aeshashbody"}
+	// kernelCallFrames are a system call's on its way down.
+	kernelCallFrames = []string{"syscall.", "os.", "net.", "golang.org/x/sys/"}
+	// networkCallerFrames own network calls: the RPC and HTTP stacks, the
+	// connection wrappers each system puts under them, and each system's
+	// peer transport.
+	networkCallerFrames = []string{"google.golang.org/grpc", "golang.org/x/net/", "net/http.", "github.com/soheilhy/cmux",
 		"github.com/kvdlabs/kvd/core/transport", "github.com/kvdlabs/kvd/core/api.(*prefixConn)",
-		"go.etcd.io/etcd/server/v3/etcdserver/api/rafthttp", "go.etcd.io/etcd/client/pkg/v3/transport"} {
+		"go.etcd.io/etcd/server/v3/etcdserver/api/rafthttp", "go.etcd.io/etcd/client/pkg/v3/transport"}
+	grpcFrames   = []string{"google.golang.org/grpc", "golang.org/x/net/"}
+	protoFrames  = []string{"google.golang.org/protobuf", "github.com/golang/protobuf", "github.com/gogo/protobuf", "go.etcd.io/etcd/api/"}
+	raftFrames   = []string{"go.etcd.io/raft/"}
+	serverFrames = []string{"github.com/kvdlabs/", "github.com/tidwall/", "go.etcd.io/etcd/server/", "go.etcd.io/etcd/pkg/",
+		"go.etcd.io/etcd/client/pkg/", "go.etcd.io/bbolt"}
+)
+
+// hasAnyPrefix reports whether fn starts with one of prefixes.
+func hasAnyPrefix(fn string, prefixes []string) bool {
+	for _, p := range prefixes {
 		if strings.HasPrefix(fn, p) {
 			return true
 		}
@@ -103,40 +100,37 @@ func networkCaller(fn string) bool {
 	return false
 }
 
-// cpuOwner names who spent a sample, its stack given leaf first.
+// cpuOwner names who spent a sample, its stack given leaf first: the
+// collector if any frame is its, else the first frame from the leaf that
+// is not runtimeOrStdFrames (a kernel call by the code that made it).
 func cpuOwner(stack []string) string {
 	for _, fn := range stack {
-		switch {
-		case strings.HasPrefix(fn, "runtime.gcBgMarkWorker"), strings.HasPrefix(fn, "runtime.gcAssistAlloc"),
-			strings.HasPrefix(fn, "runtime.bgsweep"), strings.HasPrefix(fn, "runtime.bgscavenge"), fn == "runtime.GC":
+		if hasAnyPrefix(fn, gcFrames) || fn == "runtime.GC" {
 			return ownerGC
 		}
 	}
 	for i, fn := range stack {
 		switch {
-		case kernelCall(fn):
+		case hasAnyPrefix(fn, kernelCallFrames):
 			for _, caller := range stack[i+1:] {
-				if kernelCall(caller) || runtimeOrStd(caller) {
+				if hasAnyPrefix(caller, kernelCallFrames) || hasAnyPrefix(caller, runtimeOrStdFrames) {
 					continue
 				}
-				if networkCaller(caller) {
+				if hasAnyPrefix(caller, networkCallerFrames) {
 					return ownerNetCalls
 				}
 				return ownerDiskCalls
 			}
 			return ownerNetCalls // the runtime's own: netpoll
-		case runtimeOrStd(fn):
+		case hasAnyPrefix(fn, runtimeOrStdFrames):
 			continue
-		case strings.HasPrefix(fn, "google.golang.org/grpc"), strings.HasPrefix(fn, "golang.org/x/net/"):
+		case hasAnyPrefix(fn, grpcFrames):
 			return ownerGRPC
-		case strings.HasPrefix(fn, "google.golang.org/protobuf"), strings.HasPrefix(fn, "github.com/golang/protobuf"),
-			strings.HasPrefix(fn, "github.com/gogo/protobuf"), strings.HasPrefix(fn, "go.etcd.io/etcd/api/"):
+		case hasAnyPrefix(fn, protoFrames):
 			return ownerProto
-		case strings.HasPrefix(fn, "go.etcd.io/raft/"):
+		case hasAnyPrefix(fn, raftFrames):
 			return ownerRaft
-		case strings.HasPrefix(fn, "github.com/kvdlabs/"), strings.HasPrefix(fn, "github.com/tidwall/"),
-			strings.HasPrefix(fn, "go.etcd.io/etcd/server/"), strings.HasPrefix(fn, "go.etcd.io/etcd/pkg/"),
-			strings.HasPrefix(fn, "go.etcd.io/etcd/client/pkg/"), strings.HasPrefix(fn, "go.etcd.io/bbolt"):
+		case hasAnyPrefix(fn, serverFrames):
 			return ownerServer
 		default:
 			return ownerOther
