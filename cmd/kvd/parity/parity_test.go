@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,10 +41,41 @@ func TestKVDClusterAnswersAsEtcd(t *testing.T) {
 	compare(t, clusterScript(), 3, "-cluster")
 }
 
+// etcdStalled marks an answer of etcd's that only says the call ran out
+// of time: on a loaded machine etcd, the reference, sometimes leaves a
+// membership change or a leader move unanswered for the step's 20 s
+// (twice in four clean-clone runs on 2026-12-07, kvd answering each time).
+const etcdStalled = "error code=DeadlineExceeded"
+
 // compare starts a cluster of size members of each system, runs steps on
-// both side by side through the member pick chooses, and fails on every
-// answer that differs. tag names the answer files.
+// both side by side, and fails on every answer that differs. When etcd's
+// answer to a differing step was a stall (etcdStalled), the comparison
+// runs once more on fresh clusters and that run is judged; the first
+// run's differences are logged. A stall of kvd's gets no second run.
+// tag names the answer files.
 func compare(t *testing.T, steps []step, size int, tag string) {
+	diffs := attempt(t, steps, size, tag)
+	if slices.ContainsFunc(diffs, func(d difference) bool { return strings.HasPrefix(d.etcd, etcdStalled) }) {
+		for _, d := range diffs {
+			t.Logf("first run, etcd stalled: step %d %q differed\n--- etcd:\n%s\n--- kvd:\n%s", d.index, d.name, d.etcd, d.kvd)
+		}
+		diffs = attempt(t, steps, size, tag)
+	}
+	for _, d := range diffs {
+		t.Errorf("step %d %q differs\n--- etcd:\n%s\n--- kvd:\n%s", d.index, d.name, d.etcd, d.kvd)
+	}
+	t.Logf("%d calls compared, %d differ", len(steps), len(diffs))
+}
+
+// difference is one step both systems answered differently.
+type difference struct {
+	index           int
+	name, etcd, kvd string
+}
+
+// attempt starts a cluster of size members of each system, runs steps on
+// both side by side, and returns the steps whose answers differ.
+func attempt(t *testing.T, steps []step, size int, tag string) []difference {
 	var etcd, kvd []*member
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -51,7 +83,7 @@ func compare(t *testing.T, steps []step, size int, tag string) {
 	go func() { defer wg.Done(); kvd = startCluster(t, "kvd", kvdBin, size) }()
 	wg.Wait()
 	if t.Failed() {
-		return
+		return nil
 	}
 	answers := make([][]string, 2)
 	systems := [][]*member{etcd, kvd}
@@ -78,14 +110,13 @@ func compare(t *testing.T, steps []step, size int, tag string) {
 			}
 		}
 	}
-	diffs := 0
+	var diffs []difference
 	for i, s := range steps {
 		if answers[0][i] != answers[1][i] {
-			diffs++
-			t.Errorf("step %d %q differs\n--- etcd:\n%s\n--- kvd:\n%s", i, s.name, answers[0][i], answers[1][i])
+			diffs = append(diffs, difference{index: i, name: s.name, etcd: answers[0][i], kvd: answers[1][i]})
 		}
 	}
-	t.Logf("%d calls compared, %d differ", len(steps), diffs)
+	return diffs
 }
 
 // runScript runs steps through one member: the one member of a lone
