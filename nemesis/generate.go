@@ -143,6 +143,12 @@ var memberChoices = [][]string{
 	// allocating for its checkers, ran 8-17 % slower. kvd's own tests and
 	// kvsim --real run the mapped chunks.
 	{"history-chunk-bytes=16384", "history-chunk-bytes=4096", "history-chunk-bytes=256"},
+	// Size pacing holds snapshots back until the log since the last one
+	// is 1/ratio of the state; at ratio 1 a seed's small writes leave the
+	// snapshot far behind, and the raft log in memory is trimmed past it
+	// (node's trimRaftLog), so that a lagging follower waits for a fresh
+	// snapshot. Drawn last, so the groups above draw as they did.
+	{"", "snapshot-size-ratio=1"},
 }
 
 // MemberChoices lists every combination of member options a swarm may

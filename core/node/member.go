@@ -73,6 +73,11 @@ type Status struct {
 	// SnapshotsAborted counts snapshot jobs dropped part-way (a compaction
 	// outdated them, or the leader's snapshot replaced them).
 	SnapshotsAborted uint64
+	// LogTrims counts trims of the raft log held in memory to its bound
+	// (SnapshotEntries+SnapshotCatchUpEntries applied entries), and
+	// TrimmedSnapshotAsks how often a follower needing trimmed entries
+	// had raft wait for a fresh snapshot.
+	LogTrims, TrimmedSnapshotAsks uint64
 	// SnapshotSizeBytes is the newest snapshot's size, and
 	// LogBytesSinceSnapshot what the entries applied since it carried:
 	// the data a member holds at the least (Defragment).
@@ -130,6 +135,8 @@ func (n *Node) Status() Status {
 		SnapshotSizeBytes:     n.snapshotSizeBytes,
 		LogBytesSinceSnapshot: n.logBytesSinceSnapshot,
 		SnapshotsAborted:      n.snapshotsAborted,
+		LogTrims:              n.logTrims,
+		TrimmedSnapshotAsks:   n.trimmedSnapshotAsks,
 	}
 }
 

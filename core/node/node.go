@@ -56,6 +56,11 @@ type Node struct {
 	// snap is the state snapshot being written, nil if none (snapshot.go).
 	snap             *snapshotJob
 	snapshotsAborted uint64
+	// logTrims counts trimRaftLog's trims of the log in memory, and
+	// trimmedSnapshotAsks how often raft wanted a snapshot for a follower
+	// that needed entries a trim dropped, and was told to wait for a
+	// fresh one.
+	logTrims, trimmedSnapshotAsks uint64
 	// snapshotSizeBytes is the newest snapshot's size, and
 	// logBytesSinceSnapshot what entries applied since it was started
 	// carried: together they pace snapshots (Config.SnapshotSizeRatioMax).
@@ -545,6 +550,9 @@ func (n *Node) Process() (Output, error) {
 		n.serveReads()
 	}
 	if err := n.advanceSnapshot(); err != nil {
+		return n.stop(err)
+	}
+	if err := n.trimRaftLog(); err != nil {
 		return n.stop(err)
 	}
 	n.hub.CatchUp()

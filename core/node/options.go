@@ -54,6 +54,8 @@ func Options() []Option {
 			intOption(1, func(c *Config, v int) { c.SnapshotEntries = uint64(v) })},
 		{"snapshot-catchup", "entries >= 1", "entries kept behind a snapshot for lagging followers (Config.SnapshotCatchUpEntries); default 5000, the simulator's 200",
 			intOption(1, func(c *Config, v int) { c.SnapshotCatchUpEntries = uint64(v) })},
+		{"snapshot-size-ratio", "ratio >= 1", "a snapshot waits until the log since the last one is 1/ratio of its size (Config.SnapshotSizeRatioMax); default 4",
+			intOption(1, func(c *Config, v int) { c.SnapshotSizeRatioMax = v })},
 		{"watch-catchup-batch", "events >= 1", "history events one lagging watcher reads per round (Config.WatchCatchUpEventsMax); default 1000",
 			intOption(1, func(c *Config, v int) { c.WatchCatchUpEventsMax = v })},
 		{"inflight-max", "messages >= 1", "appends in flight per follower (Config.InflightMessagesMax); default 256",

@@ -251,3 +251,71 @@ func TestRestoreRefusesAStateAheadOfItsSnapshotIndex(t *testing.T) {
 		t.Fatalf("restarted from the snapshot at %d: %d keys, snapshot index %d", index, st.Keys, st.SnapshotIndex)
 	}
 }
+
+// While size pacing holds snapshots back, the raft log in memory is still
+// bounded as etcd's (SnapshotEntries+SnapshotCatchUpEntries applied
+// entries); a follower that needs trimmed entries gets a fresh snapshot,
+// not the stale one (which would leave it needing them again), and every
+// member keeps its state over a restart, replaying the WAL's entries
+// since the newest snapshot that memory no longer held.
+func TestTrimmedLogCatchesAFollowerUpByAFreshSnapshot(t *testing.T) {
+	const entries, catchUp = 10, 5
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = entries, catchUp, 1
+	})
+	l := c.waitLeader()
+	big := strings.Repeat("v", 2000)
+	for i := range 20 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
+	}
+	c.settleOnce()
+	first := c.nodes[l].Status().SnapshotIndex
+	if first == 0 {
+		t.Fatal("no snapshot after 20 writes with SnapshotEntries 10")
+	}
+	lag := c.ids[0]
+	if lag == l {
+		lag = c.ids[1]
+	}
+	c.isolate(lag)
+	// ~40 KB of state; 100 tiny writes log a few KB, far below all of it.
+	for i := range 100 {
+		mustOK(t, c.do(l, put("small", fmt.Sprint(i))))
+		held := c.heldApplied(l)
+		if held > entries+catchUp {
+			t.Fatalf("after write %d the leader holds %d applied entries in memory, want at most %d", i, held, entries+catchUp)
+		}
+	}
+	st := c.nodes[l].Status()
+	if st.SnapshotIndex != first {
+		t.Fatalf("snapshot retaken at %d after small writes (first at %d): pacing did not hold it back, nothing to trim", st.SnapshotIndex, first)
+	}
+	if st.LogTrims == 0 {
+		t.Fatalf("100 entries applied past a snapshot at %d, no trim", first)
+	}
+	c.heal()
+	c.tick(60)
+	st = c.nodes[l].Status()
+	if st.TrimmedSnapshotAsks == 0 || st.SnapshotIndex == first || c.snapsSent == 0 {
+		t.Fatalf("lagging member %d: %d asks for a fresh snapshot, leader's snapshot at %d (was %d), %d snapshots sent",
+			lag, st.TrimmedSnapshotAsks, st.SnapshotIndex, first, c.snapsSent)
+	}
+	c.converged()
+	if got, want := c.nodes[lag].Status().Revision, c.nodes[l].Status().Revision; got != want {
+		t.Fatalf("lagging member at revision %d, leader at %d", got, want)
+	}
+	c.restartAllKeepsState(l, "small")
+}
+
+// heldApplied is how many applied entries member id's raft log holds in
+// memory.
+func (c *testCluster) heldApplied(id uint64) uint64 {
+	first, err := c.nodes[id].storage.FirstIndex()
+	if err != nil {
+		panic(err)
+	}
+	if applied := c.nodes[id].appliedIndex; applied >= first {
+		return applied - first + 1
+	}
+	return 0
+}

@@ -40,6 +40,15 @@ func (s raftStorage) Snapshot() (*raftpb.Snapshot, error) {
 		s.n.snapshotDueIndex = max(s.n.snapshotDueIndex, s.n.addedIndex)
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
+	if first, _ := s.MemoryStorage.FirstIndex(); meta.GetMetadata().GetIndex()+1 < first {
+		// trimRaftLog dropped entries the newest snapshot does not cover:
+		// a follower given it would ask for them next, and be sent it
+		// again. Ask for a snapshot covering the trim; a running one
+		// already does (trims stop at its index).
+		s.n.snapshotDueIndex = max(s.n.snapshotDueIndex, first-1)
+		s.n.trimmedSnapshotAsks++
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
 	snap, err := s.wal.ReadSnapshot()
 	if err != nil {
 		// raft retries a temporarily unavailable snapshot later (it
