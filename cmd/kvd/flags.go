@@ -34,6 +34,7 @@ type flags struct {
 	snapshotCount            uint64
 	quotaBackendBytes        int64
 	memoryLimitBytes         int64
+	idleMemoryRelease        bool
 	corruptCheckTime         time.Duration
 	watchProgressNotify      time.Duration
 	autoCompactionMode       string
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.UintVar(&f.electionTimeoutMs, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 	fs.Uint64Var(&f.snapshotCount, "snapshot-count", 10000, "number of committed entries to trigger a snapshot")
 	fs.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "raise the NOSPACE alarm when the data exceeds this size (0: 2 GiB)")
+	fs.BoolVar(&f.idleMemoryRelease, "idle-memory-release", true, "once the member is quiet, collect and return the heap's free memory to the OS, so a quiet member holds what it stores (see kvd_memory_idle_releases_total)")
 	fs.Int64Var(&f.memoryLimitBytes, "memory-limit-bytes", 0, "soft limit on the member's memory (Go heap, runtime and the store's history, kept outside the heap): the collector works harder near it (0: GOMEMLIMIT's, or none)")
 	fs.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "duration of time between cluster corruption check passes (0: off)")
 	fs.DurationVar(&f.watchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "duration of periodical watch progress notification")

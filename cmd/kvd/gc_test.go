@@ -51,7 +51,7 @@ func TestMemoryLimitFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"go_gc_gomemlimit_bytes 1.23456789e+08\n", "go_gc_gogc_percent 100\n"} {
+	for _, want := range []string{"go_gc_gomemlimit_bytes 1.23456789e+08\n", "go_gc_gogc_percent 100\n", "kvd_memory_idle_releases_total "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

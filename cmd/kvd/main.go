@@ -53,6 +53,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		// Overrides GOMEMLIMIT, as a flag overrides its environment.
 		setMemoryLimit(f.memoryLimitBytes)
 	}
+	if f.idleMemoryRelease {
+		idleCtx, stopIdle := context.WithCancel(ctx)
+		defer stopIdle()
+		go releaseWhenIdle(idleCtx)
+	}
 	f.unsafe.warn(stderr)
 	if err := serve(ctx, f, log); errors.Is(err, node.ErrRemoved) {
 		// etcd's words: the member stops for good and says why.
@@ -82,6 +87,10 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	// The member's series, the Go runtime's and the process's (api.New
 	// adds those) and the peer links' (etcd_network_peer_*).
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kvd_memory_idle_releases_total",
+		Help: "Times the member, quiet, collected and returned its free heap to the OS (--idle-memory-release).",
+	}, func() float64 { return float64(idleReleases.Load()) }))
 	var srv *api.Server // set before the peer listener serves
 	tr, err := transport.New(transport.Options{
 		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),
