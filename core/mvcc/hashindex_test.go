@@ -3,16 +3,83 @@ package mvcc
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
+	"pgregory.net/rapid"
 )
 
-// With a hash that collides for every pair of keys of equal length, every
-// lookup goes through the collision path; the store must answer exactly as
-// one with the real hash, through puts, deletes, compactions and a restore.
+// The table holds exactly what a map would through adds, removes and
+// growth, whatever the hash: with few distinct hashes every run is long
+// and wraps around the table's end, which is where backward-shift
+// deletion can go wrong. After every step each slot's record is reachable
+// from its home without crossing an empty slot.
+func TestHashIndexAgreesWithAMap(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		x := newHashIndex()
+		switch rapid.IntRange(0, 2).Draw(t, "hash") {
+		case 0: // few tags, spread over the table: runs cross its end
+			x.hash = func(_ maphash.Seed, key string) uint64 { return uint64(len(key)%4) << 62 }
+		case 1: // every key the same tag, at the table's last slots
+			x.hash = func(maphash.Seed, string) uint64 { return math.MaxUint64 }
+		}
+		if rapid.Bool().Draw(t, "reserve") {
+			x.reserve(rapid.IntRange(0, 50).Draw(t, "reserved"))
+		}
+		model := map[string]*record{}
+		for range rapid.IntRange(0, 300).Draw(t, "steps") {
+			key := fmt.Sprintf("k%0*d", rapid.IntRange(1, 4).Draw(t, "width"), rapid.IntRange(0, 60).Draw(t, "key"))
+			if r := model[key]; r != nil && rapid.Bool().Draw(t, "remove") {
+				x.remove(r)
+				delete(model, key)
+			} else if r == nil {
+				r = &record{latest: version{kv: key, keyLen: int32(len(key))}}
+				x.add(r)
+				model[key] = r
+			}
+			if got := x.get(key); got != model[key] {
+				t.Fatalf("get %q: %p, want %p", key, got, model[key])
+			}
+			checkHashIndex(t, &x, model)
+		}
+	})
+}
+
+func checkHashIndex(t *rapid.T, x *hashIndex, model map[string]*record) {
+	held := 0
+	for i, r := range x.recs {
+		if r == nil {
+			continue
+		}
+		held++
+		if x.tags[i] != x.tag(r.key()) {
+			t.Fatalf("slot %d: tag %x, key %q's is %x", i, x.tags[i], r.key(), x.tag(r.key()))
+		}
+		for j := x.home(x.tags[i]); j != i; j = x.next(j) {
+			if x.recs[j] == nil {
+				t.Fatalf("slot %d (%q) is cut off from its home %d by the empty slot %d", i, r.key(), x.home(x.tags[i]), j)
+			}
+		}
+	}
+	if held != len(model) || x.n != len(model) {
+		t.Fatalf("table holds %d records (n %d), the model %d", held, x.n, len(model))
+	}
+	for k, r := range model {
+		if got := x.get(k); got != r {
+			t.Fatalf("get %q: %p, want %p", k, got, r)
+		}
+	}
+	if len(x.recs) > 0 && float64(x.n) > hashLoadMax*float64(len(x.recs)) {
+		t.Fatalf("%d records in %d slots, over the load bound", x.n, len(x.recs))
+	}
+}
+
+// With a hash that collides for every pair of keys of equal length, keys
+// share tags and long probe runs; the store must answer exactly as one
+// with the real hash, through puts, deletes, compactions and a restore.
 func TestHashIndexCollisionsAnswerAsTheTree(t *testing.T) {
 	real, colliding := New(Options{}), New(Options{})
 	colliding.byKey.hash = func(_ maphash.Seed, key string) uint64 { return uint64(len(key)) }

@@ -98,15 +98,7 @@ func (s *Store) firstRev() int64 {
 
 // lookup returns the record of key, or nil.
 func (s *Store) lookup(key []byte) *record {
-	rec, ask := s.byKey.get(unsafe.String(unsafe.SliceData(key), len(key)))
-	if !ask {
-		return rec
-	}
-	rec, ok := s.tree.Get(s.pivot(key))
-	if !ok {
-		return nil
-	}
-	return rec
+	return s.byKey.get(unsafe.String(unsafe.SliceData(key), len(key)))
 }
 
 // insert adds a record for a key the store does not hold.
