@@ -88,15 +88,7 @@ func TestSnapshotsArePacedByTheLog(t *testing.T) {
 		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 2
 	})
 	l := c.waitLeader()
-	big := strings.Repeat("v", 2000)
-	for i := range 20 {
-		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
-	}
-	c.settleOnce()
-	first := c.nodes[l].Status().SnapshotIndex
-	if first == 0 {
-		t.Fatal("no snapshot after 20 writes with SnapshotEntries 10")
-	}
+	big, first := c.bigStateSnapshotted(t, l)
 	// ~40 KB of state; 100 tiny writes log a few KB, far below half of it.
 	for i := range 100 {
 		mustOK(t, c.do(l, put("small", fmt.Sprint(i))))
@@ -264,15 +256,7 @@ func TestTrimmedLogCatchesAFollowerUpByAFreshSnapshot(t *testing.T) {
 		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = entries, catchUp, 1
 	})
 	l := c.waitLeader()
-	big := strings.Repeat("v", 2000)
-	for i := range 20 {
-		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
-	}
-	c.settleOnce()
-	first := c.nodes[l].Status().SnapshotIndex
-	if first == 0 {
-		t.Fatal("no snapshot after 20 writes with SnapshotEntries 10")
-	}
+	_, first := c.bigStateSnapshotted(t, l)
 	lag := c.ids[0]
 	if lag == l {
 		lag = c.ids[1]
@@ -318,4 +302,21 @@ func (c *testCluster) heldApplied(id uint64) uint64 {
 		return applied - first + 1
 	}
 	return 0
+}
+
+// bigStateSnapshotted writes ~40 KB of state through leader l (20 values
+// of the returned 2,000 bytes) and returns them with the index of the
+// snapshot that must follow, with SnapshotEntries 10.
+func (c *testCluster) bigStateSnapshotted(t *testing.T, l uint64) (big string, snapshotIndex uint64) {
+	t.Helper()
+	big = strings.Repeat("v", 2000)
+	for i := range 20 {
+		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i), big)))
+	}
+	c.settleOnce()
+	snapshotIndex = c.nodes[l].Status().SnapshotIndex
+	if snapshotIndex == 0 {
+		t.Fatal("no snapshot after 20 writes with SnapshotEntries 10")
+	}
+	return big, snapshotIndex
 }
