@@ -26,9 +26,7 @@ func TestHashIndexAgreesWithAMap(t *testing.T) {
 		case 1: // every key the same tag, at the table's last slots
 			x.hash = func(maphash.Seed, string) uint64 { return math.MaxUint64 }
 		}
-		if rapid.Bool().Draw(t, "reserve") {
-			x.reserve(rapid.IntRange(0, 50).Draw(t, "reserved"))
-		}
+		x.tableSlotsMax = rapid.SampledFrom([]int{hashTableSlotsMin, 32, hashTableSlotsMax}).Draw(t, "tableSlotsMax")
 		model := map[string]*record{}
 		for range rapid.IntRange(0, 300).Draw(t, "steps") {
 			key := fmt.Sprintf("k%0*d", rapid.IntRange(1, 4).Draw(t, "width"), rapid.IntRange(0, 60).Draw(t, "key"))
@@ -49,31 +47,51 @@ func TestHashIndexAgreesWithAMap(t *testing.T) {
 }
 
 func checkHashIndex(t *rapid.T, x *hashIndex, model map[string]*record) {
-	held := 0
-	for i, r := range x.recs {
-		if r == nil {
+	if len(x.dir) != 1<<x.depth {
+		t.Fatalf("directory of %d entries at depth %d", len(x.dir), x.depth)
+	}
+	held, seen := 0, map[*hashTable]bool{}
+	for d, ht := range x.dir {
+		if seen[ht] {
 			continue
 		}
-		held++
-		if x.tags[i] != x.tag(r.key()) {
-			t.Fatalf("slot %d: tag %x, key %q's is %x", i, x.tags[i], r.key(), x.tag(r.key()))
+		seen[ht] = true
+		if ht.shift > x.depth {
+			t.Fatalf("table at entry %d has local depth %d over the directory's %d", d, ht.shift, x.depth)
 		}
-		for j := x.home(x.tags[i]); j != i; j = x.next(j) {
-			if x.recs[j] == nil {
-				t.Fatalf("slot %d (%q) is cut off from its home %d by the empty slot %d", i, r.key(), x.home(x.tags[i]), j)
+		n := 0
+		for i, r := range ht.recs {
+			if r == nil {
+				continue
+			}
+			n++
+			if ht.tags[i] != x.tag(r.key()) {
+				t.Fatalf("slot %d: tag %x, key %q's is %x", i, ht.tags[i], r.key(), x.tag(r.key()))
+			}
+			if x.table(ht.tags[i]) != ht {
+				t.Fatalf("key %q (tag %x) sits in a table the directory does not send it to", r.key(), ht.tags[i])
+			}
+			for j := ht.home(ht.tags[i]); j != i; j = ht.next(j) {
+				if ht.recs[j] == nil {
+					t.Fatalf("slot %d (%q) is cut off from its home %d by the empty slot %d", i, r.key(), ht.home(ht.tags[i]), j)
+				}
 			}
 		}
+		if n != ht.n {
+			t.Fatalf("table holds %d records, counts %d", n, ht.n)
+		}
+		if float64(ht.n) > hashLoadMax*float64(len(ht.recs)) {
+			t.Fatalf("%d records in %d slots, over the load bound", ht.n, len(ht.recs))
+		}
+		held += n
 	}
 	if held != len(model) || x.n != len(model) {
-		t.Fatalf("table holds %d records (n %d), the model %d", held, x.n, len(model))
+		t.Fatalf("tables hold %d records (n %d), the model %d", held, x.n, len(model))
 	}
 	for k, r := range model {
 		if got := x.get(k); got != r {
 			t.Fatalf("get %q: %p, want %p", k, got, r)
 		}
-	}
-	if len(x.recs) > 0 && float64(x.n) > hashLoadMax*float64(len(x.recs)) {
-		t.Fatalf("%d records in %d slots, over the load bound", x.n, len(x.recs))
 	}
 }
 

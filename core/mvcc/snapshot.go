@@ -131,12 +131,12 @@ func Restore(data []byte, opts Options) (*Store, error) {
 	if nrec > uint64(len(d.buf)) { // a record takes at least one byte
 		return nil, fmt.Errorf("%w: %d records in %d bytes", ErrSnapshotCorrupt, nrec, len(d.buf))
 	}
-	// Sizing the index and the log for the records up front saved growing
-	// them a record at a time: rehashing the index was two fifths of a
-	// restart's Restore at a million keys. nrec is trusted only as far as
-	// the bytes left could hold records.
+	// Sizing the log for the records up front saves growing it a record at
+	// a time. nrec is trusted only as far as the bytes left could hold
+	// records. (The index grows a table at a time, moving about one record
+	// per record added, where rehashing Go's map as it grew had been two
+	// fifths of a restart's Restore at a million keys.)
 	sizeHint := int(min(nrec, uint64(len(d.buf))/restoreRecordBytesMin))
-	s.byKey.reserve(sizeHint)
 	entries := make([]restoredEntry, 0, sizeHint)
 	var prevKey string
 	for i := range nrec {
