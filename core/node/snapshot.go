@@ -255,6 +255,9 @@ func (n *Node) trimRaftLog() error {
 	}
 	to := n.appliedIndex - keep
 	if n.snap != nil {
+		if n.snap.index+1 < first {
+			panic(fmt.Sprintf("node %x: raft log starts at %d, past the running snapshot's index %d: raft storage could not take it", n.cfg.ID, first, n.snap.index))
+		}
 		to = min(to, n.snap.index)
 	}
 	if to < first {
