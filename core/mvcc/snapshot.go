@@ -133,9 +133,9 @@ func Restore(data []byte, opts Options) (*Store, error) {
 	}
 	// Sizing the log for the records up front saves growing it a record at
 	// a time. nrec is trusted only as far as the bytes left could hold
-	// records. (The index grows a table at a time, moving about one record
-	// per record added, where rehashing Go's map as it grew had been two
-	// fifths of a restart's Restore at a million keys.)
+	// records. The index needs no sizing: it grows a table of at most
+	// 1,024 slots at a time, where rehashing Go's map as it grew had been
+	// two fifths of a restart's Restore at a million keys.
 	sizeHint := int(min(nrec, uint64(len(d.buf))/restoreRecordBytesMin))
 	entries := make([]restoredEntry, 0, sizeHint)
 	var prevKey string
