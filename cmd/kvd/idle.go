@@ -49,6 +49,16 @@ type memorySample struct {
 	releaseBytes uint64 // objectBytes-liveBytes+freeBytes: what a release returns
 }
 
+// newMemorySamples is what readMemorySample reads, in its order.
+func newMemorySamples() []metrics.Sample {
+	return []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+}
+
 func readMemorySample(s []metrics.Sample) memorySample {
 	metrics.Read(s)
 	v := func(i int) uint64 {
@@ -96,12 +106,7 @@ func (r *idleReleaser) observe(m memorySample) bool {
 // releaseWhenIdle samples every idleSampleInterval until ctx ends, and
 // releases the heap's headroom to the OS when the member is quiet.
 func releaseWhenIdle(ctx context.Context) {
-	s := []metrics.Sample{
-		{Name: "/gc/heap/allocs:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/gc/heap/live:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-	}
+	s := newMemorySamples()
 	var r idleReleaser
 	t := time.NewTicker(idleSampleInterval)
 	defer t.Stop()

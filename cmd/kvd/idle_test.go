@@ -48,12 +48,7 @@ func TestIdleReleaserDecides(t *testing.T) {
 func TestIdleReleaseReturnsGarbage(t *testing.T) {
 	prev := debug.SetGCPercent(-1) // the garbage stays until the release collects it
 	defer debug.SetGCPercent(prev)
-	s := []metrics.Sample{
-		{Name: "/gc/heap/allocs:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/gc/heap/live:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-	}
+	s := newMemorySamples()
 	runtime.GC()
 	before := readMemorySample(s)
 	for range 96 {
