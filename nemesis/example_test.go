@@ -31,7 +31,7 @@ func Example() {
 	ok, _ := back.WithinBudget()
 	fmt.Println("faults:", len(back.Faults), "within budget:", ok)
 	// Output:
-	// seed 2 settle=10s budget=minority dropped=0 kinds=3 members=snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384 | crash-restart rate=2.49/min window=1.467s auto=0.27 | crash-lose-unsynced rate=0.97/min window=5.901s auto=0.99 | pause rate=1.86/min window=2.68s auto=0.43
+	// seed 2 settle=10s budget=minority dropped=0 kinds=3 members=snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384,wal-preallocate-bytes=512 | crash-restart rate=2.49/min window=1.467s auto=0.27 | crash-lose-unsynced rate=0.97/min window=5.901s auto=0.99 | pause rate=1.86/min window=2.68s auto=0.43
 	// {
 	//   "seed": 2,
 	//   "profile": "crash",
@@ -63,7 +63,7 @@ func Example() {
 	//         "targets_auto_probability": 0.43
 	//       }
 	//     ],
-	//     "members": "snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384"
+	//     "members": "snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384,wal-preallocate-bytes=512"
 	//   },
 	//   "faults": [
 	//     {

@@ -65,6 +65,9 @@ func (o *ClusterOptions) EnsureDefaults() {
 	if o.Node.SnapshotStepBytes == 0 {
 		o.Node.SnapshotStepBytes = 4 << 10
 	}
+	if o.Node.WALPreallocateBytes == 0 {
+		o.Node.WALPreallocateBytes = 16 << 10
+	}
 	if o.RestartDelay == 0 {
 		o.RestartDelay = time.Second
 	}

@@ -20,7 +20,9 @@ import (
 // file are volatile until File.Sync; creations, renames and removals are
 // volatile until SyncDir on the parent directory. Crash forgets everything
 // volatile (with torn writes on, it keeps a random prefix of each file's
-// unsynced tail). The caller — the nemesis — injects faults: EIO on the
+// unsynced tail). Preallocated space (File's disk.Preallocator) reads as
+// zeroes, writes fill it, and its size is durable after the next Sync.
+// The caller — the nemesis — injects faults: EIO on the
 // next write or sync, a full disk, bit flips in durable data, slowness.
 //
 // Every operation has a virtual cost, LastOpCost, for the member driver to
@@ -72,6 +74,12 @@ type inode struct {
 	durableLen      int
 	durableIsPrefix bool
 	durableCopy     []byte
+	// zeroTailBytes is preallocated space after data: it reads as zeroes,
+	// and writes fill it. durableSizeBytes is the size (data and zeroes)
+	// the last Sync made durable: what a crash leaves, unsynced writes into
+	// the reserved space reading as zeroes again, as on a real disk.
+	zeroTailBytes    int
+	durableSizeBytes int
 }
 
 func newDirInode() *inode {
@@ -79,6 +87,16 @@ func newDirInode() *inode {
 }
 
 func newFileInode() *inode { return &inode{durableIsPrefix: true} }
+
+// sizeBytes is the file's size as ReadFile sees it.
+func (n *inode) sizeBytes() int { return len(n.data) + n.zeroTailBytes }
+
+// materializeZeroTail turns the reserved zeroes into data, for operations
+// that write after them.
+func (n *inode) materializeZeroTail() {
+	n.data = append(n.data, make([]byte, n.zeroTailBytes)...)
+	n.zeroTailBytes = 0
+}
 
 // durable returns the content a crash would leave (before any tearing).
 func (n *inode) durable() []byte {
@@ -212,8 +230,9 @@ func (d *Disk) Create(name string) (disk.File, error) {
 	case ok && n.dir:
 		return nil, pathErr("open", name, syscall.EISDIR)
 	case ok:
-		d.usedBytes -= int64(len(n.data))
+		d.usedBytes -= int64(n.sizeBytes())
 		n.cut(0)
+		n.zeroTailBytes = 0
 	default:
 		n = newFileInode()
 		parent.entries[base] = n
@@ -222,7 +241,8 @@ func (d *Disk) Create(name string) (disk.File, error) {
 	return &file{d: d, n: n, name: name, generation: d.generation}, nil
 }
 
-// OpenAppend opens an existing file for appending at its end.
+// OpenAppend opens an existing file for appending at its end
+// (preallocated space included: the zeroes become data).
 func (d *Disk) OpenAppend(name string) (disk.File, error) {
 	d.charge(false)
 	n, err := d.lookup("open", name)
@@ -232,6 +252,7 @@ func (d *Disk) OpenAppend(name string) (disk.File, error) {
 	if n.dir {
 		return nil, pathErr("open", name, syscall.EISDIR)
 	}
+	n.materializeZeroTail()
 	return &file{d: d, n: n, name: name, generation: d.generation}, nil
 }
 
@@ -245,7 +266,9 @@ func (d *Disk) ReadFile(name string) ([]byte, error) {
 	if n.dir {
 		return nil, pathErr("read", name, syscall.EISDIR)
 	}
-	return slices.Clone(n.data), nil
+	b := make([]byte, n.sizeBytes())
+	copy(b, n.data)
+	return b, nil
 }
 
 // Rename atomically replaces newname with oldname; durable after SyncDir
@@ -337,14 +360,19 @@ func (d *Disk) Truncate(name string, sizeBytes int64) error {
 	if sizeBytes < 0 {
 		return pathErr("truncate", name, syscall.EINVAL)
 	}
-	growthBytes := sizeBytes - int64(len(n.data))
-	if growthBytes > 0 {
+	growthBytes := sizeBytes - int64(n.sizeBytes())
+	switch {
+	case growthBytes > 0:
 		if err := d.reserve("truncate", name, growthBytes); err != nil {
 			return err
 		}
+		n.materializeZeroTail()
 		n.data = append(n.data, make([]byte, growthBytes)...)
-	} else {
+	case sizeBytes >= int64(len(n.data)):
+		n.zeroTailBytes = int(sizeBytes) - len(n.data) // cuts reserved space only
+	default:
 		n.cut(int(sizeBytes))
+		n.zeroTailBytes = 0
 	}
 	d.usedBytes += growthBytes
 	d.w.Trace("disk.truncate", "%s %s size=%d", d.name, name, sizeBytes)
@@ -421,7 +449,7 @@ func (d *Disk) recountUsed() {
 		}
 		seen[n] = struct{}{}
 		if !n.dir {
-			used += int64(len(n.data))
+			used += int64(n.sizeBytes())
 			return
 		}
 		for _, child := range n.entries { // summing: order does not matter

@@ -46,10 +46,14 @@ func (d *Disk) crashInode(n *inode, name string, seen map[*inode]struct{}) {
 	default:
 		n.data = n.data[:n.durableLen]
 	}
+	// Reserved space keeps its durable size; what was written into it
+	// and lost reads as zeroes again.
+	n.zeroTailBytes = max(0, n.durableSizeBytes-len(n.data))
 	// What survived a crash is on the platter: durable now.
 	n.durableLen = len(n.data)
 	n.durableIsPrefix = true
 	n.durableCopy = nil
+	n.durableSizeBytes = n.sizeBytes()
 }
 
 // InjectWriteError makes the next File.Write fail with err (typically
@@ -123,6 +127,20 @@ func (d *Disk) flipRandomBit(name string, offsetBytes int64) (bit int, err error
 	return bit, nil
 }
 
+// writtenBytes is how many bytes of name's durable content were written,
+// the zeroes of preallocated space after them left out. The disk must be
+// crashed, so that durable and current content agree.
+func (d *Disk) writtenBytes(name string) (int, error) {
+	n, err := d.lookup("stat", name)
+	if err != nil {
+		return 0, err
+	}
+	if n.dir {
+		return 0, pathErr("stat", name, syscall.EISDIR)
+	}
+	return len(n.durable()), nil
+}
+
 // flipBitAt flips one chosen bit of durable data; the caller has checked
 // that name is a file holding offsetBytes.
 func (d *Disk) flipBitAt(name string, offsetBytes int64, bit int) {
@@ -174,5 +192,7 @@ func cloneDurable(n *inode, seen map[*inode]*inode) *inode {
 	seen[n] = c
 	c.data = slices.Clone(n.durable())
 	c.durableLen = len(c.data)
+	c.zeroTailBytes = max(0, n.durableSizeBytes-len(c.data))
+	c.durableSizeBytes = c.sizeBytes()
 	return c
 }

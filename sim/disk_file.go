@@ -41,11 +41,14 @@ func (f *file) Write(p []byte) (int, error) {
 		d.w.Trace("disk.fault", "%s write %s fails: %v", d.name, f.name, err)
 		return 0, pathErr("write", f.name, err)
 	}
-	if err := d.reserve("write", f.name, int64(len(p))); err != nil {
+	// Writes land after the last byte written, filling reserved space first.
+	growthBytes := max(0, len(p)-f.n.zeroTailBytes)
+	if err := d.reserve("write", f.name, int64(growthBytes)); err != nil {
 		return 0, err
 	}
 	f.n.data = append(f.n.data, p...)
-	d.usedBytes += int64(len(p))
+	f.n.zeroTailBytes -= len(p) - growthBytes
+	d.usedBytes += int64(growthBytes)
 	d.w.Trace("disk.write", "%s %s size=%d", d.name, f.name, len(p))
 	return len(p), nil
 }
@@ -65,7 +68,33 @@ func (f *file) Sync() error {
 	f.n.durableLen = len(f.n.data)
 	f.n.durableIsPrefix = true
 	f.n.durableCopy = nil
+	f.n.durableSizeBytes = f.n.sizeBytes()
 	d.w.Trace("disk.sync", "%s %s size=%d", d.name, f.name, len(f.n.data))
+	return nil
+}
+
+var _ disk.Preallocator = (*file)(nil)
+
+// Preallocate reserves space up to sizeBytes as zeroes after the data: a
+// full disk refuses it (ENOSPC), as fallocate does. Injected write errors
+// are left for the next Write.
+func (f *file) Preallocate(sizeBytes int64) error {
+	f.alive()
+	d := f.d
+	d.charge(false)
+	if f.closed {
+		return pathErr("fallocate", f.name, fs.ErrClosed)
+	}
+	growthBytes := sizeBytes - int64(f.n.sizeBytes())
+	if growthBytes <= 0 {
+		return nil
+	}
+	if err := d.reserve("fallocate", f.name, growthBytes); err != nil {
+		return err
+	}
+	f.n.zeroTailBytes += int(growthBytes)
+	d.usedBytes += growthBytes
+	d.w.Trace("disk.preallocate", "%s %s size=%d", d.name, f.name, sizeBytes)
 	return nil
 }
 

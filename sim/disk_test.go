@@ -327,3 +327,78 @@ func TestOpCost(t *testing.T) {
 	noError(t, f.Sync(), "sync")
 	equal(t, time.Second+2*time.Millisecond, d.LastOpCost(), "a latency spike adds to every op")
 }
+
+// TestPreallocatedFileCrashesLikeARealOne: writes fill reserved space, and
+// a crash leaves the synced bytes, then a prefix of the unsynced ones (torn
+// writes on) or none, then zeroes up to the size the last sync made
+// durable; what survived is durable, and counted as used.
+func TestPreallocatedFileCrashesLikeARealOne(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		torn := rapid.Bool().Draw(t, "torn")
+		w := New(rapid.Uint64().Draw(t, "seed"), Options{Disk: DiskOptions{TornWrites: torn}})
+		d := w.NewDisk("m1")
+		o := diskOps{t, d}
+		f := o.write("wal", "", true)
+		o.do(d.SyncDir(""), "syncdir")
+		var written []byte
+		reserved, durableLen, durableSize := 0, 0, 0
+		for range rapid.IntRange(0, 30).Draw(t, "steps") {
+			switch rapid.IntRange(0, 2).Draw(t, "op") {
+			case 0:
+				p := rapid.SliceOfN(rapid.ByteRange(1, 255), 0, 64).Draw(t, "p")
+				_, err := f.Write(p)
+				o.do(err, "write")
+				written = append(written, p...)
+			case 1:
+				size := rapid.IntRange(0, 512).Draw(t, "size")
+				ok, err := disk.Preallocate(f, int64(size))
+				o.do(err, "preallocate")
+				check(t, ok, "the simulated disk preallocates")
+				reserved = max(reserved, size)
+			case 2:
+				o.do(f.Sync(), "sync")
+				durableLen, durableSize = len(written), max(reserved, len(written))
+			}
+			got, err := d.ReadFile("wal")
+			o.do(err, "read")
+			want := append(bytes.Clone(written), make([]byte, max(0, reserved-len(written)))...)
+			check(t, bytes.Equal(want, got), "before a crash, a file reads as its writes then its reserved zeroes: ", got, ", want ", want)
+		}
+		d.Crash()
+		got, err := d.ReadFile("wal")
+		o.do(err, "read")
+		check(t, len(got) >= max(durableSize, durableLen), "the synced size was lost: ", len(got), " < ", durableSize)
+		check(t, bytes.Equal(written[:durableLen], got[:durableLen]), "synced bytes changed")
+		kept := durableLen
+		for kept < len(got) && kept < len(written) && got[kept] == written[kept] {
+			kept++
+		}
+		check(t, torn || kept == durableLen, "without torn writes, unsynced bytes survived: ", kept-durableLen)
+		check(t, bytes.Equal(make([]byte, len(got)-kept), got[kept:]), "after the bytes kept, only zeroes: ", got[kept:])
+		check(t, len(got) == max(durableSize, kept), "size after the crash ", len(got), ", want ", max(durableSize, kept))
+		equal(t, int64(len(got)), d.UsedBytes(), "used bytes")
+		d.Crash()
+		again, err := d.ReadFile("wal")
+		o.do(err, "read")
+		check(t, bytes.Equal(got, again), "what survived a crash is durable")
+	})
+}
+
+func TestPreallocateOnAFullDiskFails(t *testing.T) {
+	d := New(1, Options{Disk: DiskOptions{CapacityBytes: 100}}).NewDisk("m1")
+	o := diskOps{t, d}
+	f := o.write("f", "12345", true)
+	_, err := disk.Preallocate(f, 101)
+	check(t, errors.Is(err, syscall.ENOSPC), "preallocating past the capacity: ", err)
+	ok, err := disk.Preallocate(f, 100)
+	o.do(err, "preallocate to the capacity")
+	check(t, ok, "preallocated")
+	_, err = f.Write([]byte("67890"))
+	o.do(err, "a write into reserved space needs no more room")
+	equal(t, int64(100), d.UsedBytes(), "used bytes")
+	o.do(d.Truncate("f", 10), "cut the reserved space")
+	equal(t, int64(10), d.UsedBytes(), "used bytes after the cut")
+	got, err := d.ReadFile("f")
+	o.do(err, "read")
+	equal(t, "1234567890", string(got), "content after the cut")
+}

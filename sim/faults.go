@@ -284,13 +284,15 @@ func (c *Cluster) flipBits(a *activeFault) string {
 				break
 			}
 			name := files[c.faults.rand.IntN(len(files))]
-			data, err := m.disk.ReadFile(name)
-			if err != nil || len(data) == 0 {
+			// Records, not the zeroes reserved after them: a flip there
+			// would damage nothing the member wrote.
+			size, err := m.disk.writtenBytes(name)
+			if err != nil || size == 0 {
 				continue
 			}
-			offset := int64(c.faults.rand.IntN(len(data)))
+			offset := int64(c.faults.rand.IntN(size))
 			if newest {
-				offset = int64(len(data) - 1 - c.faults.rand.IntN(min(len(data), newestFlipRegionBytes)))
+				offset = int64(size - 1 - c.faults.rand.IntN(min(size, newestFlipRegionBytes)))
 			}
 			if bit, err := m.disk.flipRandomBit(name, offset); err == nil {
 				done = append(done, flip{m: m, name: name, offset: offset, bit: bit})

@@ -481,6 +481,11 @@ type lyingFile struct{ disk.File }
 
 func (lyingFile) Sync() error { return nil }
 
+// Preallocate is the disk's own: the lie is only in Sync.
+func (l lyingFile) Preallocate(sizeBytes int64) error {
+	return l.File.(disk.Preallocator).Preallocate(sizeBytes)
+}
+
 // send hands a Process round's output to the network: raft messages to
 // peers, results to the clients waiting on them, watch responses to their
 // streams.

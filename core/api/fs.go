@@ -49,6 +49,15 @@ func (t timedFile) Sync() error {
 // StartWriteback passes the hint on: embedding hides the optional method.
 func (t timedFile) StartWriteback() error { return disk.StartWriteback(t.File) }
 
+// Preallocate passes the reservation on, for the same reason.
+func (t timedFile) Preallocate(sizeBytes int64) error {
+	ok, err := disk.Preallocate(t.File, sizeBytes)
+	if err == nil && !ok {
+		return disk.ErrPreallocateUnsupported
+	}
+	return err
+}
+
 // dirSizeBytes sums the sizes of the regular files under dir; unreadable
 // entries count as empty (the quota is an approximation, not an audit).
 func dirSizeBytes(dir string) int64 {

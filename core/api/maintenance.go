@@ -28,8 +28,7 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 	v := m.s.view.Load()
 	// Measured now: a few files, and a caller comparing sizes around a
 	// Defragment or a compaction must not read last second's figure.
-	size := dirSizeBytes(m.s.cfg.DataDir)
-	m.s.dbSize.Store(size)
+	size := m.s.storedBytes()
 	resp := &pb.StatusResponse{
 		Header:           m.s.header(),
 		Version:          Version,

@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.publish()
-	s.dbSize.Store(dirSizeBytes(cfg.DataDir))
+	s.storedBytes()
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.Node.RequestBytesMax+grpcOverheadBytes),
@@ -445,9 +445,22 @@ func (s *Server) setPeer(id uint64, url string) bool {
 	return true
 }
 
-func (s *Server) measureSize() {
-	size := dirSizeBytes(s.cfg.DataDir)
+// storedBytes measures, and keeps as dbSize, what the member's files hold:
+// the data directory's size less the space the WAL has preallocated and
+// not yet written (etcd's db size does not count its preallocated WAL
+// either), so a fresh segment's reservation does not raise NOSPACE.
+func (s *Server) storedBytes() int64 {
+	var reservedBytes int64
+	if v := s.view.Load(); v != nil { // nil before the member's first round
+		reservedBytes = v.status.WALReservedBytes
+	}
+	size := max(0, dirSizeBytes(s.cfg.DataDir)-reservedBytes)
 	s.dbSize.Store(size)
+	return size
+}
+
+func (s *Server) measureSize() {
+	size := s.storedBytes()
 	q := s.cfg.QuotaBackendBytes
 	over := q > 0 && size > q
 	s.overQuota.Store(over)

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,18 +33,25 @@ func (o OSFS) path(name string) string {
 
 // Create makes a new empty file (truncating one that exists) for appending.
 func (o OSFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(o.path(name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, filePermissions)
+	// Not O_APPEND: that would write past preallocated space (Preallocate).
+	// A new file's offset is its start; each Write moves it on.
+	f, err := os.OpenFile(o.path(name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, filePermissions)
 	if err != nil {
 		return nil, fmt.Errorf("disk: create %q: %w", name, err)
 	}
 	return &osFile{f: f, name: name}, nil
 }
 
-// OpenAppend opens an existing file for appending at its end.
+// OpenAppend opens an existing file for appending at its end
+// (preallocated space included).
 func (o OSFS) OpenAppend(name string) (File, error) {
-	f, err := os.OpenFile(o.path(name), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(o.path(name), os.O_WRONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("disk: open %q for append: %w", name, err)
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("disk: open %q for append: seek to its end: %w", name, err)
 	}
 	return &osFile{f: f, name: name}, nil
 }

@@ -204,3 +204,53 @@ func TestOSFileStartsWriteback(t *testing.T) {
 		t.Fatalf("read back %q, %v", b, err)
 	}
 }
+
+func TestOSFSPreallocateKeepsWritingAfterTheLastByteWritten(t *testing.T) {
+	fsys := newOSFS(t)
+	f, err := fsys.Create("f")
+	noErr(t, err)
+	_, err = f.Write([]byte("abc"))
+	noErr(t, err)
+	ok, err := disk.Preallocate(f, 4096)
+	noErr(t, err)
+	if !ok {
+		t.Skip("this file system cannot preallocate") // the fallback is the plain file, tested above
+	}
+	_, err = f.Write([]byte("def"))
+	noErr(t, err)
+	noErr(t, f.Sync())
+	noErr(t, f.Close())
+
+	got, err := fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, 4096, len(got))
+	equal(t, "abcdef", string(got[:6]))
+	equal(t, strings.Repeat("\x00", 4096-6), string(got[6:]))
+
+	// OpenAppend opens at the end, past the zeroes, as the contract says.
+	g, err := fsys.OpenAppend("f")
+	noErr(t, err)
+	_, err = g.Write([]byte("z"))
+	noErr(t, err)
+	noErr(t, g.Close())
+	got, err = fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, 4097, len(got))
+	equal(t, byte('z'), got[4096])
+}
+
+// plainFile is a File that cannot preallocate.
+type plainFile struct{ disk.File }
+
+func TestPreallocateWithoutSupportChangesNothing(t *testing.T) {
+	fsys := newOSFS(t)
+	f, err := fsys.Create("f")
+	noErr(t, err)
+	ok, err := disk.Preallocate(plainFile{f}, 4096)
+	noErr(t, err)
+	equal(t, false, ok)
+	noErr(t, f.Close())
+	got, err := fsys.ReadFile("f")
+	noErr(t, err)
+	equal(t, 0, len(got))
+}

@@ -59,6 +59,12 @@ type Config struct {
 	// 1/SnapshotSizeRatioMax of that snapshot's size, so snapshots write
 	// at most this many times the bytes the log does; default 4.
 	SnapshotSizeRatioMax int
+	// WALPreallocateBytes is how much disk space the WAL reserves ahead of
+	// its writes (wal.Options.PreallocateBytes): 0 takes the WAL's default,
+	// a whole 64 MiB segment at its start as etcd does; negative turns it
+	// off. The simulator reserves 16 KiB at a time, so that its disks stay
+	// small and a seed's writes pass the end of a reservation.
+	WALPreallocateBytes int64
 	// WatchCatchUpEventsMax is how many history events one lagging
 	// watcher reads per Process (watch.Options.CatchUpEventsMax); default
 	// watch.DefaultCatchUpEventsMax. Small values keep watchers unsynced

@@ -82,6 +82,9 @@ type Status struct {
 	// LogBytesSinceSnapshot what the entries applied since it carried:
 	// the data a member holds at the least (Defragment).
 	SnapshotSizeBytes, LogBytesSinceSnapshot int64
+	// WALReservedBytes is disk space the WAL has preallocated and not yet
+	// written: in the data directory's size, but holding nothing.
+	WALReservedBytes int64
 }
 
 // Status reports the member's state.
@@ -137,6 +140,7 @@ func (n *Node) Status() Status {
 		SnapshotsAborted:      n.snapshotsAborted,
 		LogTrims:              n.logTrims,
 		TrimmedSnapshotAsks:   n.trimmedSnapshotAsks,
+		WALReservedBytes:      n.wal.ReservedBytes(),
 	}
 }
 

@@ -176,13 +176,13 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node %x: no WAL in %q and no Peers to bootstrap", cfg.ID, cfg.Dir)
 		}
 		meta := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, cfg.ClusterID), cfg.ID)
-		w, err := wal.Create(cfg.FS, cfg.Dir, meta, wal.Options{})
+		w, err := wal.Create(cfg.FS, cfg.Dir, meta, n.walOptions())
 		if err != nil {
 			return nil, fmt.Errorf("node %x: create WAL in %q: %w", cfg.ID, cfg.Dir, err)
 		}
 		n.wal = w
 	} else {
-		w, rec, err := wal.Open(cfg.FS, cfg.Dir, wal.Options{})
+		w, rec, err := wal.Open(cfg.FS, cfg.Dir, n.walOptions())
 		if err != nil {
 			return nil, fmt.Errorf("node %x: recover WAL in %q: %w", cfg.ID, cfg.Dir, err)
 		}
@@ -267,6 +267,10 @@ func ReadIdentity(fs disk.FS, dir string) (clusterID, id uint64, err error) {
 }
 
 // newStateMachine makes an empty store, lessor and hub wired to each other.
+func (n *Node) walOptions() wal.Options {
+	return wal.Options{PreallocateBytes: n.cfg.WALPreallocateBytes, Logger: n.cfg.Logger}
+}
+
 func (n *Node) newStateMachine() {
 	n.lessor = lease.New(lease.Options{Clock: leaseClock{n}, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
 	n.kv = mvcc.New(n.mvccOptions())

@@ -62,6 +62,19 @@ func Options() []Option {
 			intOption(1, func(c *Config, v int) { c.InflightMessagesMax = v })},
 		{"message-bytes-max", "bytes >= 1", "bytes of one raft append (Config.MessageBytesMax); default 1 MiB",
 			intOption(1, func(c *Config, v int) { c.MessageBytesMax = uint64(v) })},
+		{"wal-preallocate-bytes", "bytes >= 1|off", "disk space the WAL reserves ahead of its writes (Config.WALPreallocateBytes); default a whole 64 MiB segment, the simulator's 16 KiB",
+			func(c *Config, v string) error {
+				if v == "off" {
+					c.WALPreallocateBytes = -1
+					return nil
+				}
+				b, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || b < 1 {
+					return errors.New("want a whole number >= 1, or off")
+				}
+				c.WALPreallocateBytes = b
+				return nil
+			}},
 		{"history-chunk-bytes", "bytes >= 1", "chunk size of the store's history arena, freed whole by compaction (Config.HistoryChunkBytes); default 1 MiB",
 			intOption(1, func(c *Config, v int) { c.HistoryChunkBytes = v })},
 	}

@@ -65,6 +65,17 @@
 // dirty pages and what is on disk is unknown until Open reads it back. The
 // member must stop acknowledging and reopen.
 //
+// # Preallocation
+//
+// A segment reserves its disk space ahead of its records
+// (Options.PreallocateBytes, by default the whole segment when it starts, as
+// etcd does), through disk.Preallocate: the file is extended with zeroes and
+// records are written over them. A sync after an append then has no new file
+// size to record; on ext4 it measured 95 µs where a growing file's took 150.
+// A full segment is cut to its last record before the sync that completes
+// it, so only the last segment ever ends in zeroes. A file system that
+// cannot preallocate leaves segments growing with their writes.
+//
 // # Recovery
 //
 // Open replays every segment in order and loads the snapshot named by the
@@ -85,7 +96,11 @@
 //     length limit, whose checksum verifies with this segment's seed.
 //
 // So a torn tail is a bad record followed by nothing valid: zeroes, garbage
-// or the end of the file. Anything else is ErrCorrupt and nothing is
+// or the end of the file. Zeroes at the very end hold no record (type 0 does
+// not exist) and are not counted as torn (Recovered.UnwrittenTailBytes):
+// they are reserved space never written, or written and lost unsynced, and
+// a tail of nothing else is the clean end of the log. Open cuts both, so
+// that new records follow the last valid one. Anything else is ErrCorrupt and nothing is
 // skipped: a bad record in an earlier segment, a bad record followed by a
 // valid one (a flipped bit in the middle of the log), a record that verifies
 // but does not make sense (a gap in the indexes, a misplaced header, a

@@ -33,6 +33,14 @@ type Options struct {
 	// entry; recovery treats a larger length prefix as damage instead of
 	// allocating it. Default: RecordSizeBytesMaxDefault.
 	RecordSizeBytesMax int64
+	// PreallocateBytes is how much disk space the WAL reserves ahead of its
+	// writes: when a segment starts, and again whenever the records reach
+	// the end of what was reserved, it extends the segment file by this
+	// much, never past SegmentSizeBytesMax. Records then fill space the file
+	// already owns, and a sync need not record a new size. Negative turns
+	// it off. Default: SegmentSizeBytesMax (the whole segment at its start,
+	// as etcd does).
+	PreallocateBytes int64
 	// SnapshotSizeBytesMax bounds an encoded snapshot file.
 	// Default: SnapshotSizeBytesMaxDefault.
 	SnapshotSizeBytesMax int64
@@ -45,6 +53,9 @@ type Options struct {
 func (o *Options) EnsureDefaults() *Options {
 	if o.SegmentSizeBytesMax == 0 {
 		o.SegmentSizeBytesMax = SegmentSizeBytesMaxDefault
+	}
+	if o.PreallocateBytes == 0 {
+		o.PreallocateBytes = o.SegmentSizeBytesMax
 	}
 	if o.RecordSizeBytesMax == 0 {
 		o.RecordSizeBytesMax = RecordSizeBytesMaxDefault

@@ -28,6 +28,11 @@ type Recovered struct {
 	// TornTailBytes is how much of the last segment Open cut away as a torn
 	// write; zero after a clean shutdown.
 	TornTailBytes int64
+	// UnwrittenTailBytes is the run of zeroes Open cut after the last record
+	// of the last segment (after a torn tail, if any): space preallocated
+	// and never written, or written and lost unsynced in a crash. It holds
+	// no record, so it is not counted as torn.
+	UnwrittenTailBytes int64
 }
 
 // resyncHashBytesMax bounds the work spent looking for valid records past a
@@ -71,6 +76,10 @@ func Open(fs disk.FS, dir string, opts Options) (*WAL, *Recovered, error) {
 	if r.tornTailBytes > 0 {
 		opts.Logger.Warn("wal: cutting torn tail", "segment", last, "offset", r.lastValidBytes,
 			"bytes", r.tornTailBytes, "cause", r.tornCause)
+	}
+	// New records go right after the last valid one, where OpenAppend
+	// would not put them while a torn or zeroed tail follows it.
+	if r.tornTailBytes > 0 || r.unwrittenTailBytes > 0 {
 		cut := r.lastValidBytes
 		if bugs.On(bugs.WALTruncateOffByOne) {
 			cut++ // planted bug (kvdbugs builds only): the cut keeps one byte of the torn record
@@ -95,13 +104,15 @@ func Open(fs disk.FS, dir string, opts Options) (*WAL, *Recovered, error) {
 		}
 	}
 	w.file = f
+	w.preallocate(w.fileSizeBytes)
 
 	rec := &Recovered{
-		Metadata:      r.metadata,
-		HardState:     r.hardState.proto(),
-		Snapshot:      r.snapshot,
-		Entries:       r.liveEntries(),
-		TornTailBytes: r.tornTailBytes,
+		Metadata:           r.metadata,
+		HardState:          r.hardState.proto(),
+		Snapshot:           r.snapshot,
+		Entries:            r.liveEntries(),
+		TornTailBytes:      r.tornTailBytes,
+		UnwrittenTailBytes: r.unwrittenTailBytes,
 	}
 	return w, rec, nil
 }
@@ -147,11 +158,12 @@ type replay struct {
 	entries   []*raftpb.Entry
 	lastIndex uint64
 
-	lastSeed         uint32
-	lastValidBytes   int64
-	lastPreludeBytes int64
-	tornTailBytes    int64
-	tornCause        string
+	lastSeed           uint32
+	lastValidBytes     int64
+	lastPreludeBytes   int64
+	tornTailBytes      int64
+	unwrittenTailBytes int64
+	tornCause          string
 }
 
 func (r *replay) run(names []string) error {
@@ -242,14 +254,22 @@ func (r *replay) segment(seg segmentInfo, isFirst, isLast bool) error {
 			if !isLast {
 				return fmt.Errorf("%w: %s at offset %d (not the last segment): %w", ErrCorrupt, name, off, err)
 			}
-			if at, found, exhausted := r.findValidRecord(buf, off+1, seed); found || exhausted {
+			// Zeroes hold no record (type 0 does not exist), so a valid
+			// one must start before the last nonzero byte; a tail of
+			// zeroes only is preallocated space, the clean end of the log.
+			nonZeroEnd := off + nonZeroPrefixBytes(buf[off:])
+			r.unwrittenTailBytes = int64(len(buf) - nonZeroEnd)
+			if nonZeroEnd == off {
+				break
+			}
+			if at, found, exhausted := r.findValidRecord(buf, off+1, nonZeroEnd, seed); found || exhausted {
 				why := fmt.Sprintf("a valid record follows at offset %d", at)
 				if exhausted {
 					why = "cannot rule out valid records after it"
 				}
 				return fmt.Errorf("%w: %s at offset %d: %w; %s, so this is not a torn tail", ErrCorrupt, name, off, err, why)
 			}
-			r.tornTailBytes = int64(len(buf) - off)
+			r.tornTailBytes = int64(nonZeroEnd - off)
 			r.tornCause = err.Error()
 			break
 		}
@@ -328,12 +348,26 @@ func (r *replay) apply(rec record) error {
 	return nil
 }
 
-// findValidRecord looks for any offset at or after from where a complete
-// record of a known type passes its checksum. It reports exhausted if the
-// search had to stop before proving there is none.
-func (r *replay) findValidRecord(buf []byte, from int, seed uint32) (at int, found, exhausted bool) {
+// nonZeroPrefixBytes is the length of b without its trailing zeroes.
+func nonZeroPrefixBytes(b []byte) int {
+	n := len(b)
+	// A word at a time: a preallocated segment ends in up to 64 MiB of them.
+	for n >= 8 && binary.LittleEndian.Uint64(b[n-8:]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n
+}
+
+// findValidRecord looks for any offset in [from, to) where a complete record
+// of a known type passes its checksum (the record itself may run past to).
+// It reports exhausted if the search had to stop before proving there is
+// none.
+func (r *replay) findValidRecord(buf []byte, from, to int, seed uint32) (at int, found, exhausted bool) {
 	hashedBytes := int64(0)
-	for p := from; p+recordHeaderBytes <= len(buf); p++ {
+	for p := from; p < to && p+recordHeaderBytes <= len(buf); p++ {
 		// Cheap header checks first: garbage rarely passes all three.
 		if !recordType(buf[p+8]).known() {
 			continue

@@ -120,7 +120,19 @@ func (w *WAL) noteSnapshot(m snapshotMarker) {
 func (w *WAL) reserve(recordBytes int64) error {
 	sizeBytes := w.fileSizeBytes + int64(len(w.buf))
 	if sizeBytes+recordBytes <= w.opts.SegmentSizeBytesMax || sizeBytes <= w.preludeBytes {
+		w.preallocate(sizeBytes + recordBytes)
 		return nil
+	}
+	// A full segment ends at its last record: recovery reads a zeroed tail
+	// as the end of the log only in the last segment, so the space reserved
+	// past it goes before the sync that makes the segment whole.
+	if err := w.write(); err != nil {
+		return err
+	}
+	if w.reservedBytes > w.fileSizeBytes {
+		if err := w.fs.Truncate(w.file.Name(), w.fileSizeBytes); err != nil {
+			return w.fail(fmt.Errorf("wal: cut the unused space of full segment %s at offset %d: %w", w.file.Name(), w.fileSizeBytes, err))
+		}
 	}
 	if err := w.flush(); err != nil {
 		return err

@@ -24,6 +24,10 @@ type WAL struct {
 	file     disk.File
 	// fileSizeBytes counts what has been written to file, synced or not.
 	fileSizeBytes int64
+	// reservedBytes is how far file has been preallocated (0: not at all);
+	// preallocateOff is set once the file system refused, for good.
+	reservedBytes  int64
+	preallocateOff bool
 	// preludeBytes is the size of the current segment's opening records.
 	preludeBytes int64
 	// seed is the checksum of the current segment's header, which seeds the
@@ -149,9 +153,39 @@ func (w *WAL) startSegment(seg segmentInfo) error {
 	w.file = f
 	w.fileSizeBytes = int64(len(b))
 	w.preludeBytes = int64(len(b))
+	w.reservedBytes = 0
 	w.seed = seed
 	w.segments = append(w.segments, seg)
+	w.preallocate(w.fileSizeBytes)
 	return nil
+}
+
+// ReservedBytes is the space preallocated in the current segment past the
+// records written to it: counted in the file's size, holding nothing.
+func (w *WAL) ReservedBytes() int64 {
+	return max(0, w.reservedBytes-w.fileSizeBytes)
+}
+
+// preallocate reserves space in the current segment for records up to
+// endBytes, opts.PreallocateBytes at a time, never past the segment's size
+// limit. The reservation only spares later syncs a size change, so a
+// file system that refuses it costs speed, not records: the refusal is
+// logged once and preallocation stops.
+func (w *WAL) preallocate(endBytes int64) {
+	limit := w.opts.SegmentSizeBytesMax
+	if w.opts.PreallocateBytes <= 0 || w.preallocateOff || endBytes <= w.reservedBytes || w.reservedBytes >= limit {
+		return
+	}
+	sizeBytes := min(limit, max(endBytes, w.reservedBytes)+w.opts.PreallocateBytes)
+	ok, err := disk.Preallocate(w.file, sizeBytes)
+	if err != nil || !ok {
+		w.preallocateOff = true
+		if err != nil {
+			w.opts.Logger.Warn("wal: preallocation failed; segments grow with their writes from now on", "segment", w.file.Name(), "bytes", sizeBytes, "err", err)
+		}
+		return
+	}
+	w.reservedBytes = sizeBytes
 }
 
 func writeFileDurably(fs disk.FS, name string, b []byte) error {

@@ -245,12 +245,16 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 				t.Fatalf("%s at %d: %v", mode, cut, err)
 			}
 			sameEntries(t, logEntries(4), rec.Entries)
-			wantTorn := int64(len(b) - start)
+			tail := b[start:]
 			if mode == "cut" {
-				wantTorn = int64(cut - start)
+				tail = b[start:cut]
 			}
-			if rec.TornTailBytes != wantTorn {
-				t.Fatalf("%s at %d: torn tail %d, want %d", mode, cut, rec.TornTailBytes, wantTorn)
+			// Trailing zeroes hold no record: they are unwritten space,
+			// not a torn write.
+			wantTorn := int64(len(strings.TrimRight(string(tail), "\x00")))
+			if rec.TornTailBytes != wantTorn || rec.UnwrittenTailBytes != int64(len(tail))-wantTorn {
+				t.Fatalf("%s at %d: torn tail %d and unwritten tail %d, want %d and %d", mode, cut,
+					rec.TornTailBytes, rec.UnwrittenTailBytes, wantTorn, int64(len(tail))-wantTorn)
 			}
 			if got := len(fs.files[seg]); got != start {
 				t.Fatalf("%s at %d: segment is %d bytes after recovery, want %d", mode, cut, got, start)
@@ -605,13 +609,13 @@ func TestTornBatchKeepsTheWholeRecordsBeforeTheTear(t *testing.T) {
 			wantHS = hardStateOfValues(2, 2, 14)
 		}
 		sameHardState(t, wantHS, rec.HardState)
-		if wantTorn := int64(cut - batchStart); whole > 0 {
-			wantTorn = int64(cut - ends[whole-1])
-			if rec.TornTailBytes != wantTorn {
-				t.Fatalf("cut at %d: torn %d, want %d", cut, rec.TornTailBytes, wantTorn)
-			}
-		} else if rec.TornTailBytes != wantTorn {
-			t.Fatalf("cut at %d: torn %d, want %d", cut, rec.TornTailBytes, wantTorn)
+		validEnd := batchStart
+		if whole > 0 {
+			validEnd = ends[whole-1]
+		}
+		wantTorn := int64(len(strings.TrimRight(string(full[validEnd:cut]), "\x00")))
+		if rec.TornTailBytes != wantTorn || rec.TornTailBytes+rec.UnwrittenTailBytes != int64(cut-validEnd) {
+			t.Fatalf("cut at %d: torn %d and unwritten %d, want %d torn of %d cut", cut, rec.TornTailBytes, rec.UnwrittenTailBytes, wantTorn, cut-validEnd)
 		}
 	}
 }
