@@ -60,13 +60,21 @@ func TestOSFSOpenAppendWritesAtEnd(t *testing.T) {
 	f, err := fsys.OpenAppend("f")
 	noErr(t, err)
 	equal(t, "f", f.Name())
-	_, err = f.Write([]byte("def"))
+	got := finish(t, fsys, f, "def")
+	equal(t, "abcdef", string(got))
+}
+
+// finish writes content to f, syncs and closes it, and reads the whole
+// file back.
+func finish(t *testing.T, fsys disk.FS, f disk.File, content string) []byte {
+	t.Helper()
+	_, err := f.Write([]byte(content))
 	noErr(t, err)
 	noErr(t, f.Sync())
 	noErr(t, f.Close())
-	got, err := fsys.ReadFile("f")
+	got, err := fsys.ReadFile(f.Name())
 	noErr(t, err)
-	equal(t, "abcdef", string(got))
+	return got
 }
 
 func TestOSFSOpenAppendMissingFile(t *testing.T) {
@@ -216,13 +224,7 @@ func TestOSFSPreallocateKeepsWritingAfterTheLastByteWritten(t *testing.T) {
 	if !ok {
 		t.Skip("this file system cannot preallocate") // the fallback is the plain file, tested above
 	}
-	_, err = f.Write([]byte("def"))
-	noErr(t, err)
-	noErr(t, f.Sync())
-	noErr(t, f.Close())
-
-	got, err := fsys.ReadFile("f")
-	noErr(t, err)
+	got := finish(t, fsys, f, "def")
 	equal(t, 4096, len(got))
 	equal(t, "abcdef", string(got[:6]))
 	equal(t, strings.Repeat("\x00", 4096-6), string(got[6:]))
@@ -230,11 +232,7 @@ func TestOSFSPreallocateKeepsWritingAfterTheLastByteWritten(t *testing.T) {
 	// OpenAppend opens at the end, past the zeroes, as the contract says.
 	g, err := fsys.OpenAppend("f")
 	noErr(t, err)
-	_, err = g.Write([]byte("z"))
-	noErr(t, err)
-	noErr(t, g.Close())
-	got, err = fsys.ReadFile("f")
-	noErr(t, err)
+	got = finish(t, fsys, g, "z")
 	equal(t, 4097, len(got))
 	equal(t, byte('z'), got[4096])
 }
