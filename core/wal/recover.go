@@ -42,7 +42,7 @@ const resyncHashBytesMax = 1 << 30
 
 // Open recovers the WAL in dir and opens it for appending. It loads the
 // snapshot of the newest snapshot marker, replays every segment, cuts a torn
-// tail off the last segment, and returns ErrCorrupt (wrapped, naming file,
+// or zeroed tail off the last segment, and returns ErrCorrupt (wrapped, naming file,
 // offset and cause) for damage anywhere else. A dir without a WAL gives an
 // error wrapping fs.ErrNotExist.
 func Open(fs disk.FS, dir string, opts Options) (*WAL, *Recovered, error) {
@@ -82,7 +82,7 @@ func Open(fs disk.FS, dir string, opts Options) (*WAL, *Recovered, error) {
 	if r.tornTailBytes > 0 || r.unwrittenTailBytes > 0 {
 		cut := r.lastValidBytes
 		if bugs.On(bugs.WALTruncateOffByOne) {
-			cut++ // planted bug (kvdbugs builds only): the cut keeps one byte of the torn record
+			cut++ // planted bug (kvdbugs builds only): the cut keeps one byte after the last valid record
 		}
 		if err := fs.Truncate(last, cut); err != nil {
 			return nil, nil, fmt.Errorf("wal: cut torn tail of %s at offset %d: %w", last, r.lastValidBytes, err)
