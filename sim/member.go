@@ -483,7 +483,7 @@ func (lyingFile) Sync() error { return nil }
 
 // Preallocate is the disk's own: the lie is only in Sync.
 func (l lyingFile) Preallocate(sizeBytes int64) error {
-	return l.File.(disk.Preallocator).Preallocate(sizeBytes)
+	return disk.PreallocateThrough(l.File, sizeBytes)
 }
 
 // send hands a Process round's output to the network: raft messages to

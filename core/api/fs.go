@@ -51,11 +51,7 @@ func (t timedFile) StartWriteback() error { return disk.StartWriteback(t.File) }
 
 // Preallocate passes the reservation on, for the same reason.
 func (t timedFile) Preallocate(sizeBytes int64) error {
-	ok, err := disk.Preallocate(t.File, sizeBytes)
-	if err == nil && !ok {
-		return disk.ErrPreallocateUnsupported
-	}
-	return err
+	return disk.PreallocateThrough(t.File, sizeBytes)
 }
 
 // dirSizeBytes sums the sizes of the regular files under dir; unreadable

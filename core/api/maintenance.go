@@ -28,7 +28,7 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 	v := m.s.view.Load()
 	// Measured now: a few files, and a caller comparing sizes around a
 	// Defragment or a compaction must not read last second's figure.
-	size := m.s.storedBytes()
+	size := m.s.storedBytes(v.status.WALReservedBytes)
 	resp := &pb.StatusResponse{
 		Header:           m.s.header(),
 		Version:          Version,

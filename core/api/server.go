@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.publish()
-	s.storedBytes()
+	s.storedBytes(n.Status().WALReservedBytes) // the loop has not started: Status is safe here
 
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.Node.RequestBytesMax+grpcOverheadBytes),
@@ -449,18 +449,14 @@ func (s *Server) setPeer(id uint64, url string) bool {
 // the data directory's size less the space the WAL has preallocated and
 // not yet written (etcd's db size does not count its preallocated WAL
 // either), so a fresh segment's reservation does not raise NOSPACE.
-func (s *Server) storedBytes() int64 {
-	var reservedBytes int64
-	if v := s.view.Load(); v != nil { // nil before the member's first round
-		reservedBytes = v.status.WALReservedBytes
-	}
-	size := max(0, dirSizeBytes(s.cfg.DataDir)-reservedBytes)
+func (s *Server) storedBytes(walReservedBytes int64) int64 {
+	size := max(0, dirSizeBytes(s.cfg.DataDir)-walReservedBytes)
 	s.dbSize.Store(size)
 	return size
 }
 
 func (s *Server) measureSize() {
-	size := s.storedBytes()
+	size := s.storedBytes(s.view.Load().status.WALReservedBytes)
 	q := s.cfg.QuotaBackendBytes
 	over := q > 0 && size > q
 	s.overQuota.Store(over)

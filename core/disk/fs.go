@@ -79,6 +79,17 @@ func Preallocate(f File, sizeBytes int64) (bool, error) {
 	return true, nil
 }
 
+// PreallocateThrough is the Preallocate method of a File that wraps f
+// (embedding hides f's optional methods): f's own, or
+// ErrPreallocateUnsupported when f has none.
+func PreallocateThrough(f File, sizeBytes int64) error {
+	p, ok := f.(Preallocator)
+	if !ok {
+		return ErrPreallocateUnsupported
+	}
+	return p.Preallocate(sizeBytes)
+}
+
 // ErrPreallocateUnsupported is what Preallocate returns where the file
 // system cannot reserve space: nothing was changed.
 var ErrPreallocateUnsupported = errors.New("disk: preallocation not supported")

@@ -266,11 +266,12 @@ func ReadIdentity(fs disk.FS, dir string) (clusterID, id uint64, err error) {
 	return binary.BigEndian.Uint64(meta), binary.BigEndian.Uint64(meta[8:]), nil
 }
 
-// newStateMachine makes an empty store, lessor and hub wired to each other.
+// walOptions are the WAL's options from the member's configuration.
 func (n *Node) walOptions() wal.Options {
 	return wal.Options{PreallocateBytes: n.cfg.WALPreallocateBytes, Logger: n.cfg.Logger}
 }
 
+// newStateMachine makes an empty store, lessor and hub wired to each other.
 func (n *Node) newStateMachine() {
 	n.lessor = lease.New(lease.Options{Clock: leaseClock{n}, TTLMinSeconds: n.cfg.leaseTTLMinSeconds()})
 	n.kv = mvcc.New(n.mvccOptions())
