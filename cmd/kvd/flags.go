@@ -36,6 +36,7 @@ type flags struct {
 	memoryLimitBytes         int64
 	idleMemoryRelease        bool
 	corruptCheckTime         time.Duration
+	stopSnapshotTimeout      time.Duration
 	watchProgressNotify      time.Duration
 	autoCompactionMode       string
 	autoCompactionRetention  string
@@ -77,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.BoolVar(&f.idleMemoryRelease, "idle-memory-release", true, "once the member is quiet, collect and return the heap's free memory to the OS, so a quiet member holds what it stores (see kvd_memory_idle_releases_total)")
 	fs.Int64Var(&f.memoryLimitBytes, "memory-limit-bytes", 0, "soft limit on the member's memory (Go heap, runtime and the store's history, kept outside the heap): the collector works harder near it (0: GOMEMLIMIT's, or none)")
 	fs.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "duration of time between cluster corruption check passes (0: off)")
+	fs.DurationVar(&f.stopSnapshotTimeout, "stop-snapshot-timeout", api.StopSnapshotTimeoutDefault, "kvd's own: how long a graceful stop (SIGTERM, SIGINT) waits for a state snapshot when the restart would otherwise replay at least --snapshot-count entries (0 or negative: never wait)")
 	fs.DurationVar(&f.watchProgressNotify, "watch-progress-notify-interval", 10*time.Minute, "duration of periodical watch progress notification")
 	fs.StringVar(&f.autoCompactionMode, "auto-compaction-mode", "periodic", "interpret --auto-compaction-retention as periodic (a duration, hours if no unit) or revision (a count)")
 	fs.StringVar(&f.autoCompactionRetention, "auto-compaction-retention", "0", "auto compaction retention for the key-value store; 0 disables auto compaction")

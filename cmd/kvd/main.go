@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -131,6 +132,7 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 		Bootstrap:                   infos,
 		QuotaBackendBytes:           f.quotaBackendBytes,
 		CorruptCheckInterval:        f.corruptCheckTime,
+		StopSnapshotTimeout:         cmp.Or(f.stopSnapshotTimeout, -1), // 0 from the flag: never wait
 		WatchProgressNotifyInterval: f.watchProgressNotify,
 		DataDir:                     f.dataDir,
 		Registry:                    reg,

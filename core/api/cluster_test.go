@@ -47,6 +47,9 @@ type clusterOpts struct {
 	txnOpsMax         int
 	corruptCheck      time.Duration
 	unsafe            node.Unsafe
+	// snapshotEntries is node.Config.SnapshotEntries (half of it caught
+	// up from); 0: the default.
+	snapshotEntries uint64
 	// metered wires each member for metrics as cmd/kvd does: a registry
 	// of its own, fed by its transport's PeerMetrics, which probes the
 	// peers every 20 ms.
@@ -112,6 +115,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 				FS: disk.OSFS{}, Dir: dataDir,
 				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 				RequestBytesMax: o.requestBytesMax, TxnOpsMax: o.txnOpsMax,
+				SnapshotEntries: o.snapshotEntries, SnapshotCatchUpEntries: o.snapshotEntries / 2,
 				Unsafe: o.unsafe,
 			},
 			Transport:            tr,

@@ -21,6 +21,8 @@ const (
 	TxnOpsMaxDefault = 128
 	// QuotaBackendBytesDefault is etcd's --quota-backend-bytes default (2 GiB).
 	QuotaBackendBytesDefault = 2 << 30
+	// StopSnapshotTimeoutDefault is node's (kvd's own, not etcd's).
+	StopSnapshotTimeoutDefault = node.StopSnapshotTimeoutDefault
 	// grpcOverheadBytes is what etcd adds to --max-request-bytes for gRPC's
 	// own receive limit, so an oversize request reaches the member and gets
 	// etcd's request-too-large error rather than a transport error.
@@ -83,6 +85,11 @@ type Config struct {
 	// HashKV and raises CORRUPT for one that differs (etcd's
 	// --corrupt-check-time); default 0, off, as etcd.
 	CorruptCheckInterval time.Duration
+	// StopSnapshotTimeout bounds how long a graceful stop (Run's context
+	// done) waits for the state snapshot node.PrepareStop asks for, so
+	// that the restart restores it instead of replaying the log; past it
+	// the member stops without. Default 10 s; negative: never wait.
+	StopSnapshotTimeout time.Duration
 
 	// ClientTLS returns the configuration for dialing other members' https
 	// client URLs: forwarded lease calls and MemberPromote, and the
@@ -130,6 +137,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.BatchMax == 0 {
 		c.BatchMax = 1024
+	}
+	if c.StopSnapshotTimeout == 0 {
+		c.StopSnapshotTimeout = StopSnapshotTimeoutDefault
 	}
 	if c.WatchStreamQueueMax == 0 {
 		c.WatchStreamQueueMax = 4096

@@ -448,3 +448,47 @@ func TestCorruptionCheckRaisesCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestGracefulStopSavesASnapshot: a member stopped (its Run context done)
+// with more than SnapshotEntries applied since its newest snapshot, which
+// the log's pacing had not yet retaken, saves one before it stops, so it
+// comes back on that snapshot with nothing to replay.
+func TestGracefulStopSavesASnapshot(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 1, snapshotEntries: 20})
+	m := c.members[0]
+	cli := c.client()
+	big := strings.Repeat("v", 8<<10)
+	for k := range 20 {
+		if _, err := cli.Put(ctx(t), fmt.Sprintf("big%02d", k), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.srv.Status().SnapshotIndex == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot after 20 writes with SnapshotEntries 20")
+		}
+	}
+	first := m.srv.Status().SnapshotIndex
+	// 60 small writes log a few KiB, far from a quarter of the ~160 KiB
+	// state: the pacing takes no snapshot of them.
+	for i := range 60 {
+		if _, err := cli.Put(ctx(t), "small", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := m.srv.Status()
+	if before.SnapshotIndex != first || before.AppliedIndex-first < 60 {
+		t.Fatalf("setup: snapshot at %d (first %d), applied %d", before.SnapshotIndex, first, before.AppliedIndex)
+	}
+	if err := c.restart(0, nil); err != nil {
+		t.Fatal(err)
+	}
+	after := c.members[0].srv.Status()
+	if after.SnapshotIndex < before.AppliedIndex {
+		t.Fatalf("restarted on the snapshot at %d; the stop should have saved one at %d or later", after.SnapshotIndex, before.AppliedIndex)
+	}
+	got, err := c.client().Get(ctx(t), "small")
+	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "59" {
+		t.Fatalf("after the restart: %v, %v; want small = 59", got, err)
+	}
+}

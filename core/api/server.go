@@ -237,7 +237,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return nil
+			return s.snapshotBeforeStop(tick.C)
 		case <-tick.C:
 			s.n.Tick()
 			ticks++
@@ -266,6 +266,43 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 		s.publish()
 	}
+}
+
+// snapshotBeforeStop keeps the member loop going after its context is done
+// — peers answered, no new client calls taken — until the state snapshot
+// node.PrepareStop asks for is saved, or StopSnapshotTimeout passes, so a
+// graceful restart restores that snapshot instead of replaying the log.
+func (s *Server) snapshotBeforeStop(tick <-chan time.Time) error {
+	index, ok := s.n.PrepareStop()
+	if !ok || s.cfg.StopSnapshotTimeout < 0 {
+		return nil
+	}
+	start := time.Now()
+	deadline := time.NewTimer(s.cfg.StopSnapshotTimeout)
+	defer deadline.Stop()
+	for !s.n.Defragmented(index) {
+		select {
+		case <-deadline.C:
+			s.cfg.Logger.Warn("stopping without a state snapshot: it took longer than the stop allows; the restart replays the log",
+				"index", index, "timeout", s.cfg.StopSnapshotTimeout.String())
+			return nil
+		case <-tick:
+			s.n.Tick()
+		case m := <-s.tr.Received():
+			s.receive(m)
+		case r := <-s.tr.Reports():
+			s.feedback(r)
+		default: // the snapshot's next step is the work
+		}
+		out, err := s.n.Process()
+		s.deliver(out)
+		s.publish()
+		if err != nil {
+			return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
+		}
+	}
+	s.cfg.Logger.Info("saved a state snapshot before stopping", "index", index, "took", time.Since(start).String())
+	return nil
 }
 
 // drain takes what is already waiting, up to BatchMax inputs, so one

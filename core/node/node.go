@@ -70,6 +70,8 @@ type Node struct {
 	// the pacing, until snapshotIndex reaches it: a Defragment asked, or a
 	// member was added that the newest snapshot does not know.
 	snapshotDueIndex uint64
+	// stopping is set by PrepareStop: snapshots take the largest steps.
+	stopping bool
 	// addedIndex is the index of the latest member addition applied: a
 	// snapshot older than it cannot catch the new member up (raft refuses
 	// a snapshot whose configuration does not name the recipient).

@@ -320,3 +320,63 @@ func (c *testCluster) bigStateSnapshotted(t *testing.T, l uint64) (big string, s
 	}
 	return big, snapshotIndex
 }
+
+// TestPrepareStopLeavesNothingToReplay: a graceful stop with at least
+// SnapshotEntries applied since the newest snapshot saves one at the
+// applied index first, in the largest steps, so the restart restores it
+// and replays nothing; with fewer it asks for none.
+func TestPrepareStopLeavesNothingToReplay(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 1
+		cfg.SnapshotStepBytes = 16 // thousands of rounds for the ~40 KB state, but for PrepareStop
+	})
+	l := c.waitLeader()
+	_, first := c.bigStateSnapshotted(t, l)
+	for range 1000 {
+		if !c.nodes[l].SnapshotInProgress() {
+			break
+		}
+		c.settleOnce()
+	}
+	first = c.nodes[l].Status().SnapshotIndex
+	// Small writes, a fraction of the state: the pacing takes no snapshot.
+	putUntil := func(sinceFirst uint64) {
+		for i := 0; c.nodes[l].Status().AppliedIndex-first < sinceFirst; i++ {
+			mustOK(t, c.do(l, put("small", fmt.Sprint(i))))
+		}
+	}
+	putUntil(5)
+	if st := c.nodes[l].Status(); st.SnapshotIndex != first || st.AppliedIndex-first >= 10 {
+		t.Fatalf("setup: snapshot at %d (want %d), applied %d", st.SnapshotIndex, first, st.AppliedIndex)
+	}
+	if index, ok := c.nodes[l].PrepareStop(); ok {
+		t.Fatalf("PrepareStop asked for a snapshot at %d with fewer than SnapshotEntries applied since %d", index, first)
+	}
+	putUntil(10)
+	st := c.nodes[l].Status()
+	if st.SnapshotIndex != first || st.AppliedIndex-first < 10 || c.nodes[l].SnapshotInProgress() {
+		t.Fatalf("setup: snapshot at %d (want %d, none running), applied %d", st.SnapshotIndex, first, st.AppliedIndex)
+	}
+	index, ok := c.nodes[l].PrepareStop()
+	if !ok || index != st.AppliedIndex {
+		t.Fatalf("PrepareStop = %d, %v; want the applied index %d", index, ok, st.AppliedIndex)
+	}
+	rounds := 0
+	for ; !c.nodes[l].Defragmented(index) && rounds < 100; rounds++ {
+		if _, err := c.nodes[l].Process(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.nodes[l].Defragmented(index) || rounds > 5 {
+		t.Fatalf("snapshot at %d saved: %v after %d rounds; want it within 5 (largest steps)", index, c.nodes[l].Defragmented(index), rounds)
+	}
+	c.stop(l)
+	c.start(l)
+	if st := c.nodes[l].Status(); st.SnapshotIndex != index || st.AppliedIndex != index || st.CommitIndex != index {
+		t.Fatalf("restarted: snapshot %d, applied %d, commit %d; want all %d, nothing to replay", st.SnapshotIndex, st.AppliedIndex, st.CommitIndex, index)
+	}
+	got := mustOK(t, c.do(c.waitLeader(), get("small", false))).Response.(*pb.RangeResponse)
+	if want := c.nodes[l].Status().Revision; len(got.Kvs) != 1 || got.Kvs[0].ModRevision != want {
+		t.Fatalf("restarted member reads small as %v, want it written at revision %d", got.Kvs, want)
+	}
+}
