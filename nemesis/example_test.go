@@ -31,7 +31,7 @@ func Example() {
 	ok, _ := back.WithinBudget()
 	fmt.Println("faults:", len(back.Faults), "within budget:", ok)
 	// Output:
-	// seed 2 settle=10s budget=minority dropped=0 kinds=3 members=snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384,wal-preallocate-bytes=512 | crash-restart rate=2.49/min window=1.467s auto=0.27 | crash-lose-unsynced rate=0.97/min window=5.901s auto=0.99 | pause rate=1.86/min window=2.68s auto=0.43
+	// seed 2 settle=10s budget=minority dropped=0 kinds=4 members=snapshot-catchup=5,watch-catchup-batch=2,history-chunk-bytes=16384,wal-preallocate-bytes=512 | crash-restart rate=2.49/min window=1.467s auto=0.27 | crash-lose-unsynced rate=0.97/min window=5.901s auto=0.99 | graceful-restart rate=4.73/min window=7.674s auto=0.77 | pause rate=1.86/min window=2.68s auto=0.43
 	// {
 	//   "seed": 2,
 	//   "profile": "crash",
@@ -55,6 +55,12 @@ func Example() {
 	//         "faults_per_minute": 0.97,
 	//         "window_mean": "5.901s",
 	//         "targets_auto_probability": 0.99
+	//       },
+	//       {
+	//         "kind": "graceful-restart",
+	//         "faults_per_minute": 4.73,
+	//         "window_mean": "7.674s",
+	//         "targets_auto_probability": 0.77
 	//       },
 	//       {
 	//         "kind": "pause",

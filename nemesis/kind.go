@@ -61,6 +61,13 @@ const (
 	// write that was not synced. Down, and counted as damaged, from At
 	// until the restart at Until. Targets as for CrashRestart.
 	CrashLoseUnsynced Kind = "crash-lose-unsynced"
+	// GracefulRestart stops each target at At as SIGTERM stops kvd: when
+	// the restart would otherwise replay a long log, the member first
+	// saves a state snapshot (node.PrepareStop), serving meanwhile, for at
+	// most kvd's stop timeout; it restarts from its disk at Until, or once
+	// its stop is done if that is later. Down from At to Until. Targets as
+	// for CrashRestart.
+	GracefulRestart Kind = "graceful-restart"
 	// ClusterRestart stops every member at At, as CrashRestart stops one,
 	// and restarts them all from their disks at Until: a whole data centre
 	// losing power. Down from At to Until, every member, so it goes beyond
@@ -292,6 +299,8 @@ var catalogue = []KindInfo{
 	{Kind: CrashRestart, Windowed: true, TakesDown: true, Targets: TargetsMembers, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
 	{Kind: CrashLoseUnsynced, Windowed: true, TakesDown: true, DamagesDurable: true, Targets: TargetsMembers, NodesMin: 1,
+		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
+	{Kind: GracefulRestart, Windowed: true, TakesDown: true, Targets: TargetsMembers, NodesMin: 1,
 		FaultsPerMinuteMin: 0.5, FaultsPerMinuteMax: 6, WindowMin: 100 * time.Millisecond, WindowMax: 10 * time.Second},
 	// Rarer and shorter than a crash of one member: while it lasts nothing
 	// at all is served.

@@ -35,8 +35,8 @@ var profileDefs = []struct {
 }{
 	{"all", "every fault the simulator carries out on a member or a link", allProfileKinds()},
 	{"clock", "clock jumps, skew and drift", []Kind{ClockJump, ClockSkew, ClockDrift}},
-	{"crash", "crashes, unsynced data loss and pauses",
-		[]Kind{CrashRestart, CrashLoseUnsynced, Pause}},
+	{"crash", "crashes, unsynced data loss, graceful restarts and pauses",
+		[]Kind{CrashRestart, CrashLoseUnsynced, GracefulRestart, Pause}},
 	{"disk", "disk faults and crashes", []Kind{
 		CrashRestart, CrashLoseUnsynced,
 		DiskTornWrite, DiskBitFlip, DiskEIOWrite, DiskEIOSync, DiskFull, DiskLatency}},

@@ -134,7 +134,7 @@ func TestCatalogueIsComplete(t *testing.T) {
 	want := []Kind{
 		"partition-halves", "partition-isolate-leader", "partition-bridge", "partition-ring", "partition-one-way",
 		"packet-loss", "packet-duplicate", "packet-delay", "packet-reorder",
-		"crash-restart", "crash-lose-unsynced", "cluster-restart",
+		"crash-restart", "crash-lose-unsynced", "graceful-restart", "cluster-restart",
 		"disk-torn-write", "disk-bit-flip", "disk-eio-write", "disk-eio-sync", "disk-full", "disk-latency",
 		"clock-jump", "clock-skew", "clock-drift", "pause", "leader-transfer", "membership-change", "alarm-nospace", "defragment", "backup",
 	}

@@ -34,7 +34,7 @@ func faultFamily(kind string) (family, colour string) {
 		return "partition", "#4c78a8"
 	case strings.HasPrefix(kind, "packet"):
 		return "packet", "#72b7b2"
-	case strings.HasPrefix(kind, "crash"), kind == "disk-torn-write":
+	case strings.HasPrefix(kind, "crash"), kind == "disk-torn-write", kind == "graceful-restart":
 		return "crash", "#e45756"
 	case strings.HasPrefix(kind, "disk"):
 		return "disk", "#f58518"

@@ -393,3 +393,53 @@ func traceHas(w *World, substr string) bool {
 func nodeConfigSmallSnapshots() node.Config {
 	return node.Config{SnapshotEntries: 200, SnapshotCatchUpEntries: 50}
 }
+
+// TestGracefulStopRestartsFromItsSnapshot: a member stopped gracefully
+// with more than SnapshotEntries applied since its newest snapshot keeps
+// serving until it has saved one, and starts again from it, losing no
+// acknowledged write.
+func TestGracefulStopRestartsFromItsSnapshot(t *testing.T) {
+	s := newScenario(t, 8, 3, func(o *ClusterOptions) {
+		o.Node.SnapshotEntries, o.Node.SnapshotCatchUpEntries, o.Node.SnapshotSizeRatioMax = 50, 10, 1
+	})
+	l := s.waitLeader(5*time.Second, 0)
+	cl := s.c.NewClient(ClientOptions{})
+	cl.SetTarget(l)
+	big := strings.Repeat("v", 2<<10)
+	for i := range 60 {
+		s.putAcked(cl, fmt.Sprintf("big%02d", i), big)
+	}
+	s.w.RunFor(time.Second)
+	m := s.c.Member(l)
+	first := m.Node().Status().SnapshotIndex
+	if first == 0 {
+		t.Fatal("no snapshot after 60 writes with SnapshotEntries 50")
+	}
+	// Small writes, a fraction of the ~120 KiB state: the pacing waits.
+	for i := 0; m.Node().Status().AppliedIndex-first < 60; i++ {
+		s.putAcked(cl, "small", fmt.Sprint(i))
+	}
+	if got := m.Node().Status().SnapshotIndex; got != first {
+		t.Fatalf("setup: a snapshot at %d was taken after the first at %d", got, first)
+	}
+	applied := m.Node().Status().AppliedIndex
+	m.Stop()
+	if m.Node() == nil {
+		t.Fatal("the member stopped at once, without the snapshot")
+	}
+	s.w.RunFor(time.Second)
+	if m.Node() != nil {
+		t.Fatal("the member has not stopped after a second")
+	}
+	if !traceHas(s.w, fmt.Sprintf("member.stop id=%d saved=", l)) || traceHas(s.w, fmt.Sprintf("member.stop id=%d saved=0", l)) {
+		t.Fatal("the stop saved no snapshot")
+	}
+	m.Restart()
+	if got := m.Node().Status().SnapshotIndex; got < applied {
+		t.Fatalf("restarted from the snapshot at %d, want the one the stop saved at %d or later", got, applied)
+	}
+	s.converged(2 * time.Second)
+	if kvs := s.readAll(l); len(kvs) != 61 || kvs["big59"] != big {
+		t.Fatalf("member %d holds %d keys after the restart, want 61", l, len(kvs))
+	}
+}

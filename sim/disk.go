@@ -47,6 +47,9 @@ type Disk struct {
 
 	// syncs counts Sync and SyncDir calls, failed ones too.
 	syncs uint64
+	// rewrites counts changes to durable content that no write made: bit
+	// flips and restored images.
+	rewrites uint64
 
 	lastOpCost time.Duration
 	// roundCost is the cost of the slowest operation since the last

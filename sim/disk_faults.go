@@ -150,6 +150,7 @@ func (d *Disk) flipBitAt(name string, offsetBytes int64, bit int) {
 	}
 	durable := n.durable()
 	durable[offsetBytes] ^= 1 << bit
+	d.rewrites++
 	d.w.Trace("disk.flipbit", "%s %s offset=%d bit=%d", d.name, name, offsetBytes, bit)
 }
 
@@ -168,6 +169,7 @@ func (d *Disk) image() diskImage {
 // Files opened before belong to a process that no longer exists.
 func (d *Disk) restoreImage(img diskImage) {
 	d.generation++
+	d.rewrites++
 	d.root = cloneDurable(img.root, map[*inode]*inode{})
 	d.recountUsed()
 	d.w.Trace("disk.restore", "%s", d.name)

@@ -184,6 +184,12 @@ func executorTable() map[nemesis.Kind]executor {
 		// process crash is modelled as the harder machine crash.
 		nemesis.CrashRestart:      {start: startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Crash() }))},
 		nemesis.CrashLoseUnsynced: {start: startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Crash() }))},
+		nemesis.GracefulRestart: {
+			start: startAndNote(eachTarget(func(m *Member, _ nemesis.Fault) { m.Stop() })),
+			// A stop still saving its snapshot at Until restarts once done
+			// (reconcile found it running).
+			heal: eachTarget(func(m *Member, _ nemesis.Fault) { m.restartWhenStopped = m.stopping }),
+		},
 		// Every member crashes; each restarts at Until through reconcile,
 		// unless another fault still holds it down.
 		nemesis.ClusterRestart: {

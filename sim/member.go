@@ -64,6 +64,17 @@ type Member struct {
 	granted    grantedVote
 	appliedMax uint64
 	stableLast uint64
+	// stopIndex is the snapshot a graceful stop waits for (Stop) while
+	// stopping; stopSaved the one the last graceful stop saved, which the
+	// next start must restore unless the disk was rewritten since
+	// (stopRewrites is the disk's count of rewrites then).
+	stopping     bool
+	stopIndex    uint64
+	stopSaved    uint64
+	stopRewrites uint64
+	// restartWhenStopped: the fault that stopped it healed while it was
+	// still stopping, so the stop's end restarts it.
+	restartWhenStopped bool
 }
 
 // grantedVote is a vote a member promised: for Candidate in Term.
@@ -202,16 +213,67 @@ func (m *Member) Crash() {
 	if m.node == nil {
 		return
 	}
-	w := m.c.w
-	w.Trace("member.crash", "id=%d", m.id)
+	m.c.w.Trace("member.crash", "id=%d", m.id)
+	m.halt()
+}
+
+// halt takes the member down: off the network, its volatile state gone,
+// and its disk crashed — the simulated disk keeps nothing unsynced across
+// a stop, so every stop is modelled as the harder machine crash.
+func (m *Member) halt() {
 	m.stableLast = m.node.Durable().LastIndex
 	m.node = nil
 	m.paused = false
 	m.pausedInbox = nil
 	m.processScheduled = false
-	w.network.Unregister(m.id)
+	m.stopping, m.restartWhenStopped = false, false
+	m.c.w.network.Unregister(m.id)
 	m.disk.Crash()
 	m.c.observeLeadership()
+}
+
+// stopSnapshotTimeout is how much virtual time a graceful stop waits for
+// its snapshot, as kvd's default.
+const stopSnapshotTimeout = node.StopSnapshotTimeoutDefault
+
+// Stop stops the member as SIGTERM stops kvd: when node.PrepareStop asks
+// for a state snapshot first, the member keeps serving and processing
+// until it is saved or stopSnapshotTimeout passes, then closes its node.
+// It stays down until Restart, as after Crash.
+func (m *Member) Stop() {
+	if m.node == nil || m.stopping {
+		return
+	}
+	index, ok := m.node.PrepareStop()
+	m.c.w.Trace("member.stopping", "id=%d snapshot=%v index=%d", m.id, ok, index)
+	if !ok {
+		m.finishStop(0)
+		return
+	}
+	m.stopping, m.stopIndex = true, index
+	incarnation := m.incarnation
+	m.c.w.After(stopSnapshotTimeout, func() {
+		if m.node != nil && m.incarnation == incarnation && m.stopping {
+			m.finishStop(0)
+		}
+	})
+	m.scheduleProcess()
+}
+
+// finishStop closes the node of a stopping member; saved is the snapshot
+// index its stop saved, 0 if none.
+func (m *Member) finishStop(saved uint64) {
+	w := m.c.w
+	w.Trace("member.stop", "id=%d saved=%d", m.id, saved)
+	if err := m.node.Close(); err != nil {
+		w.Trace("member.failed", "id=%d err=%v", m.id, err)
+	}
+	m.stopSaved, m.stopRewrites = saved, m.disk.rewrites
+	restart := m.restartWhenStopped
+	m.halt()
+	if restart && !m.c.stillFaulted(m.id, "") {
+		m.Restart()
+	}
 }
 
 // Restart starts a crashed member again; it recovers from its disk.
@@ -315,6 +377,10 @@ func (m *Member) process() {
 	m.c.observeLeadership()
 	if m.checkDue && m.initialCheck() {
 		m.checkDue = false
+	}
+	if m.stopping && m.node.Defragmented(m.stopIndex) {
+		m.finishStop(m.stopIndex)
+		return
 	}
 	if m.node.SnapshotInProgress() {
 		// As kvd's loop: keep stepping the snapshot while idle.
@@ -567,9 +633,13 @@ func (m *Member) prepareAuth(r *pb.InternalRaftRequest) error {
 // raft only applies, and acknowledges to a leader, once stable. A start that cut a
 // torn tail lost the last record legitimately (a tear or a flipped bit
 // there cannot be told apart), so it is not judged; a fault that damaged
-// the disk otherwise leaves the member refusing to start.
+// the disk otherwise leaves the member refusing to start. After a graceful
+// stop that saved a state snapshot, it must start from that one or a newer
+// one, unless its disk was rewritten since (a bit flip, a restored image).
 func (m *Member) checkRecovered() {
 	d := m.node.Durable()
+	saved := m.stopSaved
+	m.stopSaved = 0
 	if d.TornTailBytes > 0 {
 		m.granted, m.appliedMax, m.stableLast = grantedVote{}, 0, 0
 		return
@@ -577,6 +647,10 @@ func (m *Member) checkRecovered() {
 	if g := m.granted; g.term > 0 && !(d.Term > g.term || (d.Term == g.term && d.Vote == g.candidate)) {
 		m.c.violate(fmt.Sprintf("durability: member %d granted its vote in term %d to member %d, then restarted with term %d and vote %d: the vote it sent was not durable",
 			m.id, g.term, g.candidate, d.Term, d.Vote))
+	}
+	if saved > 0 && m.disk.rewrites == m.stopRewrites && d.AppliedIndex < saved {
+		m.c.violate(fmt.Sprintf("durability: member %d saved a state snapshot at index %d in its graceful stop, then restarted from one at %d: the saved snapshot was lost",
+			m.id, saved, d.AppliedIndex))
 	}
 	if d.LastIndex < m.appliedMax {
 		m.c.violate(fmt.Sprintf("durability: member %d applied entries up to index %d, then restarted with its log ending at %d: entries raft had made stable were lost",
