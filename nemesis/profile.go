@@ -49,9 +49,9 @@ var profileDefs = []struct {
 	// What kvsim real carries out on member processes (signals) and on the
 	// TCP proxies in front of them; the simulator runs it too, so a
 	// schedule from a real run replays there.
-	{"real", "what real processes take: partitions, packet loss and delay through TCP proxies, kills, pauses and a full-cluster restart", []Kind{
+	{"real", "what real processes take: partitions, packet loss and delay through TCP proxies, kills, graceful stops (SIGTERM), pauses and a full-cluster restart", []Kind{
 		PartitionHalves, PartitionIsolateLeader, PartitionBridge, PartitionRing, PartitionOneWay,
-		PacketLoss, PacketDelay, CrashRestart, ClusterRestart, Pause}},
+		PacketLoss, PacketDelay, CrashRestart, GracefulRestart, ClusterRestart, Pause}},
 }
 
 // profiles is profileDefs with intensities taken from the catalogue.

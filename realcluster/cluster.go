@@ -378,6 +378,30 @@ func (c *Cluster) Kill(id uint64) error {
 	return nil
 }
 
+// terminateWaitMax bounds a graceful stop: kvd's stop snapshot timeout
+// (10 s by default) and its drain of calls in flight (2 s), with room.
+const terminateWaitMax = 15 * time.Second
+
+// Terminate stops member id gracefully (SIGTERM; SIGKILL past
+// terminateWaitMax) and waits until it has exited. A member that is not
+// running is left as it is.
+func (c *Cluster) Terminate(id uint64) error {
+	m := c.mustMember(id)
+	c.mu.Lock()
+	p := m.proc
+	m.paused = false
+	c.mu.Unlock()
+	if p == nil || !p.running() {
+		return nil
+	}
+	start := time.Now()
+	if err := p.terminate(terminateWaitMax); err != nil {
+		return fmt.Errorf("realcluster: terminate member %d: %w", id, err)
+	}
+	c.logger.Info("realcluster: terminated", "member", id, "pid", p.pid, "took", time.Since(start).String())
+	return nil
+}
+
 // Restart starts member id again from its data directory, on the same
 // ports and flags. It fails when the member runs, or after Stop.
 func (c *Cluster) Restart(id uint64) error {

@@ -204,6 +204,32 @@ func TestClusterLifecycle(t *testing.T) {
 		})
 	})
 
+	t.Run("terminate and restart", func(t *testing.T) {
+		victim := uint64(1)
+		pid := c.PID(victim)
+		if err := c.Terminate(victim); err != nil {
+			t.Fatal(err)
+		}
+		if c.PID(victim) != 0 || slices.Contains(c.Up(), victim) {
+			t.Fatalf("member %d terminated but pid %d, up %v", victim, c.PID(victim), c.Up())
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("pid %d of the terminated member: kill -0 gives %v, want ESRCH", pid, err)
+		}
+		eventually(t, 5*time.Second, "put with a member stopped", func() error { return put(all, "k", "v2t") })
+		if err := c.Restart(victim); err != nil {
+			t.Fatal(err)
+		}
+		one := client(t, c, victim)
+		eventually(t, 10*time.Second, "the restarted member serves what it missed", func() error {
+			v, err := get(one, "k")
+			if err == nil && v != "v2t" {
+				err = fmt.Errorf("read %q, want v2t", v)
+			}
+			return err
+		})
+	})
+
 	t.Run("pause and resume", func(t *testing.T) {
 		victim := uint64(3)
 		if err := c.Pause(victim); err != nil {

@@ -27,7 +27,7 @@ func SupportedKinds() []nemesis.Kind {
 		nemesis.PartitionHalves, nemesis.PartitionIsolateLeader, nemesis.PartitionBridge,
 		nemesis.PartitionRing, nemesis.PartitionOneWay,
 		nemesis.PacketLoss, nemesis.PacketDelay,
-		nemesis.CrashRestart, nemesis.ClusterRestart, nemesis.Pause,
+		nemesis.CrashRestart, nemesis.GracefulRestart, nemesis.ClusterRestart, nemesis.Pause,
 	}
 }
 
@@ -192,6 +192,12 @@ func (n *Nemesis) start(ctx context.Context, i int) {
 	case nemesis.CrashRestart, nemesis.ClusterRestart:
 		for _, id := range targets {
 			if err := n.c.Kill(id); err != nil {
+				notes = append(notes, err.Error())
+			}
+		}
+	case nemesis.GracefulRestart:
+		for _, id := range targets {
+			if err := n.c.Terminate(id); err != nil {
 				notes = append(notes, err.Error())
 			}
 		}

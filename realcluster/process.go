@@ -67,6 +67,31 @@ func (p *process) signal(sig syscall.Signal) error {
 	return nil
 }
 
+// terminate resumes the process if it was stopped and asks it to stop
+// with SIGTERM, as an operator or a service manager does; past waitMax it
+// is killed. It returns once the process is reaped.
+func (p *process) terminate(waitMax time.Duration) error {
+	if !p.running() {
+		return nil
+	}
+	contErr := p.signal(syscall.SIGCONT)
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return errors.Join(contErr, err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(waitMax):
+		return errors.Join(fmt.Errorf("realcluster: pid %d still running %v after SIGTERM: killed", p.pid, waitMax), p.kill())
+	}
+	// A graceful stop exits 0 (kvd) or dies of the SIGTERM it raises
+	// again once it has shut down (etcd); anything else went wrong.
+	var exit *exec.ExitError
+	if p.err == nil || (errors.As(p.err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGTERM) {
+		return nil
+	}
+	return fmt.Errorf("realcluster: pid %d after SIGTERM: %w", p.pid, p.err)
+}
+
 // kill resumes the process if it was stopped, SIGKILLs it and waits until
 // it is reaped.
 func (p *process) kill() error {
