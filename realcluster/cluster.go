@@ -363,19 +363,7 @@ func (c *Cluster) Leader(ctx context.Context) (uint64, error) {
 // Kill SIGKILLs member id and waits until its process is reaped. A member
 // already down is left as it is.
 func (c *Cluster) Kill(id uint64) error {
-	m := c.mustMember(id)
-	c.mu.Lock()
-	p := m.proc
-	m.paused = false
-	c.mu.Unlock()
-	if p == nil || !p.running() {
-		return nil
-	}
-	if err := p.kill(); err != nil {
-		return fmt.Errorf("realcluster: kill member %d: %w", id, err)
-	}
-	c.logger.Info("realcluster: killed", "member", id, "pid", p.pid)
-	return nil
+	return c.end(id, "kill", "killed", (*process).kill)
 }
 
 // terminateWaitMax bounds a graceful stop: kvd's stop snapshot timeout
@@ -383,9 +371,15 @@ func (c *Cluster) Kill(id uint64) error {
 const terminateWaitMax = 15 * time.Second
 
 // Terminate stops member id gracefully (SIGTERM; SIGKILL past
-// terminateWaitMax) and waits until it has exited. A member that is not
-// running is left as it is.
+// terminateWaitMax) and waits until it has exited. A member already down
+// is left as it is.
 func (c *Cluster) Terminate(id uint64) error {
+	return c.end(id, "terminate", "terminated", func(p *process) error { return p.terminate(terminateWaitMax) })
+}
+
+// end stops member id's process by how (verb, and done once it is) if it
+// runs.
+func (c *Cluster) end(id uint64, verb, done string, how func(*process) error) error {
 	m := c.mustMember(id)
 	c.mu.Lock()
 	p := m.proc
@@ -395,10 +389,10 @@ func (c *Cluster) Terminate(id uint64) error {
 		return nil
 	}
 	start := time.Now()
-	if err := p.terminate(terminateWaitMax); err != nil {
-		return fmt.Errorf("realcluster: terminate member %d: %w", id, err)
+	if err := how(p); err != nil {
+		return fmt.Errorf("realcluster: %s member %d: %w", verb, id, err)
 	}
-	c.logger.Info("realcluster: terminated", "member", id, "pid", p.pid, "took", time.Since(start).String())
+	c.logger.Info("realcluster: "+done, "member", id, "pid", p.pid, "took", time.Since(start).String())
 	return nil
 }
 

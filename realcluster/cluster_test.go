@@ -175,60 +175,40 @@ func TestClusterLifecycle(t *testing.T) {
 		return nil
 	})
 
-	t.Run("kill and restart", func(t *testing.T) {
-		victim := uint64(2)
-		pid := c.PID(victim)
-		if err := c.Kill(victim); err != nil {
-			t.Fatal(err)
-		}
-		if c.PID(victim) != 0 || slices.Contains(c.Up(), victim) {
-			t.Fatalf("member %d killed but pid %d, up %v", victim, c.PID(victim), c.Up())
-		}
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Fatalf("pid %d of the killed member: kill -0 gives %v, want ESRCH", pid, err)
-		}
-		eventually(t, 5*time.Second, "put with a member down", func() error { return put(all, "k", "v2") })
-		if err := c.Restart(victim); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Restart(victim); err == nil {
-			t.Fatal("restarting a running member was accepted")
-		}
-		one := client(t, c, victim)
-		eventually(t, 10*time.Second, "the restarted member serves what it missed", func() error {
-			v, err := get(one, "k")
-			if err == nil && v != "v2" {
-				err = fmt.Errorf("read %q, want v2", v)
+	for _, stop := range []struct {
+		how    string
+		victim uint64
+		do     func(id uint64) error
+	}{{"kill", 2, c.Kill}, {"terminate", 1, c.Terminate}} {
+		t.Run(stop.how+" and restart", func(t *testing.T) {
+			victim, value := stop.victim, "v2"+stop.how
+			pid := c.PID(victim)
+			if err := stop.do(victim); err != nil {
+				t.Fatal(err)
 			}
-			return err
-		})
-	})
-
-	t.Run("terminate and restart", func(t *testing.T) {
-		victim := uint64(1)
-		pid := c.PID(victim)
-		if err := c.Terminate(victim); err != nil {
-			t.Fatal(err)
-		}
-		if c.PID(victim) != 0 || slices.Contains(c.Up(), victim) {
-			t.Fatalf("member %d terminated but pid %d, up %v", victim, c.PID(victim), c.Up())
-		}
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Fatalf("pid %d of the terminated member: kill -0 gives %v, want ESRCH", pid, err)
-		}
-		eventually(t, 5*time.Second, "put with a member stopped", func() error { return put(all, "k", "v2t") })
-		if err := c.Restart(victim); err != nil {
-			t.Fatal(err)
-		}
-		one := client(t, c, victim)
-		eventually(t, 10*time.Second, "the restarted member serves what it missed", func() error {
-			v, err := get(one, "k")
-			if err == nil && v != "v2t" {
-				err = fmt.Errorf("read %q, want v2t", v)
+			if c.PID(victim) != 0 || slices.Contains(c.Up(), victim) {
+				t.Fatalf("member %d stopped (%s) but pid %d, up %v", victim, stop.how, c.PID(victim), c.Up())
 			}
-			return err
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Fatalf("pid %d of the stopped member: kill -0 gives %v, want ESRCH", pid, err)
+			}
+			eventually(t, 5*time.Second, "put with a member down", func() error { return put(all, "k", value) })
+			if err := c.Restart(victim); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Restart(victim); err == nil {
+				t.Fatal("restarting a running member was accepted")
+			}
+			one := client(t, c, victim)
+			eventually(t, 10*time.Second, "the restarted member serves what it missed", func() error {
+				v, err := get(one, "k")
+				if err == nil && v != value {
+					err = fmt.Errorf("read %q, want %s", v, value)
+				}
+				return err
+			})
 		})
-	})
+	}
 
 	t.Run("pause and resume", func(t *testing.T) {
 		victim := uint64(3)

@@ -67,20 +67,34 @@ func (p *process) signal(sig syscall.Signal) error {
 	return nil
 }
 
-// terminate resumes the process if it was stopped and asks it to stop
-// with SIGTERM, as an operator or a service manager does; past waitMax it
-// is killed. It returns once the process is reaped.
-func (p *process) terminate(waitMax time.Duration) error {
+// end resumes the process if it was stopped (so nothing of it lingers in
+// the stopped state), sends it sig and waits up to waitMax for it to be
+// reaped; exited says whether it was.
+func (p *process) end(sig syscall.Signal, waitMax time.Duration) (exited bool, err error) {
 	if !p.running() {
-		return nil
+		return true, nil
 	}
 	contErr := p.signal(syscall.SIGCONT)
-	if err := p.signal(syscall.SIGTERM); err != nil {
-		return errors.Join(contErr, err)
+	if err := p.signal(sig); err != nil {
+		return false, errors.Join(contErr, err)
 	}
 	select {
 	case <-p.exited:
+		return true, nil
 	case <-time.After(waitMax):
+		return false, nil
+	}
+}
+
+// terminate asks the process to stop with SIGTERM, as an operator or a
+// service manager does; past waitMax it is killed. It returns once the
+// process is reaped.
+func (p *process) terminate(waitMax time.Duration) error {
+	exited, err := p.end(syscall.SIGTERM, waitMax)
+	if err != nil {
+		return err
+	}
+	if !exited {
 		return errors.Join(fmt.Errorf("realcluster: pid %d still running %v after SIGTERM: killed", p.pid, waitMax), p.kill())
 	}
 	// A graceful stop exits 0 (kvd) or dies of the SIGTERM it raises
@@ -92,22 +106,11 @@ func (p *process) terminate(waitMax time.Duration) error {
 	return fmt.Errorf("realcluster: pid %d after SIGTERM: %w", p.pid, p.err)
 }
 
-// kill resumes the process if it was stopped, SIGKILLs it and waits until
-// it is reaped.
+// kill SIGKILLs the process and waits until it is reaped.
 func (p *process) kill() error {
-	if !p.running() {
-		return nil
+	exited, err := p.end(syscall.SIGKILL, processExitWaitMax)
+	if err == nil && !exited {
+		err = fmt.Errorf("realcluster: pid %d still not reaped %v after SIGKILL", p.pid, processExitWaitMax)
 	}
-	// SIGKILL ends a stopped process too; SIGCONT first lets nothing of
-	// it linger in the stopped state should the kill be delayed.
-	contErr := p.signal(syscall.SIGCONT)
-	if err := p.signal(syscall.SIGKILL); err != nil {
-		return errors.Join(contErr, err)
-	}
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(processExitWaitMax):
-		return fmt.Errorf("realcluster: pid %d still not reaped %v after SIGKILL", p.pid, processExitWaitMax)
-	}
+	return err
 }
