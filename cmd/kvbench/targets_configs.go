@@ -186,11 +186,16 @@ func (r *VsReport) restartTarget(membersNote string) Target {
 		notes = append(notes, fmt.Sprintf("etcd: %d restarts never served", etcdFailed))
 	}
 	killed := 0
+	stopMs := map[string][]float64{}
 	for _, rr := range r.Restarts {
 		if rr.Killed {
 			killed++
 		}
+		stopMs[rr.System] = append(stopMs[rr.System], rr.StopMs)
 	}
+	// The stop is not judged, but a member may save work for its restart
+	// there (kvd's stop snapshot): say what it took beside.
+	notes = append(notes, fmt.Sprintf("the stop before it took %s (kvd), %s (etcd)", fmtMs(spreadOf(stopMs["kvd"])), fmtMs(spreadOf(stopMs["etcd"]))))
 	if killed > 0 {
 		notes = append(notes, fmt.Sprintf("%d members outlived SIGTERM and were killed", killed))
 	}
