@@ -9,6 +9,7 @@ const (
 	NodeAppliedIndexStale   = "node-applied-index-stale"
 	NodeForwardDropsError   = "node-forward-drops-error"
 	NodeDedupProposerOnly   = "node-dedup-proposer-only"
+	NodeStopBeforeSaved     = "node-stop-before-saved"
 )
 
 func nodeBugs() []Bug {
@@ -20,5 +21,6 @@ func nodeBugs() []Bug {
 		{NodeAppliedIndexStale, "core/node", "the applied index saved with a snapshot is one entry behind, so a restart applies an entry twice", "off-by-one in the consistent index (etcd#13766 class)"},
 		{NodeForwardDropsError, "core/node", "a write proposed on a follower (raft forwards it to the leader) and refused when applied completes on that follower with neither error nor response", "lost error"},
 		{NodeDedupProposerOnly, "core/node", "only the member that proposed a request records its id in the applied-id window, so the other members apply a duplicated proposal twice", "request-id dedup kept as proposer-local instead of replicated state"},
+		{NodeStopBeforeSaved, "core/node", "a graceful stop's snapshot counts as saved once its bytes are written, before the file is committed, so the member stops without it", "waiting on work issued rather than work made durable"},
 	}
 }
