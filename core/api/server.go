@@ -273,8 +273,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 // node.PrepareStop asks for is saved, or StopSnapshotTimeout passes, so a
 // graceful restart restores that snapshot instead of replaying the log.
 func (s *Server) snapshotBeforeStop(tick <-chan time.Time) error {
+	if s.cfg.StopSnapshotTimeout < 0 {
+		return nil
+	}
 	index, ok := s.n.PrepareStop()
-	if !ok || s.cfg.StopSnapshotTimeout < 0 {
+	if !ok {
 		return nil
 	}
 	start := time.Now()

@@ -174,6 +174,9 @@ const StopSnapshotTimeoutDefault = 10 * time.Second
 func (n *Node) PrepareStop() (index uint64, ok bool) {
 	n.stopping = true
 	if j := n.snap; j != nil && n.appliedIndex-j.index < n.cfg.SnapshotEntries {
+		// Due whatever the pacing, so that a compaction aborting the job
+		// has the next Process start another, not leave the stop waiting.
+		n.snapshotDueIndex = max(n.snapshotDueIndex, j.index)
 		return j.index, true
 	}
 	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {

@@ -380,3 +380,49 @@ func TestPrepareStopLeavesNothingToReplay(t *testing.T) {
 		t.Fatalf("restarted member reads small as %v, want it written at revision %d", got.Kvs, want)
 	}
 }
+
+// TestPrepareStopOutlivesAnAbortedSnapshot: a stop that takes the
+// snapshot being written waits for a new one when a compaction aborts it,
+// rather than for a snapshot nothing would start.
+func TestPrepareStopOutlivesAnAbortedSnapshot(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 1
+		cfg.SnapshotStepBytes = 16
+	})
+	l := c.waitLeader()
+	big, _ := c.bigStateSnapshotted(t, l)
+	for range 5000 {
+		if !c.nodes[l].SnapshotInProgress() {
+			break
+		}
+		c.settleOnce()
+	}
+	// Rewriting the big values logs as much as the state holds: the size
+	// pacing starts the next snapshot, which the small steps keep running.
+	for i := 0; !c.nodes[l].SnapshotInProgress(); i++ {
+		if i > 100 {
+			t.Fatal("no second snapshot started after 100 big writes")
+		}
+		mustOK(t, c.do(l, put(fmt.Sprintf("big%02d", i%20), big)))
+	}
+	index, ok := c.nodes[l].PrepareStop()
+	if !ok || index == 0 || c.nodes[l].Defragmented(index) {
+		t.Fatalf("PrepareStop = %d, %v with a snapshot running; want its index, not saved yet", index, ok)
+	}
+	// The stop's largest steps would finish the job in the next round:
+	// the compaction lands first and outdates it.
+	rev := c.nodes[l].Status().Revision
+	mustOK(t, c.do(l, &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: rev}}))
+	if st := c.nodes[l].Status(); st.SnapshotsAborted == 0 {
+		t.Fatalf("setup: the job finished before the compaction applied (snapshot at %d): nothing aborted", st.SnapshotIndex)
+	}
+	rounds := 0
+	for ; !c.nodes[l].Defragmented(index) && rounds < 20; rounds++ {
+		if _, err := c.nodes[l].Process(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.nodes[l].Defragmented(index) {
+		t.Fatalf("no snapshot at or past %d within %d rounds after the abort (newest at %d)", index, rounds, c.nodes[l].Status().SnapshotIndex)
+	}
+}
