@@ -326,19 +326,8 @@ func (c *testCluster) bigStateSnapshotted(t *testing.T, l uint64) (big string, s
 // applied index first, in the largest steps, so the restart restores it
 // and replays nothing; with fewer it asks for none.
 func TestPrepareStopLeavesNothingToReplay(t *testing.T) {
-	c := newTestCluster(t, 1, func(cfg *Config) {
-		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 1
-		cfg.SnapshotStepBytes = 16 // thousands of rounds for the ~40 KB state, but for PrepareStop
-	})
-	l := c.waitLeader()
-	_, first := c.bigStateSnapshotted(t, l)
-	for range 1000 {
-		if !c.nodes[l].SnapshotInProgress() {
-			break
-		}
-		c.settleOnce()
-	}
-	first = c.nodes[l].Status().SnapshotIndex
+	c, l, _ := newStopTestCluster(t)
+	first := c.nodes[l].Status().SnapshotIndex
 	// Small writes, a fraction of the state: the pacing takes no snapshot.
 	putUntil := func(sinceFirst uint64) {
 		for i := 0; c.nodes[l].Status().AppliedIndex-first < sinceFirst; i++ {
@@ -385,18 +374,7 @@ func TestPrepareStopLeavesNothingToReplay(t *testing.T) {
 // snapshot being written waits for a new one when a compaction aborts it,
 // rather than for a snapshot nothing would start.
 func TestPrepareStopOutlivesAnAbortedSnapshot(t *testing.T) {
-	c := newTestCluster(t, 1, func(cfg *Config) {
-		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 1
-		cfg.SnapshotStepBytes = 16
-	})
-	l := c.waitLeader()
-	big, _ := c.bigStateSnapshotted(t, l)
-	for range 5000 {
-		if !c.nodes[l].SnapshotInProgress() {
-			break
-		}
-		c.settleOnce()
-	}
+	c, l, big := newStopTestCluster(t)
 	// Rewriting the big values logs as much as the state holds: the size
 	// pacing starts the next snapshot, which the small steps keep running.
 	for i := 0; !c.nodes[l].SnapshotInProgress(); i++ {
@@ -425,4 +403,24 @@ func TestPrepareStopOutlivesAnAbortedSnapshot(t *testing.T) {
 	if !c.nodes[l].Defragmented(index) {
 		t.Fatalf("no snapshot at or past %d within %d rounds after the abort (newest at %d)", index, rounds, c.nodes[l].Status().SnapshotIndex)
 	}
+}
+
+// newStopTestCluster is one member holding a ~40 KB state of big values,
+// snapshotted and settled, that snapshots in 16-byte steps (thousands of
+// rounds, but for a stop's largest steps) and paces by size at ratio 1.
+func newStopTestCluster(t *testing.T) (c *testCluster, leader uint64, big string) {
+	t.Helper()
+	c = newTestCluster(t, 1, func(cfg *Config) {
+		cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.SnapshotSizeRatioMax = 10, 5, 1
+		cfg.SnapshotStepBytes = 16
+	})
+	leader = c.waitLeader()
+	big, _ = c.bigStateSnapshotted(t, leader)
+	for i := 0; c.nodes[leader].SnapshotInProgress(); i++ {
+		if i > 5000 {
+			t.Fatal("setup: the snapshot of the big state still runs after 5000 rounds")
+		}
+		c.settleOnce()
+	}
+	return c, leader, big
 }
