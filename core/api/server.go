@@ -256,16 +256,24 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			f()
 		}
 		s.drain()
-		start := time.Now()
-		out, err := s.n.Process()
-		s.metrics.process.Observe(time.Since(start).Seconds())
-		s.deliver(out)
-		if err != nil {
-			s.publish()
-			return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
+		if err := s.round(); err != nil {
+			return err
 		}
-		s.publish()
 	}
+}
+
+// round is one Process of the member loop: its output delivered and the
+// view published, or the storage error that stops the member.
+func (s *Server) round() error {
+	start := time.Now()
+	out, err := s.n.Process()
+	s.metrics.process.Observe(time.Since(start).Seconds())
+	s.deliver(out)
+	s.publish()
+	if err != nil {
+		return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
+	}
+	return nil
 }
 
 // snapshotBeforeStop keeps the member loop going after its context is done
@@ -297,11 +305,8 @@ func (s *Server) snapshotBeforeStop(tick <-chan time.Time) error {
 			s.feedback(r)
 		default: // the snapshot's next step is the work
 		}
-		out, err := s.n.Process()
-		s.deliver(out)
-		s.publish()
-		if err != nil {
-			return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
+		if err := s.round(); err != nil {
+			return err
 		}
 	}
 	s.cfg.Logger.Info("saved a state snapshot before stopping", "index", index, "took", time.Since(start).String())
