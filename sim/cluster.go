@@ -127,7 +127,8 @@ type Cluster struct {
 	faults        faultState
 	config        configCheck
 	// leadership follows the leader, for comparisons of variants.
-	leadership leadership
+	leadership  leadership
+	leaderStops LeaderStops
 	// restores counts backups restored (backup.go), naming their disks.
 	restores int
 }

@@ -443,3 +443,55 @@ func TestGracefulStopRestartsFromItsSnapshot(t *testing.T) {
 		t.Fatalf("member %d holds %d keys after the restart, want 61", l, len(kvs))
 	}
 }
+
+// TestGracefulStopOfTheLeaderHandsOff: a leader stopped gracefully hands
+// its leadership to another member before it closes, so the cluster is
+// without a leader only while the transferee's election runs, far less
+// than the election timeout a crashed leader leaves the others, and a
+// client of another member writes on at once.
+func TestGracefulStopOfTheLeaderHandsOff(t *testing.T) {
+	s := newScenario(t, 9, 3, nil)
+	l := s.waitLeader(5*time.Second, 0)
+	m := s.c.Member(l)
+	began := s.w.Now()
+	m.Stop()
+	for i := 0; m.Node() != nil; i++ {
+		if i > 1000 {
+			t.Fatal("the leader has not stopped after a second")
+		}
+		s.w.RunFor(time.Millisecond)
+	}
+	stopped := s.w.Now()
+	if got := s.c.LeaderStops(); got != (LeaderStops{Stops: 1, HandedOff: 1}) {
+		t.Fatalf("LeaderStops = %+v, want one stop, handed off", got)
+	}
+	next := s.c.Leader()
+	if next == 0 || next == l {
+		t.Fatalf("leader %d when the old leader %d closed, want another member", next, l)
+	}
+	election := time.Duration(s.c.opts.Node.ElectionTicks) * s.c.opts.Node.TickInterval
+	changes, _ := s.c.LeaderChanges()
+	var leaderless time.Duration
+	var since time.Time
+	for _, ch := range changes {
+		switch {
+		case ch.At.Before(began):
+		case ch.Leader == 0 && since.IsZero():
+			since = ch.At
+		case ch.Leader != 0 && !since.IsZero():
+			leaderless += ch.At.Sub(since)
+			since = time.Time{}
+		}
+	}
+	t.Logf("stop took %v, leaderless %v (election timeout %v)", stopped.Sub(began), leaderless, election)
+	if !since.IsZero() || leaderless >= election/4 {
+		t.Fatalf("the cluster was without a leader for %v (still: %v) after the stop began; want under a quarter of the election timeout %v",
+			leaderless, !since.IsZero(), election)
+	}
+	cl := s.c.NewClient(ClientOptions{})
+	cl.SetTarget(next)
+	s.putAcked(cl, "after", "handoff")
+	if d := s.w.Now().Sub(stopped); d >= election {
+		t.Fatalf("the first write after the stop took %v, an election timeout or more", d)
+	}
+}

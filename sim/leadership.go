@@ -28,6 +28,17 @@ type leadership struct {
 	overlap      time.Duration
 }
 
+// LeaderStops counts graceful stops (Member.Stop) of a member that led
+// when its stop began, and those that handed leadership to another
+// member before closing (node.PrepareStop); the rest found nobody to take
+// it in time.
+type LeaderStops struct {
+	Stops, HandedOff int
+}
+
+// LeaderStops reports the graceful stops of leaders so far.
+func (c *Cluster) LeaderStops() LeaderStops { return c.leaderStops }
+
 // observeLeadership records a change of leader, if there is one.
 func (c *Cluster) observeLeadership() {
 	lead, term, leaders := c.leaderTerm()

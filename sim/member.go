@@ -65,10 +65,12 @@ type Member struct {
 	appliedMax uint64
 	stableLast uint64
 	// stopIndex is the snapshot a graceful stop waits for (Stop) while
-	// stopping; stopSaved the one the last graceful stop saved, which the
-	// next start must restore unless the disk was rewritten since
-	// (stopRewrites is the disk's count of rewrites then).
+	// stopping, 0 if none, and stopLed whether the member led when the
+	// stop began; stopSaved the snapshot the last graceful stop saved,
+	// which the next start must restore unless the disk was rewritten
+	// since (stopRewrites is the disk's count of rewrites then).
 	stopping     bool
+	stopLed      bool
 	stopIndex    uint64
 	stopSaved    uint64
 	stopRewrites uint64
@@ -236,35 +238,55 @@ func (m *Member) halt() {
 // its snapshot, as kvd's default.
 const stopSnapshotTimeout = node.StopSnapshotTimeoutDefault
 
-// Stop stops the member as SIGTERM stops kvd: when node.PrepareStop asks
-// for a state snapshot first, the member keeps serving and processing
-// until it is saved or stopSnapshotTimeout passes, then closes its node.
-// It stays down until Restart, as after Crash.
+// Stop stops the member as SIGTERM stops kvd (node.PrepareStop): a leader
+// hands its leadership off, and when a state snapshot is due the member
+// saves it first, or stopSnapshotTimeout passes. Meanwhile it keeps
+// serving and processing; then it closes its node. It stays down until
+// Restart, as after Crash.
 func (m *Member) Stop() {
 	if m.node == nil || m.stopping {
 		return
 	}
-	index, ok := m.node.PrepareStop()
-	m.c.w.Trace("member.stopping", "id=%d snapshot=%v index=%d", m.id, ok, index)
-	if !ok {
-		m.finishStop(0)
+	leading, _ := m.node.Leading()
+	index, ok := m.node.PrepareStop(true)
+	m.c.w.Trace("member.stopping", "id=%d leader=%v snapshot=%v index=%d", m.id, leading, ok, index)
+	m.stopping, m.stopIndex, m.stopLed = true, 0, leading
+	if ok {
+		m.stopIndex = index
+	}
+	if leading {
+		m.c.leaderStops.Stops++
+	}
+	if m.node.StopReady() {
+		m.finishStop()
 		return
 	}
-	m.stopping, m.stopIndex = true, index
 	incarnation := m.incarnation
 	m.c.w.After(stopSnapshotTimeout, func() {
-		if m.node != nil && m.incarnation == incarnation && m.stopping {
-			m.finishStop(0)
+		if m.node == nil || m.incarnation != incarnation || !m.stopping {
+			return
+		}
+		m.node.AbandonStopSnapshot()
+		if m.node.StopReady() {
+			m.finishStop()
 		}
 	})
 	m.scheduleProcess()
 }
 
-// finishStop closes the node of a stopping member; saved is the snapshot
-// index its stop saved, 0 if none.
-func (m *Member) finishStop(saved uint64) {
+// finishStop closes the node of a stopping member, noting the snapshot
+// index its stop saved (0 if none) for checkRecovered.
+func (m *Member) finishStop() {
 	w := m.c.w
-	w.Trace("member.stop", "id=%d saved=%d", m.id, saved)
+	saved := uint64(0)
+	if m.stopIndex > 0 && m.node.Defragmented(m.stopIndex) {
+		saved = m.stopIndex
+	}
+	asked, handedOff := m.node.Handoffs()
+	w.Trace("member.stop", "id=%d saved=%d handoffs=%d handed-off=%v", m.id, saved, asked, handedOff)
+	if m.stopLed && handedOff {
+		m.c.leaderStops.HandedOff++
+	}
 	if err := m.node.Close(); err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
@@ -378,8 +400,8 @@ func (m *Member) process() {
 	if m.checkDue && m.initialCheck() {
 		m.checkDue = false
 	}
-	if m.stopping && m.node.Defragmented(m.stopIndex) {
-		m.finishStop(m.stopIndex)
+	if m.stopping && m.node.StopReady() {
+		m.finishStop()
 		return
 	}
 	if m.node.SnapshotInProgress() {

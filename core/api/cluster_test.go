@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,8 @@ type clusterOpts struct {
 	// snapshotEntries is node.Config.SnapshotEntries (half of it caught
 	// up from); 0: the default.
 	snapshotEntries uint64
+	// electionTicks is node.Config.ElectionTicks of 10 ms ticks; 0: 10.
+	electionTicks int
 	// metered wires each member for metrics as cmd/kvd does: a registry
 	// of its own, fed by its transport's PeerMetrics, which probes the
 	// peers every 20 ms.
@@ -113,7 +116,7 @@ func newTestCluster(t testing.TB, o clusterOpts) *testCluster {
 			Node: node.Config{
 				ID: id, ClusterID: clusterID, Peers: ids,
 				FS: disk.OSFS{}, Dir: dataDir,
-				TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
+				TickInterval: 10 * time.Millisecond, ElectionTicks: cmp.Or(o.electionTicks, 10), HeartbeatTicks: 1,
 				RequestBytesMax: o.requestBytesMax, TxnOpsMax: o.txnOpsMax,
 				SnapshotEntries: o.snapshotEntries, SnapshotCatchUpEntries: o.snapshotEntries / 2,
 				Unsafe: o.unsafe,

@@ -88,7 +88,8 @@ type Config struct {
 	// StopSnapshotTimeout bounds how long a graceful stop (Run's context
 	// done) waits for the state snapshot node.PrepareStop asks for, so
 	// that the restart restores it instead of replaying the log; past it
-	// the member stops without. Default 10 s; negative: never wait.
+	// the member stops without. Default 10 s; negative: never wait. A
+	// leader's handoff in the same stop has its own bound (node).
 	StopSnapshotTimeout time.Duration
 
 	// ClientTLS returns the configuration for dialing other members' https

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -490,5 +491,44 @@ func TestGracefulStopSavesASnapshot(t *testing.T) {
 	got, err := c.client().Get(ctx(t), "small")
 	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "59" {
 		t.Fatalf("after the restart: %v, %v; want small = 59", got, err)
+	}
+}
+
+// TestGracefulStopHandsLeadershipOff: a leader stopped gracefully hands
+// its leadership to another member before it exits, as etcd's does: the
+// others lead and take writes sooner than any election could give them a
+// leader (elections of 1–2 s here).
+func TestGracefulStopHandsLeadershipOff(t *testing.T) {
+	c := newTestCluster(t, clusterOpts{size: 3, electionTicks: 100})
+	lead := c.waitLeader()
+	var old int
+	var eps []string
+	for i, m := range c.members {
+		if m.srv.ID() == lead {
+			old = i
+		} else {
+			eps = append(eps, m.clientURL)
+		}
+	}
+	cli := c.client(eps...)
+	if _, err := cli.Put(ctx(t), "before", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.members[old].stopMember()
+	var newLead uint64
+	for _, m := range c.members {
+		if m.srv.ID() != lead {
+			newLead = cmp.Or(newLead, m.srv.Status().Leader)
+		}
+	}
+	putCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cli.Put(putCtx, "after", "stop")
+	took := time.Since(start)
+	election := time.Duration(c.members[old].cfg.Node.ElectionTicks) * c.members[old].cfg.Node.TickInterval
+	if newLead == 0 || newLead == lead || err != nil || took >= election {
+		t.Fatalf("the old leader's stop returned with leader %x known (was %x), and a put then gave %v %v after the stop began; want a new leader at once and the put within an election timeout (%v)",
+			newLead, lead, err, took, election)
 	}
 }

@@ -212,6 +212,13 @@ func (s *Server) Done() <-chan struct{} { return s.donec }
 // names it, as through every other.
 func (s *Server) Published() <-chan struct{} { return s.publishedc }
 
+// alwaysReady is closed: selecting it never blocks.
+var alwaysReady = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // Run is the member loop; it returns nil once ctx is done, or the storage
 // error that stopped the member. Call it once.
 func (s *Server) Run(ctx context.Context) (err error) {
@@ -224,20 +231,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	sizeEvery := max(1, int(time.Second/s.cfg.Node.TickInterval))
 	progressEvery := max(1, int(s.cfg.WatchProgressNotifyInterval/s.cfg.Node.TickInterval))
 	ticks := 0
-	// ready is closed: selecting it never blocks. While a snapshot is being
-	// written the loop must come round even with nothing waiting, so the
-	// snapshot advances (node.SnapshotInProgress).
-	ready := make(chan struct{})
-	close(ready)
 	for {
+		// While a snapshot is being written the loop must come round even
+		// with nothing waiting, so the snapshot advances
+		// (node.SnapshotInProgress).
 		var idle <-chan struct{}
 		if s.n.SnapshotInProgress() {
-			idle = ready
+			idle = alwaysReady
 		}
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return s.snapshotBeforeStop(tick.C)
+			return s.stopGracefully(tick.C)
 		case <-tick.C:
 			s.n.Tick()
 			ticks++
@@ -276,40 +281,53 @@ func (s *Server) round() error {
 	return nil
 }
 
-// snapshotBeforeStop keeps the member loop going after its context is done
-// — peers answered, no new client calls taken — until the state snapshot
-// node.PrepareStop asks for is saved, or StopSnapshotTimeout passes, so a
-// graceful restart restores that snapshot instead of replaying the log.
-func (s *Server) snapshotBeforeStop(tick <-chan time.Time) error {
-	if s.cfg.StopSnapshotTimeout < 0 {
-		return nil
-	}
-	index, ok := s.n.PrepareStop()
-	if !ok {
-		return nil
-	}
+// stopGracefully keeps the member loop going after its context is done —
+// peers answered, no new client calls taken — until the stop node.PrepareStop
+// began is over: a leader's leadership handed off (bounded by the node in
+// election timeouts), and the state snapshot saved, so that a graceful
+// restart restores it instead of replaying the log, or StopSnapshotTimeout
+// passed.
+func (s *Server) stopGracefully(tick <-chan time.Time) error {
 	start := time.Now()
-	deadline := time.NewTimer(s.cfg.StopSnapshotTimeout)
-	defer deadline.Stop()
-	for !s.n.Defragmented(index) {
+	index, snapshot := s.n.PrepareStop(s.cfg.StopSnapshotTimeout >= 0)
+	var deadline <-chan time.Time
+	if snapshot {
+		t := time.NewTimer(s.cfg.StopSnapshotTimeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	if err := s.round(); err != nil { // starts a leader's handoff
+		return err
+	}
+	for !s.n.StopReady() {
+		var working <-chan struct{}
+		if snapshot {
+			working = alwaysReady // the snapshot's next step is the work
+		}
 		select {
-		case <-deadline.C:
+		case <-deadline:
 			s.cfg.Logger.Warn("stopping without a state snapshot: it took longer than the stop allows; the restart replays the log",
 				"index", index, "timeout", s.cfg.StopSnapshotTimeout.String())
-			return nil
+			s.n.AbandonStopSnapshot()
+			snapshot, deadline = false, nil
 		case <-tick:
 			s.n.Tick()
 		case m := <-s.tr.Received():
 			s.receive(m)
 		case r := <-s.tr.Reports():
 			s.feedback(r)
-		default: // the snapshot's next step is the work
+		case <-working:
 		}
 		if err := s.round(); err != nil {
 			return err
 		}
 	}
-	s.cfg.Logger.Info("saved a state snapshot before stopping", "index", index, "took", time.Since(start).String())
+	if asked, handedOff := s.n.Handoffs(); asked > 0 {
+		s.cfg.Logger.Info("handed leadership off before stopping", "done", handedOff, "transfers", asked, "leader", fmt.Sprintf("%x", s.n.Status().Leader))
+	}
+	if snapshot {
+		s.cfg.Logger.Info("saved a state snapshot before stopping", "index", index, "took", time.Since(start).String())
+	}
 	return nil
 }
 

@@ -133,6 +133,11 @@ type Config struct {
 	// linearizable only while the members' clocks run at one rate. Needs
 	// CheckQuorum.
 	ReadIndexLeaseBased bool
+	// StopHandoffOff has a leader's graceful stop (PrepareStop) keep its
+	// leadership to the end instead of handing it off first: the others
+	// then wait an election timeout for a new leader (option
+	// stop-handoff=false, to compare). Default: it hands off, as etcd's.
+	StopHandoffOff bool
 
 	// AuthTokenTTL is how long a simple token lives unused (etcd's
 	// --auth-token-ttl); default 300 s.

@@ -70,8 +70,11 @@ type Node struct {
 	// the pacing, until snapshotIndex reaches it: a Defragment asked, or a
 	// member was added that the newest snapshot does not know.
 	snapshotDueIndex uint64
-	// stopping is set by PrepareStop: snapshots take the largest steps.
+	// stopping is set by PrepareStop: snapshots take the largest steps,
+	// and a leader hands off (stop.go); stopPlan is what the stop waits
+	// for.
 	stopping bool
+	stopPlan stopPlan
 	// addedIndex is the index of the latest member addition applied: a
 	// snapshot older than it cannot catch the new member up (raft refuses
 	// a snapshot whose configuration does not name the recipient).
@@ -548,6 +551,7 @@ func (n *Node) Process() (Output, error) {
 	}
 	n.appliedBytesRound = 0
 	n.flushReads()
+	n.advanceStop()
 	for n.raw.HasReady() {
 		rd := n.raw.Ready()
 		if err := n.handleReady(rd); err != nil {

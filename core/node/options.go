@@ -46,6 +46,8 @@ func Options() []Option {
 			}},
 		{"send-before-persist", "true|false", "messages and committed results leave before the round's fsync when the caller takes them early (Config.SendAfterPersist); default true",
 			boolOption(func(c *Config, v bool) { c.SendAfterPersist = !v })},
+		{"stop-handoff", "true|false", "a leader's graceful stop hands its leadership off first (Config.StopHandoffOff); default true",
+			boolOption(func(c *Config, v bool) { c.StopHandoffOff = !v })},
 		{"election-ticks", "ticks > heartbeat-ticks", "raft's election timeout (Config.ElectionTicks); default 10",
 			intOption(1, func(c *Config, v int) { c.ElectionTicks = v })},
 		{"heartbeat-ticks", "ticks >= 1", "raft's heartbeat interval (Config.HeartbeatTicks); default 1",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -153,36 +152,6 @@ func (n *Node) snapshotStepBytes() int {
 func (n *Node) Defragment() (index uint64) {
 	n.snapshotDueIndex = max(n.snapshotDueIndex, n.appliedIndex)
 	return n.snapshotDueIndex
-}
-
-// StopSnapshotTimeoutDefault is how long a graceful stop waits by default
-// for the snapshot PrepareStop asks for: at a million keys of 100 B it
-// took half a second.
-const StopSnapshotTimeoutDefault = 10 * time.Second
-
-// PrepareStop readies the member for a graceful stop. A restart replays
-// every entry applied since the newest snapshot, one at a time through the
-// state machine — at a million keys 150,000 entries took longer than
-// restoring the snapshot itself — so when at least SnapshotEntries were
-// applied since, it asks for a snapshot at the applied index now (or takes
-// the one being written, if that leaves fewer behind) and reports ok with
-// the index to wait for (Defragmented). From then on each Process writes
-// the largest step, as nothing else competes with it. The caller keeps
-// calling Process until Defragmented(index) or its own deadline, then
-// Close; a stop that does not wait loses nothing but the shortcut, as Close
-// abandons the unfinished file and the restart replays the log.
-func (n *Node) PrepareStop() (index uint64, ok bool) {
-	n.stopping = true
-	if j := n.snap; j != nil && n.appliedIndex-j.index < n.cfg.SnapshotEntries {
-		// Due whatever the pacing, so that a compaction aborting the job
-		// has the next Process start another, not leave the stop waiting.
-		n.snapshotDueIndex = max(n.snapshotDueIndex, j.index)
-		return j.index, true
-	}
-	if n.appliedIndex-n.snapshotIndex < n.cfg.SnapshotEntries {
-		return 0, false
-	}
-	return n.Defragment(), true
 }
 
 // Defragmented reports whether a snapshot at or past index is saved.
