@@ -61,10 +61,10 @@ const (
 	// write that was not synced. Down, and counted as damaged, from At
 	// until the restart at Until. Targets as for CrashRestart.
 	CrashLoseUnsynced Kind = "crash-lose-unsynced"
-	// GracefulRestart stops each target at At as SIGTERM stops kvd: when
-	// the restart would otherwise replay a long log, the member first
-	// saves a state snapshot (node.PrepareStop), serving meanwhile, for at
-	// most kvd's stop timeout; it restarts from its disk at Until, or once
+	// GracefulRestart stops each target at At as SIGTERM stops kvd
+	// (node.PrepareStop): a leader first hands its leadership off, and when
+	// the restart would otherwise replay a long log, the member saves a
+	// state snapshot, serving meanwhile, for at most kvd's stop timeout; it restarts from its disk at Until, or once
 	// its stop is done if that is later. Down from At to Until. Targets as
 	// for CrashRestart.
 	GracefulRestart Kind = "graceful-restart"

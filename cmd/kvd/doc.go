@@ -18,5 +18,7 @@
 //
 // With no flags it runs one member named "default" on 127.0.0.1:2379 (peer
 // 127.0.0.1:2380) with its data in default.etcd, like etcd. SIGINT and
-// SIGTERM shut it down gracefully; a storage failure exits non-zero.
+// SIGTERM shut it down gracefully — a leader hands its leadership off
+// first, and a member with a long log to replay saves a state snapshot
+// (--stop-snapshot-timeout) — and a storage failure exits non-zero.
 package main

@@ -46,7 +46,7 @@ func metricOf(t *testing.T, c reports.Comparison, name string) reports.MetricDif
 	return reports.MetricDiff{}
 }
 
-// Three comparisons whose answer is known, each on a fault schedule made
+// Four comparisons whose answer is known, each on a fault schedule made
 // for it (testdata) and given to every seed.
 func TestCompareKnownAnswers(t *testing.T) {
 	// Without PreVote a follower cut off campaigns with rising terms and,
@@ -76,6 +76,20 @@ func TestCompareKnownAnswers(t *testing.T) {
 		}
 		if code != exitPass {
 			t.Errorf("exit %d, want %d: no threshold, no correctness failure", code, exitPass)
+		}
+	})
+	// A leader stopped gracefully hands its leadership off first: the
+	// others are without a leader for a round trip, not for the election
+	// timeout a leader that keeps its leadership to the end leaves them.
+	t.Run("stop-handoff", func(t *testing.T) {
+		code, c := compare(t, "--a", "", "--b", "stop-handoff=false", "--seeds", "1-12", "--workload", "register", "--ops-max", "2000",
+			"--schedule", "testdata/compare-stop-handoff.json", "--fail-on", "unavailable>+50%")
+		un := metricOf(t, c, "unavailable")
+		if !un.Significant || un.MeanB < 3*un.MeanA || un.MeanB < 1 {
+			t.Errorf("time without a leader without the handoff: %+v, want significantly longer (seconds)", un)
+		}
+		if code != exitRegression {
+			t.Errorf("exit %d, want %d: unavailable rose beyond --fail-on", code, exitRegression)
 		}
 	})
 	// Lease-based ReadIndex on a leader whose clock runs slow: cut off, it
