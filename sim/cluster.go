@@ -129,6 +129,8 @@ type Cluster struct {
 	// leadership follows the leader, for comparisons of variants.
 	leadership  leadership
 	leaderStops LeaderStops
+	// livenessProblems are the simulator's own liveness findings.
+	livenessProblems []string
 	// restores counts backups restored (backup.go), naming their disks.
 	restores int
 }

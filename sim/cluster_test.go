@@ -484,6 +484,9 @@ func TestGracefulStopOfTheLeaderHandsOff(t *testing.T) {
 		}
 	}
 	t.Logf("stop took %v, leaderless %v (election timeout %v)", stopped.Sub(began), leaderless, election)
+	if p := s.c.LivenessProblems(); len(p) != 0 {
+		t.Fatalf("liveness problems after a handoff: %v", p)
+	}
 	if !since.IsZero() || leaderless >= election/4 {
 		t.Fatalf("the cluster was without a leader for %v (still: %v) after the stop began; want under a quarter of the election timeout %v",
 			leaderless, !since.IsZero(), election)
@@ -493,5 +496,35 @@ func TestGracefulStopOfTheLeaderHandsOff(t *testing.T) {
 	s.putAcked(cl, "after", "handoff")
 	if d := s.w.Now().Sub(stopped); d >= election {
 		t.Fatalf("the first write after the stop took %v, an election timeout or more", d)
+	}
+}
+
+// TestCalmLeaderStopWithoutHandoffIsStuck: a leader stopped while every
+// other member is up and no fault is active must hand off; one that closes
+// without (here its links are cut behind the nemesis's back) is reported as
+// a liveness problem once the handoff's bound has passed.
+func TestCalmLeaderStopWithoutHandoffIsStuck(t *testing.T) {
+	s := newScenario(t, 10, 3, nil)
+	l := s.waitLeader(5*time.Second, 0)
+	for _, id := range s.c.IDs() {
+		if id != l {
+			s.w.network.Block(l, id)
+			s.w.network.Block(id, l)
+		}
+	}
+	m := s.c.Member(l)
+	m.Stop()
+	election := time.Duration(s.c.opts.Node.ElectionTicks) * s.c.opts.Node.TickInterval
+	s.w.RunFor(election)
+	if m.Node() == nil {
+		t.Fatal("the cut-off leader closed within one election timeout, before its handoff's bound")
+	}
+	s.w.RunFor(2 * election)
+	if m.Node() != nil {
+		t.Fatal("the cut-off leader has not closed after its handoff's bound")
+	}
+	p := s.c.LivenessProblems()
+	if len(p) != 1 || !strings.Contains(p[0], fmt.Sprintf("liveness: member %d led", l)) {
+		t.Fatalf("liveness problems %q; want one naming member %d", p, l)
 	}
 }

@@ -1,6 +1,11 @@
 package sim
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/kvdlabs/kvd/nemesis"
+)
 
 // LeaderChange is a moment the cluster's leader (as Cluster.Leader reports
 // it) changed: to Leader in Term, or to none (Leader 0).
@@ -38,6 +43,38 @@ type LeaderStops struct {
 
 // LeaderStops reports the graceful stops of leaders so far.
 func (c *Cluster) LeaderStops() LeaderStops { return c.leaderStops }
+
+// calmFor reports whether a graceful stop of member m runs with nothing
+// else going on: no fault active but the one stopping m alone, and every
+// other member up, running, and not stopping itself. A leader stopped in
+// calm hands its leadership off (node.PrepareStop), or the simulator
+// reports a liveness problem.
+func (c *Cluster) calmFor(m *Member) bool {
+	for _, a := range c.faults.active {
+		if a.f.Kind != nemesis.GracefulRestart || !slices.Equal(a.targets, []uint64{m.id}) {
+			return false
+		}
+	}
+	for _, id := range c.ids {
+		o := c.members[id]
+		if id != m.id && (o == nil || o.node == nil || o.paused || o.stopping || o.damaged != nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// LivenessProblems are the simulator's own findings of a cluster that did
+// not make progress it should have: judged as liveness failures, after
+// correctness.
+func (c *Cluster) LivenessProblems() []string { return slices.Clone(c.livenessProblems) }
+
+// stuck records a liveness problem.
+func (c *Cluster) stuck(problem string) {
+	if len(c.livenessProblems) < violationsMax {
+		c.livenessProblems = append(c.livenessProblems, problem)
+	}
+}
 
 // observeLeadership records a change of leader, if there is one.
 func (c *Cluster) observeLeadership() {

@@ -69,8 +69,12 @@ type Member struct {
 	// stop began; stopSaved the snapshot the last graceful stop saved,
 	// which the next start must restore unless the disk was rewritten
 	// since (stopRewrites is the disk's count of rewrites then).
+	// stopCalmSeq is the fault sequence number when a leader's stop began
+	// in calm (Cluster.calmFor), -1 otherwise: the stop must then hand
+	// off, unless a fault started meanwhile.
 	stopping     bool
 	stopLed      bool
+	stopCalmSeq  int
 	stopIndex    uint64
 	stopSaved    uint64
 	stopRewrites uint64
@@ -254,6 +258,10 @@ func (m *Member) Stop() {
 	if ok {
 		m.stopIndex = index
 	}
+	m.stopCalmSeq = -1
+	if leading && m.c.calmFor(m) {
+		m.stopCalmSeq = m.c.faults.seq
+	}
 	if leading {
 		m.c.leaderStops.Stops++
 	}
@@ -286,6 +294,11 @@ func (m *Member) finishStop() {
 	w.Trace("member.stop", "id=%d saved=%d handoffs=%d handed-off=%v", m.id, saved, asked, handedOff)
 	if m.stopLed && handedOff {
 		m.c.leaderStops.HandedOff++
+	}
+	calm := m.stopCalmSeq == m.c.faults.seq && m.c.calmFor(m)
+	if m.stopLed && !handedOff && calm && !m.c.opts.Node.StopHandoffOff {
+		m.c.stuck(fmt.Sprintf("liveness: member %d led when it was stopped gracefully, with every other member up and no other fault, yet it closed without handing its leadership to another member (%d transfers asked)",
+			m.id, asked))
 	}
 	if err := m.node.Close(); err != nil {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)

@@ -227,6 +227,7 @@ func (r *run) simulate() {
 	}
 	divergence, lag := r.checkConverged(bound)
 	problems = append(problems, lag...)
+	problems = append(problems, r.cluster.LivenessProblems()...)
 
 	checkStart := time.Now()
 	r.verdicts = wl.Check(time.Duration(cfg.CheckTimeout))

@@ -10,6 +10,7 @@ const (
 	NodeForwardDropsError   = "node-forward-drops-error"
 	NodeDedupProposerOnly   = "node-dedup-proposer-only"
 	NodeStopBeforeSaved     = "node-stop-before-saved"
+	NodeStopKeepsLeadership = "node-stop-keeps-leadership"
 )
 
 func nodeBugs() []Bug {
@@ -22,5 +23,6 @@ func nodeBugs() []Bug {
 		{NodeForwardDropsError, "core/node", "a write proposed on a follower (raft forwards it to the leader) and refused when applied completes on that follower with neither error nor response", "lost error"},
 		{NodeDedupProposerOnly, "core/node", "only the member that proposed a request records its id in the applied-id window, so the other members apply a duplicated proposal twice", "request-id dedup kept as proposer-local instead of replicated state"},
 		{NodeStopBeforeSaved, "core/node", "a graceful stop's snapshot counts as saved once its bytes are written, before the file is committed, so the member stops without it", "waiting on work issued rather than work made durable"},
+		{NodeStopKeepsLeadership, "core/node", "a leader's graceful stop never starts its leadership transfer, and waits out the handoff's bound before it closes", "a shutdown path that skips its handoff (etcd's TransferLeadership on Stop)"},
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+
+	"github.com/kvdlabs/kvd/core/bugs"
 )
 
 // A graceful stop (SIGTERM to kvd, Member.Stop in the simulator) does two
@@ -130,6 +132,9 @@ func (n *Node) advanceStop() {
 	target := n.transferee()
 	if target == raft.None {
 		return
+	}
+	if bugs.On(bugs.NodeStopKeepsLeadership) {
+		return // planted bug (kvdbugs builds only): the transfer never starts
 	}
 	n.cfg.Logger.Info("handing leadership off before stopping", "to", fmt.Sprintf("%x", target), "term", n.term)
 	n.raw.TransferLeader(target)
