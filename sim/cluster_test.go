@@ -528,3 +528,16 @@ func TestCalmLeaderStopWithoutHandoffIsStuck(t *testing.T) {
 		t.Fatalf("liveness problems %q; want one naming member %d", p, l)
 	}
 }
+
+// TestLoneLeaderStopIsNotStuck: a lone member has nobody to hand its
+// leadership to; its stop closes at once and is no liveness problem.
+func TestLoneLeaderStopIsNotStuck(t *testing.T) {
+	alone := newScenario(t, 10, 1, nil)
+	only := alone.waitLeader(5*time.Second, 0)
+	alone.c.Member(only).Stop()
+	alone.w.RunFor(time.Second)
+	if alone.c.Member(only).Node() != nil || len(alone.c.LivenessProblems()) != 0 {
+		t.Fatalf("a lone leader's stop: still running %v, liveness problems %q; want closed, none",
+			alone.c.Member(only).Node() != nil, alone.c.LivenessProblems())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kvdlabs/kvd/core/node"
 	"github.com/kvdlabs/kvd/nemesis"
 )
 
@@ -45,10 +46,11 @@ type LeaderStops struct {
 func (c *Cluster) LeaderStops() LeaderStops { return c.leaderStops }
 
 // calmFor reports whether a graceful stop of member m runs with nothing
-// else going on: no fault active but the one stopping m alone, and every
-// other member up, running, and not stopping itself. A leader stopped in
-// calm hands its leadership off (node.PrepareStop), or the simulator
-// reports a liveness problem.
+// else going on: no fault active but the one stopping m alone, every
+// other member up, running, and not stopping itself, and at least one of
+// them a voter in m's configuration, which could take its leadership. A
+// leader stopped in calm hands its leadership off (node.PrepareStop), or
+// the simulator reports a liveness problem.
 func (c *Cluster) calmFor(m *Member) bool {
 	for _, a := range c.faults.active {
 		if a.f.Kind != nemesis.GracefulRestart || !slices.Equal(a.targets, []uint64{m.id}) {
@@ -61,7 +63,9 @@ func (c *Cluster) calmFor(m *Member) bool {
 			return false
 		}
 	}
-	return true
+	return slices.ContainsFunc(m.node.Members(), func(o node.Member) bool {
+		return o.ID != m.id && !o.IsLearner && slices.Contains(c.ids, o.ID)
+	})
 }
 
 // LivenessProblems are the simulator's own findings of a cluster that did
