@@ -14,7 +14,10 @@
 // requires a leader and a served linearizable read within the liveness
 // bound, lets the workload issue its final operations, requires every
 // member to reach one revision with one KV hash, and asks the workload's
-// checkers for their verdicts.
+// checkers for their verdicts. The simulator's own checks judge the run
+// too: its safety findings (one leader per term, durable votes, backups)
+// as correctness, and a leader that was stopped gracefully in calm yet
+// kept its leadership to the end as liveness.
 //
 // Raft draws election jitter from the process-wide crypto/rand.Reader, so
 // a process runs one simulation at a time: "kvsim run" gets parallelism
