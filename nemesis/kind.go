@@ -62,11 +62,11 @@ const (
 	// until the restart at Until. Targets as for CrashRestart.
 	CrashLoseUnsynced Kind = "crash-lose-unsynced"
 	// GracefulRestart stops each target at At as SIGTERM stops kvd
-	// (node.PrepareStop): a leader first hands its leadership off, and when
-	// the restart would otherwise replay a long log, the member saves a
-	// state snapshot, serving meanwhile, for at most kvd's stop timeout; it restarts from its disk at Until, or once
-	// its stop is done if that is later. Down from At to Until. Targets as
-	// for CrashRestart.
+	// (node.PrepareStop): a leader first hands its leadership off, and
+	// when the restart would otherwise replay a long log, the member saves
+	// a state snapshot, serving meanwhile, for at most kvd's stop timeout.
+	// It restarts from its disk at Until, or once its stop is done if that
+	// is later. Down from At to Until. Targets as for CrashRestart.
 	GracefulRestart Kind = "graceful-restart"
 	// ClusterRestart stops every member at At, as CrashRestart stops one,
 	// and restarts them all from their disks at Until: a whole data centre

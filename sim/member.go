@@ -259,11 +259,11 @@ func (m *Member) Stop() {
 		m.stopIndex = index
 	}
 	m.stopCalmSeq = -1
-	if leading && m.c.calmFor(m) {
-		m.stopCalmSeq = m.c.faults.seq
-	}
 	if leading {
 		m.c.leaderStops.Stops++
+		if m.c.calmFor(m) {
+			m.stopCalmSeq = m.c.faults.seq
+		}
 	}
 	if m.node.StopReady() {
 		m.finishStop()

@@ -39,10 +39,9 @@ type stopPlan struct {
 	// snapshot is set.
 	snapshotIndex uint64
 	snapshot      bool
-	// handoffUntilTick ends the handoff, done or not; handingOff is set
-	// once a transfer was asked, and handoffs counts them.
+	// handoffUntilTick ends the handoff, done or not; handoffs counts the
+	// transfers asked.
 	handoffUntilTick uint64
-	handingOff       bool
 	handoffs         int
 }
 
@@ -99,7 +98,7 @@ func (n *Node) StopReady() bool {
 // leads.
 func (n *Node) Handoffs() (asked int, handedOff bool) {
 	bs := n.raw.BasicStatus()
-	return n.stopPlan.handoffs, n.stopPlan.handingOff && bs.RaftState != raft.StateLeader && bs.Lead != 0
+	return n.stopPlan.handoffs, n.stopPlan.handoffs > 0 && bs.RaftState != raft.StateLeader && bs.Lead != 0
 }
 
 // handedOff reports whether the stop's handoff is over.
@@ -116,7 +115,7 @@ func (n *Node) handedOff() bool {
 	// A follower that never led in this stop has nothing to hand off;
 	// one that did waits until another member leads, so that its vote
 	// for that member has left.
-	return !n.stopPlan.handingOff || bs.Lead != raft.None
+	return n.stopPlan.handoffs == 0 || bs.Lead != raft.None
 }
 
 // advanceStop starts a leadership transfer when a stopping member leads
@@ -138,7 +137,6 @@ func (n *Node) advanceStop() {
 	}
 	n.cfg.Logger.Info("handing leadership off before stopping", "to", fmt.Sprintf("%x", target), "term", n.term)
 	n.raw.TransferLeader(target)
-	n.stopPlan.handingOff = true
 	n.stopPlan.handoffs++
 }
 
