@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,14 +296,9 @@ func TestPeerThatConnectsCutsTheBackoffShort(t *testing.T) {
 	const backoff = time.Minute
 	a := startWith(t, Options{ID: 1, ClusterID: testClusterID, BackoffMin: backoff, BackoffMax: backoff})
 	// b's address is reserved but nothing serves it yet: a's first dial
-	// fails and a waits out its backoff.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := a.SetPeer(2, addr); err != nil {
+	// is refused and a waits out its backoff.
+	port := reservePort(t)
+	if err := a.SetPeer(2, port.addr); err != nil {
 		t.Fatal(err)
 	}
 	a.Send([]*raftpb.Message{{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2)}})
@@ -313,9 +310,7 @@ func TestPeerThatConnectsCutsTheBackoffShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if ln, err = net.Listen("tcp", addr); err != nil {
-		t.Fatalf("relisten on %s: %v", addr, err)
-	}
+	ln := port.listen(t)
 	go b.Serve(ln)
 	if err := b.SetPeer(1, listenAddr(t, a)); err != nil { // b dials a: the hello wakes a's dial loop
 		t.Fatal(err)
@@ -323,4 +318,54 @@ func TestPeerThatConnectsCutsTheBackoffShort(t *testing.T) {
 	if !heartbeatsReach(t, a, b, time.Now().Add(10*time.Second)) {
 		t.Fatalf("no message reached the returned peer within 10 s: a waited out its %v backoff", backoff)
 	}
+}
+
+// reservedPort is a loopback TCP port bound but not listening: dials to
+// it are refused, and no other process can take it, until listen turns
+// the same socket into a listener. Freeing a port and listening on it
+// again later would let anything on the machine take it in between.
+type reservedPort struct {
+	fd   int
+	addr string
+}
+
+func reservePort(t *testing.T) *reservedPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatalf("bind 127.0.0.1:0: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatalf("getsockname: %v", err)
+	}
+	p := &reservedPort{fd: fd, addr: fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)}
+	t.Cleanup(func() {
+		if p.fd >= 0 {
+			syscall.Close(p.fd)
+		}
+	})
+	return p
+}
+
+// listen starts listening on the reserved port and hands its socket to
+// the returned listener.
+func (p *reservedPort) listen(t *testing.T) net.Listener {
+	t.Helper()
+	if err := syscall.Listen(p.fd, syscall.SOMAXCONN); err != nil {
+		t.Fatalf("listen on %s: %v", p.addr, err)
+	}
+	f := os.NewFile(uintptr(p.fd), p.addr)
+	p.fd = -1       // f owns it now
+	defer f.Close() // FileListener dups the socket
+	ln, err := net.FileListener(f)
+	if err != nil {
+		t.Fatalf("listener on %s: %v", p.addr, err)
+	}
+	return ln
 }
