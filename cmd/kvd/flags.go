@@ -35,6 +35,7 @@ type flags struct {
 	quotaBackendBytes        int64
 	memoryLimitBytes         int64
 	idleMemoryRelease        bool
+	historySpill             bool
 	corruptCheckTime         time.Duration
 	stopSnapshotTimeout      time.Duration
 	watchProgressNotify      time.Duration
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.UintVar(&f.electionTimeoutMs, "election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 	fs.Uint64Var(&f.snapshotCount, "snapshot-count", 10000, "number of committed entries to trigger a snapshot")
 	fs.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "raise the NOSPACE alarm when the data exceeds this size (0: 2 GiB)")
+	fs.BoolVar(&f.historySpill, "history-spill", true, "keep the store's older versions in an unlinked scratch file under --data-dir that the kernel caches, not in the member's memory, as etcd keeps them in its backend file (Linux; see kvd_mvcc_history_spilled_bytes)")
 	fs.BoolVar(&f.idleMemoryRelease, "idle-memory-release", true, "once the member is quiet, collect and return the heap's free memory to the OS, so a quiet member holds what it stores (see kvd_memory_idle_releases_total)")
 	fs.Int64Var(&f.memoryLimitBytes, "memory-limit-bytes", 0, "soft limit on the member's memory (Go heap, runtime and the store's history, kept outside the heap): the collector works harder near it (0: GOMEMLIMIT's, or none)")
 	fs.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "duration of time between cluster corruption check passes (0: off)")
@@ -260,6 +262,15 @@ func (f *flags) level() (slog.Level, error) {
 		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	return l, nil
+}
+
+// historySpillDir is node.Config.HistorySpillDir: the data dir, unless
+// --history-spill=false.
+func (f *flags) historySpillDir() string {
+	if !f.historySpill {
+		return ""
+	}
+	return f.dataDir
 }
 
 func (f *flags) tickInterval() time.Duration {

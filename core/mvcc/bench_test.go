@@ -225,3 +225,45 @@ func BenchmarkMemoryPerRevision(b *testing.B) {
 		runtime.KeepAlive(s)
 	}
 }
+
+// BenchmarkSnapshotOfHistory encodes, in the member's 4 MiB steps, a store
+// of 10,000 keys each overwritten 20 times (200,000 revisions of history),
+// with the history in memory and spilled (Options.HistorySpillDir).
+func BenchmarkSnapshotOfHistory(b *testing.B) {
+	const keys, rounds, stepBytes = 10000, 20, 4 << 20
+	for _, spill := range []bool{false, true} {
+		b.Run(fmt.Sprintf("spill=%v", spill), func(b *testing.B) {
+			opts := Options{}
+			if spill {
+				opts.HistorySpillDir = b.TempDir()
+			}
+			s := New(opts)
+			value := make([]byte, benchValueSizeBytes)
+			for range rounds {
+				for k := range keys {
+					if _, err := s.Put(&pb.PutRequest{Key: benchKey(k), Value: value}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			var buf []byte
+			for b.Loop() {
+				e := s.NewSnapshotEncoder()
+				for done := false; !done; {
+					var err error
+					if done, err = e.Measure(stepBytes); err != nil {
+						b.Fatal(err)
+					}
+				}
+				buf = buf[:0]
+				for done := false; !done; {
+					var err error
+					if buf, done, err = e.Encode(buf, stepBytes); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}

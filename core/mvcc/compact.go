@@ -39,6 +39,7 @@ func (s *Store) Compact(rev int64) (*pb.CompactionResponse, error) {
 	// compaction revision, as in etcd (Events).
 	s.log.trimThrough(rev - 1)
 	s.hist.release(rev)
+	s.hist.dropTouched()
 	s.compactRev = rev
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }

@@ -31,6 +31,7 @@ func (s *Store) Events(key, end []byte, fromRev int64, eventsMax int) (events []
 	if fromRev < max(s.compactRev, 1) {
 		return nil, 0, rpctypes.ErrGRPCCompacted
 	}
+	defer s.hist.dropTouched() // a catch-up may read much of the history
 	match := keyMatcher(key, end)
 	i := s.log.search(fromRev)
 	var sub int32
@@ -96,6 +97,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	if rev < s.compactRev {
 		return 0, 0, 0, rpctypes.ErrGRPCCompacted
 	}
+	defer s.hist.dropTouched()
 	hash = crc32.Update(0, castagnoli, []byte("key"))
 	var buf []byte
 	// A version at or below the compaction revision counts only while it

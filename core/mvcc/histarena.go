@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"cmp"
 	"encoding/binary"
 	"sync/atomic"
 	"unsafe"
@@ -46,6 +47,13 @@ type histChunk struct {
 	used int
 	// lastRev is the highest revision that superseded one of its entries.
 	lastRev int64
+	// mapped: mem is a mapping of its own, outside the Go heap (newChunk).
+	mapped bool
+	// spilled: mem is mapped from the spill file at spillOff (histspill.go).
+	spilled  bool
+	spillOff int64
+	// touched: an entry of the spilled chunk was read since dropTouched.
+	touched bool
 }
 
 // histArena is a store's history arena. Its memory comes from newChunk (the
@@ -59,6 +67,14 @@ type histArena struct {
 	// chunkBytes is the size of an ordinary chunk (Options.HistoryChunkBytes);
 	// a larger entry gets a chunk of its own, of its size.
 	chunkBytes int
+	// spillDir is where full mapped chunks spill (Options.HistorySpillDir);
+	// spill is its file, opened at the first spill (spillOpened).
+	spillDir    string
+	spill       *spillFile
+	spillOpened bool
+	// mappedBytesMin is the smallest chunk mapped (chunkMappedBytesMin;
+	// tests lower it to spill small chunks).
+	mappedBytesMin int
 }
 
 // mappedHistoryBytes is what every store of the process holds in mapped
@@ -75,23 +91,21 @@ const chunkMappedBytesMin = 64 << 10
 // heapChunkBytesMin is the size of an arena's first chunk.
 const heapChunkBytesMin = 512
 
-// newChunk returns size bytes for a chunk.
-func newChunk(size int) []byte {
-	if size < chunkMappedBytesMin {
-		return make([]byte, size)
+// newChunk returns size bytes for a chunk, mapped (outside the Go heap)
+// when size is at least mappedBytesMin and the platform maps chunks.
+func newChunk(size, mappedBytesMin int) (mem []byte, mapped bool) {
+	if size < mappedBytesMin || !chunksMapped {
+		return make([]byte, size), false
 	}
-	return chunkAlloc(size)[:size] // the mapping may be rounded up to pages
+	return chunkAlloc(size)[:size], true // the mapping may be rounded up to pages
 }
-
-// mapped reports whether a chunk from newChunk is a mapping.
-func mapped(mem []byte) bool { return chunksMapped && cap(mem) >= chunkMappedBytesMin }
 
 // freeChunk returns a chunk from newChunk. A heap chunk is the collector's
 // to free once nothing refers to it; when poison is set it is overwritten
 // first, so that a version read from it after its release (a use after
 // free, which a mapping would fault on) shows as garbage a checker notices.
-func freeChunk(mem []byte, poison bool) {
-	if !mapped(mem) {
+func freeChunk(mem []byte, mapped, poison bool) {
+	if !mapped {
 		if poison {
 			for i := range mem[:cap(mem)] {
 				mem[i] = 0xa5
@@ -142,6 +156,9 @@ func (a *histArena) tail(need int) *histChunk {
 			return c
 		}
 	}
+	if n := len(a.chunks); n > 0 {
+		a.spillChunk(&a.chunks[n-1]) // full: nothing is appended to it again
+	}
 	// Chunks grow with what the arena holds, up to chunkBytes: a store
 	// with little history (most of the simulator's, a restore's scratch
 	// store) keeps it in small heap chunks instead of zeroing heap chunks
@@ -149,13 +166,67 @@ func (a *histArena) tail(need int) *histChunk {
 	// was 6 % of the simulator's CPU).
 	size := max(need, min(a.chunkBytes, max(a.heldBytes, heapChunkBytesMin)))
 	assert(size < 1<<32, "arena entry larger than a chunk can address")
-	mem := newChunk(size)
-	a.chunks = append(a.chunks, histChunk{mem: mem})
+	mem, mapped := newChunk(size, cmp.Or(a.mappedBytesMin, chunkMappedBytesMin))
+	a.chunks = append(a.chunks, histChunk{mem: mem, mapped: mapped})
 	a.heldBytes += cap(mem)
-	if mapped(mem) {
+	if mapped {
 		mappedHistoryBytes.Add(int64(cap(mem)))
 	}
 	return &a.chunks[len(a.chunks)-1]
+}
+
+// spillChunk moves a full mapped chunk's memory to the spill file, when the
+// arena has one (see histspill.go).
+func (a *histArena) spillChunk(c *histChunk) {
+	if a.spillDir == "" || !spillSupported || c.mem == nil || c.spilled || !c.mapped {
+		return
+	}
+	if !a.spillOpened {
+		a.spillOpened = true
+		f, err := openSpill(a.spillDir)
+		if err != nil {
+			spillFailures.Add(1)
+			return
+		}
+		a.spill = f
+	}
+	if a.spill == nil {
+		return
+	}
+	off, ok := a.spill.spill(c.mem, c.used)
+	if !ok {
+		spillFailures.Add(1)
+		return
+	}
+	c.spilled, c.spillOff = true, off
+	mappedHistoryBytes.Add(-int64(cap(c.mem)))
+	spilledHistoryBytes.Add(int64(cap(c.mem)))
+}
+
+// dropTouched unmaps the pages of spilled chunks read since its last call
+// (they stay in the page cache, and a later read maps them again): a pass
+// over the whole history (a snapshot, a hash, a compaction) would otherwise
+// leave all of it resident in the member.
+func (a *histArena) dropTouched() {
+	for i := range a.chunks {
+		if c := &a.chunks[i]; c.touched {
+			dropPages(c.mem)
+			c.touched = false
+		}
+	}
+}
+
+// freeMem returns c's memory (and its spill region), poisoning a heap
+// chunk's when poison is set (see freeChunk).
+func (a *histArena) freeMem(c *histChunk, poison bool) {
+	if !c.spilled {
+		freeChunk(c.mem, c.mapped, poison)
+		return
+	}
+	chunkFree(c.mem)
+	spilledHistoryBytes.Add(-int64(cap(c.mem)))
+	a.spill.release(c.spillOff, cap(c.mem))
+	c.spilled = false
 }
 
 // entry returns the bytes of the entry at ref, from its start to its chunk's
@@ -165,6 +236,9 @@ func (a *histArena) entry(ref histRef) []byte {
 	assert(ref.chunk() >= a.first && i < uint64(len(a.chunks)), "arena reference to a freed chunk")
 	c := &a.chunks[i]
 	assert(c.mem != nil && int(ref.offset()) < c.used, "arena reference to a freed chunk")
+	if c.spilled {
+		c.touched = true
+	}
 	return c.mem[ref.offset():c.used]
 }
 
@@ -214,7 +288,7 @@ func (a *histArena) release(compactRev int64) {
 		c := &a.chunks[i]
 		if c.mem != nil && c.lastRev <= dead {
 			a.heldBytes -= cap(c.mem)
-			freeChunk(c.mem, true)
+			a.freeMem(c, true)
 			c.mem = nil
 		}
 	}
@@ -237,9 +311,13 @@ func (a *histArena) release(compactRev int64) {
 func (a *histArena) free() {
 	for i := range a.chunks {
 		if c := &a.chunks[i]; c.mem != nil {
-			freeChunk(c.mem, false) // the store is gone, and every view with it
+			a.freeMem(c, false) // the store is gone, and every view with it
 			c.mem = nil
 		}
+	}
+	if a.spill != nil {
+		a.spill.close()
+		a.spill, a.spillOpened = nil, false
 	}
 	a.first += uint64(len(a.chunks))
 	a.chunks = nil

@@ -62,6 +62,12 @@ type Options struct {
 	// HistoryChunkBytesDefault (1 MiB); the simulator draws small chunks so
 	// that its compactions free them.
 	HistoryChunkBytes int
+	// HistorySpillDir, when set, is a directory on a real disk where the
+	// history arena spills its full chunks (on Linux; elsewhere it is
+	// ignored): their bytes move from the member's memory to an unlinked
+	// scratch file the kernel caches (see histspill.go). Empty keeps all
+	// history in memory, as the simulator does.
+	HistorySpillDir string
 }
 
 // EnsureDefaults fills zero fields with their documented defaults.

@@ -199,6 +199,7 @@ func sameEvents(t *rapid.T, what string, got, want []*mvccpb.Event) {
 // TestStoreMatchesModel drives the store and the reference model with the
 // same random operations and demands identical responses and errors.
 func TestStoreMatchesModel(t *testing.T) {
+	spillDir := t.TempDir()
 	rapid.Check(t, func(t *rapid.T) {
 		lessor := newFakeLessor()
 		var committed []*mvccpb.Event
@@ -213,6 +214,10 @@ func TestStoreMatchesModel(t *testing.T) {
 		// Chunks of a few versions make compactions free chunks and reads
 		// cross them.
 		s.hist.chunkBytes = rapid.SampledFrom([]int{HistoryChunkBytesDefault, 1, 40, 200}).Draw(t, "histChunkBytes")
+		if spillSupported && rapid.Bool().Draw(t, "spill") {
+			// Every chunk a mapping, spilled once full (see histspill.go).
+			s.hist.spillDir, s.hist.mappedBytesMin = spillDir, 1
+		}
 		m := newModel(1, 2)
 		m.txnOpsMax = 3
 		steps := rapid.IntRange(1, 80).Draw(t, "steps")

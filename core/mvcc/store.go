@@ -62,7 +62,7 @@ func newStore(opts Options) *Store {
 			btree.Options{Degree: btreeDegree, NoLocks: true}),
 		byKey: newHashIndex(),
 		rev:   1,
-		hist:  &histArena{chunkBytes: opts.HistoryChunkBytes},
+		hist:  &histArena{chunkBytes: opts.HistoryChunkBytes, spillDir: opts.HistorySpillDir},
 	}
 	// The arena's memory is outside the collector's reach: hand it back
 	// when the store is dropped (a member restoring a snapshot, a finished

@@ -87,6 +87,10 @@ type Config struct {
 	// (mvcc.Options.HistoryChunkBytes); default 1 MiB. The simulator draws
 	// small chunks so that its compactions free them.
 	HistoryChunkBytes int
+	// HistorySpillDir is where the store's history spills
+	// (mvcc.Options.HistorySpillDir): kvd's data dir. Empty, as in the
+	// simulator, keeps history in memory.
+	HistorySpillDir string
 	// PendingRequestsMax bounds requests waiting for apply or a read index;
 	// default 16384. Beyond it Submit fails with etcd's too-many-requests.
 	PendingRequestsMax int

@@ -291,6 +291,7 @@ func (n *Node) mvccOptions() mvcc.Options {
 	return mvcc.Options{
 		TxnOpsMax:         n.cfg.TxnOpsMax,
 		HistoryChunkBytes: n.cfg.HistoryChunkBytes,
+		HistorySpillDir:   n.cfg.HistorySpillDir,
 		Lessor:            n.lessor,
 		OnCommit:          n.onCommit,
 		// Only synced watchers use the events Notify gets; watchers that
