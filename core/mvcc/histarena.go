@@ -57,9 +57,10 @@ type histChunk struct {
 }
 
 // histArena is a store's history arena. Its memory comes from newChunk (the
-// Go heap for small chunks, anonymous mmap on unix for the rest) and goes
-// back by freeChunk; a Store frees what it still holds when it is
-// collected (newStore).
+// Go heap for small chunks, anonymous mmap on unix for the rest; a full
+// mapped chunk may then move to the spill file, histspill.go) and goes back
+// by freeMem; a Store frees what it still holds when it is collected
+// (newStore).
 type histArena struct {
 	chunks    []histChunk // chunks[i] has sequence number first+i
 	first     uint64
