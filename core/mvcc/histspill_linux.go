@@ -80,10 +80,10 @@ func (s *spillFile) spill(mem []byte, used int) (int64, bool) {
 		s.release(off, size)
 		return 0, false
 	}
-	// MAP_FIXED replaces the anonymous pages in one step: a reader on
-	// another goroutine sees either them or the file's, the same bytes.
-	// Should it fail, the old mapping may be gone already, and versions
-	// that alias it would read garbage: that is not survivable.
+	// MAP_FIXED replaces the anonymous pages in place. Should it fail, the
+	// old mapping may be gone already, and versions that alias it would
+	// read garbage: that is not survivable (openSpill's probe makes it
+	// unlikely).
 	if _, err := unix.MmapPtr(int(s.f.Fd()), off, unsafe.Pointer(&full[0]), uintptr(size),
 		unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
 		panic(fmt.Sprintf("mvcc: map %d bytes of spilled history at offset %d: %v", size, off, err))
@@ -92,7 +92,7 @@ func (s *spillFile) spill(mem []byte, used int) (int64, bool) {
 }
 
 // release frees the region at off: its disk space goes back at once, and
-// the region serves the next chunk of its size.
+// the region serves the next chunk of its class.
 func (s *spillFile) release(off int64, size int) {
 	class := spillClass(size)
 	// A file system that cannot punch holes keeps the blocks until the
