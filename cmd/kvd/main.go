@@ -89,22 +89,24 @@ func serve(ctx context.Context, f *flags, log *slog.Logger) error {
 	// The member's series, the Go runtime's and the process's (api.New
 	// adds those) and the peer links' (etcd_network_peer_*).
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "kvd_memory_idle_releases_total",
-		Help: "Times the member, quiet, collected and returned its free heap to the OS (--idle-memory-release).",
-	}, func() float64 { return float64(idleReleases.Load()) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "kvd_mvcc_history_spilled_bytes",
-		Help: "History the store keeps in its spill file, in the kernel's page cache rather than the member's memory (--history-spill).",
-	}, func() float64 { return float64(mvcc.SpilledHistoryBytes()) }))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "kvd_mvcc_history_mapped_bytes",
-		Help: "History the store keeps in the member's memory outside the Go heap (mapped; the kernel backs the pages written).",
-	}, func() float64 { return float64(mvcc.MappedHistoryBytes()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "kvd_mvcc_history_spill_failures_total",
-		Help: "History chunks that stayed in memory because the spill file could not be made or written.",
-	}, func() float64 { return float64(mvcc.HistorySpillFailures()) }))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kvd_memory_idle_releases_total",
+			Help: "Times the member, quiet, collected and returned its free heap to the OS (--idle-memory-release).",
+		}, func() float64 { return float64(idleReleases.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kvd_mvcc_history_spilled_bytes",
+			Help: "History the store keeps in its spill file, in the kernel's page cache rather than the member's memory (--history-spill).",
+		}, func() float64 { return float64(mvcc.SpilledHistoryBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kvd_mvcc_history_mapped_bytes",
+			Help: "History the store keeps in the member's memory outside the Go heap (mapped; the kernel backs the pages written).",
+		}, func() float64 { return float64(mvcc.MappedHistoryBytes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "kvd_mvcc_history_spill_failures_total",
+			Help: "History chunks that stayed in memory because the spill file could not be made or written.",
+		}, func() float64 { return float64(mvcc.HistorySpillFailures()) }),
+	)
 	var srv *api.Server // set before the peer listener serves
 	tr, err := transport.New(transport.Options{
 		ID: selfID, ClusterID: clusterID, Logger: log.With("component", "transport"),

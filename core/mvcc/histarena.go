@@ -68,11 +68,11 @@ type histArena struct {
 	// chunkBytes is the size of an ordinary chunk (Options.HistoryChunkBytes);
 	// a larger entry gets a chunk of its own, of its size.
 	chunkBytes int
-	// spillDir is where full mapped chunks spill (Options.HistorySpillDir);
-	// spill is its file, opened at the first spill (spillOpened).
-	spillDir    string
-	spill       *spillFile
-	spillOpened bool
+	// spillDir is where full mapped chunks spill (Options.HistorySpillDir;
+	// cleared when its file cannot be made); spill is that file, opened
+	// at the first spill.
+	spillDir string
+	spill    *spillFile
 	// mappedBytesMin is the smallest chunk mapped (chunkMappedBytesMin;
 	// tests lower it to spill small chunks).
 	mappedBytesMin int
@@ -182,17 +182,14 @@ func (a *histArena) spillChunk(c *histChunk) {
 	if a.spillDir == "" || !spillSupported || c.mem == nil || c.spilled || !c.mapped {
 		return
 	}
-	if !a.spillOpened {
-		a.spillOpened = true
+	if a.spill == nil {
 		f, err := openSpill(a.spillDir)
 		if err != nil {
+			a.spillDir = "" // once is enough: the chunks stay in memory
 			spillFailures.Add(1)
 			return
 		}
 		a.spill = f
-	}
-	if a.spill == nil {
-		return
 	}
 	off, ok := a.spill.spill(c.mem, c.used)
 	if !ok {
@@ -318,7 +315,7 @@ func (a *histArena) free() {
 	}
 	if a.spill != nil {
 		a.spill.close()
-		a.spill, a.spillOpened = nil, false
+		a.spill, a.spillDir = nil, ""
 	}
 	a.first += uint64(len(a.chunks))
 	a.chunks = nil
