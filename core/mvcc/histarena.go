@@ -126,10 +126,17 @@ func MappedHistoryBytes() int64 { return mappedHistoryBytes.Load() }
 
 // put copies v into the arena as a version superseded at revision
 // supersededAt and returns its reference.
+//
+// An entry is: uvarint modRev | uvarint supersededAt-modRev | uvarint sub |
+// varint createRev | varint ver | varint lease | uvarint keyLen | uvarint
+// len(kv) | kv. The revision that superseded it lets a pass read the arena
+// front to back and tell, from the entry alone, whether a compaction
+// dropped it (histLive) — which a snapshot needs (SnapshotEncoder).
 func (a *histArena) put(v *version, supersededAt int64) histRef {
 	assert(v.modRev > 0 && v.modRev <= supersededAt, "arena entry superseded before it was written")
-	var hdr [7 * binary.MaxVarintLen64]byte
+	var hdr [8 * binary.MaxVarintLen64]byte
 	h := binary.AppendUvarint(hdr[:0], uint64(v.modRev))
+	h = binary.AppendUvarint(h, uint64(supersededAt-v.modRev))
 	h = binary.AppendUvarint(h, uint64(v.sub))
 	h = binary.AppendVarint(h, v.createRev)
 	h = binary.AppendVarint(h, v.ver)
@@ -174,6 +181,16 @@ func (a *histArena) tail(need int) *histChunk {
 		mappedHistoryBytes.Add(int64(cap(mem)))
 	}
 	return &a.chunks[len(a.chunks)-1]
+}
+
+// end is the reference just past the arena's last entry: every entry put
+// before it is below it (in chunk, then offset order), every entry put
+// after it at or above it.
+func (a *histArena) end() histRef {
+	if len(a.chunks) == 0 {
+		return histRef(a.first) << 32
+	}
+	return histRef(a.first+uint64(len(a.chunks)-1))<<32 | histRef(a.chunks[len(a.chunks)-1].used)
 }
 
 // spillChunk moves a full mapped chunk's memory to the spill file, when the
@@ -251,7 +268,14 @@ func (a *histArena) modRev(ref histRef) int64 {
 // view decodes the entry at ref into dst; dst.kv aliases the arena until the
 // next Compact.
 func (a *histArena) view(ref histRef, dst *version) {
-	b := a.entry(ref)
+	decodeEntry(a.entry(ref), dst)
+}
+
+// decodeEntry decodes the entry at the start of b (see put) into dst, and
+// returns the revision that superseded it and the entry's length in bytes.
+// dst.kv aliases b.
+func decodeEntry(b []byte, dst *version) (supersededAt int64, sizeBytes int) {
+	size := len(b)
 	next := func() uint64 {
 		x, n := binary.Uvarint(b)
 		assert(n > 0, "arena entry damaged")
@@ -265,6 +289,7 @@ func (a *histArena) view(ref histRef, dst *version) {
 		return x
 	}
 	dst.modRev = int64(next())
+	supersededAt = dst.modRev + int64(next())
 	dst.sub = int32(next())
 	dst.createRev = nextSigned()
 	dst.ver = nextSigned()
@@ -273,6 +298,16 @@ func (a *histArena) view(ref histRef, dst *version) {
 	n := next()
 	assert(n <= uint64(len(b)) && uint64(dst.keyLen) <= n, "arena entry damaged")
 	dst.kv = unsafe.String(unsafe.SliceData(b), int(n))
+	return supersededAt, size - len(b) + int(n)
+}
+
+// histLive reports whether an entry superseded at supersededAt is still
+// part of a store compacted at compactRev: what record.compact keeps. It
+// drops every version superseded at or below compactRev, and a tombstone
+// below compactRev even when it was superseded later (the key did not
+// exist at compactRev); it keeps everything else.
+func histLive(v *version, supersededAt, compactRev int64) bool {
+	return supersededAt > compactRev && !(v.isTombstone() && v.modRev < compactRev)
 }
 
 // release frees every chunk all of whose entries a compaction at compactRev

@@ -123,13 +123,45 @@ func BuildSnapshot(rev, compactRev int64, versions []KeyVersion) ([]byte, error)
 	if compactRev > 0 {
 		recs = slices.DeleteFunc(recs, func(rec *record) bool { return rec.compact(hist, compactRev) })
 	}
+	// History goes in the order a store that made these changes would
+	// hold it: by the revision, then sub-revision, that superseded each
+	// version.
+	type superseded struct {
+		ref histRef
+		rev int64
+		sub int32
+	}
+	var history []superseded
+	for _, rec := range recs {
+		if rec.older == nil {
+			continue
+		}
+		var next version
+		for i, ref := range *rec.older {
+			succ := &rec.latest
+			if i+1 < len(*rec.older) {
+				hist.view((*rec.older)[i+1], &next)
+				succ = &next
+			}
+			history = append(history, superseded{ref: ref, rev: succ.modRev, sub: succ.sub})
+		}
+	}
+	slices.SortFunc(history, func(a, b superseded) int {
+		return cmp.Or(cmp.Compare(a.rev, b.rev), cmp.Compare(a.sub, b.sub))
+	})
 	b := []byte(snapshotMagic)
 	b = binary.LittleEndian.AppendUint32(b, snapshotVersion)
 	b = binary.LittleEndian.AppendUint64(b, uint64(rev))
 	b = binary.LittleEndian.AppendUint64(b, uint64(compactRev))
 	b = binary.AppendUvarint(b, uint64(len(recs)))
 	for _, rec := range recs {
-		b = appendRecord(b, hist, rec, rec.count())
+		b = appendSnapshotRecord(b, &rec.latest)
+	}
+	b = binary.AppendUvarint(b, uint64(len(history)))
+	var v version
+	for _, h := range history {
+		hist.view(h.ref, &v)
+		b = appendSnapshotHistory(b, &v, h.rev)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }

@@ -184,3 +184,56 @@ func TestHistoryThatCannotSpillStaysInMemory(t *testing.T) {
 	}
 	checkRound(t, s, keys, revs[rounds*3/4], rounds*3/4)
 }
+
+// TestSnapshotMapsOneSpilledChunkAtATime: a snapshot reads history in the
+// arena's order and unmaps each chunk as it leaves it, so however much has
+// spilled, a stepped snapshot holds at most the chunk it is in (and the
+// one it just opened) resident between steps. A pass in key order — the
+// HistoryReader's — maps versions from every chunk at once, which is what
+// the measure is shown to catch first.
+func TestSnapshotMapsOneSpilledChunkAtATime(t *testing.T) {
+	const keys, rounds = 16, 4000 // about 8 MiB of history
+	s := New(Options{HistorySpillDir: t.TempDir()})
+	fillHistory(t, s, keys, 0, rounds)
+	if n := spilledChunks(s); n < 6 {
+		t.Fatalf("%d chunks spilled, want at least 6", n)
+	}
+	const stepBytes = 64 << 10
+	boundBytes := int64(2 * HistoryChunkBytesDefault)
+
+	r := s.NewHistoryReader()
+	if _, _, err := r.Next(nil, 4*stepBytes); err != nil {
+		t.Fatal(err)
+	}
+	if rss := spilledResidentBytes(t, s); rss <= boundBytes {
+		t.Fatalf("a key-order step mapped %d bytes of spilled history, within %d: the measure below could not fail", rss, boundBytes)
+	}
+	s.hist.dropTouched()
+
+	want := s.Snapshot()
+	e := s.NewSnapshotEncoder()
+	var got []byte
+	steps, rssMax := 0, int64(0)
+	for ; !e.Done(); steps++ {
+		var err error
+		if !e.Measured() {
+			_, err = e.Measure(stepBytes)
+		} else {
+			got, _, err = e.Encode(got, stepBytes)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rssMax = max(rssMax, spilledResidentBytes(t, s))
+	}
+	t.Logf("%d steps; spilled history resident between steps: at most %d bytes", steps, rssMax)
+	if rssMax > boundBytes {
+		t.Fatalf("a stepped snapshot held %d bytes of spilled history resident, want at most %d (two chunks)", rssMax, boundBytes)
+	}
+	if rssMax == 0 {
+		t.Fatal("a stepped snapshot never had spilled history resident between steps: it read none of it")
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("stepped snapshot (%d bytes, %d steps) differs from Snapshot (%d bytes)", len(got), steps, len(want))
+	}
+}

@@ -9,28 +9,46 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
-// Snapshot format, version 1 (all integers little-endian or varint):
+// Snapshot format, version 2 (all integers little-endian or varint):
 //
 //	magic "KVDMVCC\n" | u32 format version | i64 rev | i64 compactRev |
-//	uvarint record count | records in key order | u32 CRC-32C of all before
+//	uvarint record count | records in key order |
+//	uvarint history count | history entries in the order they were superseded |
+//	u32 CRC-32C of all before
 //
+// record: uvarint key length | key | version — the key's version at rev
+// history entry: uvarint key length | key | uvarint supersededAt-modRev |
+// version — an older version of a key that has a record, and the revision
+// of the version that superseded it
+// version: varint modRev | uvarint sub | varint createRev | varint version |
+// varint lease | uvarint value length | value
+//
+// History comes in the order the store's arena holds it, which is the order
+// the versions were superseded in (by revision, then sub-revision), so that
+// a snapshot reads the arena front to back (SnapshotEncoder). A store
+// replaying the same changes holds the same arena, so the same history
+// gives the same bytes; Restore puts history back in the order it reads it.
+//
+// Version 1, which Restore still reads, had the history inside each record:
 // record: uvarint key length | key | uvarint version count | versions
-// version (ascending): varint modRev | uvarint sub | varint createRev |
-// varint version | varint lease | uvarint value length | value
+// (ascending), and no history section.
 //
 // The log is not stored: it is every version above compactRev, rebuilt in
 // (revision, sub-revision) order on Restore.
 const (
-	snapshotMagic   = "KVDMVCC\n"
-	snapshotVersion = 1
-	snapshotHeader  = len(snapshotMagic) + 4 + 8 + 8
-	crcSizeBytes    = 4
+	snapshotMagic     = "KVDMVCC\n"
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
+	snapshotHeader    = len(snapshotMagic) + 4 + 8 + 8
+	crcSizeBytes      = 4
 )
 
-// Snapshot returns the store's state as deterministic bytes: the same state
-// gives the same bytes. They end with a CRC-32C of everything before.
+// Snapshot returns the store's state as deterministic bytes: the same
+// history gives the same bytes. They end with a CRC-32C of everything
+// before.
 func (s *Store) Snapshot() []byte {
 	return s.AppendSnapshot(nil)
 }
@@ -54,40 +72,49 @@ func (s *Store) SnapshotSizeBytes() int {
 	return e.SizeBytes()
 }
 
-// appendRecord encodes the first n versions of rec: those at or below the
-// revision being snapshotted.
-func appendRecord(buf []byte, hist *histArena, rec *record, n int) []byte {
-	key := rec.key()
+// appendSnapshotRecord encodes a record: v's key, then v.
+func appendSnapshotRecord(buf []byte, v *version) []byte {
+	key := v.key()
 	buf = binary.AppendUvarint(buf, uint64(len(key)))
 	buf = append(buf, key...)
-	buf = binary.AppendUvarint(buf, uint64(n))
-	var tmp version
-	for i := range n {
-		v := rec.viewAt(hist, i, &tmp)
-		buf = binary.AppendVarint(buf, v.modRev)
-		buf = binary.AppendUvarint(buf, uint64(v.sub))
-		buf = binary.AppendVarint(buf, v.createRev)
-		buf = binary.AppendVarint(buf, v.ver)
-		buf = binary.AppendVarint(buf, v.lease)
-		val := v.value()
-		buf = binary.AppendUvarint(buf, uint64(len(val)))
-		buf = append(buf, val...)
-	}
-	return buf
+	return appendSnapshotVersion(buf, v)
 }
 
-// recordSizeBytes is the length of appendRecord's output.
-func recordSizeBytes(hist *histArena, rec *record, n int) int {
-	key := rec.key()
-	size := uvarintSizeBytes(uint64(len(key))) + len(key) + uvarintSizeBytes(uint64(n))
-	var tmp version
-	for i := range n {
-		v := rec.viewAt(hist, i, &tmp)
-		val := v.value()
-		size += varintSizeBytes(v.modRev) + uvarintSizeBytes(uint64(v.sub)) + varintSizeBytes(v.createRev) +
-			varintSizeBytes(v.ver) + varintSizeBytes(v.lease) + uvarintSizeBytes(uint64(len(val))) + len(val)
-	}
-	return size
+// appendSnapshotHistory encodes a history entry: v's key, the revision
+// that superseded v, then v.
+func appendSnapshotHistory(buf []byte, v *version, supersededAt int64) []byte {
+	key := v.key()
+	buf = binary.AppendUvarint(buf, uint64(len(key)))
+	buf = append(buf, key...)
+	buf = binary.AppendUvarint(buf, uint64(supersededAt-v.modRev))
+	return appendSnapshotVersion(buf, v)
+}
+
+func appendSnapshotVersion(buf []byte, v *version) []byte {
+	buf = binary.AppendVarint(buf, v.modRev)
+	buf = binary.AppendUvarint(buf, uint64(v.sub))
+	buf = binary.AppendVarint(buf, v.createRev)
+	buf = binary.AppendVarint(buf, v.ver)
+	buf = binary.AppendVarint(buf, v.lease)
+	val := v.value()
+	buf = binary.AppendUvarint(buf, uint64(len(val)))
+	return append(buf, val...)
+}
+
+// snapshotRecordSizeBytes is the length of appendSnapshotRecord's output.
+func snapshotRecordSizeBytes(v *version) int {
+	return uvarintSizeBytes(uint64(v.keyLen)) + int(v.keyLen) + snapshotVersionSizeBytes(v)
+}
+
+// snapshotHistorySizeBytes is the length of appendSnapshotHistory's output.
+func snapshotHistorySizeBytes(v *version, supersededAt int64) int {
+	return snapshotRecordSizeBytes(v) + uvarintSizeBytes(uint64(supersededAt-v.modRev))
+}
+
+func snapshotVersionSizeBytes(v *version) int {
+	n := len(v.kv) - int(v.keyLen)
+	return varintSizeBytes(v.modRev) + uvarintSizeBytes(uint64(v.sub)) + varintSizeBytes(v.createRev) +
+		varintSizeBytes(v.ver) + varintSizeBytes(v.lease) + uvarintSizeBytes(uint64(n)) + n
 }
 
 func uvarintSizeBytes(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
@@ -118,8 +145,9 @@ func Restore(data []byte, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: checksum %08x, stored %08x", ErrSnapshotCorrupt, got, want)
 	}
 	d := decoder{buf: body[len(snapshotMagic):]}
-	if v := d.u32(); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: format version %d, want %d", ErrSnapshotCorrupt, v, snapshotVersion)
+	format := d.u32()
+	if format != snapshotVersion && format != snapshotVersionV1 {
+		return nil, fmt.Errorf("%w: format version %d, want %d (or %d)", ErrSnapshotCorrupt, format, snapshotVersion, snapshotVersionV1)
 	}
 	s := newStore(opts)
 	s.rev = int64(d.u64())
@@ -138,14 +166,134 @@ func Restore(data []byte, opts Options) (*Store, error) {
 	// two fifths of a restart's Restore at a million keys.
 	sizeHint := int(min(nrec, uint64(len(d.buf))/restoreRecordBytesMin))
 	entries := make([]restoredEntry, 0, sizeHint)
+	var err error
+	if format == snapshotVersionV1 {
+		entries, err = s.restoreRecordsV1(&d, nrec, entries)
+	} else {
+		entries, err = s.restoreRecords(&d, nrec, entries)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, err)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, d.err)
+	}
+	if len(d.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrSnapshotCorrupt, len(d.buf))
+	}
+	if err := s.restoreLog(entries); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, err)
+	}
+	return s, nil
+}
+
+// restoreRecords reads version 2's records and history into s, and
+// appends to entries the versions the log holds.
+func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry) ([]restoredEntry, error) {
+	inLog := func(v *version) bool {
+		return v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0)
+	}
+	// A record's version is checked as a key's only one when it is read;
+	// one that cannot be (a tombstone, or a version above the compaction
+	// that is not a key's first) must get history, and is checked against
+	// it once all history is read.
+	var needHistory, withHistory []*record
+	var prevKey string
+	for i := range nrec {
+		key := d.key()
+		v := d.version(key, nil)
+		if d.err != nil {
+			return entries, fmt.Errorf("record %d: %w", i, d.err)
+		}
+		if i > 0 && v.key() <= prevKey {
+			return entries, fmt.Errorf("record %d: key %q not after %q", i, v.key(), prevKey)
+		}
+		prevKey = v.key()
+		if v.modRev < 2 || v.modRev > s.rev {
+			return entries, fmt.Errorf("record %d: key %q: mod revision %d outside [2, %d]", i, v.key(), v.modRev, s.rev)
+		}
+		rec := &record{latest: v}
+		if checkVersion(&rec.latest, nil, true, s.rev, s.compactRev) != nil {
+			needHistory = append(needHistory, rec)
+		}
+		s.tree.Load(rec)
+		s.byKey.add(rec)
+		if !rec.latest.isTombstone() {
+			s.liveKeys++
+		}
+		if inLog(&rec.latest) {
+			entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
+		}
+	}
+	nhist := d.uvarint()
+	if nhist > uint64(len(d.buf)) {
+		return entries, fmt.Errorf("%d history entries in %d bytes", nhist, len(d.buf))
+	}
+	var scratch []byte
+	var prev version
+	for i := range nhist {
+		key := d.key()
+		delta := d.uvarint()
+		v := d.version(key, &scratch)
+		if d.err != nil {
+			return entries, fmt.Errorf("history entry %d: %w", i, d.err)
+		}
+		rec := s.byKey.get(v.key())
+		if rec == nil {
+			return entries, fmt.Errorf("history entry %d: key %q has no record", i, v.key())
+		}
+		if delta > uint64(s.rev) || v.modRev+int64(delta) > s.rev {
+			return entries, fmt.Errorf("history entry %d: key %q at %d superseded %d revisions later, past revision %d", i, v.key(), v.modRev, delta, s.rev)
+		}
+		supersededAt := v.modRev + int64(delta)
+		var prevP *version
+		if rec.older != nil {
+			prevAt, _ := decodeEntry(s.hist.entry((*rec.older)[len(*rec.older)-1]), &prev)
+			if prevAt != v.modRev {
+				return entries, fmt.Errorf("history entry %d: key %q: version at %d follows one superseded at %d", i, v.key(), v.modRev, prevAt)
+			}
+			prevP = &prev
+		} else {
+			withHistory = append(withHistory, rec)
+			rec.older = new([]histRef)
+		}
+		if err := checkVersion(&v, prevP, prevP == nil, s.rev, s.compactRev); err != nil {
+			return entries, fmt.Errorf("history entry %d: key %q: %w", i, v.key(), err)
+		}
+		*rec.older = append(*rec.older, s.hist.put(&v, supersededAt))
+		if inLog(&v) {
+			entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
+		}
+	}
+	for _, rec := range withHistory {
+		last := (*rec.older)[len(*rec.older)-1]
+		lastAt, _ := decodeEntry(s.hist.entry(last), &prev)
+		if lastAt != rec.latest.modRev {
+			return entries, fmt.Errorf("key %q: version at %d follows one superseded at %d", rec.key(), rec.latest.modRev, lastAt)
+		}
+		if err := checkVersion(&rec.latest, &prev, false, s.rev, s.compactRev); err != nil {
+			return entries, fmt.Errorf("key %q: %w", rec.key(), err)
+		}
+	}
+	for _, rec := range needHistory {
+		if rec.older == nil {
+			return entries, fmt.Errorf("key %q: %w", rec.key(), checkVersion(&rec.latest, nil, true, s.rev, s.compactRev))
+		}
+	}
+	return entries, nil
+}
+
+// restoreRecordsV1 reads version 1's records, each with its history, into
+// s, and appends to entries the versions the log holds.
+func (s *Store) restoreRecordsV1(d *decoder, nrec uint64, entries []restoredEntry) ([]restoredEntry, error) {
 	var prevKey string
 	for i := range nrec {
 		rec, err := d.record(s.hist, s.rev, s.compactRev)
 		if err != nil {
-			return nil, fmt.Errorf("%w: record %d: %w", ErrSnapshotCorrupt, i, err)
+			return entries, fmt.Errorf("record %d: %w", i, err)
 		}
 		if i > 0 && rec.key() <= prevKey {
-			return nil, fmt.Errorf("%w: record %d: key %q not after %q", ErrSnapshotCorrupt, i, rec.key(), prevKey)
+			return entries, fmt.Errorf("record %d: key %q not after %q", i, rec.key(), prevKey)
 		}
 		prevKey = rec.key()
 		s.tree.Load(rec)
@@ -160,16 +308,7 @@ func Restore(data []byte, opts Options) (*Store, error) {
 			}
 		}
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, d.err)
-	}
-	if len(d.buf) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrSnapshotCorrupt, len(d.buf))
-	}
-	if err := s.restoreLog(entries); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSnapshotCorrupt, err)
-	}
-	return s, nil
+	return entries, nil
 }
 
 // restoreRecordBytesMin is what Restore assumes a record takes at least
@@ -286,6 +425,42 @@ func (d *decoder) bytes() []byte {
 	b := d.buf[:n]
 	d.buf = d.buf[n:]
 	return b
+}
+
+// key reads a key: at least one byte, shorter than 2 GiB.
+func (d *decoder) key() []byte {
+	key := d.bytes()
+	if d.err == nil && (len(key) == 0 || len(key) >= 1<<31) {
+		d.fail("key of %d bytes", len(key))
+	}
+	return key
+}
+
+// version reads a version of key. Its kv is a string of its own, or, when
+// scratch is given, aliases *scratch (for a version the arena copies at
+// once).
+func (d *decoder) version(key []byte, scratch *[]byte) version {
+	v := version{modRev: d.varint(), keyLen: int32(len(key))}
+	sub := d.uvarint()
+	v.createRev = d.varint()
+	v.ver = d.varint()
+	v.lease = d.varint()
+	val := d.bytes()
+	if d.err != nil {
+		return version{}
+	}
+	if sub >= 1<<31 {
+		d.fail("key %q: sub-revision %d", key, sub)
+		return version{}
+	}
+	v.sub = int32(sub)
+	if scratch == nil {
+		v.kv = joinKeyValue(key, val)
+	} else {
+		*scratch = append(append((*scratch)[:0], key...), val...)
+		v.kv = unsafe.String(unsafe.SliceData(*scratch), len(*scratch))
+	}
+	return v
 }
 
 // record decodes one record and checks every invariant a store relies on.
