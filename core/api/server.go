@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -139,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 	nc.FS = timedFS{FS: nc.FS, fsync: s.metrics.walFsync}
 	// The transport queues without blocking, so the leader's appends leave
 	// while it fsyncs the same entries.
-	nc.BeforePersist = s.deliver
+	nc.BeforePersist = s.deliverBeforePersist
 	// Every member writes the same bootstrap entries, so their contexts may
 	// hold only what every member knows from --initial-cluster: name and
 	// peer URLs. Client URLs are published through raft once running.
@@ -380,6 +381,21 @@ func (s *Server) submit(c *call) {
 }
 
 // deliver hands out one Process output.
+// deliverBeforePersist delivers what may leave before this round's fsync,
+// then yields the processor, so the goroutines it woke (the peers' senders
+// with the leader's appends, the handlers of requests already committed)
+// run before the member loop blocks in the fsync. Without it a woken
+// sender waited in the loop's processor until the fsync returned or the
+// runtime took the processor back: a 4 s trace of a leader under puts one
+// at a time showed 1.36 s of scheduling delay on the senders (about 130 µs
+// per append), so the followers started their own fsync that much later.
+func (s *Server) deliverBeforePersist(out node.Output) {
+	s.deliver(out)
+	if len(out.Messages) > 0 || len(out.Results) > 0 {
+		runtime.Gosched()
+	}
+}
+
 func (s *Server) deliver(out node.Output) {
 	s.tr.Send(out.Messages)
 	for _, r := range out.Results {
