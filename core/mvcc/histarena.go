@@ -28,8 +28,9 @@ import (
 // highest revision that superseded one of its entries, and Compact frees
 // every chunk whose highest is at or below its revision: all of its entries
 // are dead. Entries are appended in revision order while the store runs, so
-// chunks die in order; a restored store appends in key order and its chunks
-// live until the compaction passes their last entry.
+// chunks die in order; a store restored from a snapshot appends them in the
+// same order (format version 2), one restored from format version 1 in key
+// order, and its chunks live until the compaction passes their last entry.
 //
 // A version read from the arena aliases the chunk (view): it is valid until
 // the next Compact, which is all any store call needs. What outlives a call

@@ -236,4 +236,20 @@ func TestSnapshotMapsOneSpilledChunkAtATime(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("stepped snapshot (%d bytes, %d steps) differs from Snapshot (%d bytes)", len(got), steps, len(want))
 	}
+
+	// A restore spills as it goes, and reads back what it spilled to check
+	// each version against the one before; it leaves none of it mapped.
+	restored, err := Restore(want, Options{HistorySpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := spilledChunks(restored); n < 6 {
+		t.Fatalf("restore spilled %d chunks, want at least 6", n)
+	}
+	if rss := spilledResidentBytes(t, restored); rss != 0 {
+		t.Fatalf("after a restore, %d bytes of spilled history are resident", rss)
+	}
+	if again := restored.Snapshot(); !bytes.Equal(again, want) {
+		t.Fatalf("the restored store snapshots to %d bytes, not the %d it was restored from", len(again), len(want))
+	}
 }

@@ -190,9 +190,6 @@ func Restore(data []byte, opts Options) (*Store, error) {
 // restoreRecords reads version 2's records and history into s, and
 // appends to entries the versions the log holds.
 func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry) ([]restoredEntry, error) {
-	inLog := func(v *version) bool {
-		return v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0)
-	}
 	// A record's version is checked as a key's only one when it is read;
 	// one that cannot be (a tombstone, or a version above the compaction
 	// that is not a key's first) must get history, and is checked against
@@ -221,7 +218,7 @@ func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry)
 		if !rec.latest.isTombstone() {
 			s.liveKeys++
 		}
-		if inLog(&rec.latest) {
+		if s.inRestoredLog(&rec.latest) {
 			entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
 		}
 	}
@@ -261,7 +258,7 @@ func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry)
 			return entries, fmt.Errorf("history entry %d: key %q: %w", i, v.key(), err)
 		}
 		*rec.older = append(*rec.older, s.hist.put(&v, supersededAt))
-		if inLog(&v) {
+		if s.inRestoredLog(&v) {
 			entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
 		}
 	}
@@ -280,7 +277,17 @@ func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry)
 			return entries, fmt.Errorf("key %q: %w", rec.key(), checkVersion(&rec.latest, nil, true, s.rev, s.compactRev))
 		}
 	}
+	// Checking each entry against the one before it read the arena out of
+	// order; what spilled of it need not stay mapped.
+	s.hist.dropTouched()
 	return entries, nil
+}
+
+// inRestoredLog reports whether a restored version belongs in the log:
+// every version above the compaction revision, and the compaction
+// revision's own changes (the log keeps them, see Compact).
+func (s *Store) inRestoredLog(v *version) bool {
+	return v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0)
 }
 
 // restoreRecordsV1 reads version 1's records, each with its history, into
@@ -303,7 +310,7 @@ func (s *Store) restoreRecordsV1(d *decoder, nrec uint64, entries []restoredEntr
 		}
 		var tmp version
 		for j := range rec.count() {
-			if v := rec.viewAt(s.hist, j, &tmp); v.modRev > s.compactRev || (v.modRev == s.compactRev && s.compactRev > 0) {
+			if v := rec.viewAt(s.hist, j, &tmp); s.inRestoredLog(v) {
 				entries = append(entries, restoredEntry{rec: rec, rev: v.modRev, sub: v.sub})
 			}
 		}
@@ -463,14 +470,12 @@ func (d *decoder) version(key []byte, scratch *[]byte) version {
 	return v
 }
 
-// record decodes one record and checks every invariant a store relies on.
+// record decodes one format version 1 record and checks every invariant a
+// store relies on.
 func (d *decoder) record(hist *histArena, rev, compactRev int64) (*record, error) {
-	key := d.bytes()
-	if len(key) == 0 || len(key) >= 1<<31 {
-		d.fail("key of %d bytes", len(key))
-	}
+	key := d.key()
 	n := d.uvarint()
-	if n == 0 || n > uint64(len(d.buf)) {
+	if d.err == nil && (n == 0 || n > uint64(len(d.buf))) {
 		d.fail("%d versions in %d bytes", n, len(d.buf))
 	}
 	if d.err != nil {
@@ -478,24 +483,10 @@ func (d *decoder) record(hist *histArena, rev, compactRev int64) (*record, error
 	}
 	rec := &record{}
 	for i := range n {
-		v := version{
-			modRev:    d.varint(),
-			createRev: 0,
-			keyLen:    int32(len(key)),
-		}
-		sub := d.uvarint()
-		v.createRev = d.varint()
-		v.ver = d.varint()
-		v.lease = d.varint()
-		val := d.bytes()
+		v := d.version(key, nil)
 		if d.err != nil {
 			return nil, d.err
 		}
-		if sub >= 1<<31 {
-			return nil, fmt.Errorf("key %q: sub-revision %d", key, sub)
-		}
-		v.sub = int32(sub)
-		v.kv = joinKeyValue(key, val)
 		var prev *version
 		if i > 0 {
 			prev = rec.at(hist, int(i)-1)

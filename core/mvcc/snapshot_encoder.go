@@ -92,7 +92,7 @@ func (e *SnapshotEncoder) Measure(budgetBytes int) (done bool, err error) {
 	}
 	stepBytes := 0
 	finished := e.pass(
-		func(rec *record, n int, v *version) bool {
+		func(n int, v *version) bool {
 			size := snapshotRecordSizeBytes(v)
 			e.records++
 			e.historyDue += n - 1
@@ -142,7 +142,7 @@ func (e *SnapshotEncoder) Encode(dst []byte, budgetBytes int) (_ []byte, done bo
 		e.headerDone = true
 	}
 	finished := e.pass(
-		func(rec *record, n int, v *version) bool {
+		func(_ int, v *version) bool {
 			dst = appendSnapshotRecord(dst, v)
 			e.recordsEncoded++
 			return len(dst)-start < budgetBytes
@@ -176,15 +176,15 @@ func (e *SnapshotEncoder) Encode(dst []byte, budgetBytes int) (_ []byte, done bo
 }
 
 // pass advances the current pass from where it stopped until a visit
-// returns false: visitRecord gets each record with versions at or below the
-// encoder's revision, how many it has there, and the last of them; then
-// visitHistory gets each live arena entry before histEnd with the revision that
-// superseded it. It reports whether the pass reached the end.
-func (e *SnapshotEncoder) pass(visitRecord func(rec *record, n int, v *version) bool, visitHistory func(v *version, supersededAt int64) bool) (finished bool) {
+// returns false: visitRecord gets, for each record with versions at or
+// below the encoder's revision, how many it has there and the last of them;
+// then visitHistory gets each live arena entry before histEnd with the
+// revision that superseded it. It reports whether the pass reached the end.
+func (e *SnapshotEncoder) pass(visitRecord func(n int, v *version) bool, visitHistory func(v *version, supersededAt int64) bool) (finished bool) {
 	if !e.inHistory {
 		var tmp version
 		if !e.scan(func(rec *record, n int) bool {
-			return visitRecord(rec, n, rec.viewAt(e.s.hist, n-1, &tmp))
+			return visitRecord(n, rec.viewAt(e.s.hist, n-1, &tmp))
 		}) {
 			return false
 		}
