@@ -206,9 +206,6 @@ func (s *Store) restoreRecords(d *decoder, nrec uint64, entries []restoredEntry)
 			return entries, fmt.Errorf("record %d: key %q not after %q", i, v.key(), prevKey)
 		}
 		prevKey = v.key()
-		if v.modRev < 2 || v.modRev > s.rev {
-			return entries, fmt.Errorf("record %d: key %q: mod revision %d outside [2, %d]", i, v.key(), v.modRev, s.rev)
-		}
 		rec := &record{latest: v}
 		if checkVersion(&rec.latest, nil, true, s.rev, s.compactRev) != nil {
 			needHistory = append(needHistory, rec)
