@@ -40,6 +40,19 @@ type ClusterOptions struct {
 	// gRPC overhead); default 512, so the simulator's small events still
 	// make catch-up responses of several fragments.
 	WatchFragmentBytes int
+	// WatchSendCost is the virtual time a member's sender of one watch
+	// stream spends on one response; WatchHoldResponses responses waiting
+	// for it hold the stream in the node (node.HoldWatchStream, as kvd's
+	// gRPC layer does behind a slow reader), and the hold is released
+	// once WatchReleaseResponses or fewer wait. Defaults 10 ms, 4 and 1:
+	// slow enough that the simulator's bursts of responses (a round of
+	// several revisions, a catch-up in fragments) hold streams for long
+	// enough that later revisions merge into what they keep, so held
+	// streams, their merged responses and their release meet faults and
+	// the watch checker. Negative WatchSendCost: never held.
+	WatchSendCost         time.Duration
+	WatchHoldResponses    int
+	WatchReleaseResponses int
 	// UnsafeRangeStreamUnpinned reads every RangeStream chunk after the
 	// first at the then current revision instead of the stream's own: a
 	// known-unsafe variant the bank checker must catch (a total that
@@ -77,6 +90,15 @@ func (o *ClusterOptions) EnsureDefaults() {
 	if o.WatchFragmentBytes == 0 {
 		o.WatchFragmentBytes = 512
 	}
+	if o.WatchSendCost == 0 {
+		o.WatchSendCost = 10 * time.Millisecond
+	}
+	if o.WatchHoldResponses == 0 {
+		o.WatchHoldResponses = 4
+	}
+	if o.WatchReleaseResponses == 0 {
+		o.WatchReleaseResponses = 1
+	}
 	if o.CorruptCheckInterval == 0 {
 		o.CorruptCheckInterval = 5 * time.Second
 	}
@@ -94,6 +116,10 @@ func (o *ClusterOptions) Validate() error {
 	}
 	if o.PausedMessagesMax <= 0 {
 		errs = append(errs, fmt.Errorf("sim: PausedMessagesMax %d must be positive", o.PausedMessagesMax))
+	}
+	if o.WatchReleaseResponses < 0 || o.WatchHoldResponses <= o.WatchReleaseResponses {
+		errs = append(errs, fmt.Errorf("sim: WatchReleaseResponses %d must be at least 0 and below WatchHoldResponses %d",
+			o.WatchReleaseResponses, o.WatchHoldResponses))
 	}
 	// A member that refuses its configuration never starts: the run would
 	// end in a liveness failure with nothing wrong but the options.

@@ -46,6 +46,8 @@ type Member struct {
 	// watchStreams maps a watch stream id (the client's id) to the member's
 	// end of the client's connection.
 	watchStreams map[int64]*watchConn
+	// behind lists streams found behind in this round (holdBehind).
+	behind []int64
 	// memberOps are membership changes proposed here (membership.go).
 	memberOps map[uint64]memberOp
 	// join: the member was added to the running cluster (no bootstrap);
@@ -98,6 +100,27 @@ type watchConn struct {
 	generation uint64
 	// seqSent is the sequence number of the latest response put on it.
 	seqSent uint64
+	// The member's sender for the stream, modelled as kvd's gRPC layer
+	// runs it: backlog responses wait for it as of backlogAt, each taking
+	// ClusterOptions.WatchSendCost; held while the node holds the
+	// stream's responses back (holdBehind).
+	backlog   int
+	backlogAt time.Duration
+	held      bool
+}
+
+// queue counts n more responses for the stream's sender at now, after it
+// sent what it could since the last count.
+func (c *watchConn) queue(now, cost time.Duration, n int) {
+	if cost > 0 && c.backlog > 0 {
+		sent := min(c.backlog, int((now-c.backlogAt)/cost))
+		c.backlog -= sent
+		c.backlogAt += time.Duration(sent) * cost
+	}
+	if c.backlog == 0 {
+		c.backlogAt = now
+	}
+	c.backlog += n
 }
 
 type inboxMsg struct {
@@ -395,6 +418,7 @@ func (m *Member) process() {
 		w.Trace("member.failed", "id=%d err=%v", m.id, err)
 	}
 	m.emit(out, cost)
+	m.holdBehind()
 	if errRemoved(err) {
 		// It applied its own removal: it stops, as kvd exits.
 		m.c.memberRemoved(m.id)
@@ -621,6 +645,35 @@ func (m *Member) send(out node.Output, watches []*watchDelivery) {
 	}
 }
 
+// holdBehind holds, in the node, the streams whose modelled senders fell
+// WatchHoldResponses behind in this round (after Process, as kvd's loop
+// does), and schedules each release for when its sender is down to
+// WatchReleaseResponses.
+func (m *Member) holdBehind() {
+	w, opts := m.c.w, m.c.opts
+	for _, id := range m.behind {
+		conn := m.watchStreams[id]
+		if conn == nil || !conn.held {
+			continue
+		}
+		m.node.HoldWatchStream(id, true)
+		conn.queue(w.Elapsed(), opts.WatchSendCost, 0)
+		wait := time.Duration(max(0, conn.backlog-opts.WatchReleaseResponses)) * opts.WatchSendCost
+		w.Trace("member.watch-hold", "id=%d stream=%d backlog=%d release_in=%s", m.id, id, conn.backlog, wait)
+		incarnation := m.incarnation
+		w.After(wait, func() {
+			if m.node == nil || m.incarnation != incarnation || m.watchStreams[id] != conn || !conn.held {
+				return
+			}
+			conn.held = false
+			m.node.HoldWatchStream(id, false)
+			w.Trace("member.watch-release", "id=%d stream=%d", m.id, id)
+			m.scheduleProcess()
+		})
+	}
+	m.behind = m.behind[:0]
+}
+
 // watchDeliveries numbers a Process round's watch responses on their
 // streams' connections.
 func (m *Member) watchDeliveries(out node.Output) []*watchDelivery {
@@ -633,6 +686,13 @@ func (m *Member) watchDeliveries(out node.Output) []*watchDelivery {
 		parts := []*pb.WatchResponse{d.Response}
 		if d.Fragment {
 			parts = watch.Fragments(d.Response, m.c.opts.WatchFragmentBytes)
+		}
+		if opts := m.c.opts; opts.WatchSendCost > 0 {
+			conn.queue(m.c.w.Elapsed(), opts.WatchSendCost, len(parts))
+			if !conn.held && conn.backlog >= opts.WatchHoldResponses {
+				conn.held = true
+				m.behind = append(m.behind, d.StreamID)
+			}
 		}
 		for _, part := range parts {
 			conn.seqSent++

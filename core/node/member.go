@@ -242,6 +242,10 @@ func (n *Node) CancelWatch(streamID, watchID int64) error { return n.hub.Cancel(
 // CloseWatchStream drops every watcher of a stream.
 func (n *Node) CloseWatchStream(streamID int64) { n.hub.CloseStream(streamID) }
 
+// HoldWatchStream says whether a stream's reader is behind: while held, its
+// responses wait in the hub and later revisions join them (watch.Hub.Hold).
+func (n *Node) HoldWatchStream(streamID int64, held bool) { n.hub.Hold(streamID, held) }
+
 // RequestWatchProgress asks for a progress response on a stream.
 func (n *Node) RequestWatchProgress(streamID int64) { n.hub.RequestProgress(streamID) }
 

@@ -13,6 +13,8 @@
 //     call moves every lagging watcher forward by one bounded batch.
 //   - ProgressNotify is called on the owner's clock period.
 //   - Drain hands over the queued responses in the order they were queued.
+//   - Hold marks a stream whose reader is behind: its responses stay in the
+//     hub, where later revisions merge into them, until the hold ends.
 //
 // A watcher is either synced (it has every matching event up to the revision
 // of the last Notify and receives new ones directly) or unsynced (it reads
@@ -40,7 +42,8 @@
 // between two Drains, up to 1 MiB and 1000 events. Those revisions share a
 // response only while no response without events (created, canceled,
 // progress) was queued on the stream after it, so such responses keep
-// their place among the events. For a watcher that asked for fragments, the
+// their place among the events; on a held stream they share one across
+// Drains, until the hold ends. For a watcher that asked for fragments, the
 // sender splits a response over its size limit with Fragments once the
 // header is complete (Delivery.Fragment), as etcd's send loop does.
 //

@@ -53,6 +53,16 @@ type stream struct {
 	unsyncedCount int
 	// pendingResponses counts responses queued and not drained yet.
 	pendingResponses int
+	// inQueue counts the stream's responses in Hub.queue; drains counts
+	// the Drains that handed some of them out: a response queued before
+	// the last has left the hub and may no longer change (see mergeable).
+	inQueue int
+	drains  uint64
+	// held: the stream's reader is behind (Hold), so new responses wait in
+	// kept, where later revisions still merge into them, instead of
+	// leaving with the next Drain.
+	held bool
+	kept []Delivery
 	// progressDeferred records a RequestProgress that arrived while some
 	// watcher was unsynced; it is answered once all are synced.
 	progressDeferred bool
@@ -87,9 +97,6 @@ type Hub struct {
 	queue []Delivery
 	// dirty lists streams with pendingResponses > 0, for Drain to reset.
 	dirty []*stream
-	// drains counts Drain calls: a response queued before the last one has
-	// left the hub and may no longer change.
-	drains uint64
 }
 
 // New returns a hub reading history from h. Invalid options panic: they are
@@ -224,10 +231,35 @@ func (h *Hub) CloseStream(streamID int64) {
 		s.progressDeferred = false
 		h.progressDeferredStreams--
 	}
-	if s.pendingResponses > 0 {
+	if s.inQueue > 0 {
 		h.queue = slices.DeleteFunc(h.queue, func(d Delivery) bool { return d.StreamID == streamID })
-		s.pendingResponses = 0
 	}
+	s.pendingResponses, s.inQueue, s.kept = 0, 0, nil
+}
+
+// Hold says whether a stream's reader is behind. While a stream is held,
+// Drain leaves its new responses in the hub, where the events of later
+// revisions join each watcher's last response (up to the merge limits)
+// instead of queuing one response per watcher per revision behind the
+// reader; PendingResponsesMax still bounds them, and past it watchers
+// catch up from history, as they do behind a full stream. Releasing the
+// hold hands everything kept to the next Drain, in the order queued. A
+// reader that is behind is thus sent fewer, larger responses, as etcd's
+// watchers that fall behind are served in batches from history. Unknown
+// streams are ignored.
+func (h *Hub) Hold(streamID int64, held bool) {
+	s := h.streams[streamID]
+	if s == nil || s.held == held {
+		return
+	}
+	s.held = held
+	if held || len(s.kept) == 0 {
+		return
+	}
+	h.queue = append(h.queue, s.kept...)
+	s.inQueue += len(s.kept)
+	clear(s.kept)
+	s.kept = s.kept[:0]
 }
 
 // Drain hands over every queued response in the order queued and empties
@@ -235,11 +267,19 @@ func (h *Hub) CloseStream(streamID int64) {
 func (h *Hub) Drain() []Delivery {
 	out := h.queue
 	h.queue = nil
-	h.drains++
+	dirty := h.dirty[:0]
 	for _, s := range h.dirty {
-		s.pendingResponses = 0
+		if s.inQueue > 0 {
+			s.drains++
+			s.inQueue = 0
+		}
+		s.pendingResponses = len(s.kept)
+		if s.pendingResponses > 0 {
+			dirty = append(dirty, s) // held, with responses kept
+		}
 	}
-	h.dirty = h.dirty[:0]
+	clear(h.dirty[len(dirty):])
+	h.dirty = dirty
 	return out
 }
 
@@ -302,7 +342,13 @@ func (h *Hub) enqueueFor(s *stream, resp *pb.WatchResponse, fragment bool) {
 	if len(resp.Events) == 0 {
 		s.lastControl = s.enqueued
 	}
-	h.queue = append(h.queue, Delivery{StreamID: s.id, Response: resp, Fragment: fragment})
+	d := Delivery{StreamID: s.id, Response: resp, Fragment: fragment}
+	if s.held {
+		s.kept = append(s.kept, d)
+		return
+	}
+	h.queue = append(h.queue, d)
+	s.inQueue++
 }
 
 // full reports whether the stream may not take another event response.

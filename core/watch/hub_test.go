@@ -445,6 +445,76 @@ func TestEventsOfSeveralRevisionsShareAResponse(t *testing.T) {
 	}, got)
 }
 
+// A held stream's responses stay in the hub across Drains, where later
+// revisions join each watcher's response; releasing it hands them over in
+// order, one per watcher. Other streams are drained as before.
+func TestHeldStreamMergesAcrossDrains(t *testing.T) {
+	h, f := newFakeHub(Options{})
+	for _, sid := range []int64{1, 2} {
+		_, err := h.Watch(sid, watchReq("a", "\x00", 0))
+		must.NoError(t, err)
+		_, err = h.Watch(sid, watchReq("b", "", 0))
+		must.NoError(t, err)
+	}
+	h.Drain()
+	f.put("a", "1")
+	h.Hold(1, true)
+	h.Hold(9, true) // unknown: no-op
+	got := h.Drain()
+	must.Len(t, got, 2, "what was queued before the hold still leaves: %v", got)
+	for rev := range 5 {
+		f.put("a", fmt.Sprint(rev))
+		f.put("b", fmt.Sprint(rev))
+		for _, d := range h.Drain() {
+			must.Equal(t, int64(2), d.StreamID, "a held stream sends nothing")
+		}
+	}
+	rev := f.put("a", "last")
+	h.Hold(1, false)
+	ds := h.Drain()
+	must.Len(t, ds, 3, "stream 1: one response per watcher; stream 2: the last revision: %v", ds)
+	var stream1 []string
+	for _, d := range ds {
+		if d.StreamID != 1 {
+			continue
+		}
+		evs := d.Response.Events
+		stream1 = append(stream1, fmt.Sprintf("%d:%d@%d", d.Response.WatchId, len(evs), d.Response.Header.Revision))
+	}
+	must.Equal(t, []string{fmt.Sprintf("0:11@%d", rev), fmt.Sprintf("1:5@%d", rev-1)}, stream1,
+		"each watcher's events in one response, headed by its last revision")
+	f.put("a", "after")
+	must.Len(t, h.Drain(), 2, "released: every Drain hands out again")
+}
+
+// A hold does not lift PendingResponsesMax: watchers that pass it on a held
+// stream fall back to history and catch up once the hold is released.
+func TestHeldStreamStopsAtPendingResponsesMax(t *testing.T) {
+	h, f := newFakeHub(Options{PendingResponsesMax: 2, CatchUpEventsMax: 100})
+	_, err := h.Watch(1, watchReq("a", "", 0))
+	must.NoError(t, err)
+	h.Drain()
+	h.Hold(1, true)
+	big := strings.Repeat("v", mergedResponseBytesMax/2+1) // one value per response
+	for i := range 5 {
+		f.put("a", fmt.Sprint(i)+big) // revs 2..6
+	}
+	must.Len(t, h.Drain(), 0)
+	must.True(t, h.CatchUp(), "the watcher is unsynced, its held stream full")
+	h.Hold(1, false)
+	ds := h.Drain()
+	must.Len(t, ds, 2, "the two responses the limit allowed")
+	must.False(t, h.CatchUp())
+	ds = append(ds, h.Drain()...)
+	var revs []int64
+	for _, d := range ds {
+		for _, ev := range d.Response.Events {
+			revs = append(revs, ev.Kv.ModRevision)
+		}
+	}
+	must.Equal(t, []int64{2, 3, 4, 5, 6}, revs, "history fills in the rest, in order")
+}
+
 func TestCloseStream(t *testing.T) {
 	h, f := newFakeHub(Options{})
 	for _, s := range []int64{1, 2} {

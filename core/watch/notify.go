@@ -84,7 +84,7 @@ func (h *Hub) Notify(rev int64, events []*mvccpb.Event) {
 		r := &responses[i]
 		r.Header, r.WatchId, r.Events = &headers[i], w.id, batch
 		h.enqueueEvents(w, r)
-		w.open, w.openDrains, w.openSeq, w.openBytes = r, h.drains, w.stream.enqueued, size
+		w.open, w.openDrains, w.openSeq, w.openBytes = r, w.stream.drains, w.stream.enqueued, size
 	}
 	clear(matched)
 	h.matched = matched[:0]
@@ -103,14 +103,14 @@ const (
 
 // mergeable reports whether w's events of the revision being notified may
 // join its last response instead of a new one: that response is still
-// queued (no Drain since), and nothing but event responses were queued on
+// queued (no Drain handed out the stream's responses since), and nothing but event responses were queued on
 // the stream after it, so no created, canceled or progress response
 // changes place relative to any event. One member Process applies many
 // revisions under load; one response per watcher per revision was one gRPC
 // send each, which etcd clients do not need (they take events of several
 // revisions in one response, as etcd sends to watchers catching up).
 func (h *Hub) mergeable(w *watcher) bool {
-	return w.open != nil && w.openDrains == h.drains && w.stream.lastControl < w.openSeq
+	return w.open != nil && w.openDrains == w.stream.drains && w.stream.lastControl < w.openSeq
 }
 
 // eventsSizeBytes is roughly what events take on the wire.

@@ -175,10 +175,13 @@ func TestHubMatchesHistory(t *testing.T) {
 				s.ref.compactRev = rev
 				s.compactRevs[rev] = true
 			},
-			"watch":           s.watch,
-			"cancel":          s.cancel,
-			"catchUp":         func(*rapid.T) { s.hub.CatchUp() },
-			"drain":           func(*rapid.T) { s.drain() },
+			"watch":   s.watch,
+			"cancel":  s.cancel,
+			"catchUp": func(*rapid.T) { s.hub.CatchUp() },
+			"drain":   func(*rapid.T) { s.drain() },
+			"hold": func(rt *rapid.T) {
+				s.hub.Hold(rapid.Int64Range(1, 3).Draw(rt, "stream"), rapid.Bool().Draw(rt, "held"))
+			},
 			"requestProgress": func(rt *rapid.T) { s.hub.RequestProgress(rapid.Int64Range(1, 3).Draw(rt, "stream")) },
 			"progressNotify":  func(*rapid.T) { s.hub.ProgressNotify() },
 			"closeStream": func(rt *rapid.T) {
@@ -195,6 +198,9 @@ func TestHubMatchesHistory(t *testing.T) {
 		})
 
 		// Let every lagging watcher finish, then everything live must be exact.
+		for sid := range int64(4) {
+			s.hub.Hold(sid, false)
+		}
 		for i := 0; s.hub.CatchUp(); i++ {
 			if i > 10_000 {
 				rt.Fatalf("CatchUp does not finish")
