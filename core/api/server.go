@@ -60,8 +60,11 @@ type Server struct {
 	gw *inProcessConn
 
 	// Touched by the member loop only.
-	waiting    map[uint64]*call
-	streams    map[int64]*watchStream
+	waiting map[uint64]*call
+	streams map[int64]*watchStream
+	// behind lists the streams deliverWatch found behind in this round,
+	// for holdBehind.
+	behind     []*watchStream
 	peerAddrs  map[uint64]string
 	lastLeader uint64
 	// recoveredCommit is the commit index the member recovered from its
@@ -275,6 +278,7 @@ func (s *Server) round() error {
 	out, err := s.n.Process()
 	s.metrics.process.Observe(time.Since(start).Seconds())
 	s.deliver(out)
+	s.holdBehind()
 	s.publish()
 	if err != nil {
 		return fmt.Errorf("api: member %x stopped: %w", s.cfg.Node.ID, err)
@@ -431,6 +435,10 @@ func (s *Server) deliverWatch(d watch.Delivery, hdr *pb.ResponseHeader) {
 	if d.Fragment {
 		// etcd splits at its request limit plus gRPC's overhead.
 		parts = watch.Fragments(resp, s.cfg.Node.RequestBytesMax+grpcOverheadBytes)
+	}
+	if !ws.held && len(ws.out)+len(parts) >= watchHoldQueuedResponses {
+		ws.held = true
+		s.behind = append(s.behind, ws)
 	}
 	for _, part := range parts {
 		select {

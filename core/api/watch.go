@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -26,14 +27,34 @@ type watchServer struct {
 
 // watchStream is the loop's handle on one client stream.
 type watchStream struct {
+	id       int64
 	out      chan *pb.WatchResponse
 	overflow chan struct{} // closed when the loop cut the stream off
+	// held (the loop's) is set while the node holds the stream's
+	// responses back; releaseDue (the sender's) asks the loop, once, to
+	// release them when the sender has caught up.
+	held       bool
+	releaseDue atomic.Bool
 }
+
+// A stream with watchHoldQueuedResponses responses waiting for its sender
+// is held in the hub (node.HoldWatchStream): the events of later revisions
+// join each watcher's last response there, instead of queuing one response
+// per watcher per revision behind a reader that is already behind. The
+// sender asks for the release once watchReleaseQueuedResponses or fewer
+// remain, early enough that the next responses arrive before it runs dry.
+// With 10,000 watchers on 100 streams and a put every 50 ms, one response
+// per event cost the server and the client a gRPC message each and the
+// streams fell further behind with every put.
+const (
+	watchHoldQueuedResponses    = 64
+	watchReleaseQueuedResponses = 16
+)
 
 func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 	s := w.s
 	id := s.nextStreamID.Add(1)
-	ws := &watchStream{out: make(chan *pb.WatchResponse, s.cfg.WatchStreamQueueMax), overflow: make(chan struct{})}
+	ws := &watchStream{id: id, out: make(chan *pb.WatchResponse, s.cfg.WatchStreamQueueMax), overflow: make(chan struct{})}
 	ctx := stream.Context()
 	if err := s.control(ctx, func() { s.streams[id] = ws }); err != nil {
 		return err
@@ -58,6 +79,9 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 			if err := stream.Send(resp); err != nil {
 				return err
 			}
+			if len(ws.out) <= watchReleaseQueuedResponses && ws.releaseDue.CompareAndSwap(true, false) {
+				s.release(ws)
+			}
 		case err := <-recvErr:
 			if err == nil || errors.Is(err, io.EOF) {
 				// The client half-closed its side (as etcd's JSON gateway
@@ -78,6 +102,40 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// release asks the loop, without waiting for it, to hand over what the
+// node holds back for ws.
+func (s *Server) release(ws *watchStream) {
+	f := func() {
+		if s.streams[ws.id] == ws && ws.held {
+			ws.held = false
+			s.n.HoldWatchStream(ws.id, false)
+		}
+	}
+	select {
+	case s.controls <- f:
+	default:
+		go s.control(context.Background(), f) // bounded: it returns when the member stops
+	}
+}
+
+// holdBehind holds, in the node, the streams whose senders fell
+// watchHoldQueuedResponses behind in this round (after Process: the node
+// is not called back into while it processes).
+func (s *Server) holdBehind() {
+	for _, ws := range s.behind {
+		if s.streams[ws.id] != ws || !ws.held {
+			continue
+		}
+		s.n.HoldWatchStream(ws.id, true)
+		ws.releaseDue.Store(true)
+		if len(ws.out) <= watchReleaseQueuedResponses && ws.releaseDue.CompareAndSwap(true, false) {
+			s.release(ws) // the sender caught up already and may not look again
+		}
+	}
+	clear(s.behind)
+	s.behind = s.behind[:0]
 }
 
 // recvLoop turns client requests into hub calls on the member loop. A
