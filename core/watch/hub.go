@@ -269,6 +269,9 @@ func (h *Hub) Drain() []Delivery {
 	h.queue = nil
 	dirty := h.dirty[:0]
 	for _, s := range h.dirty {
+		if s.pendingResponses != s.inQueue+len(s.kept) {
+			panic(fmt.Sprintf("watch: stream %d counts %d pending responses, holds %d queued and %d kept", s.id, s.pendingResponses, s.inQueue, len(s.kept)))
+		}
 		if s.inQueue > 0 {
 			s.drains++
 			s.inQueue = 0
