@@ -102,10 +102,11 @@ const (
 )
 
 // mergeable reports whether w's events of the revision being notified may
-// join its last response instead of a new one: that response is still
-// queued (no Drain handed out the stream's responses since), and nothing but event responses were queued on
-// the stream after it, so no created, canceled or progress response
-// changes place relative to any event. One member Process applies many
+// join its last response instead of a new one: that response is still in
+// the hub (no Drain handed out the stream's responses since; a held
+// stream's stay), and nothing but event responses were queued on the
+// stream after it, so no created, canceled or progress response changes
+// place relative to any event. One member Process applies many
 // revisions under load; one response per watcher per revision was one gRPC
 // send each, which etcd clients do not need (they take events of several
 // revisions in one response, as etcd sends to watchers catching up).
