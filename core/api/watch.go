@@ -79,9 +79,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 			if err := stream.Send(resp); err != nil {
 				return err
 			}
-			if len(ws.out) <= watchReleaseQueuedResponses && ws.releaseDue.CompareAndSwap(true, false) {
-				s.release(ws)
-			}
+			s.releaseIfCaughtUp(ws)
 		case err := <-recvErr:
 			if err == nil || errors.Is(err, io.EOF) {
 				// The client half-closed its side (as etcd's JSON gateway
@@ -101,6 +99,15 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// releaseIfCaughtUp asks, once per hold, for the release of ws when its
+// sender is down to watchReleaseQueuedResponses; the sender and the loop
+// both look, so whichever sees it first asks.
+func (s *Server) releaseIfCaughtUp(ws *watchStream) {
+	if len(ws.out) <= watchReleaseQueuedResponses && ws.releaseDue.CompareAndSwap(true, false) {
+		s.release(ws)
 	}
 }
 
@@ -130,9 +137,7 @@ func (s *Server) holdBehind() {
 		}
 		s.n.HoldWatchStream(ws.id, true)
 		ws.releaseDue.Store(true)
-		if len(ws.out) <= watchReleaseQueuedResponses && ws.releaseDue.CompareAndSwap(true, false) {
-			s.release(ws) // the sender caught up already and may not look again
-		}
+		s.releaseIfCaughtUp(ws) // the sender may have caught up already, and not look again
 	}
 	clear(s.behind)
 	s.behind = s.behind[:0]

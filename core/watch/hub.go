@@ -51,8 +51,6 @@ type stream struct {
 	nextWatchID int64
 	// unsyncedCount is how many of watchers are unsynced.
 	unsyncedCount int
-	// pendingResponses counts responses queued and not drained yet.
-	pendingResponses int
 	// inQueue counts the stream's responses in Hub.queue; drains counts
 	// the Drains that handed some of them out: a response queued before
 	// the last has left the hub and may no longer change (see mergeable).
@@ -95,7 +93,7 @@ type Hub struct {
 	progressDeferredStreams int
 
 	queue []Delivery
-	// dirty lists streams with pendingResponses > 0, for Drain to reset.
+	// dirty lists streams with pending responses, for Drain to reset.
 	dirty []*stream
 }
 
@@ -234,7 +232,7 @@ func (h *Hub) CloseStream(streamID int64) {
 	if s.inQueue > 0 {
 		h.queue = slices.DeleteFunc(h.queue, func(d Delivery) bool { return d.StreamID == streamID })
 	}
-	s.pendingResponses, s.inQueue, s.kept = 0, 0, nil
+	s.inQueue, s.kept = 0, nil
 }
 
 // Hold says whether a stream's reader is behind. While a stream is held,
@@ -269,15 +267,11 @@ func (h *Hub) Drain() []Delivery {
 	h.queue = nil
 	dirty := h.dirty[:0]
 	for _, s := range h.dirty {
-		if s.pendingResponses != s.inQueue+len(s.kept) {
-			panic(fmt.Sprintf("watch: stream %d counts %d pending responses, holds %d queued and %d kept", s.id, s.pendingResponses, s.inQueue, len(s.kept)))
-		}
 		if s.inQueue > 0 {
 			s.drains++
 			s.inQueue = 0
 		}
-		s.pendingResponses = len(s.kept)
-		if s.pendingResponses > 0 {
+		if s.pending() > 0 {
 			dirty = append(dirty, s) // held, with responses kept
 		}
 	}
@@ -337,10 +331,9 @@ func (h *Hub) enqueueEvents(w *watcher, resp *pb.WatchResponse) {
 }
 
 func (h *Hub) enqueueFor(s *stream, resp *pb.WatchResponse, fragment bool) {
-	if s.pendingResponses == 0 {
+	if s.pending() == 0 {
 		h.dirty = append(h.dirty, s)
 	}
-	s.pendingResponses++
 	s.enqueued++
 	if len(resp.Events) == 0 {
 		s.lastControl = s.enqueued
@@ -355,7 +348,10 @@ func (h *Hub) enqueueFor(s *stream, resp *pb.WatchResponse, fragment bool) {
 }
 
 // full reports whether the stream may not take another event response.
-func (h *Hub) full(s *stream) bool { return s.pendingResponses >= h.opts.PendingResponsesMax }
+func (h *Hub) full(s *stream) bool { return s.pending() >= h.opts.PendingResponsesMax }
+
+// pending counts the stream's responses not drained yet: queued or kept.
+func (s *stream) pending() int { return s.inQueue + len(s.kept) }
 
 // assertNotified checks that every committed revision reached Notify: if
 // the history moved without it, synced watchers silently missed events.
